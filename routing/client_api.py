@@ -1,0 +1,61 @@
+"""The client protocol's policy fetch: the hottest endpoint Signalbox serves.
+
+A plain Django view rather than a DRF APIView: DRF's negotiation, authentication and rendering
+would cost more than the whole 304 answer. It reads only process memory on the warm path
+(`routing.live`), so a 304 makes no database query.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.views.decorators.http import require_safe
+
+from controlplane.errors import json_error
+from routing import live
+
+
+def bearer_secret(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    return any(candidate.strip() == etag for candidate in header.split(","))
+
+
+def _unauthorized(message: str) -> HttpResponse:
+    return json_error(401, message, {"authorization": [message]},
+                      headers={"WWW-Authenticate": 'Bearer realm="signalbox"'})
+
+
+@require_safe
+def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """Return the live document of `slug` with a strong ETag, or 304 when the client has it."""
+    secret = bearer_secret(request)
+    if secret is None:
+        return _unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
+    key = live.key_entry(secret)
+    if key.key_id is None:
+        return _unauthorized("The SDK key is unknown or revoked.")
+    entry = live.live_entry(slug)
+    if entry.policy_id is None:
+        return json_error(404, f"No policy '{slug}'.", {"policy": ["not found"]})
+    if entry.policy_id not in key.policy_ids:
+        return json_error(403, f"This SDK key is not scoped to the policy '{slug}'.",
+                          {"policy": ["not in this key's scope"]})
+    if entry.body is None or entry.etag is None:
+        return json_error(404, f"The policy '{slug}' has no published version yet.",
+                          {"policy": ["nothing published"]})
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match and _etag_matches(if_none_match, entry.etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(entry.body, content_type="application/json")
+    response["ETag"] = entry.etag
+    response["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,112 @@
+"""Every read the routing views, APIs and tasks need, with related rows fetched up front."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from controlplane.errors import NotFound
+from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
+
+
+def policy_list() -> QuerySet[Policy]:
+    return Policy.objects.select_related("live_version", "live_version__author", "owner").order_by("slug")
+
+
+def policy_get(slug: str) -> Policy:
+    policy = Policy.objects.select_related("live_version").filter(slug=slug).first()
+    if policy is None:
+        raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
+    return policy
+
+
+def policy_draft(policy: Policy) -> PolicyVersion | None:
+    return (PolicyVersion.objects.select_related("author")
+            .filter(policy=policy, status=PolicyVersion.Status.DRAFT).first())
+
+
+def policy_versions(policy: Policy) -> QuerySet[PolicyVersion]:
+    return (PolicyVersion.objects.select_related("author")
+            .filter(policy=policy, status=PolicyVersion.Status.PUBLISHED).order_by("-number"))
+
+
+def policy_version_get(policy: Policy, ref: str | int) -> PolicyVersion:
+    """A version by number, or 'live' / 'draft'."""
+    qs = PolicyVersion.objects.select_related("author").filter(policy=policy)
+    version: PolicyVersion | None
+    if ref == "draft":
+        version = qs.filter(status=PolicyVersion.Status.DRAFT).first()
+    elif ref == "live":
+        version = qs.filter(pk=policy.live_version_id).first() if policy.live_version_id else None
+    else:
+        try:
+            number = int(ref)
+        except (TypeError, ValueError):
+            raise NotFound(f"'{ref}' is not a version: use a number, 'live' or 'draft'.",
+                           {"version": ["not a version reference"]}) from None
+        version = qs.filter(number=number).first()
+    if version is None:
+        raise NotFound(f"Policy '{policy.slug}' has no version '{ref}'.", {"version": ["not found"]})
+    return version
+
+
+def policy_last_change(policy_ids: list[int]) -> dict[int, AuditEntry]:
+    """The newest audit entry of each policy, in one query."""
+    entries = (AuditEntry.objects.filter(policy_id__in=policy_ids)
+               .order_by("policy_id", "-created_at", "-id").distinct("policy_id")
+               if _supports_distinct_on() else None)
+    if entries is None:
+        result: dict[int, AuditEntry] = {}
+        for entry in AuditEntry.objects.filter(policy_id__in=policy_ids).order_by("-created_at", "-id"):
+            result.setdefault(entry.policy_id, entry)  # type: ignore[arg-type]
+        return result
+    return {entry.policy_id: entry for entry in entries}  # type: ignore[misc]
+
+
+def _supports_distinct_on() -> bool:
+    from django.db import connection
+
+    return connection.features.can_distinct_on_fields
+
+
+def catalog_list(*, provider: str | None = None, search: str | None = None) -> QuerySet[CatalogModel]:
+    qs = CatalogModel.objects.prefetch_related(
+        Prefetch("prices", queryset=ModelPrice.objects.order_by("-effective_from")))
+    if provider:
+        qs = qs.filter(provider=provider)
+    if search:
+        qs = qs.filter(model_id__icontains=search)
+    return qs.order_by("provider", "model_id")
+
+
+def catalog_model_get(model_id: str) -> CatalogModel:
+    model = catalog_list().filter(model_id=model_id).first()
+    if model is None:
+        raise NotFound(f"No model '{model_id}' in the catalog.", {"model_id": ["not found"]})
+    return model
+
+
+def sdk_key_list() -> QuerySet[SdkKey]:
+    return SdkKey.objects.select_related("created_by").prefetch_related("policies").order_by("-created_at")
+
+
+def audit_list(*, policy: Policy | None = None, action: str | None = None) -> QuerySet[AuditEntry]:
+    qs = AuditEntry.objects.select_related("actor", "policy")
+    if policy is not None:
+        qs = qs.filter(policy=policy)
+    if action:
+        qs = qs.filter(action=action)
+    return qs.order_by("-created_at", "-id")
+
+
+def live_document(policy: Policy) -> dict[str, Any] | None:
+    if policy.live_version_id is None:
+        return None
+    return PolicyVersion.objects.values_list("document", flat=True).get(pk=policy.live_version_id)
+
+
+def model_price_at(model_id: str, when: Any) -> ModelPrice | None:
+    """The price period of `model_id` in force at `when` (None before its first period)."""
+    return (ModelPrice.objects.filter(model__model_id=model_id, effective_from__lte=when)
+            .order_by("-effective_from").first())

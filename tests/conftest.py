@@ -1,0 +1,107 @@
+"""Fixtures shared by every test: no outbound network, fresh hot-path memory, users per role."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Only what makes tests fast or independent of collectstatic.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.WHITENOISE_USE_FINDERS = True
+
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else None
+    if host is not None and self.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests may not reach the network ({host})")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to 127.0.0.1 only (the live server, PostgreSQL, the broker)."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hot_path_memory() -> Iterator[None]:
+    from django.core.cache import cache
+
+    from routing import live
+
+    live.clear()
+    cache.clear()
+    yield
+    live.clear()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    """make_user("publisher") -> an active user in that role's group (None = no role)."""
+    from django.contrib.auth.models import Group, Permission, User
+
+    from routing.roles import role_groups_sync
+
+    counter = {"n": 0}
+
+    def make(role: str | None = None, *, superuser: bool = False, **fields: Any) -> User:
+        if role and not Group.objects.filter(name=role).exists():  # a transactional test flushed it
+            role_groups_sync(Group, Permission)
+        counter["n"] += 1
+        name = fields.pop("username", f"{role or 'nobody'}{counter['n']}")
+        user = User.objects.create_user(username=name, password="pw-Signalbox-1", is_staff=True,
+                                        is_superuser=superuser, **fields)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def publisher(make_user: Callable[..., Any]) -> Any:
+    return make_user("publisher")
+
+
+@pytest.fixture
+def editor(make_user: Callable[..., Any]) -> Any:
+    return make_user("editor")
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., Any]) -> Any:
+    return make_user("viewer")
+
+
+@pytest.fixture
+def api(db: Any) -> Callable[..., Any]:
+    """api(user) -> a DRF APIClient authenticated with that user's token (None = anonymous)."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user: Any = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            token, _ = Token.objects.get_or_create(user=user)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    return make

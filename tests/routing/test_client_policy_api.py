@@ -1,0 +1,212 @@
+"""The client protocol's policy fetch: GET /api/v1/client/policies/<policy> (a public contract)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from routing import services
+from tests import factories
+
+URL = "/api/v1/client/policies/{}"
+
+
+def fetch(client: Client, slug: str, key: str | None, etag: str | None = None):
+    headers = {}
+    if key is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    if etag is not None:
+        headers["HTTP_IF_NONE_MATCH"] = etag
+    return client.get(URL.format(slug), **headers)
+
+
+@pytest.fixture
+def checkout(db):
+    return factories.policy("checkout")
+
+
+@pytest.fixture
+def key(checkout):
+    return factories.sdk_key(checkout)[1]
+
+
+def test_fetch__valid_key__returns_live_document_with_strong_etag(client, checkout, key):
+    response = fetch(client, "checkout", key)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content)
+    assert body["policy"] == "checkout"
+    assert body["version"] == 1
+    assert body["document"] == factories.document()
+    assert body["published_at"].startswith(str(timezone.now().year))
+    assert body["models"]["gpt-4o"]["provider"] == "openai"
+    assert body["models"]["gpt-4o"]["context_window"] == 128_000
+    assert body["models"]["gpt-4o"]["input_cost_per_mtok"] == 2.5
+    etag = response["ETag"]
+    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+
+
+def test_fetch__matching_if_none_match__304_without_body(client, checkout, key):
+    etag = fetch(client, "checkout", key)["ETag"]
+
+    response = fetch(client, "checkout", key, etag)
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+
+
+def test_fetch__etag_in_a_list_or_star__304(client, checkout, key):
+    etag = fetch(client, "checkout", key)["ETag"]
+
+    assert fetch(client, "checkout", key, f'"other", {etag}').status_code == 304
+    assert fetch(client, "checkout", key, "*").status_code == 304
+    assert fetch(client, "checkout", key, '"stale"').status_code == 200
+
+
+def test_fetch__warm__304_and_200_make_no_database_query(client, checkout, key, django_assert_num_queries):
+    etag = fetch(client, "checkout", key)["ETag"]  # warm-up: key and payload now in memory
+
+    with django_assert_num_queries(0):
+        assert fetch(client, "checkout", key, etag).status_code == 304
+        assert fetch(client, "checkout", key).status_code == 200
+
+
+def test_fetch__after_publish__serves_new_version_and_etag(client, checkout, key,
+                                                          django_capture_on_commit_callbacks):
+    old_etag = fetch(client, "checkout", key)["ETag"]
+    doc = factories.document(default_route="extraction")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.publish(checkout, doc)
+
+    response = fetch(client, "checkout", key, old_etag)
+    assert response.status_code == 200
+    assert json.loads(response.content)["version"] == 2
+    assert json.loads(response.content)["document"]["default_route"] == "extraction"
+    assert response["ETag"] != old_etag
+
+
+def test_fetch__after_rollback__serves_new_version_with_old_document(
+        client, checkout, key, django_capture_on_commit_callbacks):
+    v1_etag = fetch(client, "checkout", key)["ETag"]
+    with django_capture_on_commit_callbacks(execute=True):
+        factories.publish(checkout, factories.document(default_route="extraction"))
+    fetch(client, "checkout", key)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.policy_rollback(policy=checkout, to_number=1, user=None, comment="bad change")
+
+    response = fetch(client, "checkout", key, v1_etag)
+    body = json.loads(response.content)
+    assert response.status_code == 200, "the version number moved on, so the ETag must too"
+    assert body["version"] == 3
+    assert body["document"] == factories.document()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fetch__publish_rolled_back__old_version_still_served(client):
+    checkout = factories.policy("checkout")
+    key = factories.sdk_key(checkout)[1]
+    etag = fetch(client, "checkout", key)["ETag"]
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        factories.publish(checkout, factories.document(default_route="extraction"))
+        raise RuntimeError("the surrounding request failed")
+
+    assert fetch(client, "checkout", key, etag).status_code == 304
+
+
+def test_fetch__missing_or_malformed_authorization__401_json(client, checkout):
+    for header in (None, "", "Token abc", "Bearer", "Bearer "):
+        extra = {} if header is None else {"HTTP_AUTHORIZATION": header}
+        response = client.get(URL.format("checkout"), **extra)
+        assert response.status_code == 401, header
+        assert "Bearer" in response["WWW-Authenticate"]
+        assert set(response.json()) == {"message", "errors"}
+
+
+def test_fetch__unknown_key__401(client, checkout, key):
+    assert fetch(client, "checkout", key[:-2] + "xx").status_code == 401
+    assert fetch(client, "checkout", "sbx_nope_secret").status_code == 401
+    assert fetch(client, "checkout", "not-a-signalbox-key").status_code == 401
+
+
+def test_fetch__revoked_key__401(client, checkout, django_capture_on_commit_callbacks):
+    sdk_key, secret = factories.sdk_key(checkout)
+    assert fetch(client, "checkout", secret).status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.sdk_key_revoke(key=sdk_key, user=None)
+
+    response = fetch(client, "checkout", secret)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["message"]
+
+
+def test_fetch__key_scoped_to_another_policy__403(client, checkout):
+    other = factories.policy("support")
+    secret = factories.sdk_key(other)[1]
+
+    response = fetch(client, "checkout", secret)
+
+    assert response.status_code == 403
+    assert response.json()["errors"] == {"policy": ["not in this key's scope"]}
+
+
+def test_fetch__unknown_policy__404(client, checkout, key):
+    response = fetch(client, "nope", key)
+
+    assert response.status_code == 404
+    assert response.json()["errors"] == {"policy": ["not found"]}
+
+
+def test_fetch__nothing_published__404(client, db):
+    draft_only = factories.policy("draft-only", publish=False)
+    secret = factories.sdk_key(draft_only)[1]
+
+    response = fetch(client, "draft-only", secret)
+
+    assert response.status_code == 404
+    assert "no published version" in response.json()["message"]
+
+
+def test_fetch__post__405(client, checkout, key):
+    response = client.post(URL.format("checkout"), HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 405
+
+
+def test_fetch__key_use__recorded_as_last_used(client, checkout):
+    sdk_key, secret = factories.sdk_key(checkout)
+    assert sdk_key.last_used_at is None
+
+    fetch(client, "checkout", secret)
+
+    sdk_key.refresh_from_db()
+    assert sdk_key.last_used_at is not None
+
+
+def test_fetch__publish_in_another_process__seen_after_the_check_interval(client, checkout, key, settings):
+    """Another web process learns of a publish through the shared cache's generation token."""
+    from routing import live
+
+    settings.LIVE_POLICY_CHECK_SECONDS = 0  # every request consults the shared cache
+    etag = fetch(client, "checkout", key)["ETag"]
+    factories.publish(checkout, factories.document(default_route="extraction"))
+    assert fetch(client, "checkout", key, etag).status_code == 304, "not invalidated yet"
+
+    # What live.invalidate() does in the publishing process, seen from this one: only the shared
+    # cache's token changes; this process's memory still holds v1.
+    from django.core.cache import cache
+
+    assert "checkout" in live._policies
+    cache.set("signalbox:live-gen:checkout", "bumped-by-another-process", None)
+
+    response = fetch(client, "checkout", key, etag)
+    assert response.status_code == 200
+    assert json.loads(response.content)["version"] == 2
