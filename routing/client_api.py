@@ -15,7 +15,7 @@ from routing import live
 
 
 def bearer_secret(request: HttpRequest) -> str | None:
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
@@ -51,7 +51,7 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     if entry.body is None or entry.etag is None:
         return json_error(404, f"The policy '{slug}' has no published version yet.",
                           {"policy": ["nothing published"]})
-    if_none_match = request.headers.get("If-None-Match")
+    if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
     if if_none_match and _etag_matches(if_none_match, entry.etag):
         response = HttpResponse(status=304)
     else:
