@@ -100,6 +100,23 @@ def _paginate(request: Request, view: APIView, queryset: Any, serializer: type[s
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description="Number of results to return per page."),
+    OpenApiParameter("offset", int, description="The initial index from which to return the results."),
+]
+
+
+def _page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a `_paginate` response: a LimitOffsetPagination page of `serializer`."""
+    name = serializer.__name__.removesuffix("Output")
+    return inline_serializer(f"Paginated{name}List", {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer(many=True),
+    })
+
+
 # --- output shapes shared by several views -------------------------------------------------------
 
 
@@ -154,7 +171,7 @@ class PolicyListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         document = serializers.JSONField(required=False)
 
-    @extend_schema(responses=PolicyOutput(many=True), operation_id="policies_list")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(PolicyOutput), operation_id="policies_list")
     def get(self, request: Request) -> Response:
         return _paginate(request, self, selectors.policy_list(), PolicyOutput)
 
@@ -194,7 +211,8 @@ class PolicyDetailApi(APIView):
 class PolicyVersionListApi(APIView):
     permission_classes = [CanViewPolicies]
 
-    @extend_schema(responses=VersionOutput(many=True), operation_id="policies_versions_list")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(VersionOutput),
+                   operation_id="policies_versions_list")
     def get(self, request: Request, slug: str) -> Response:
         policy = selectors.policy_get(slug)
         return _paginate(request, self, selectors.policy_versions(policy), VersionOutput)
@@ -312,6 +330,112 @@ class PolicyDiffApi(APIView):
                          "changes": document_diff(old.document, new.document)})
 
 
+class PolicyPreviewApi(APIView):
+    """Try one request against a version (the draft by default) and see the decision and its reason."""
+
+    permission_classes = [CanViewPolicies]
+
+    class RequestSerializer(StrictSerializer):
+        task_type = serializers.CharField(max_length=200)
+        prompt_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
+        context_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False,
+                                                  allow_null=True)
+        text = serializers.CharField(max_length=100_000, required=False, allow_null=True, allow_blank=True)
+        user_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+        request_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+        user_tier = serializers.CharField(max_length=100, required=False, allow_null=True)
+        risk = serializers.CharField(max_length=100, required=False, allow_null=True)
+        use_case = serializers.CharField(max_length=100, required=False, allow_null=True)
+        needs_tools = serializers.BooleanField(default=False)
+        needs_vision = serializers.BooleanField(default=False)
+        needs_code = serializers.BooleanField(default=False)
+        latency_class = serializers.ChoiceField(choices=["interactive", "batch"], required=False, allow_null=True)
+        score = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+        critical = serializers.BooleanField(default=False)
+        attributes = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
+
+        def validate_attributes(self, value: dict[str, Any]) -> dict[str, Any]:
+            bad = [k for k, v in value.items() if not isinstance(v, str | int | float | bool) or v is None]
+            if bad:
+                raise serializers.ValidationError(f"values must be strings, numbers or booleans: {', '.join(bad)}")
+            return value
+
+    class FractionSerializer(StrictSerializer):
+        daily = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+        monthly = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+
+    class StateSerializer(StrictSerializer):
+        policy = serializers.DictField(required=False, allow_null=True)
+        routes = serializers.DictField(required=False, default=dict)
+
+        def validate_policy(self, value: Any) -> Any:
+            if value is not None:
+                checked = PolicyPreviewApi.FractionSerializer(data=value)
+                checked.is_valid(raise_exception=True)
+                return checked.validated_data
+            return value
+
+        def validate_routes(self, value: dict[str, Any]) -> dict[str, Any]:
+            out = {}
+            for route, fraction in value.items():
+                checked = PolicyPreviewApi.FractionSerializer(data=fraction)
+                if not checked.is_valid():
+                    raise serializers.ValidationError({route: checked.errors})
+                out[route] = checked.validated_data
+            return out
+
+    class OutcomeSerializer(StrictSerializer):
+        outcome = serializers.ChoiceField(choices=sorted(engine.OUTCOMES))
+        confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+        elapsed_ms = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, default=0.0)
+
+    class InputSerializer(StrictSerializer):
+        version = serializers.CharField(required=False, default="draft",
+                                        help_text="a version number, `live` or `draft`")
+        request = serializers.DictField()
+        state = serializers.DictField(required=False, allow_null=True)
+        outcomes = serializers.ListField(child=serializers.DictField(), required=False, default=list,
+                                         max_length=20)
+
+    @extend_schema(request=InputSerializer, responses={200: dict}, operation_id="policies_preview",
+                   description="Run the engine on one request against a version and explain the "
+                               "decision; `outcomes` plays attempts forward through the cascade "
+                               "and fallbacks.")
+    def post(self, request: Request, slug: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parts = {"request": self.RequestSerializer, "state": self.StateSerializer}
+        checked: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for name, serializer in parts.items():
+            value = data.validated_data.get(name)
+            if value is None:
+                continue
+            s = serializer(data=value)
+            if s.is_valid():
+                checked[name] = s.validated_data
+            else:
+                errors[name] = s.errors
+        played = []
+        for index, item in enumerate(data.validated_data["outcomes"]):
+            s = self.OutcomeSerializer(data=item)
+            if s.is_valid():
+                played.append(s.validated_data)
+            else:
+                errors.setdefault("outcomes", {})[index] = s.errors
+        if errors:
+            raise serializers.ValidationError(errors)
+        policy = selectors.policy_get(slug)
+        try:
+            result = selectors.policy_preview(policy, data.validated_data["version"],
+                                              request=checked["request"], state=checked.get("state"),
+                                              outcomes=played)
+        except engine.PolicyError as exc:
+            raise InvalidInput("This version's document is invalid; fix it before previewing.",
+                               {e.path or "(root)": [e.message] for e in exc.errors}) from exc
+        return Response(result)
+
+
 class PolicyDocumentSchemaApi(APIView):
     permission_classes = [CanViewPolicies]
 
@@ -371,8 +495,9 @@ class CatalogModelOutput(serializers.Serializer):
 class CatalogModelListApi(APIView):
     permission_classes = [CanViewCatalog]
 
-    @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("search", str)],
-                   responses=CatalogModelOutput(many=True), operation_id="catalog_list")
+    @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("search", str),
+                               *PAGE_PARAMETERS],
+                   responses=_page_of(CatalogModelOutput), operation_id="catalog_list")
     def get(self, request: Request) -> Response:
         qs = selectors.catalog_list(provider=request.query_params.get("provider"),
                                     search=request.query_params.get("search"))
@@ -422,7 +547,7 @@ class SdkKeyListApi(APIView):
                 raise serializers.ValidationError(f"unknown policies: {', '.join(missing)}")
             return list(found.values())
 
-    @extend_schema(responses=SdkKeyOutput(many=True), operation_id="keys_list")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(SdkKeyOutput), operation_id="keys_list")
     def get(self, request: Request) -> Response:
         return _paginate(request, self, selectors.sdk_key_list(), SdkKeyOutput)
 
@@ -480,8 +605,8 @@ class AuditListApi(APIView):
     permission_classes = [CanViewAudit]
 
     @extend_schema(parameters=[OpenApiParameter("policy", str), OpenApiParameter(
-        "action", str, enum=[a.value for a in AuditEntry.Action])],
-                   responses=AuditOutput(many=True), operation_id="audit_list")
+        "action", str, enum=[a.value for a in AuditEntry.Action]), *PAGE_PARAMETERS],
+                   responses=_page_of(AuditOutput), operation_id="audit_list")
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("policy")
         action = request.query_params.get("action")

@@ -15,7 +15,7 @@ def policy_list() -> QuerySet[Policy]:
 
 
 def policy_get(slug: str) -> Policy:
-    policy = Policy.objects.select_related("live_version").filter(slug=slug).first()
+    policy = Policy.objects.select_related("live_version", "owner").filter(slug=slug).first()
     if policy is None:
         raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
     return policy
@@ -39,13 +39,12 @@ def policy_version_get(policy: Policy, ref: str | int) -> PolicyVersion:
         version = qs.filter(status=PolicyVersion.Status.DRAFT).first()
     elif ref == "live":
         version = qs.filter(pk=policy.live_version_id).first() if policy.live_version_id else None
+    elif isinstance(ref, int) or (ref.isascii() and ref.isdigit()):  # int() also takes "+1", "1_0"
+        # Version numbers fit in 10 digits; int() refuses strings over 4300.
+        version = qs.filter(number=int(ref)).first() if len(str(ref)) <= 10 else None
     else:
-        try:
-            number = int(ref)
-        except (TypeError, ValueError):
-            raise NotFound(f"'{ref}' is not a version: use a number, 'live' or 'draft'.",
-                           {"version": ["not a version reference"]}) from None
-        version = qs.filter(number=number).first()
+        raise NotFound(f"'{ref}' is not a version: use a number, 'live' or 'draft'.",
+                       {"version": ["not a version reference"]})
     if version is None:
         raise NotFound(f"Policy '{policy.slug}' has no version '{ref}'.", {"version": ["not found"]})
     return version
@@ -110,3 +109,34 @@ def model_price_at(model_id: str, when: Any) -> ModelPrice | None:
     """The price period of `model_id` in force at `when` (None before its first period)."""
     return (ModelPrice.objects.filter(model__model_id=model_id, effective_from__lte=when)
             .order_by("-effective_from").first())
+
+
+def policy_preview(policy: Policy, ref: str | int, *, request: dict[str, Any],
+                   state: dict[str, Any] | None = None,
+                   outcomes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run the engine on one request against a version (a draft too) and explain the result.
+
+    `outcomes` plays attempts forward: each `{"outcome", "confidence", "elapsed_ms"}` is fed to
+    `next_step`, and the steps taken are returned in order, as the client SDK would take them.
+    """
+    from routing import engine
+    from routing.services import models_snapshot
+
+    version = policy_version_get(policy, ref)
+    snapshot = (version.models_snapshot if not version.is_draft
+                else models_snapshot(engine.referenced_models(version.document)))
+    compiled = engine.compile_policy(version.document, snapshot)
+    decision = engine.decide(compiled, engine.Request.from_dict(request), engine.State.from_dict(state))
+    steps: list[dict[str, Any]] = [{"attempt": 1, "kind": "first", **decision.step.to_dict(),
+                                    "reason": decision.reason}]
+    current = decision.step
+    for attempt, played in enumerate(outcomes or [], start=1):
+        nxt = engine.next_step(compiled, decision, attempt=attempt, outcome=played["outcome"],
+                               confidence=played.get("confidence"),
+                               elapsed_ms=played.get("elapsed_ms", 0.0), current=current)
+        steps[-1]["outcome"] = played["outcome"]
+        if nxt is None:
+            break
+        current = nxt.step
+        steps.append({"attempt": attempt + 1, "kind": nxt.kind, **nxt.step.to_dict(), "reason": nxt.reason})
+    return {"version": version.label, "decision": decision.to_dict(), "steps": steps}

@@ -16,6 +16,7 @@ api_urlpatterns = [
     path("policies/<str:slug>/publish/", apis.PolicyPublishApi.as_view(), name="policy-publish"),
     path("policies/<str:slug>/rollback/", apis.PolicyRollbackApi.as_view(), name="policy-rollback"),
     path("policies/<str:slug>/diff/", apis.PolicyDiffApi.as_view(), name="policy-diff"),
+    path("policies/<str:slug>/preview/", apis.PolicyPreviewApi.as_view(), name="policy-preview"),
     path("policy-document/schema/", apis.PolicyDocumentSchemaApi.as_view(), name="policy-document-schema"),
     path("policy-document/validate/", apis.PolicyValidateApi.as_view(), name="policy-document-validate"),
     path("catalog/models/", apis.CatalogModelListApi.as_view(), name="catalog-list"),

@@ -1,0 +1,90 @@
+"""POST /api/v1/policies/<slug>/preview/: the server runs the same engine on a draft or version."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing import services
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/policies/checkout/preview/"
+
+
+@pytest.fixture
+def checkout():
+    p = factories.policy("checkout")
+    draft = factories.document()
+    draft["routes"]["extraction"]["tiers"][0]["model"] = "gemini-1.5-flash"
+    services.draft_save(policy=p, document=draft, user=None)
+    return p
+
+
+def test_preview__draft_by_default__decides_with_the_draft(api, viewer, checkout):
+    response = api(viewer).post(URL, {"request": {"task_type": "extraction"}}, format="json")
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["version"] == "draft"
+    assert body["decision"]["route"] == "extraction"
+    assert body["decision"]["model"] == "gemini-1.5-flash"
+    assert body["decision"]["reason"]["route_by"] == "task_type"
+
+
+def test_preview__live_version__decides_with_the_live_document(api, viewer, checkout):
+    response = api(viewer).post(URL, {"version": "live", "request": {"task_type": "extraction"}}, format="json")
+
+    assert response.json()["version"] == "v1"
+    assert response.json()["decision"]["model"] == "gpt-4o-mini"
+
+
+def test_preview__rule_and_unknown_task_type__explained(api, viewer, checkout):
+    long = api(viewer).post(URL, {"request": {"task_type": "chat", "context_tokens": 500_000}}, format="json")
+    unknown = api(viewer).post(URL, {"request": {"task_type": "haiku-writing"}}, format="json")
+
+    assert long.json()["decision"]["route"] == "long_context"
+    assert long.json()["decision"]["reason"]["rule"] == "long-context"
+    assert unknown.json()["decision"]["route"] == "general"
+    assert unknown.json()["decision"]["reason"]["route_by"] == "default"
+
+
+def test_preview__budget_state__downgrades_and_says_why(api, viewer, checkout):
+    body = {"version": "live", "request": {"task_type": "extraction", "score": 0.9},
+            "state": {"routes": {"extraction": {"daily": 0.95}}}}
+
+    response = api(viewer).post(URL, body, format="json")
+
+    assert response.status_code == 200, response.json()
+    reason = response.json()["decision"]["reason"]
+    assert reason["budget"]["scope"] == "route"
+
+
+def test_preview__outcomes__walk_the_cascade(api, viewer, checkout):
+    body = {"version": "live", "request": {"task_type": "extraction"},
+            "outcomes": [{"outcome": "rate_limited"}, {"outcome": "low_confidence", "confidence": 0.3}]}
+
+    steps = api(viewer).post(URL, body, format="json").json()["steps"]
+
+    assert [(s["kind"], s["model"]) for s in steps] == [
+        ("first", "gpt-4o-mini"), ("fallback", "claude-3-5-haiku-20241022"), ("escalate", "gpt-4o")]
+    assert steps[0]["outcome"] == "rate_limited"
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"request": {}}, "request.task_type"),
+    ({"request": {"task_type": "x", "prompt_tokens": -1}}, "request.prompt_tokens"),
+    ({"request": {"task_type": "x", "bogus": 1}}, "request.bogus"),
+    ({"request": {"task_type": "x"}, "state": {"routes": {"a": {"daily": "lots"}}}}, "state.routes.a.daily"),
+    ({"request": {"task_type": "x"}, "outcomes": [{"outcome": "exploded"}]}, "outcomes.0.outcome"),
+    ({"request": {"task_type": "x"}, "version": "v9"}, "version"),
+])
+def test_preview__bad_input__400_or_404_naming_the_field(api, viewer, checkout, body, path):
+    response = api(viewer).post(URL, body, format="json")
+
+    assert response.status_code in (400, 404)
+    assert path in response.json()["errors"], response.json()
+
+
+def test_preview__anonymous__401(api, checkout):
+    assert api().post(URL, {"request": {"task_type": "x"}}, format="json").status_code == 401
