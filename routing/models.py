@@ -87,14 +87,6 @@ class PolicyVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.policy_id}:v{self.number}" if self.number else f"{self.policy_id}:draft"
 
-    @property
-    def is_draft(self) -> bool:
-        return self.status == self.Status.DRAFT
-
-    @property
-    def label(self) -> str:
-        return f"v{self.number}" if self.number else "draft"
-
     def save(self, *args, **kwargs) -> None:
         if self.pk and not self._state.adding:
             stored = PolicyVersion.objects.filter(pk=self.pk).values_list("status", flat=True).first()
@@ -106,6 +98,14 @@ class PolicyVersion(models.Model):
         if self.status == self.Status.PUBLISHED:
             raise ValidationError("A published version is immutable.")
         return super().delete(*args, **kwargs)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}" if self.number else "draft"
 
 
 class CatalogModel(models.Model):
