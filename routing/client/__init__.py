@@ -1,0 +1,40 @@
+"""Signalbox client SDK: fetch a routing policy, decide locally, log decisions back.
+
+Imports only the standard library, httpx and ``routing.engine``. See ``docs/client.md``.
+"""
+
+from routing.engine import OUTCOMES, NextStep, Request, Step
+
+from ._aio import AsyncRoutingClient
+from ._core import SDK_VERSION, ClientDecision, classify_exception
+from ._sync import RoutingClient
+from ._types import (
+    Attempt,
+    AttemptRecord,
+    CallResult,
+    ProviderError,
+    RunResult,
+    SignalboxError,
+    SignalboxNotReady,
+    Stats,
+)
+
+__all__ = [
+    "OUTCOMES",
+    "SDK_VERSION",
+    "AsyncRoutingClient",
+    "Attempt",
+    "AttemptRecord",
+    "CallResult",
+    "ClientDecision",
+    "NextStep",
+    "ProviderError",
+    "Request",
+    "RoutingClient",
+    "RunResult",
+    "SignalboxError",
+    "SignalboxNotReady",
+    "Stats",
+    "Step",
+    "classify_exception",
+]
