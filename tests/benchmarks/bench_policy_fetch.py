@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.benchmarks._server import ROOT, bench_env, gunicorn, recreate_database, wrk  # noqa: E402
+from tests.benchmarks._server import ROOT, bench_env, gunicorn, recreate_database, wrk
 
 DB = "signalbox_bench_fetch"
 
