@@ -521,3 +521,19 @@ def catalog_import(*, entries: Any, source: str, user: Actor, effective_from: da
            comment=(f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
                     f"{report.prices_added} price periods added, {report.skipped_total} skipped"))
     return report
+
+
+@transaction.atomic
+def catalog_model_update(*, model: CatalogModel, tier: int, user: Actor) -> CatalogModel:
+    """Change a catalog model's tier (the one catalog fact people set by hand)."""
+    _require(user, PERM_EDIT_CATALOG, "edit the catalog")
+    if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= 5:
+        raise InvalidInput("The tier must be a whole number from 1 to 5.", {"tier": ["must be 1-5"]})
+    stored = CatalogModel.objects.select_for_update().get(pk=model.pk)
+    if stored.tier == tier:
+        return stored
+    diff = document_diff({"tier": stored.tier}, {"tier": tier})
+    stored.tier = tier
+    stored.save(update_fields=["tier", "updated_at"])
+    _audit(user=user, action=AuditEntry.Action.CATALOG_UPDATE, target=stored.model_id, diff=diff)
+    return stored

@@ -259,3 +259,27 @@ def test_sdk_key__stored_hashed_and_shown_once():
     import hashlib
 
     assert key.hashed_secret == hashlib.sha256(secret.encode()).hexdigest()
+
+
+def test_catalog_model_update__publisher__changes_tier_and_audits(publisher):
+    factories.catalog()
+    from routing.models import CatalogModel
+
+    model = CatalogModel.objects.get(model_id="gpt-4o")
+
+    services.catalog_model_update(model=model, tier=3, user=publisher)
+
+    assert CatalogModel.objects.get(model_id="gpt-4o").tier == 3
+    entry = AuditEntry.objects.get(action="catalog.update")
+    assert (entry.target, entry.diff) == ("gpt-4o", [{"op": "changed", "path": "tier", "old": 2, "new": 3}])
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_catalog_model_update__without_publisher_role__refused(make_user, role):
+    factories.catalog()
+    from routing.models import CatalogModel
+
+    with pytest.raises(NotAllowed):
+        services.catalog_model_update(model=CatalogModel.objects.get(model_id="gpt-4o"), tier=3,
+                                      user=make_user(role))
+    assert CatalogModel.objects.get(model_id="gpt-4o").tier == 2
