@@ -119,8 +119,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     detail = getattr(exc, "detail", None)
     if isinstance(exc, drf_exceptions.ValidationError):
-        errors = _flatten(detail)
-        message = "; ".join(f"{path or '(root)'}: {msgs[0]}" for path, msgs in list(errors.items())[:3])
+        errors = {path or "(root)": msgs for path, msgs in _flatten(detail).items()}
+        message = "; ".join(f"{path}: {msgs[0]}" for path, msgs in list(errors.items())[:3])
         body = {"message": message or _GENERIC[400], "errors": errors}
     elif isinstance(exc, drf_exceptions.ParseError):
         body = {"message": f"The request body is not valid: {detail}", "errors": {"body": [str(detail)]}}

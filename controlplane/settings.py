@@ -19,7 +19,7 @@ SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
-    SECRET_KEY = "signalbox-insecure-local-demo-key-never-use-in-production"  # noqa: S105
+    SECRET_KEY = "signalbox-insecure-local-demo-key-never-use-in-production"
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -119,6 +119,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "controlplane.parsers.JsonBodyParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -154,6 +159,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# Decision logs (metrics): raw rows older than DECISION_RETENTION_DAYS are rejected at ingest and
+# their daily partitions dropped; partitions exist DECISION_PARTITIONS_AHEAD_DAYS ahead of today.
+DECISION_RETENTION_DAYS = env.int("DECISION_RETENTION_DAYS", default=90)
+DECISION_PARTITIONS_AHEAD_DAYS = env.int("DECISION_PARTITIONS_AHEAD_DAYS", default=7)
+# How long a process trusts its in-memory copy of the catalog's price history.
+DECISION_PRICE_CACHE_SECONDS = env.float("DECISION_PRICE_CACHE_SECONDS", default=60.0)
+# An ingest queues rollups_update at most once per this many seconds (per shared cache).
+ROLLUPS_DEBOUNCE_SECONDS = env.float("ROLLUPS_DEBOUNCE_SECONDS", default=1.0)
+CELERY_BEAT_SCHEDULE["metrics-rollups-update"] = {
+    "task": "metrics.rollups_update", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["metrics-partitions-maintain"] = {
+    "task": "metrics.partitions_maintain", "schedule": 3600.0}
 
 LOGGING = {
     "version": 1,

@@ -9,9 +9,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,32 +52,6 @@ CanViewKeys = can("routing.view_sdkkey")
 CanViewAudit = can("routing.view_auditentry")
 
 
-# Deeper than any valid request (a document may nest 40 levels), shallow enough that nothing
-# downstream (serializers, json.dumps, the database adapter) can hit the recursion limit.
-MAX_BODY_DEPTH = 64
-
-
-class JsonBodyParser(JSONParser):
-    """JSON parser that answers 400 for a body nested too deeply, instead of a RecursionError."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError(f"JSON parse error - nested more than {MAX_BODY_DEPTH} levels") from None
-        stack = [(data, 0)]
-        while stack:
-            value, depth = stack.pop()
-            if depth > MAX_BODY_DEPTH:
-                raise ParseError(f"JSON parse error - nested more than {MAX_BODY_DEPTH} levels")
-            if isinstance(value, dict):
-                stack.extend((item, depth + 1) for item in value.values())
-            elif isinstance(value, list):
-                stack.extend((item, depth + 1) for item in value)
-        return data
-
-
-PARSERS = [JsonBodyParser, FormParser, MultiPartParser]
 
 
 def _check_body_size(request: Request) -> None:
@@ -160,7 +132,6 @@ class ChangeOutput(serializers.Serializer):
 
 class PolicyListApi(APIView):
     permission_classes = [CanViewPolicies]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -186,7 +157,6 @@ class PolicyListApi(APIView):
 
 class PolicyDetailApi(APIView):
     permission_classes = [CanViewPolicies]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -230,7 +200,6 @@ class PolicyVersionDetailApi(APIView):
 
 class PolicyDraftApi(APIView):
     permission_classes = [CanViewPolicies]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -264,7 +233,6 @@ class PolicyDraftApi(APIView):
 
 class PolicyPublishApi(APIView):
     permission_classes = [CanViewPolicies]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -286,7 +254,6 @@ class PolicyPublishApi(APIView):
 
 class PolicyRollbackApi(APIView):
     permission_classes = [CanViewPolicies]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -390,6 +357,9 @@ class PolicyPreviewApi(APIView):
         elapsed_ms = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, default=0.0)
 
     class InputSerializer(StrictSerializer):
+        class Meta:
+            ref_name = "PolicyPreview"
+
         version = serializers.CharField(required=False, default="draft",
                                         help_text="a version number, `live` or `draft`")
         request = serializers.DictField()
@@ -449,7 +419,6 @@ class PolicyValidateApi(APIView):
     """Validate a document without saving it (editors call it while typing)."""
 
     permission_classes = [CanViewPolicies]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -531,7 +500,6 @@ class SdkKeyOutput(serializers.Serializer):
 
 class SdkKeyListApi(APIView):
     permission_classes = [CanViewKeys]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -566,7 +534,6 @@ class SdkKeyListApi(APIView):
 
 class SdkKeyRevokeApi(APIView):
     permission_classes = [CanViewKeys]
-    parser_classes = PARSERS
 
     class InputSerializer(StrictSerializer):
         class Meta:

@@ -94,6 +94,26 @@ def models_snapshot(model_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     return snapshot
 
 
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The path of the first key or string holding U+0000, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return child
+            found = _nul_path(item, child)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
 def document_check(document: Any) -> dict[str, dict[str, Any]]:
     """Validate a policy document against the schema and the catalog.
 
@@ -104,6 +124,10 @@ def document_check(document: Any) -> dict[str, dict[str, Any]]:
         size = len(json.dumps(document, allow_nan=False).encode())
     except (TypeError, ValueError) as exc:
         raise InvalidInput("The document is not valid JSON.", {"document": [str(exc)]}) from exc
+    nul = _nul_path(document)
+    if nul is not None:  # PostgreSQL's jsonb can't store U+0000
+        raise InvalidInput(f"Invalid policy document: {nul or '(root)'}: the NUL character is not allowed",
+                           {nul or "(root)": ["the NUL character (\\u0000) is not allowed"]})
     limit = settings.POLICY_DOCUMENT_MAX_BYTES
     if size > limit:
         raise TooLarge(
@@ -277,6 +301,9 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
     comment = _require_comment(comment, "publish")
     policy = _locked_policy(policy)
     draft = _draft_of(policy)
+    if draft is None and expected_revision is not None:  # published or discarded by someone else
+        raise Conflict("The draft you reviewed was published or discarded meanwhile.",
+                       {"expected_revision": ["no draft exists"]})
     if draft is None:
         raise NotFound("There is no draft to publish.", {"draft": ["no draft exists"]})
     if expected_revision is not None and expected_revision != draft.revision:
