@@ -24,6 +24,13 @@ W_LENGTH, W_KEYWORDS, W_QUESTIONS = 0.5, 0.35, 0.15
 MAX_TEXT_CHARS = 4000  # keywords and question marks are counted in this prefix only
 _LOG_SAT = math.log1p(LENGTH_SATURATION_TOKENS)
 _PUNCT_TO_SPACE = str.maketrans({c: " " for c in string.punctuation if c != "-"})
+# The same mapping for ASCII text as a bytes table: bytes.translate is a table lookup per byte,
+# several times faster than str.translate's dict lookup per character.
+_PUNCT_TO_SPACE_BYTES = bytes.maketrans(
+    "".join(c for c in string.punctuation if c != "-").encode(),
+    b" " * (len(string.punctuation) - 1),
+)
+_ANALYSIS_WORDS_BYTES: frozenset[bytes] = frozenset(w.encode() for w in ANALYSIS_WORDS)
 
 
 def difficulty_score(request: Request) -> float:
@@ -44,7 +51,10 @@ def difficulty_score(request: Request) -> float:
         low = request.text_lower()
         if len(text) > MAX_TEXT_CHARS:
             text, low = text[:MAX_TEXT_CHARS], low[:MAX_TEXT_CHARS]
-        hits = len(ANALYSIS_WORDS.intersection(low.translate(_PUNCT_TO_SPACE).split()))
+        if low.isascii():
+            hits = len(_ANALYSIS_WORDS_BYTES.intersection(low.encode().translate(_PUNCT_TO_SPACE_BYTES).split()))
+        else:
+            hits = len(ANALYSIS_WORDS.intersection(low.translate(_PUNCT_TO_SPACE).split()))
         for phrase in ANALYSIS_PHRASES:
             if phrase in low:
                 hits += 1
