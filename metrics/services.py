@@ -1,0 +1,336 @@
+"""Every write of the metrics app: decision ingestion, rollups, partition maintenance."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from controlplane.errors import InvalidInput
+from metrics import partitions, pricing, sql
+from metrics.models import LATENCY_BOUNDS_MS, ROLLUP_MEASURES
+from metrics.records import Checked, copy_text, record_check
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_RECORDS = 5_000
+MAX_BATCH_BYTES = 5_000_000
+_ROLLUPS_QUEUED_KEY = "signalbox:metrics:rollups-update-queued"
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """Per-record results in request order, and their totals."""
+
+    results: list[dict[str, Any]]
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    inserted_days: set[date] = field(default_factory=set)
+
+    def as_body(self) -> dict[str, Any]:
+        return {"results": self.results, "accepted": self.accepted, "duplicates": self.duplicates,
+                "rejected": self.rejected}
+
+
+# -- the SDK key's scope: slug -> policy id, per set of policy ids --------------------------------
+
+_scope_lock = threading.Lock()
+_scopes: dict[frozenset[int], tuple[dict[str, int], float]] = {}
+_SCOPE_SECONDS = 60.0
+
+
+def _scope(policy_ids: frozenset[int]) -> dict[str, int]:
+    """Slug -> id of the policies a key may write (policy slugs never change; ids are cached)."""
+    cached = _scopes.get(policy_ids)
+    now = time.monotonic()
+    if cached is not None and now - cached[1] < _SCOPE_SECONDS:
+        return cached[0]
+    from routing.models import Policy
+
+    mapping = dict(Policy.objects.filter(pk__in=policy_ids).values_list("slug", "pk")) if policy_ids else {}
+    with _scope_lock:
+        if len(_scopes) > 1000:
+            _scopes.clear()
+        _scopes[policy_ids] = (mapping, now)
+    return mapping
+
+
+def scope_forget() -> None:
+    with _scope_lock:
+        _scopes.clear()
+
+
+# -- ingestion -------------------------------------------------------------------------------------
+
+def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: Sequence[Any],
+                          now: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> IngestResult:
+    """Validate, price and store a batch of decision records; return per-record results.
+
+    A record is accepted (stored now), a duplicate (its event id is already stored, or appears
+    earlier in this batch) or rejected (field errors; nothing stored). Returns after the accepted
+    rows and their rollup delta are committed; one bad record never affects the others.
+    """
+    if len(records) > MAX_BATCH_RECORDS:
+        raise InvalidInput(f"At most {MAX_BATCH_RECORDS} records per batch.",
+                           {"decisions": [f"at most {MAX_BATCH_RECORDS} records"]})
+    now = now or datetime.now(UTC)
+    not_before = partitions.retention_start(now=now).timestamp()
+    not_after = now.timestamp() + 86_400
+    policies = _scope(policy_ids)
+
+    results: list[dict[str, Any]] = []
+    valid: list[tuple[int, Checked]] = []
+    seen: set[str] = set()
+    out = IngestResult(results)
+    for index, rec in enumerate(records):
+        checked = record_check(rec, policies=policies, not_before=not_before, not_after=not_after)
+        if type(checked) is dict:
+            event_id = rec.get("event_id") if type(rec) is dict else None
+            results.append({"event_id": event_id if type(event_id) is str else None,
+                            "status": "rejected", "errors": checked})
+            out.rejected += 1
+            continue
+        assert isinstance(checked, Checked)
+        if checked.event_id in seen:
+            results.append({"event_id": checked.event_id, "status": "duplicate"})
+            out.duplicates += 1
+            continue
+        seen.add(checked.event_id)
+        results.append({"event_id": checked.event_id, "status": "accepted"})  # until told otherwise
+        valid.append((index, checked))
+
+    if valid:
+        book = pricing.prices({c.model for _, c in valid})
+        vendor = connections[using].vendor
+        days = {datetime.fromtimestamp(c.epoch, UTC).date() for _, c in valid}
+        partitions.partitions_ensure(days, using=using)
+        nested = connections[using].in_atomic_block
+        with transaction.atomic(using=using):
+            if vendor == "postgresql":
+                inserted = _store_postgres(key_id, valid, book, using, nested=nested)
+            else:
+                inserted = _store_sqlite(key_id, valid, book, using)
+            if inserted:
+                _rollups_update_soon(using)
+        for index, checked in valid:
+            if checked.event_id not in inserted:
+                results[index]["status"] = "duplicate"
+                out.duplicates += 1
+            else:
+                out.accepted += 1
+    return out
+
+
+def _store_postgres(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook,
+                    using: str, *, nested: bool) -> set[str]:
+    """COPY into the connection's staging table, then one INSERT … ON CONFLICT DO NOTHING that also
+    writes the rollup delta of the rows it inserted; return the inserted event ids.
+
+    The staging table empties itself at commit; inside a caller's transaction (`nested`) an
+    earlier ingest's rows may still be there, so they are deleted first.
+    """
+    key = str(key_id)
+    cost_of = book.cost
+    esc = copy_text
+    null = "\\N"
+    lines = []
+    for _, c in valid:
+        cost = c.cost_usd
+        unpriced = "f"
+        if cost is None:
+            cost = cost_of(c.model, c.epoch, c.tokens_in, c.tokens_out)
+            if cost is None:
+                unpriced = "t"
+        if c.plain:
+            strings = (f"{c.route}\t{c.task_type}\t{c.model}\t{c.provider}\t{c.tier}\t{c.attempt}\t"
+                       f"{'t' if c.escalated else 'f'}\t{c.request_id}\t{c.reason_json}")
+            client = f"{c.client_app}\t{c.client_instance}\t{c.client_sdk_version}\t{c.attributes_json}"
+        else:
+            strings = (f"{esc(c.route)}\t{esc(c.task_type)}\t{esc(c.model)}\t{esc(c.provider)}\t"
+                       f"{c.tier}\t{c.attempt}\t{'t' if c.escalated else 'f'}\t{esc(c.request_id)}\t"
+                       f"{esc(c.reason_json)}")
+            client = (f"{esc(c.client_app)}\t{esc(c.client_instance)}\t{esc(c.client_sdk_version)}\t"
+                      f"{esc(c.attributes_json)}")
+        lines.append(
+            f"{c.ts.isoformat()}\t{c.event_id}\t{key}\t{c.policy_id}\t{c.policy_version}\t{strings}\t"
+            f"{c.outcome}\t{null if c.confidence is None else repr(c.confidence)}\t{c.tokens_in}\t"
+            f"{c.tokens_out}\t{null if cost is None else repr(cost)}\t{unpriced}\t{c.latency_ms!r}\t"
+            f"{client}\n")
+    data = "".join(lines).encode()
+    with connections[using].cursor() as cursor:
+        from metrics.schema import POSTGRES_STAGING
+
+        cursor.execute(POSTGRES_STAGING)
+        if nested:
+            cursor.execute("DELETE FROM metrics_decision_staging")
+        with cursor.cursor.copy(sql.STAGING_COPY) as copy:
+            copy.write(data)
+        cursor.execute(sql.INGEST_POSTGRES)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook,
+                  using: str) -> set[str]:
+    """The demo's path: INSERT OR IGNORE row by row (SQLite has one writer), deltas summed in Python."""
+    from bisect import bisect_right
+
+    inserted: set[str] = set()
+    deltas: dict[tuple, list[Any]] = {}
+    connection = connections[using]
+    connection.ensure_connection()
+    raw = connection.connection.cursor()
+    insert = ("INSERT OR IGNORE INTO metrics_decision (ts, event_id, key_id, policy_id, policy_version, "
+              "route, task_type, model, provider, tier, attempt, escalated, request_id, reason, outcome, "
+              "confidence, tokens_in, tokens_out, cost_usd, unpriced, latency_ms, client_app, "
+              "client_instance, client_sdk_version, attributes) "
+              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    for _, c in valid:
+        cost = c.cost_usd
+        if cost is None:
+            cost = book.cost(c.model, c.epoch, c.tokens_in, c.tokens_out)
+        ts = _sqlite_ts(c.ts)
+        raw.execute(insert, (
+            ts, c.event_id.replace("-", ""), key_id, c.policy_id, c.policy_version, c.route,
+            c.task_type, c.model, c.provider, c.tier, c.attempt, c.escalated, c.request_id,
+            c.reason_json, c.outcome, c.confidence, c.tokens_in, c.tokens_out, cost, cost is None,
+            c.latency_ms, c.client_app, c.client_instance, c.client_sdk_version, c.attributes_json))
+        if raw.rowcount != 1:
+            continue
+        inserted.add(c.event_id)
+        cell = (ts[:13] + ":00:00", c.policy_id, c.policy_version, c.route, c.task_type, c.model,
+                c.provider, c.tier, c.outcome)
+        d = deltas.get(cell)
+        if d is None:
+            d = deltas[cell] = [0] * len(ROLLUP_MEASURES)
+        d[0] += 1
+        d[1] += c.attempt == 1
+        d[2] += c.escalated
+        if cost is None:
+            d[4] += 1
+        else:
+            d[3] += cost
+        d[5] += c.tokens_in
+        d[6] += c.tokens_out
+        if c.confidence is not None:
+            d[7] += c.confidence
+            d[8] += 1
+        d[9] += c.latency_ms
+        d[10 + bisect_right(LATENCY_BOUNDS_MS, c.latency_ms)] += 1
+    if deltas:
+        columns = f"{sql.DIMENSIONS}, {sql.MEASURES}"
+        marks = ",".join("?" * (9 + len(ROLLUP_MEASURES)))
+        raw.executemany(f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",
+                        [(*cell, *d) for cell, d in deltas.items()])
+    raw.close()
+    return inserted
+
+
+def _rollups_update_soon(using: str) -> None:
+    """Queue `rollups_update` after commit, at most once per ROLLUPS_DEBOUNCE_SECONDS per cache.
+
+    Beat also runs it every minute, so a missed queue (broker down, debounced) only delays rollups.
+    """
+    if not cache.add(_ROLLUPS_QUEUED_KEY, 1, timeout=settings.ROLLUPS_DEBOUNCE_SECONDS):
+        return
+
+    def queue() -> None:
+        from metrics.tasks import rollups_update
+
+        try:
+            rollups_update.delay()
+        except Exception:  # the beat schedule catches up; never fail an ingest that committed
+            logger.warning("could not queue rollups_update", exc_info=True)
+
+    transaction.on_commit(queue, using=using)
+
+
+# -- rollups ---------------------------------------------------------------------------------------
+
+def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Fold pending inbox deltas into the hourly rollups; return how many deltas were folded.
+
+    Each round takes up to `limit` deltas in its own transaction: deleting them and adding them to
+    their cells commit together, so a delta counts exactly once however often this runs.
+    """
+    total = 0
+    connection = connections[using]
+    for _ in range(max_rounds):
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(sql.ROLLUP_UPDATE_POSTGRES, [limit])
+                taken = cursor.fetchone()[0]
+            else:
+                cursor.execute("SELECT max(id), count(*) FROM (SELECT id FROM metrics_rollup_inbox "
+                               "ORDER BY id LIMIT %s)", [limit])
+                last, taken = cursor.fetchone()
+                if taken:
+                    cursor.execute(sql.ROLLUP_UPDATE_SQLITE_MERGE, [last])
+                    cursor.execute("DELETE FROM metrics_rollup_inbox WHERE id <= %s", [last])
+        total += taken
+        if taken < limit:
+            break
+    return total
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def rollups_rebuild(*, since: datetime, until: datetime | None = None,
+                    using: str = DEFAULT_DB_ALIAS) -> int:
+    """Recompute the hourly rollups of [since, until) from raw rows, in one transaction.
+
+    The window is widened to whole hours. Pending inbox deltas of those hours are discarded (the
+    raw rows they came from are counted by the rebuild); on PostgreSQL the inbox is locked against
+    new deltas meanwhile, so an ingest committing during the rebuild is counted once, not twice.
+    Returns the number of cells written.
+    """
+    if since.tzinfo is None or (until is not None and until.tzinfo is None):
+        raise InvalidInput("since and until need a time zone.", {"since": ["needs a time zone"]})
+    start = _hour_floor(since)
+    end = _hour_floor(until or datetime.now(UTC))
+    if until is None or end < until:
+        end += timedelta(hours=1)
+    connection = connections[using]
+    vendor = connection.vendor
+    if vendor == "postgresql":
+        params: list[Any] = [start, end]
+    else:
+        params = [_sqlite_ts(start), _sqlite_ts(end)]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute("LOCK TABLE metrics_rollup_inbox IN EXCLUSIVE MODE")
+        cursor.execute("DELETE FROM metrics_rollup_inbox WHERE hour >= %s AND hour < %s", params)
+        cursor.execute("DELETE FROM metrics_rollup_hourly WHERE hour >= %s AND hour < %s", params)
+        cursor.execute(sql.rebuild_insert_sql(vendor), params)
+        return cursor.rowcount
+
+
+# -- partitions ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PartitionReport:
+    created: list[date]
+    dropped: list[date]
+
+
+def partitions_maintain(*, today: date | None = None, using: str = DEFAULT_DB_ALIAS) -> PartitionReport:
+    """Create the partitions of today and the days ahead; drop those past retention."""
+    created = partitions.partitions_ensure_ahead(today=today, using=using)
+    dropped = partitions.partitions_drop_expired(today=today, using=using)
+    if created or dropped:
+        logger.info("decision partitions: created %s, dropped %s", created, dropped)
+    return PartitionReport(created, dropped)

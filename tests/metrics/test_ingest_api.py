@@ -1,0 +1,278 @@
+"""POST /api/v1/client/decisions: per-record results, idempotency, limits, auth and scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import pytest
+from django.db import connection
+
+from metrics.models import Decision
+from routing import services as routing_services
+from tests import factories
+from tests.metrics.conftest import DROP, URL, record
+
+pytestmark = pytest.mark.django_db
+
+
+def _statuses(response: Any) -> list[str]:
+    return [r["status"] for r in response.json()["results"]]
+
+
+def test_ingest__valid_batch__all_accepted_and_stored(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    records = [record() for _ in range(5)]
+
+    response = post(records, secret)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["accepted"] == 5 and body["duplicates"] == 0 and body["rejected"] == 0
+    assert [r["event_id"] for r in body["results"]] == [r["event_id"] for r in records]
+    assert all("errors" not in r for r in body["results"])
+    stored = Decision.objects.get(event_id=records[0]["event_id"])
+    assert stored.route == "extraction" and stored.tokens_in == 1000
+    assert stored.reason == records[0]["reason"] and stored.attributes == {"user_tier": "pro"}
+    assert stored.client_app == "tests" and stored.unpriced is False
+
+
+def test_ingest__same_batch_twice__second_all_duplicates_and_row_count_unchanged(
+        scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    records = [record() for _ in range(20)]
+    post(records, secret)
+
+    again = post(records, secret)
+
+    assert again.json()["duplicates"] == 20 and again.json()["accepted"] == 0
+    assert set(_statuses(again)) == {"duplicate"}
+    assert Decision.objects.count() == 20
+
+
+def test_ingest__overlapping_batches__only_new_records_accepted(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    records = [record() for _ in range(10)]
+    post(records[:6], secret)
+
+    response = post(records[3:], secret)
+
+    assert _statuses(response) == ["duplicate"] * 3 + ["accepted"] * 4
+    assert Decision.objects.count() == 10
+
+
+def test_ingest__event_id_twice_in_one_batch__first_wins(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    first = record(model="gpt-4o")
+    second = record(event_id=first["event_id"].upper(), model="o1")
+
+    response = post([first, second], secret)
+
+    assert _statuses(response) == ["accepted", "duplicate"]
+    assert list(Decision.objects.values_list("model", flat=True)) == ["gpt-4o"]
+
+
+@pytest.mark.parametrize(("changes", "path"), [
+    ({"event_id": "not-a-uuid"}, "event_id"),
+    ({"event_id": DROP}, "event_id"),
+    ({"timestamp": "2026-01-01T10:00:00"}, "timestamp"),  # no zone
+    ({"timestamp": "yesterday"}, "timestamp"),
+    ({"policy_version": 0}, "policy_version"),
+    ({"policy_version": "1"}, "policy_version"),
+    ({"route": ""}, "route"),
+    ({"route": "r" * 201}, "route"),
+    ({"route": "nul\x00byte"}, "route"),
+    ({"client": {"app": "nul\x00"}}, "client.app"),
+    ({"reason": {"note": "nul\x00"}}, "reason"),
+    ({"model": 4}, "model"),
+    ({"tier": 6}, "tier"),
+    ({"tier": True}, "tier"),
+    ({"attempt": 0}, "attempt"),
+    ({"request_id": "x" * 201}, "request_id"),
+    ({"reason": ["not", "an", "object"]}, "reason"),
+    ({"reason": {"blob": "x" * 5000}}, "reason"),
+    ({"outcome": "great"}, "outcome"),
+    ({"confidence": 1.5}, "confidence"),
+    ({"tokens_in": -1}, "tokens_in"),
+    ({"tokens_out": 12.5}, "tokens_out"),
+    ({"tokens_in": 10**9}, "tokens_in"),
+    ({"cost_usd": -0.01}, "cost_usd"),
+    ({"latency_ms": "fast"}, "latency_ms"),
+    ({"client": {"app": 7}}, "client.app"),
+    ({"client": {"app": "a", "colour": "red"}}, "client.colour"),
+    ({"attributes": {"nested": {"a": 1}}}, "attributes.nested"),
+    ({"attributes": {f"k{i}": i for i in range(21)}}, "attributes"),
+    ({"surprise": 1}, "surprise"),
+])
+def test_ingest__bad_record__rejected_with_field_path_and_good_records_stored(
+        scoped: Any, post: Any, changes: dict[str, Any], path: str) -> None:
+    _, secret = scoped
+    good_before, bad, good_after = record(), record(**changes), record()
+
+    response = post([good_before, bad, good_after], secret)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert _statuses(response) == ["accepted", "rejected", "accepted"]
+    assert path in body["results"][1]["errors"], body["results"][1]
+    assert body["rejected"] == 1 and body["accepted"] == 2
+    assert Decision.objects.count() == 2
+
+
+def test_ingest__strings_with_tabs_newlines_and_backslashes__stored_verbatim(
+        scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    odd = "tab\there\nnew line \\ back\\slash\r"
+    sent = record(route=odd, request_id=odd, client={"app": odd}, reason={"why": odd},
+                  attributes={"k": odd})
+
+    assert post([sent], secret).json()["accepted"] == 1
+
+    stored = Decision.objects.get()
+    assert stored.route == stored.request_id == stored.client_app == odd
+    assert stored.reason == {"why": odd} and stored.attributes == {"k": odd}
+
+
+def test_ingest__nan_and_infinity__only_those_records_rejected(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    good = orjson.dumps(record()).decode()
+    nan = orjson.dumps(record(confidence=0.5)).decode().replace('"confidence":0.5', '"confidence":NaN')
+    inf = orjson.dumps(record()).decode().replace('"latency_ms":420.5', '"latency_ms":Infinity')
+    body = f'{{"decisions":[{good},{nan},{inf}]}}'.encode()
+
+    response = post(body, secret)
+
+    assert _statuses(response) == ["accepted", "rejected", "rejected"]
+    assert "confidence" in response.json()["results"][1]["errors"]
+    assert "latency_ms" in response.json()["results"][2]["errors"]
+
+
+def test_ingest__record_not_an_object__rejected_with_root_path(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    response = post([record(), "oops"], secret)
+    assert response.json()["results"][1] == {"event_id": None, "status": "rejected",
+                                             "errors": {"": ["must be an object"]}}
+
+
+def test_ingest__timestamp_more_than_a_day_ahead__rejected(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    now = datetime.now(UTC)
+    soon = record(timestamp=(now + timedelta(hours=23)).isoformat())
+    too_far = record(timestamp=(now + timedelta(days=1, minutes=5)).isoformat())
+
+    response = post([soon, too_far], secret)
+
+    assert _statuses(response) == ["accepted", "rejected"]
+    assert response.json()["results"][1]["errors"] == {"timestamp": ["more than 1 day in the future"]}
+
+
+def test_ingest__timestamp_older_than_retention__rejected(scoped: Any, post: Any, settings: Any) -> None:
+    _, secret = scoped
+    settings.DECISION_RETENTION_DAYS = 30
+    old = record(timestamp=(datetime.now(UTC) - timedelta(days=32)).isoformat())
+
+    response = post([old], secret)
+
+    assert response.json()["results"][0]["errors"] == {"timestamp": ["older than the retention period"]}
+
+
+def test_ingest__other_time_zone__stored_as_the_same_instant(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    moment = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    utc = record(timestamp=moment.isoformat().replace("+00:00", "Z"))
+    india = record(timestamp=moment.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat())
+
+    post([utc, india], secret)
+
+    assert set(Decision.objects.values_list("ts", flat=True)) == {moment}
+
+
+def test_ingest__policy_outside_key_scope__that_record_rejected(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    factories.policy("other")
+
+    response = post([record(), record(policy="other"), record(policy="missing")], secret)
+
+    assert _statuses(response) == ["accepted", "rejected", "rejected"]
+    assert response.json()["results"][1]["errors"] == {"policy": ["not in this key's scope"]}
+    assert response.json()["results"][2]["errors"] == {"policy": ["not in this key's scope"]}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer sbk_nope_nothing", "Token abc"])
+def test_ingest__missing_or_unknown_key__401(db: Any, client: Any, header: str | None) -> None:
+    extra = {"HTTP_AUTHORIZATION": header} if header else {}
+    response = client.post(URL, data=orjson.dumps({"decisions": [record()]}),
+                           content_type="application/json", **extra)
+    assert response.status_code == 401
+    assert set(response.json()) == {"message", "errors"}
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_ingest__revoked_key__401(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    from routing.models import SdkKey
+
+    routing_services.sdk_key_revoke(key=SdkKey.objects.get(), user=None, comment="leaked")
+    assert post([record()], secret).status_code == 401
+
+
+def test_ingest__more_than_5000_records__413(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    one = record()
+    response = post([one] * 5001, secret)
+    assert response.status_code == 413
+    assert response.json()["errors"] == {"decisions": ["at most 5000 records"]}
+    assert Decision.objects.count() == 0
+
+
+def test_ingest__exactly_5000_records__accepted(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    response = post([record(reason={}, attributes={}, client=DROP) for _ in range(5000)], secret)
+    assert response.status_code == 200 and response.json()["accepted"] == 5000
+
+
+def test_ingest__body_over_5_mb__413(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    padded = [record(reason={"pad": "x" * 4000}) for _ in range(1300)]  # ~5.9 MB
+    response = post(padded, secret)
+    assert response.status_code == 413
+    assert "body" in response.json()["errors"]
+    assert Decision.objects.count() == 0
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b"{not json", "body"),
+    (b"[1, 2]", "body"),
+    (b'{"records": []}', "decisions"),
+    (b'{"decisions": {"a": 1}}', "decisions"),
+])
+def test_ingest__malformed_body__400_naming_the_field(scoped: Any, post: Any, body: bytes,
+                                                     field: str) -> None:
+    _, secret = scoped
+    response = post(body, secret)
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+
+
+def test_ingest__get__405(scoped: Any, client: Any) -> None:
+    assert client.get(URL).status_code == 405
+
+
+def test_ingest__empty_batch__200_with_no_results(scoped: Any, post: Any) -> None:
+    _, secret = scoped
+    assert post([], secret).json() == {"results": [], "accepted": 0, "duplicates": 0, "rejected": 0}
+
+
+def test_ingest__query_count__same_for_10_and_1000_records(
+        scoped: Any, post: Any, django_assert_num_queries: Any) -> None:
+    """The endpoint's queries do not grow with the batch (no query per record)."""
+    _, secret = scoped
+    post([record()], secret)  # warms the key, scope and price caches
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert post([record() for _ in range(10)], secret).json()["accepted"] == 10
+    with django_assert_num_queries(len(small.captured_queries)):
+        assert post([record() for _ in range(1000)], secret).json()["accepted"] == 1000
+    assert len(small.captured_queries) <= 9, [q["sql"][:80] for q in small.captured_queries]

@@ -1,0 +1,243 @@
+"""Hourly rollups: incremental via the inbox, equal to raw SQL, rebuildable, late data included."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metrics import selectors, services
+from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES, RollupHourly
+from tests.metrics.conftest import record
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def _cells() -> dict[tuple, dict[str, Any]]:
+    """Every rollup cell as {dimensions: {measure: value}}."""
+    return {tuple(row[d] for d in ROLLUP_DIMENSIONS): {m: row[m] for m in ROLLUP_MEASURES}
+            for row in RollupHourly.objects.values(*ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)}
+
+
+def _reference_cells() -> dict[tuple, dict[str, Any]]:
+    """The same cells computed independently: a plain GROUP BY over the raw table, plus the latency
+    histogram counted in Python."""
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', policy_id,
+                   policy_version, route, task_type, model, provider, tier, outcome,
+                   count(*), sum(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),
+                   sum(CASE WHEN escalated THEN 1 ELSE 0 END), coalesce(sum(cost_usd), 0),
+                   sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), sum(tokens_in), sum(tokens_out),
+                   coalesce(sum(confidence::numeric), 0), count(confidence), sum(latency_ms::numeric),
+                   array_agg(latency_ms)
+            FROM metrics_decision GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9""")
+        rows = cursor.fetchall()
+    cells = {}
+    for row in rows:
+        buckets = [0] * len(BUCKET_FIELDS)
+        for latency in row[-1]:
+            buckets[sum(1 for bound in LATENCY_BOUNDS_MS if latency >= bound)] += 1
+        values = [*row[9:-1], *buckets]
+        cells[tuple(row[:9])] = dict(zip(ROLLUP_MEASURES, values, strict=True))
+    return cells
+
+
+def _ingest(key_id: int, policy_ids: frozenset[int], records: list[dict[str, Any]]) -> Any:
+    return services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=records)
+
+
+def test_rollups__after_update__cells_hold_the_batch_sums(scope: Any) -> None:
+    at = NOW.isoformat()
+    _ingest(*scope, [
+        record(timestamp=at, latency_ms=10, confidence=0.5, tokens_in=100, tokens_out=10),
+        record(timestamp=at, latency_ms=700, confidence=None, attempt=2, tier=2, model="gpt-4o",
+               reason={"from": {"tier": 1, "model": "gpt-4o-mini"}}),
+        record(timestamp=at, latency_ms=40_000, confidence=1.0, tokens_in=300, tokens_out=30),
+    ])
+
+    assert services.rollups_update() == 2  # one delta per cell the batch touched
+
+    mini = RollupHourly.objects.get(model="gpt-4o-mini")
+    assert (mini.count, mini.requests, mini.escalations) == (2, 2, 0)
+    assert (mini.tokens_in, mini.tokens_out) == (400, 40)
+    assert mini.confidence_sum == Decimal("1.5") and mini.confidence_count == 2
+    assert mini.latency_sum_ms == Decimal("40010")
+    assert mini.latency_buckets == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    escalated = RollupHourly.objects.get(model="gpt-4o")
+    assert (escalated.count, escalated.requests, escalated.escalations) == (1, 0, 1)
+    assert escalated.hour == NOW.replace(minute=0)
+
+
+def test_rollups__update_rerun__counts_nothing_twice(scope: Any) -> None:
+    _ingest(*scope, [record(timestamp=NOW.isoformat()) for _ in range(3)])
+    services.rollups_update()
+    before = _cells()
+
+    assert services.rollups_update() == 0
+    assert _cells() == before
+
+
+def test_rollups__duplicates__not_counted(scope: Any) -> None:
+    batch = [record(timestamp=NOW.isoformat()) for _ in range(4)]
+    _ingest(*scope, batch)
+    _ingest(*scope, [*batch[2:], record(timestamp=NOW.isoformat())])
+    services.rollups_update()
+    assert RollupHourly.objects.get().count == 5
+
+
+def test_rollups__late_record_20_days_old__lands_in_its_hour(scope: Any) -> None:
+    services.rollups_update()
+    late = NOW - timedelta(days=20, minutes=7)
+    result = _ingest(*scope, [record(timestamp=late.isoformat(), tokens_in=77)])
+    services.rollups_update()
+
+    assert result.accepted == 1
+    cell = RollupHourly.objects.get()
+    assert cell.hour == late.replace(minute=0, second=0, microsecond=0)
+    assert cell.count == 1 and cell.tokens_in == 77
+
+
+def test_rollups__late_data_into_an_existing_cell__added_to_it(scope: Any) -> None:
+    at = (NOW - timedelta(days=3)).isoformat()
+    _ingest(*scope, [record(timestamp=at)])
+    services.rollups_update()
+    _ingest(*scope, [record(timestamp=at), record(timestamp=at)])
+    services.rollups_update()
+    assert RollupHourly.objects.get().count == 3
+
+
+_SLOTS = [NOW - timedelta(days=d, hours=h) for d in (0, 1, 12) for h in (0, 5)]
+_record = st.fixed_dictionaries({
+    "slot": st.sampled_from(_SLOTS),
+    "seconds": st.integers(0, 3599),
+    "route": st.sampled_from(["extraction", "general"]),
+    "model": st.sampled_from(["gpt-4o-mini", "gpt-4o", "acme-unpriced"]),
+    "tier": st.integers(1, 3),
+    "attempt": st.integers(1, 3),
+    "from_tier": st.none() | st.integers(1, 3),
+    "outcome": st.sampled_from(["ok", "low_confidence", "error", "timeout"]),
+    "confidence": st.none() | st.floats(0, 1),
+    "tokens_in": st.integers(0, 200_000),
+    "tokens_out": st.integers(0, 20_000),
+    "cost_usd": st.none() | st.floats(0, 5, allow_nan=False),
+    "latency_ms": st.sampled_from([0.0, 24.999, 25.0, 30_000.0]) | st.floats(0, 120_000),
+    "repeat": st.booleans(),
+})
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(_record, min_size=1, max_size=30), min_size=1, max_size=4))
+def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
+        scope: Any, batches: list[list[dict[str, Any]]]) -> None:
+    """Property: ingest random batches (with retried records), update rollups; every rollup cell
+    equals an independent GROUP BY over the raw rows, and rebuilding gives the same cells."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM metrics_decision")
+        cursor.execute("DELETE FROM metrics_rollup_hourly")
+        cursor.execute("DELETE FROM metrics_rollup_inbox")
+    sent: list[dict[str, Any]] = []
+    for batch in batches:
+        records = []
+        for r in batch:
+            if r["repeat"] and sent:
+                records.append(sent[len(sent) // 2])
+                continue
+            rec = record(
+                timestamp=(r["slot"].replace(minute=0, second=0) + timedelta(seconds=r["seconds"])
+                           ).isoformat(),
+                route=r["route"], task_type=r["route"], model=r["model"], tier=r["tier"],
+                attempt=r["attempt"], outcome=r["outcome"], confidence=r["confidence"],
+                tokens_in=r["tokens_in"], tokens_out=r["tokens_out"], cost_usd=r["cost_usd"],
+                latency_ms=r["latency_ms"],
+                reason={"from": {"tier": r["from_tier"]}} if r["from_tier"] else {})
+            records.append(rec)
+            sent.append(rec)
+        _ingest(*scope, records)
+        services.rollups_update(limit=3)  # several rounds, interleaved with ingestion
+
+    incremental = _cells()
+    assert incremental == _reference_cells()
+    assert sum(c["count"] for c in incremental.values()) == len({r["event_id"] for r in sent})
+
+    services.rollups_rebuild(since=NOW - timedelta(days=13), until=NOW + timedelta(hours=2))
+    assert _cells() == incremental
+
+
+def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(scope: Any) -> None:
+    at = [NOW - timedelta(hours=h) for h in range(6)]
+    for moment in at:
+        _ingest(*scope, [record(timestamp=moment.isoformat(), latency_ms=h * 900.0, confidence=None)
+                         for h in range(5)])
+    services.rollups_update()
+    incremental = _cells()
+    _ingest(*scope, [record(timestamp=at[2].isoformat())])  # a delta still pending in the inbox
+
+    call_command("rollups_rebuild", "--since", (NOW - timedelta(hours=8)).isoformat(),
+                 "--until", (NOW + timedelta(hours=1)).isoformat(), stdout=io.StringIO())
+    services.rollups_update()
+
+    rebuilt = _cells()
+    assert rebuilt == _reference_cells()
+    changed = [k for k in rebuilt if rebuilt[k] != incremental.get(k)]
+    assert len(changed) == 1 and rebuilt[changed[0]]["count"] == incremental[changed[0]]["count"] + 1
+
+
+def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
+    _ingest(*scope, [record(timestamp=(NOW - timedelta(days=2)).isoformat()),
+                     record(timestamp=NOW.isoformat())])
+    services.rollups_update()
+    RollupHourly.objects.filter(hour__lt=NOW - timedelta(days=1)).update(count=999)
+
+    services.rollups_rebuild(since=NOW - timedelta(hours=1))
+
+    assert sorted(RollupHourly.objects.values_list("count", flat=True)) == [1, 999]
+
+
+def test_cost_by_task_type__per_day__sums_cost_and_counts_unpriced(scope: Any) -> None:
+    day1 = (NOW - timedelta(days=1)).replace(hour=10)
+    _ingest(*scope, [
+        record(timestamp=day1.isoformat(), task_type="extraction", cost_usd=1.25),
+        record(timestamp=day1.replace(hour=11).isoformat(), task_type="extraction", cost_usd=0.75),
+        record(timestamp=day1.isoformat(), task_type="chat", model="acme-unpriced"),
+        record(timestamp=NOW.isoformat(), task_type="extraction", cost_usd=2),
+    ])
+    services.rollups_update()
+    policy_id = next(iter(scope[1]))
+
+    rows = selectors.rollup_cost_by_task_type(policy_id, NOW - timedelta(days=3), NOW + timedelta(days=1))
+
+    day = day1.replace(hour=0, minute=0)
+    assert [(r["period"], r["task_type"], r["cost_usd"], r["decisions"], r["unpriced"]) for r in rows][:2] == [
+        (day, "chat", Decimal(0), 1, 1), (day, "extraction", Decimal(2), 2, 0)]
+    assert rows[-1]["cost_usd"] == Decimal(2)
+
+
+@pytest.mark.parametrize(("buckets", "q", "expected"), [
+    ([0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0], 0.5, 375.0),  # all in [250, 500): halfway
+    ([10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0.99, 24.75),
+    ([0] * 10 + [4], 0.5, 30000.0),  # open top bucket: its lower bound
+    ([0] * 11, 0.5, None),
+])
+def test_latency_percentile__interpolates_inside_the_bucket(buckets: list[int], q: float,
+                                                            expected: float | None) -> None:
+    assert selectors.latency_percentile(buckets, q) == expected
+
+
+def test_rollup_totals__p95_from_buckets(scope: Any) -> None:
+    _ingest(*scope, [record(timestamp=NOW.isoformat(), latency_ms=float(ms), event_id=str(uuid.uuid4()))
+                     for ms in [100] * 90 + [4000] * 10])
+    services.rollups_update()
+    row = selectors.rollup_totals()[0]
+    percentiles = selectors.rollup_latency_percentiles(row)
+    assert 100 <= percentiles["p50"] < 250 and 2500 <= percentiles["p95"] < 5000
