@@ -150,8 +150,9 @@ LIVE_POLICY_CHECK_SECONDS = env.float("LIVE_POLICY_CHECK_SECONDS", default=1.0)
 SDK_KEY_CACHE_SECONDS = env.float("SDK_KEY_CACHE_SECONDS", default=30.0)
 
 # Celery: with no broker configured, tasks run in-process (the embedded demo).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_BROKER = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not _BROKER
+CELERY_BROKER_URL = _BROKER or "memory://localhost/"  # never contacted while tasks run eagerly
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True

@@ -203,10 +203,10 @@ def escalation_rates(data: dict[str, Any]) -> go.Figure:
         for i, r in enumerate(routes):
             step = r["steps"][idx]
             xs.append(step["rate"] if step["rate"] is not None else 0)
-            cols.append(colors[step["status"]])
+            cols.append(colors.get(step["status"], MUTED))
             band = step.get("band") or {"min": 0, "max": 0}
             custom.append([step["escalated"], step["reached"], band["min"], band["max"], step["status"]])
-            if step["reached"]:
+            if step["reached"] and step.get("band"):
                 fig.add_shape(type="rect", row=1, col=col, x0=band["min"], x1=band["max"], y0=i - 0.45,
                               y1=i + 0.45, fillcolor=BAND_FILL, line={"color": GOOD, "width": 1, "dash": "dot"},
                               layer="below")

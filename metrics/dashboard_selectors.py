@@ -244,8 +244,11 @@ def route_expectations(f: DashboardFilters, route: str) -> dict[str, Any]:
 def escalation_bands(f: DashboardFilters, route: str) -> list[dict[str, Any]]:
     """The route's bands for tier 1→2, 2→3, … ; the healthy defaults where the policy is silent."""
     declared = route_expectations(f, route).get("escalation_bands") or []
+    tiers = route_settings(f, route).get("tiers")
+    # A route with n tiers has n-1 transitions; a 2-tier route has no tier 2→3 band to miss.
+    transitions = len(tiers) - 1 if tiers else max(len(declared), len(DEFAULT_ESCALATION_BANDS))
     bands = []
-    for i in range(max(len(declared), len(DEFAULT_ESCALATION_BANDS))):
+    for i in range(transitions):
         if i < len(declared):
             bands.append({"min": float(declared[i]["min"]), "max": float(declared[i]["max"]),
                           "source": "policy"})
@@ -467,9 +470,13 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
     for route, tiers in sorted(per_route.items()):
         bands = escalation_bands(f, route)
         steps = _cascade(tiers, 2)
-        for step, band in zip(steps, bands, strict=False):
+        for i, step in enumerate(steps):
+            band = bands[i] if i < len(bands) else None
             step["band"] = band
-            step["status"] = _status(step["rate"], band["min"], band["max"]) if step["reached"] else "no data"
+            if band is None:
+                step["status"] = f"no tier {i + 2}"
+            else:
+                step["status"] = _status(step["rate"], band["min"], band["max"]) if step["reached"] else "no data"
         routes.append({"route": route, "requests": sum(t["requests"] for t in tiers.values()),
                        "steps": steps})
 

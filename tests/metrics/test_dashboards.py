@@ -216,6 +216,8 @@ def test_escalation__known_cells__rates_bands_and_advisory(logged_in: Any, known
     general = routes["general"]["steps"][0]
     assert general["rate"] == pytest.approx(5 / 70)
     assert general["status"] == "below band" and general["band"]["source"] == "default"
+    # The general route has two tiers: no tier 2→3 band to be "below".
+    assert (routes["general"]["steps"][1]["status"], routes["general"]["steps"][1]["band"]) == ("no tier 3", None)
     assert [a["task_type"] for a in data["advisories"]] == ["summarize"]  # 5/10 = 50% > 40%
     assert [s["count"] for s in data["funnel"]] == [170, 25, 2]
     html = response.content.decode()
