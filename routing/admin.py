@@ -33,6 +33,7 @@ from routing.forms import (
     DraftForm,
     PolicyAddForm,
     PolicyDetailsForm,
+    PreviewForm,
     RevokeForm,
     SdkKeyCreateForm,
     ThresholdsForm,
@@ -214,6 +215,7 @@ class PolicyAdmin(admin.ModelAdmin):
                 wrap(self.version_diff_view),
                 name=f"routing_{self.opts.model_name}_version_diff",
             ),
+            path("<path:object_id>/preview/", wrap(self.preview_view), name=f"routing_{self.opts.model_name}_preview"),
             path(
                 "<path:object_id>/draft/discard/",
                 wrap(self.discard_view),
@@ -540,6 +542,34 @@ class PolicyAdmin(admin.ModelAdmin):
             diff=render_diff(changes, empty=f"v{number} equals the live version."),
         )
         return TemplateResponse(request, "admin/routing/policy/version_diff.html", context)
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Try one request against the draft or the live version: the engine's decision and its reason."""
+        policy = self._policy_or_404(request, object_id)
+        has_draft = selectors.policy_draft(policy) is not None
+        form = PreviewForm(request.GET if "task_type" in request.GET else None,
+                           initial={"version": "draft" if has_draft else "live"})
+        result, error = None, None
+        if form.is_bound and form.is_valid():
+            ref = form.cleaned_data["version"]
+            try:
+                version = selectors.policy_version_get(policy, ref)
+                spend = form.cleaned_data.get("route_spend")
+                state = None
+                if spend is not None:
+                    routes = (version.document.get("routes") or {}) if isinstance(version.document, dict) else {}
+                    state = {"routes": {name: {"daily": spend} for name in routes}}
+                result = selectors.policy_preview(policy, ref, request=form.request_fields(), state=state)
+            except DomainError as exc:
+                error = exc.message
+            except engine.PolicyError as exc:
+                error = f"This version's document is invalid: {exc}"
+        context = self._context(
+            request, policy, title=f"{policy.slug}: try a request", crumb="try a request",
+            form=form, result=result, error=error,
+            reason=json.dumps(result["decision"]["reason"], indent=2, sort_keys=True) if result else "",
+        )
+        return TemplateResponse(request, "admin/routing/policy/preview.html", context)
 
     # -- publish, rollback, discard
     def publish_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -53,7 +53,7 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
                       {"model": "gpt-4o", "fallbacks": ["claude-sonnet-4-5"], "expected_latency_ms": 2500}],
             "escalate": {"min_confidence": 0.7, "on_validation_failure": True, "max_depth": 1},
             "latency_budget_ms": 8000,
-            "budget": {"daily_usd": 40, "monthly_usd": 1000, "downgrade_at": 0.8},
+            "budget": {"daily_usd": 2, "monthly_usd": 45, "downgrade_at": 0.8},
             "expectations": _expect((0.2, 0.3), 0.95, 0.003, 3500),
         },
         "troubleshooting": {
@@ -64,7 +64,7 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
             "score": {"source": "auto", "thresholds": [0.45, 0.8]},
             "escalate": {"min_confidence": 0.7, "on_validation_failure": True, "max_depth": 2},
             "latency_budget_ms": 20000,
-            "budget": {"daily_usd": 120, "monthly_usd": 3000, "downgrade_at": 0.85},
+            "budget": {"daily_usd": 8, "monthly_usd": 180, "downgrade_at": 0.85},
             "expectations": _expect((0.2, 0.3), 0.9, 0.02, 9000, tiers=3),
         },
         "billing": {
@@ -73,7 +73,7 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
             "tiers": [{"model": "claude-sonnet-4-5", "fallbacks": ["gpt-4.1"]}, {"model": "o1"}],
             "escalate": {"min_confidence": 0.8, "on_validation_failure": True, "max_depth": 1},
             "latency_budget_ms": 15000,
-            "budget": {"daily_usd": 60, "monthly_usd": 1500, "downgrade_at": 0.9},
+            "budget": {"daily_usd": 7, "monthly_usd": 160, "downgrade_at": 0.9},
             "expectations": _expect((0.1, 0.2), 0.97, 0.03, 8000),
         },
         "long_context": {
@@ -85,7 +85,7 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
             "expectations": _expect((0.1, 0.25), 0.9, 0.05, 20000),
         },
     },
-    "budget": {"daily_usd": 300, "monthly_usd": 7000, "downgrade_at": 0.9},
+    "budget": {"daily_usd": 20, "monthly_usd": 420, "downgrade_at": 0.9},
 }
 
 DOCUMENT_PIPELINE: dict[str, Any] = {

@@ -616,3 +616,44 @@ def test_audit__read_only_for_everyone_and_shows_the_diff(client: Any, make_user
     assert client.get(reverse("admin:routing_auditentry_delete", args=[entry.pk])).status_code == 403
     entry.refresh_from_db()
     assert entry.comment == ""
+
+
+def test_admin_preview__request_against_draft__shows_decision_and_reason(client, viewer):
+    """'Try this request against this draft' runs the engine on the draft in the admin."""
+    from routing import services as routing_services
+    from tests import factories as f
+
+    policy = f.policy("preview-me")
+    doc = f.document()
+    doc["routes"]["extraction"]["tiers"][0]["model"] = "gemini-1.5-flash"
+    routing_services.draft_save(policy=policy, document=doc, user=None)
+    client.force_login(viewer)
+    url = f"/admin/routing/policy/{policy.pk}/preview/"
+
+    empty = client.get(url)
+    draft = client.get(url, {"version": "draft", "task_type": "extraction", "prompt_tokens": 100})
+    live = client.get(url, {"version": "live", "task_type": "extraction", "prompt_tokens": 100,
+                            "route_spend": "0.95", "score": "0.9"})
+
+    assert empty.status_code == 200 and "preview-result" not in empty.content.decode()
+    assert draft.context["result"]["decision"]["model"] == "gemini-1.5-flash"
+    import html
+
+    assert '"route_by": "task_type"' in html.unescape(draft.content.decode())
+    live_decision = live.context["result"]["decision"]
+    assert live_decision["model"] == "gpt-4o-mini" or live_decision["reason"]["budget"]["scope"] == "route"
+    assert live_decision["reason"]["budget"]["fraction"] == 0.95
+
+
+def test_admin_preview__bad_input__field_errors_not_500(client, viewer):
+    from tests import factories as f
+
+    policy = f.policy("preview-bad")
+    client.force_login(viewer)
+
+    response = client.get(f"/admin/routing/policy/{policy.pk}/preview/",
+                          {"version": "live", "task_type": "x", "prompt_tokens": "-5", "score": "7"})
+
+    assert response.status_code == 200
+    assert response.context["result"] is None
+    assert set(response.context["form"].errors) == {"prompt_tokens", "score"}
