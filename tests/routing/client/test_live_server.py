@@ -125,3 +125,35 @@ def test_client__revoked_key__keeps_last_document_and_counts_failures(make_clien
 
     assert eventually(lambda: client.stats().refresh_failures >= 1)
     assert client.decide("extraction").model == "gpt-4o-mini"
+
+
+def test_client__outage_then_recovery__every_decision_delivered_exactly_once(make_client, tmp_path):
+    """Decisions made while the control plane is down are spooled to disk and delivered once it's back."""
+    from metrics.models import Decision
+    from routing.client import CallResult
+
+    warm = make_client()  # leaves the policy in the disk cache
+    assert warm.wait_until_ready(5)
+    warm.close(timeout=1)
+    spool = tmp_path / "spool"
+
+    down = make_client(url="http://127.0.0.1:9", spool_dir=spool, flush_interval=0.05)
+    assert down.wait_until_ready(1)
+    calls = iter([CallResult("ok", confidence=0.4), *([CallResult("ok", confidence=0.9)] * 200)])
+    results = [down.run("extraction", lambda attempt: next(calls), prompt_tokens=300) for _ in range(40)]
+    sent = {a.event_id for r in results for a in r.attempts}
+    assert len(sent) == 41, "the first request escalated once: 41 attempts"
+    down.close(timeout=1)
+    assert down.stats().spooled >= 41
+    assert not Decision.objects.exists()
+
+    back = make_client(spool_dir=spool, flush_interval=0.05)
+    assert back.wait_until_ready(5)
+    assert back.flush(timeout=5)
+
+    assert eventually(lambda: Decision.objects.count() == 41, timeout=10)
+    stored = list(Decision.objects.values_list("event_id", flat=True))
+    assert {str(e) for e in stored} == sent
+    assert len(stored) == len(set(stored)), "nothing delivered twice"
+    escalated = Decision.objects.get(attempt=2)
+    assert (escalated.tier, escalated.escalated, escalated.model) == (2, True, "gpt-4o")
