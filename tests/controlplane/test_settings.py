@@ -1,0 +1,52 @@
+"""Settings come from the environment; production refuses to run without a secret key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import django, os
+os.environ["DJANGO_SETTINGS_MODULE"] = "controlplane.settings"
+django.setup()
+from django.conf import settings
+from django.test import Client
+try:
+    Client().get("/admin/login/")
+    print("served")
+except Exception as exc:
+    print(type(exc).__name__, exc)
+print(settings.DATABASES["default"]["ENGINE"], settings.CELERY_TASK_ALWAYS_EAGER, settings.DEBUG)
+"""
+
+
+def run(env: dict[str, str]) -> list[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in (
+        "SECRET_KEY", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS")}
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env},
+                            capture_output=True, text=True, timeout=60)
+    return result.stdout.strip().splitlines()
+
+
+def test_settings__debug_off_without_secret_key__refuses_to_serve():
+    lines = run({"ALLOWED_HOSTS": "testserver"})
+
+    assert lines[0] == "ImproperlyConfigured The SECRET_KEY setting must not be empty."
+
+
+def test_settings__defaults__sqlite_and_in_process_tasks_for_the_demo():
+    lines = run({"DEBUG": "true"})
+
+    assert lines == ["served", "django.db.backends.sqlite3 True True"]
+
+
+def test_settings__environment__database_and_broker_taken_from_it():
+    lines = run({"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "testserver", "SECURE_SSL_REDIRECT": "false",
+                 "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+                 "CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"})
+
+    assert lines[1] == "django.db.backends.postgresql False False"
