@@ -297,64 +297,61 @@ class PolicyDiffApi(APIView):
                          "changes": document_diff(old.document, new.document)})
 
 
+class PreviewRequestSerializer(StrictSerializer):
+    class Meta:
+        ref_name = "PreviewRequest"
+
+    task_type = serializers.CharField(max_length=200)
+    prompt_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
+    context_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False,
+                                              allow_null=True)
+    text = serializers.CharField(max_length=100_000, required=False, allow_null=True, allow_blank=True)
+    user_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    request_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    user_tier = serializers.CharField(max_length=100, required=False, allow_null=True)
+    risk = serializers.CharField(max_length=100, required=False, allow_null=True)
+    use_case = serializers.CharField(max_length=100, required=False, allow_null=True)
+    needs_tools = serializers.BooleanField(default=False)
+    needs_vision = serializers.BooleanField(default=False)
+    needs_code = serializers.BooleanField(default=False)
+    latency_class = serializers.ChoiceField(choices=["interactive", "batch"], required=False, allow_null=True)
+    score = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    critical = serializers.BooleanField(default=False)
+    attributes = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
+
+    def validate_attributes(self, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k, v in value.items() if not isinstance(v, str | int | float | bool) or v is None]
+        if bad:
+            raise serializers.ValidationError(f"values must be strings, numbers or booleans: {', '.join(bad)}")
+        return value
+
+class PreviewFractionSerializer(StrictSerializer):
+    class Meta:
+        ref_name = "PreviewBudgetFraction"
+
+    daily = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+    monthly = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+
+class PreviewStateSerializer(StrictSerializer):
+    class Meta:
+        ref_name = "PreviewState"
+
+    policy = PreviewFractionSerializer(required=False, allow_null=True)
+    routes = serializers.DictField(child=PreviewFractionSerializer(), required=False, default=dict)
+
+class PreviewOutcomeSerializer(StrictSerializer):
+    class Meta:
+        ref_name = "PreviewOutcome"
+
+    outcome = serializers.ChoiceField(choices=sorted(engine.OUTCOMES))
+    confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    elapsed_ms = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, default=0.0)
+
+
 class PolicyPreviewApi(APIView):
     """Try one request against a version (the draft by default) and see the decision and its reason."""
 
     permission_classes = [CanViewPolicies]
-
-    class RequestSerializer(StrictSerializer):
-        task_type = serializers.CharField(max_length=200)
-        prompt_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
-        context_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False,
-                                                  allow_null=True)
-        text = serializers.CharField(max_length=100_000, required=False, allow_null=True, allow_blank=True)
-        user_id = serializers.CharField(max_length=200, required=False, allow_null=True)
-        request_id = serializers.CharField(max_length=200, required=False, allow_null=True)
-        user_tier = serializers.CharField(max_length=100, required=False, allow_null=True)
-        risk = serializers.CharField(max_length=100, required=False, allow_null=True)
-        use_case = serializers.CharField(max_length=100, required=False, allow_null=True)
-        needs_tools = serializers.BooleanField(default=False)
-        needs_vision = serializers.BooleanField(default=False)
-        needs_code = serializers.BooleanField(default=False)
-        latency_class = serializers.ChoiceField(choices=["interactive", "batch"], required=False, allow_null=True)
-        score = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
-        critical = serializers.BooleanField(default=False)
-        attributes = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
-
-        def validate_attributes(self, value: dict[str, Any]) -> dict[str, Any]:
-            bad = [k for k, v in value.items() if not isinstance(v, str | int | float | bool) or v is None]
-            if bad:
-                raise serializers.ValidationError(f"values must be strings, numbers or booleans: {', '.join(bad)}")
-            return value
-
-    class FractionSerializer(StrictSerializer):
-        daily = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
-        monthly = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
-
-    class StateSerializer(StrictSerializer):
-        policy = serializers.DictField(required=False, allow_null=True)
-        routes = serializers.DictField(required=False, default=dict)
-
-        def validate_policy(self, value: Any) -> Any:
-            if value is not None:
-                checked = PolicyPreviewApi.FractionSerializer(data=value)
-                checked.is_valid(raise_exception=True)
-                return checked.validated_data
-            return value
-
-        def validate_routes(self, value: dict[str, Any]) -> dict[str, Any]:
-            out = {}
-            for route, fraction in value.items():
-                checked = PolicyPreviewApi.FractionSerializer(data=fraction)
-                if not checked.is_valid():
-                    raise serializers.ValidationError({route: checked.errors})
-                out[route] = checked.validated_data
-            return out
-
-    class OutcomeSerializer(StrictSerializer):
-        outcome = serializers.ChoiceField(choices=sorted(engine.OUTCOMES))
-        confidence = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
-        elapsed_ms = serializers.FloatField(min_value=0, max_value=86_400_000, required=False, default=0.0)
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -362,10 +359,9 @@ class PolicyPreviewApi(APIView):
 
         version = serializers.CharField(required=False, default="draft",
                                         help_text="a version number, `live` or `draft`")
-        request = serializers.DictField()
-        state = serializers.DictField(required=False, allow_null=True)
-        outcomes = serializers.ListField(child=serializers.DictField(), required=False, default=list,
-                                         max_length=20)
+        request = PreviewRequestSerializer()
+        state = PreviewStateSerializer(required=False, allow_null=True)
+        outcomes = PreviewOutcomeSerializer(many=True, required=False, default=list, max_length=20)
 
     @extend_schema(request=InputSerializer, responses={200: dict}, operation_id="policies_preview",
                    description="Run the engine on one request against a version and explain the "
@@ -374,32 +370,12 @@ class PolicyPreviewApi(APIView):
     def post(self, request: Request, slug: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        parts = {"request": self.RequestSerializer, "state": self.StateSerializer}
-        checked: dict[str, Any] = {}
-        errors: dict[str, Any] = {}
-        for name, serializer in parts.items():
-            value = data.validated_data.get(name)
-            if value is None:
-                continue
-            s = serializer(data=value)
-            if s.is_valid():
-                checked[name] = s.validated_data
-            else:
-                errors[name] = s.errors
-        played = []
-        for index, item in enumerate(data.validated_data["outcomes"]):
-            s = self.OutcomeSerializer(data=item)
-            if s.is_valid():
-                played.append(s.validated_data)
-            else:
-                errors.setdefault("outcomes", {})[index] = s.errors
-        if errors:
-            raise serializers.ValidationError(errors)
         policy = selectors.policy_get(slug)
         try:
             result = selectors.policy_preview(policy, data.validated_data["version"],
-                                              request=checked["request"], state=checked.get("state"),
-                                              outcomes=played)
+                                              request=data.validated_data["request"],
+                                              state=data.validated_data.get("state"),
+                                              outcomes=data.validated_data["outcomes"])
         except engine.PolicyError as exc:
             raise InvalidInput("This version's document is invalid; fix it before previewing.",
                                {e.path or "(root)": [e.message] for e in exc.errors}) from exc

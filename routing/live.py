@@ -92,6 +92,8 @@ def live_entry(slug: str) -> LiveEntry:
             generation = cache.get(_GEN_KEY.format(slug=slug), generation)
         entry = _build(slug, generation)
     with _lock:
+        if len(_policies) > 10_000:  # unknown slugs asked by a key holder must not grow memory
+            _policies.clear()
         _policies[slug] = entry
     return entry
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from controlplane.errors import NotFound
 from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
@@ -51,22 +51,11 @@ def policy_version_get(policy: Policy, ref: str | int) -> PolicyVersion:
 
 
 def policy_last_change(policy_ids: list[int]) -> dict[int, AuditEntry]:
-    """The newest audit entry of each policy, in one query."""
-    entries = (AuditEntry.objects.filter(policy_id__in=policy_ids)
-               .order_by("policy_id", "-created_at", "-id").distinct("policy_id")
-               if _supports_distinct_on() else None)
-    if entries is None:
-        result: dict[int, AuditEntry] = {}
-        for entry in AuditEntry.objects.filter(policy_id__in=policy_ids).order_by("-created_at", "-id"):
-            result.setdefault(entry.policy_id, entry)  # type: ignore[arg-type]
-        return result
-    return {entry.policy_id: entry for entry in entries}  # type: ignore[misc]
-
-
-def _supports_distinct_on() -> bool:
-    from django.db import connection
-
-    return connection.features.can_distinct_on_fields
+    """The newest audit entry of each policy, in one query (on PostgreSQL and SQLite alike)."""
+    newest = (AuditEntry.objects.filter(policy_id=OuterRef("policy_id"))
+              .order_by("-created_at", "-id").values("pk")[:1])
+    entries = AuditEntry.objects.filter(policy_id__in=policy_ids, pk=Subquery(newest))
+    return {entry.policy_id: entry for entry in entries if entry.policy_id is not None}
 
 
 def catalog_list(*, provider: str | None = None, search: str | None = None) -> QuerySet[CatalogModel]:

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controlplane.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
-from routing import engine, live
+from routing import engine, live, selectors
 from routing.diff import document_diff
 from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 from routing.roles import (
@@ -198,16 +198,6 @@ def _locked_policy(policy: Policy) -> Policy:
     return Policy.objects.select_for_update().get(pk=policy.pk)
 
 
-def _draft_of(policy: Policy) -> PolicyVersion | None:
-    return PolicyVersion.objects.filter(policy=policy, status=PolicyVersion.Status.DRAFT).first()
-
-
-def _live_document(policy: Policy) -> dict[str, Any] | None:
-    if policy.live_version_id is None:
-        return None
-    return PolicyVersion.objects.values_list("document", flat=True).get(pk=policy.live_version_id)
-
-
 def _live_number(policy: Policy) -> int | None:
     if policy.live_version_id is None:
         return None
@@ -227,7 +217,7 @@ def draft_save(*, policy: Policy, document: Any, user: Actor, expected_revision:
     document_check(document)
     policy = _locked_policy(policy)
     live_number = _live_number(policy)
-    draft = _draft_of(policy)
+    draft = selectors.policy_draft(policy)
     if draft is None:
         if expected_revision not in (None, 0):
             raise Conflict("The draft you edited was published or discarded meanwhile.",
@@ -239,7 +229,7 @@ def draft_save(*, policy: Policy, document: Any, user: Actor, expected_revision:
                 draft.save()
         except IntegrityError as exc:  # another editor created the draft first
             raise Conflict("Another editor created a draft meanwhile; reload it.", {}) from exc
-        diff = document_diff(_live_document(policy) or {}, document)
+        diff = document_diff(selectors.live_document(policy) or {}, document)
     else:
         if expected_revision is not None and expected_revision != draft.revision:
             raise Conflict(
@@ -265,7 +255,7 @@ def draft_discard(*, policy: Policy, user: Actor) -> None:
     """Delete the policy's draft."""
     _require(user, PERM_EDIT_DRAFT, "discard drafts")
     policy = _locked_policy(policy)
-    draft = _draft_of(policy)
+    draft = selectors.policy_draft(policy)
     if draft is None:
         raise NotFound("This policy has no draft.")
     draft.delete()
@@ -300,7 +290,7 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
     _require(user, PERM_PUBLISH, "publish policies")
     comment = _require_comment(comment, "publish")
     policy = _locked_policy(policy)
-    draft = _draft_of(policy)
+    draft = selectors.policy_draft(policy)
     if draft is None and expected_revision is not None:  # published or discarded by someone else
         raise Conflict("The draft you reviewed was published or discarded meanwhile.",
                        {"expected_revision": ["no draft exists"]})
@@ -320,7 +310,7 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
             .filter(policy=policy, number=draft.base_number).first()
             if draft.base_number else {}
         )
-        changed = document_diff(base_doc or {}, _live_document(policy) or {})
+        changed = document_diff(base_doc or {}, selectors.live_document(policy) or {})
         raise Conflict(
             f"The draft is based on v{draft.base_number or 0} but v{live_number} is live now; "
             "review what changed, then save the draft again on the new base.",
@@ -328,7 +318,7 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
             extra={"base_number": draft.base_number, "live_number": live_number, "changes": changed},
         )
     snapshot = document_check(draft.document)
-    diff = document_diff(_live_document(policy) or {}, draft.document)
+    diff = document_diff(selectors.live_document(policy) or {}, draft.document)
     version = _publish_locked(policy=policy, version=draft, snapshot=snapshot, user=user, comment=comment)
     _audit(user=user, action=AuditEntry.Action.PUBLISH, target=f"{policy.slug}:v{version.number}",
            policy=policy, comment=comment, diff=diff)
@@ -352,7 +342,7 @@ def policy_rollback(*, policy: Policy, to_number: int, user: Actor, comment: str
         raise Conflict(f"v{to_number} is already live.", {"to_version": ["already live"]})
     # The catalog may have changed since; the old document must still be valid against it.
     snapshot = document_check(target.document)
-    diff = document_diff(_live_document(policy) or {}, target.document)
+    diff = document_diff(selectors.live_document(policy) or {}, target.document)
     version = PolicyVersion(policy=policy, document=target.document, rollback_of=to_number,
                             base_number=live_number)
     version = _publish_locked(policy=policy, version=version, snapshot=snapshot, user=user,
