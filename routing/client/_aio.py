@@ -17,6 +17,7 @@ import httpx
 from routing.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
+from ._core import POST_HEADERS, ClientOptions
 from ._types import Attempt, RunResult
 
 logger = logging.getLogger("signalbox.client")
@@ -54,14 +55,8 @@ class AsyncRoutingClient(ClientBase):
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__(
-            base_url, sdk_key, policy, app=app, bootstrap_path=bootstrap_path,
-            cache_dir=cache_dir, refresh_interval=refresh_interval, jitter=jitter,
-            flush_interval=flush_interval, batch_size=batch_size, queue_size=queue_size,
-            spool_dir=spool_dir, spool_max_bytes=spool_max_bytes, timeout=timeout,
-            transport=transport, start=start, clock=clock, rng=rng,
-        )
-        self._sleep = sleep
+        # locals() first, before anything else is bound: it is exactly the arguments.
+        super().__init__(ClientOptions.from_arguments(locals()))
         self._init_tasks()
         if start:
             self._ensure_started()
@@ -73,7 +68,7 @@ class AsyncRoutingClient(ClientBase):
         self._wake: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
         self._send_lock: asyncio.Lock | None = None
-        self._start_pending = self._autostart and not self._closed
+        self._start_pending = self._options.start and not self._closed
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -156,10 +151,8 @@ class AsyncRoutingClient(ClientBase):
             return self._core.snapshot is not None
         return True
 
-    def _enqueue(self, record: dict[str, Any]) -> None:
-        if self._closed:  # nothing will upload it from memory any more
-            self._core.spill([record], reason="client closed")
-        elif self._core.enqueue(record) and self._wake is not None:
+    def _wake_sender(self) -> None:
+        if self._wake is not None:
             self._wake.set()
 
     async def run(
@@ -196,7 +189,8 @@ class AsyncRoutingClient(ClientBase):
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(transport=self._transport, timeout=self._timeout,
+            self._http = httpx.AsyncClient(transport=self._options.transport,
+                                           timeout=self._options.timeout,
                                            headers=self._core.headers)
         return self._http
 
@@ -237,39 +231,21 @@ class AsyncRoutingClient(ClientBase):
         async with self._send_lock:
             while True:
                 await self._send_due(deadline, include_spool=include_spool)
-                spool_left = include_spool and core.spool is not None and core.spool.has_segments()
-                if core.idle() and not spool_left:
-                    return True
-                now = self._clock()
-                wait = core.wait_hint(now)
-                if wait is None and spool_left:
-                    wait = max(core.retry_at - now, 0.0)
-                if wait is None or now + wait >= deadline:
-                    return False
+                wait = core.flush_wait(self._clock(), deadline, include_spool=include_spool)
+                if wait is None:
+                    return core.flushed(include_spool=include_spool)
                 if wait > 0:
-                    await self._sleep(wait)
+                    await self._options.sleep(wait)
 
     async def _send_due(self, deadline: float | None, *, include_spool: bool = True) -> None:
         """Send every batch that is due now; stop at the first failure (it schedules a retry)."""
         core = self._core
-        while True:
-            now = self._clock()
-            if deadline is not None and now >= deadline:
-                return
-            batch = core.next_batch(now, include_spool=include_spool)
-            if batch is None:
-                return
-            body = core.encode(batch)
-            if body is None:
-                continue
-            timeout = self._timeout
-            if deadline is not None:
-                timeout = max(min(timeout, deadline - now), 0.001)
+        while send := core.next_send(self._clock(), deadline, self._options.timeout,
+                                     include_spool=include_spool):
+            batch, body, timeout = send
             try:
-                response = await self._client().post(
-                    core.decisions_url, content=body, timeout=timeout,
-                    headers={"Content-Type": "application/json"},
-                )
+                response = await self._client().post(core.decisions_url, content=body,
+                                                     timeout=timeout, headers=POST_HEADERS)
             except Exception as exc:
                 core.send_failed(batch, exc, self._clock())
                 return
@@ -303,6 +279,4 @@ class AsyncRoutingClient(ClientBase):
                 try:
                     await self._send_due(None)
                 except Exception:
-                    logger.exception("decision upload crashed; retrying later")
-                    with core.lock:
-                        core.retry_at = core.clock() + core.flush_interval
+                    core.upload_crashed()

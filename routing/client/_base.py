@@ -5,16 +5,15 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from routing.engine import NextStep, Request, Step
 
-from ._core import ClientCore, ClientDecision
+from ._core import ClientCore, ClientDecision, ClientOptions
 from ._types import Attempt, Stats
 
 logger = logging.getLogger("signalbox.client")
@@ -62,39 +61,10 @@ def _close_all_at_exit() -> None:
 class ClientBase:
     """Local operations over a :class:`ClientCore`; subclasses add the network and the waiting."""
 
-    def __init__(
-        self,
-        base_url: str,
-        sdk_key: str,
-        policy: str,
-        *,
-        app: str | None,
-        bootstrap_path: str | os.PathLike[str] | None,
-        cache_dir: str | os.PathLike[str] | None,
-        refresh_interval: float,
-        jitter: float,
-        flush_interval: float,
-        batch_size: int,
-        queue_size: int,
-        spool_dir: str | os.PathLike[str] | None,
-        spool_max_bytes: int,
-        timeout: float,
-        transport: Any,
-        start: bool,
-        clock: Callable[[], float],
-        rng: random.Random | None,
-    ) -> None:
-        self._core = ClientCore(
-            base_url=base_url, sdk_key=sdk_key, policy=policy, app=app,
-            bootstrap_path=bootstrap_path, cache_dir=cache_dir,
-            refresh_interval=refresh_interval, jitter=jitter, flush_interval=flush_interval,
-            batch_size=batch_size, queue_size=queue_size, spool_dir=spool_dir,
-            spool_max_bytes=spool_max_bytes, clock=clock, rng=rng,
-        )
-        self._timeout = timeout
-        self._transport = transport
-        self._clock = clock
-        self._autostart = start
+    def __init__(self, options: ClientOptions) -> None:
+        self._options = options
+        self._core = ClientCore(options)
+        self._clock = options.clock
         self._closed = False
         _install_process_hooks(self)
 
@@ -114,6 +84,13 @@ class ClientBase:
         """Start (or, after a fork, restart) background work if it is due; cheap when it is not."""
 
     def _enqueue(self, record: dict[str, Any]) -> None:
+        if self._closed:  # nothing will upload it from memory any more
+            self._core.spill([record], reason="client closed")
+        elif self._core.enqueue(record):
+            self._wake_sender()
+
+    def _wake_sender(self) -> None:
+        """A batch is full: have the background upload send it now rather than at the interval."""
         raise NotImplementedError
 
     @property

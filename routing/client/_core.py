@@ -59,6 +59,7 @@ MAX_ATTEMPTS = 16  # a guard against a policy that never stops; next_step() norm
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 300.0
+POST_HEADERS = {"Content-Type": "application/json"}
 
 
 def _sdk_version() -> str:
@@ -71,6 +72,43 @@ def _sdk_version() -> str:
 
 
 SDK_VERSION = _sdk_version()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """Every constructor argument of a client, as given; built once by the shell, read everywhere.
+
+    The shells' signatures are the documented API and keep their defaults; this is the one
+    internal copy. Adding an option means a parameter in both shells and a field here.
+    """
+
+    base_url: str
+    sdk_key: str
+    policy: str
+    app: str | None
+    bootstrap_path: str | os.PathLike[str] | None
+    cache_dir: str | os.PathLike[str] | None
+    refresh_interval: float
+    jitter: float
+    flush_interval: float
+    batch_size: int
+    queue_size: int
+    spool_dir: str | os.PathLike[str] | None
+    spool_max_bytes: int
+    timeout: float
+    transport: Any  # httpx.BaseTransport for the sync shell, httpx.AsyncBaseTransport for asyncio
+    start: bool
+    clock: Callable[[], float]
+    sleep: Callable[[float], Any]  # time.sleep, or a coroutine function such as asyncio.sleep
+    rng: random.Random | None
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> ClientOptions:
+        """Build from a shell constructor's ``locals()``, taken before it binds anything else.
+
+        Every argument must be a field: a parameter added to a shell but not here fails at once.
+        """
+        return cls(**{k: v for k, v in arguments.items() if k not in ("self", "__class__")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +171,46 @@ def uuid4_str() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _loads(data: bytes | str) -> Any:
+    """``json.loads``, with a document nested too deeply to parse reported as a ValueError."""
+    try:
+        return json.loads(data)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def _fraction(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _budget_dict(budget: Any) -> dict[str, Any]:
+    """The protocol's ``budget`` object checked and trimmed to what ``State.from_dict`` reads.
+
+    Raises ValueError for a wrong type anywhere: the engine compares these numbers in every
+    ``decide()``, so a string that got through would make each decision raise. Unknown keys are
+    dropped (the protocol may add fields).
+    """
+    if not isinstance(budget, Mapping):
+        raise ValueError("budget is not an object")
+
+    def spend(value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where} is not an object")
+        out = {k: value.get(k) for k in ("daily", "monthly")}
+        if not all(_fraction(v) for v in out.values()):
+            raise ValueError(f"{where}: daily and monthly must be numbers or null")
+        return out
+
+    policy, routes = budget.get("policy"), budget.get("routes")
+    if routes is not None and not isinstance(routes, Mapping):
+        raise ValueError("budget.routes is not an object")
+    return {
+        "policy": spend(policy, "budget.policy") if policy is not None else None,
+        "routes": {str(name): spend(value, f"budget.routes.{name}")
+                   for name, value in (routes or {}).items()},
+    }
 
 
 def classify_exception(exc: BaseException) -> str:
@@ -244,48 +322,33 @@ class Counters:
 class ClientCore:
     """The state of one client, shared by the sync and async shells."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        sdk_key: str,
-        policy: str,
-        app: str | None,
-        bootstrap_path: str | os.PathLike[str] | None,
-        cache_dir: str | os.PathLike[str] | None,
-        refresh_interval: float,
-        jitter: float,
-        flush_interval: float,
-        batch_size: int,
-        queue_size: int,
-        spool_dir: str | os.PathLike[str] | None,
-        spool_max_bytes: int,
-        clock: Callable[[], float],
-        rng: random.Random | None,
-    ) -> None:
+    def __init__(self, options: ClientOptions) -> None:
+        policy = options.policy
         if not policy:
             raise ValueError("policy slug is required")
-        base = base_url.rstrip("/")
+        base = options.base_url.rstrip("/")
+        slug = quote(policy, safe="")
         self.slug = policy
-        self.policy_url = f"{base}{PROTOCOL_PREFIX}/policies/{quote(policy, safe='')}"
+        self.policy_url = f"{base}{PROTOCOL_PREFIX}/policies/{slug}"
         self.decisions_url = f"{base}{PROTOCOL_PREFIX}/decisions"
         self.headers = {
-            "Authorization": f"Bearer {sdk_key}",
+            "Authorization": f"Bearer {options.sdk_key}",
             "Accept": "application/json",
             "User-Agent": f"signalbox-client/{SDK_VERSION}",
         }
-        self.app = app or os.environ.get("SIGNALBOX_APP") or "default"
-        self.refresh_interval = max(float(refresh_interval), 0.0)
-        self.jitter = min(max(float(jitter), 0.0), 1.0)
-        self.flush_interval = max(float(flush_interval), 0.0)
-        self.batch_size = min(max(int(batch_size), 1), MAX_BATCH_RECORDS)
-        self.queue_size = max(int(queue_size), 1)
-        self.clock = clock
-        self.rng = rng or random.Random()
-        self.bootstrap_path = Path(bootstrap_path) if bootstrap_path else None
-        self.cache_path = Path(cache_dir) / f"{quote(policy, safe='')}.json" if cache_dir else None
+        self.app = options.app or os.environ.get("SIGNALBOX_APP") or "default"
+        self.refresh_interval = max(float(options.refresh_interval), 0.0)
+        self.jitter = min(max(float(options.jitter), 0.0), 1.0)
+        self.flush_interval = max(float(options.flush_interval), 0.0)
+        self.batch_size = min(max(int(options.batch_size), 1), MAX_BATCH_RECORDS)
+        self.queue_size = max(int(options.queue_size), 1)
+        self.clock = options.clock
+        self.rng = options.rng or random.Random()
+        self.bootstrap_path = Path(options.bootstrap_path) if options.bootstrap_path else None
+        self.cache_path = Path(options.cache_dir) / f"{slug}.json" if options.cache_dir else None
         self.spool = (
-            Spool(Path(spool_dir) / quote(policy, safe=""), spool_max_bytes) if spool_dir else None
+            Spool(Path(options.spool_dir) / slug, options.spool_max_bytes)
+            if options.spool_dir else None
         )
 
         self.snapshot: Snapshot | None = None
@@ -347,7 +410,7 @@ class ClientCore:
     @staticmethod
     def _read_json(path: Path, what: str) -> dict[str, Any] | None:
         try:
-            data = json.loads(path.read_bytes())
+            data = _loads(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -407,7 +470,7 @@ class ClientCore:
         if budget is None:
             return previous
         try:
-            return State.from_dict(budget)
+            return State.from_dict(_budget_dict(budget))
         except Exception as exc:
             self.warn_once(("budget", type(exc)), "ignoring malformed budget state: %s", exc)
             return previous
@@ -440,7 +503,7 @@ class ClientCore:
             return "not_modified"
         if status == 200:
             try:
-                body = json.loads(content)
+                body = _loads(content)
             except ValueError:
                 return self._refresh_failed("the 200 answer is not JSON")
             before = self.counts.policy_rejected
@@ -456,7 +519,7 @@ class ClientCore:
             return "stale"
         message = ""
         with contextlib.suppress(Exception):
-            message = str(json.loads(content).get("message", ""))[:200]
+            message = str(_loads(content).get("message", ""))[:200]
         self.warn_once(("policy-status", status), "policy %s refresh answered %d %s",
                        self.slug, status, message)
         return self._refresh_failed(f"status {status}", log=False)
@@ -625,6 +688,51 @@ class ClientCore:
                 return batch
         return None
 
+    def next_send(self, now: float, deadline: float | None, timeout: float, *,
+                  include_spool: bool) -> tuple[Batch, bytes, float] | None:
+        """The next batch due, its POST body and the HTTP timeout left for it; None to stop.
+
+        Stops at ``deadline`` (None: no deadline), and when nothing is due.
+        """
+        while deadline is None or now < deadline:
+            batch = self.next_batch(now, include_spool=include_spool)
+            if batch is None:
+                return None
+            body = self.encode(batch)
+            if body is not None:
+                if deadline is not None:
+                    timeout = max(min(timeout, deadline - now), 0.001)
+                return batch, body, timeout
+        return None
+
+    def flush_wait(self, now: float, deadline: float, *, include_spool: bool) -> float | None:
+        """Seconds a flush sleeps before its next round of sends; None when the flush is over.
+
+        Over means nothing is left (see ``flushed()``), or what is left cannot go before
+        ``deadline``.
+        """
+        if self.flushed(include_spool=include_spool):
+            return None
+        wait = self.wait_hint(now)
+        if wait is None and self._spool_left(include_spool):
+            wait = max(self.retry_at - now, 0.0)
+        if wait is None or now + wait >= deadline:
+            return None
+        return wait
+
+    def flushed(self, *, include_spool: bool) -> bool:
+        """True when nothing is left in memory and, with ``include_spool``, in the spool."""
+        return self.idle() and not self._spool_left(include_spool)
+
+    def _spool_left(self, include_spool: bool) -> bool:
+        return include_spool and self.spool is not None and self.spool.has_segments()
+
+    def upload_crashed(self) -> None:
+        """After an unexpected error in a background upload round: try again one interval on."""
+        logger.exception("decision upload crashed; retrying later")
+        with self.lock:
+            self.retry_at = self.clock() + self.flush_interval
+
     def encode(self, batch: Batch) -> bytes | None:
         """The POST body for a batch; None when it was too large and got split instead."""
         body = json.dumps({"decisions": batch.records}, separators=(",", ":"),
@@ -701,7 +809,7 @@ class ClientCore:
 
     def _count_results(self, batch: Batch, content: bytes) -> tuple[int, int, int] | None:
         try:
-            body = json.loads(content)
+            body = _loads(content)
         except ValueError:
             return None
         if not isinstance(body, dict):
@@ -719,13 +827,13 @@ class ClientCore:
                     duplicates += 1
                 else:
                     rejected += 1
-                    self.warn_once(("rejected", json.dumps(sorted(result.get("errors") or {}),
-                                                           default=str)),
-                                   "the server rejected a decision record: %s",
-                                   result.get("errors"))
+                    errors = result.get("errors")
+                    fields = tuple(sorted(map(str, errors))) if isinstance(errors, dict) else ()
+                    self.warn_once(("rejected", fields),
+                                   "the server rejected a decision record: %s", errors)
             return accepted, duplicates, rejected
         counts = [c for k in ("accepted", "duplicates", "rejected")
-                  if isinstance(c := body.get(k), int)]
+                  if isinstance(c := body.get(k), int) and not isinstance(c, bool) and c >= 0]
         if len(counts) == 3 and sum(counts) == len(batch.records):
             return counts[0], counts[1], counts[2]
         return None

@@ -55,7 +55,10 @@ def test_async_run__low_confidence_escalates_and_429_falls_back_like_the_sync_cl
         ("gpt-4o-mini", "low_confidence"), ("gpt-4o", "ok")]
     assert [(a.model, a.kind, a.outcome) for a in fell_back.attempts] == [
         ("gpt-4o-mini", "initial", "rate_limited"), ("claude-3-5-haiku", "fallback", "ok")]
-    assert len(server.accepted) == 4
+    event_ids = [a.event_id for r in (escalated, fell_back) for a in r.attempts]
+    assert server.delivered_ids == sorted(event_ids)
+    assert [server.records[e]["outcome"] for e in event_ids] == [
+        "low_confidence", "ok", "rate_limited", "ok"]
 
 
 def test_async_run__decisions_match_the_sync_client():
@@ -76,6 +79,45 @@ def test_async_run__decisions_match_the_sync_client():
             for task in ("support", "extraction", "other") for fields in requests]
     finally:
         sync_client.close(timeout=0)
+
+
+def test_async_refresh__malformed_answers__counted_document_kept_never_raised():
+    server = FakeServer()
+    server.policy_faults = [None]  # the first GET is answered normally
+    server.policy_faults += [
+        lambda request: httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000),
+        lambda request: httpx.Response(200, json={**body(2), "version": "2"}),
+        lambda request: httpx.Response(200, json=body(2, budget={"policy": {"daily": "x"}})),
+    ]
+
+    async def scenario():
+        client = make(server)
+        results = [await client.refresh() for _ in range(4)]
+        decision = client.decide("support")
+        await client.close()
+        return results, decision, client.stats()
+
+    results, decision, stats = asyncio.run(scenario())
+
+    assert results == ["installed", "failed", "rejected", "installed"]
+    assert (decision.policy_version, decision.model) == (2, "gpt-4o-mini")
+    assert (stats.refresh_failures, stats.policy_rejected) == (2, 1)
+
+
+def test_options__both_shells_take_the_same_arguments_with_the_same_defaults():
+    import dataclasses
+    import inspect
+
+    from routing.client._core import ClientOptions
+
+    sync = inspect.signature(RoutingClient.__init__).parameters
+    aio = inspect.signature(AsyncRoutingClient.__init__).parameters
+    fields = [f.name for f in dataclasses.fields(ClientOptions)]
+
+    assert list(sync)[1:] == list(aio)[1:] == fields
+    differ = {"transport", "sleep"}  # a sync or an async transport and sleep
+    assert {n: p.default for n, p in sync.items() if n not in differ} == {
+        n: p.default for n, p in aio.items() if n not in differ}
 
 
 def test_async_flush__429_waits_retry_after_then_5xx_backs_off():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 
 import httpx
+import pytest
 
 from .fakes import DOCUMENT, KEY, FakeServer, body, wait_for
 
@@ -65,22 +67,92 @@ def test_refresh__document_that_fails_to_compile__rejected_old_one_kept(server, 
     assert client.decide("support").model == "gpt-4o-mini"
 
 
-def test_refresh__malformed_bodies__counted_as_failures_document_kept(server, make_client):
+def _with(**changes):
+    return {**body(2), **changes}
+
+
+MALFORMED_POLICY_ANSWERS = {
+    # name: (content, what refresh() says)
+    "not JSON": (b"<html>proxy</html>", "failed"),
+    "not UTF-8": (b"\xff\xfe{\x00", "failed"),
+    "nested too deeply to parse": (b"[" * 100_000 + b"]" * 100_000, "failed"),
+    "null": (b"null", "rejected"),
+    "an array": (b'["not", "an", "object"]', "rejected"),
+    "no document": (json.dumps({"version": 2, "models": {}}).encode(), "rejected"),
+    "document an array": (json.dumps(_with(document=[])).encode(), "rejected"),
+    "models an array": (json.dumps(_with(models=[])).encode(), "rejected"),
+    "version a string": (json.dumps(_with(version="2")).encode(), "rejected"),
+    "version a boolean": (json.dumps(_with(version=True)).encode(), "rejected"),
+    "version a float": (json.dumps(_with(version=2.0)).encode(), "rejected"),
+    "routes an array": (json.dumps(_with(document={**DOCUMENT, "routes": []})).encode(),
+                        "rejected"),
+    "tier model a number": (json.dumps(_with(document={**DOCUMENT, "routes": {
+        **DOCUMENT["routes"], "long": {"tiers": [{"model": 5}]}}})).encode(), "rejected"),
+}
+
+
+@pytest.mark.parametrize(("content", "result"), MALFORMED_POLICY_ANSWERS.values(),
+                         ids=MALFORMED_POLICY_ANSWERS.keys())
+def test_refresh__malformed_body__counted_document_kept_never_raised(server, make_client,
+                                                                     content, result):
     client = make_client()
     client.refresh()
-    server.etag = '"v2"'
-    server.policy_faults = [
-        "junk",  # 200 that is not JSON
-        lambda request: httpx.Response(200, json=["not", "an", "object"]),
-        lambda request: httpx.Response(200, json={"version": 2, "models": {}}),  # no document
-        lambda request: httpx.Response(200, json={**body(2), "version": "2"}),  # version a string
-    ]
+    server.policy_faults = [lambda request: httpx.Response(200, content=content)]
 
-    results = [client.refresh() for _ in range(4)]
+    assert client.refresh() == result
 
-    assert results == ["failed", "rejected", "rejected", "rejected"]
-    assert client.stats().refresh_failures == 4
+    stats = client.stats()
+    assert (stats.refresh_ok, stats.refresh_failures) == (1, 1)
+    assert stats.policy_rejected == (1 if result == "rejected" else 0)
     assert client.policy_version == 1
+    assert client.decide("support").model == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("models", [
+    {"gpt-4o-mini": "not an object"},
+    {"gpt-4o-mini": {"provider": 5, "context_window": "big", "supports_tools": "yes"}},
+])
+def test_refresh__model_catalog_entry_of_the_wrong_type__treated_as_unknown(server, make_client,
+                                                                            models):
+    server.publish({**body(1), "models": {**body(1)["models"], **models}}, '"m1"')
+    client = make_client()
+
+    assert client.refresh() == "installed"
+
+    decision = client.decide("support", prompt_tokens=10)
+    assert (decision.model, decision.provider) == ("gpt-4o-mini", "unknown")
+    assert client.run("support", lambda attempt: "fine").response == "fine"
+
+
+@pytest.mark.parametrize("budget", [
+    {"routes": {"extraction": {"daily": "0.85"}}},  # a string the engine would compare
+    {"policy": {"daily": True}},
+    {"policy": 5},
+    {"routes": []},
+    {"routes": {"extraction": None}},
+    "0.85",
+])
+def test_refresh__budget_of_the_wrong_type__ignored_decisions_unaffected(server, make_client,
+                                                                         budget):
+    server.publish(body(1, budget=budget), '"b1"')
+    client = make_client()
+
+    assert client.refresh() == "installed"
+
+    decision = client.decide("extraction")
+    assert (decision.tier, decision.model) == (2, "gpt-4o")  # the start tier: no budget state
+    assert client.run("extraction", lambda attempt: "fine").response == "fine"
+
+
+def test_refresh__budget_with_unknown_keys__the_known_ones_used(server, make_client):
+    server.publish(body(1, budget={
+        "routes": {"extraction": {"daily": 0.85, "hourly": 0.1}}, "currency": "USD",
+    }), '"b1"')
+    client = make_client()
+
+    assert client.refresh() == "installed"
+
+    assert client.decide("extraction").tier == 1  # downgraded: route spend 0.85 >= 0.8
 
 
 def test_refresh__errors_and_network_failures__counted_and_logged_once_per_status(

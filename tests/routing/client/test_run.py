@@ -173,6 +173,9 @@ def test_run__last_attempt_raises_after_an_answer__earlier_answer_returned(clien
     result = client.run("support", call)
 
     assert (result.response, result.final_outcome) == ("weak", "error")
+    assert [(a.tier, a.outcome) for a in result.attempts] == [(1, "low_confidence"),
+                                                              (2, "error")]
+    assert isinstance(result.attempts[-1].error, ServerError)
 
 
 def test_run__validate_raising__counted_as_validation_failure(client):
@@ -217,13 +220,15 @@ def test_record__caller_runs_the_loop__records_follow_the_steps(client, server):
 
 def test_record__attributes_kept_small_and_flat(client, server):
     decision = client.decide("support")
-    attributes = {f"k{i}": i for i in range(30)} | {"nested": {"a": 1}}
+    attributes = {"nested": {"a": 1}, "nan": float("nan"), "none": None} | {
+        f"k{i}": i for i in range(30)}
 
     client.record(decision, outcome="ok", latency_ms=1, attributes=attributes)
 
     [record] = records_of(client, server)
-    assert len(record["attributes"]) == 20
-    assert all(isinstance(v, str | int | float | bool) for v in record["attributes"].values())
+    # The first 20 kept in order; None skipped; anything not a JSON scalar sent as its str().
+    assert record["attributes"] == {"nested": "{'a': 1}", "nan": "nan"} | {
+        f"k{i}": i for i in range(18)}
 
 
 def test_logs__never_contain_the_key_or_prompt_text(make_client, server, caplog):
@@ -239,5 +244,7 @@ def test_logs__never_contain_the_key_or_prompt_text(make_client, server, caplog)
         client.flush(timeout=60)
 
     text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "answered 400" in text  # the failures were logged, just not the secrets
     assert "secret prompt" not in text and "sbk_test" not in text
+    assert len(server.records) == 1  # the first batch was dropped (400), the second retried (500)
     assert "secret prompt" not in str(server.records)

@@ -7,6 +7,7 @@ import logging
 import time
 
 import httpx
+import pytest
 
 from routing.client import RoutingClient
 
@@ -109,9 +110,10 @@ def test_flush__413__batch_split_until_it_fits(server, make_client):
     assert client.flush() is True
 
     assert server.delivered_ids == sorted(ids)
-    assert max(len(b) for b in server.posts if len(b) <= 2) <= 2
-    assert [len(b) for b in server.posts][:3] == [7, 3, 1]
-    assert client.stats().rejected == 0
+    # 7 -> 413, halves 3 and 4; 3 -> 413, halves 1 and 2 (accepted); 4 -> 413, 2 and 2 (accepted).
+    assert [len(b) for b in server.posts] == [7, 3, 1, 2, 4, 2, 2]
+    stats = client.stats()
+    assert (stats.sent, stats.rejected, stats.retried) == (7, 0, 0)
 
 
 def test_flush__4xx_for_whole_batch__dropped_counted_never_retried_warned_once(server, make_client,
@@ -139,17 +141,49 @@ def test_flush__rejected_records__dropped_and_counted_the_rest_delivered(server,
     stats = client.stats()
     assert (stats.sent, stats.rejected, stats.retried) == (3, 1, 0)
     assert len(server.posts) == 1
+    assert server.delivered_ids == sorted(ids[:1] + ids[2:])
 
 
-def test_flush__malformed_200__batch_retried(server, make_client):
+MALFORMED_POST_ANSWERS = {
+    "not JSON": b"<html>proxy</html>",
+    "nested too deeply to parse": b"[" * 100_000 + b"]" * 100_000,
+    "JSON but not an object": b'["accepted", "accepted"]',
+    "results not a list": b'{"results": "?"}',
+    "results of the wrong length": b'{"results": [{"status": "accepted"}]}',
+    "results not objects": b'{"results": [1, 2]}',
+    "counts of the wrong type": b'{"accepted": "2", "duplicates": 0, "rejected": 0}',
+    "negative counts": b'{"accepted": 3, "duplicates": -1, "rejected": 0}',
+    "boolean counts": b'{"accepted": true, "duplicates": true, "rejected": false}',
+}
+
+
+@pytest.mark.parametrize("content", MALFORMED_POST_ANSWERS.values(),
+                         ids=MALFORMED_POST_ANSWERS.keys())
+def test_flush__malformed_200__batch_retried_never_raised(server, make_client, content):
     client = ready_client(make_client)
     ids = record_n(client, 2)
-    server.post_faults = ["junk", lambda request: httpx.Response(200, json={"results": "?"})]
+    server.post_faults = [lambda request: httpx.Response(200, content=content)]
 
     assert client.flush(timeout=60) is True
 
-    assert client.stats().retried == 2
+    stats = client.stats()
+    assert (stats.retried, stats.sent, stats.rejected) == (1, 2, 0)
     assert server.delivered_ids == sorted(ids)
+    assert len(server.posts) == 1  # the fault answered the first POST before the fake stored it
+
+
+@pytest.mark.parametrize("errors", [5, [1, "a"], "bad", None, {"tier": ["bad"], "1": 2}])
+def test_flush__rejected_result_with_odd_errors__counted_never_raised(server, make_client,
+                                                                      errors):
+    client = ready_client(make_client)
+    record_n(client, 2)
+    server.post_faults = [lambda request: httpx.Response(200, json={"results": [
+        {"status": "accepted"}, {"status": "rejected", "errors": errors}]})]
+
+    assert client.flush() is True
+
+    stats = client.stats()
+    assert (stats.sent, stats.rejected, stats.retried) == (1, 1, 0)
 
 
 def test_spool__outage_then_recovery__every_record_delivered_exactly_once(tmp_path, make_client):
@@ -195,7 +229,7 @@ def test_queue_full_without_spool__overflow_dropped_and_counted(server, make_cli
     ids = record_n(client, 8)
 
     assert client.stats().dropped == 3
-    client.flush()
+    assert client.flush() is True
     assert server.delivered_ids == sorted(ids[3:])  # the newest are kept
 
 
