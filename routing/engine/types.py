@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -81,7 +80,8 @@ class BudgetFraction:
         """The higher of the known fractions, or None when neither is known."""
         best = None
         for value in (self.daily, self.monthly):
-            if value is None or (isinstance(value, float) and math.isnan(value)):
+            # Unknown, NaN or not a number (a malformed budget feed) is no information.
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 continue
             if best is None or value > best:
                 best = value

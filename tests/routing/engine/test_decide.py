@@ -157,3 +157,11 @@ def test_difficulty_score__bounds_and_monotonic_in_length():
 def test_difficulty_score__documented_example():
     req = Request("t", prompt_tokens=100, text="Why? Compare and analyze this step by step?")
     assert difficulty_score(req) == 0.7068
+
+
+def test_budget_fraction__malformed_values__treated_as_unknown():
+    from routing.engine import BudgetFraction
+
+    assert BudgetFraction(daily="0.9", monthly=None).fraction is None  # type: ignore[arg-type]
+    assert BudgetFraction(daily=True, monthly=0.5).fraction == 0.5  # type: ignore[arg-type]
+    assert BudgetFraction(daily=float("nan"), monthly=0.85).fraction == 0.85
