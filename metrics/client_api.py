@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import orjson
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -45,15 +46,19 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
         return _unauthorized("The SDK key is unknown or revoked.")
 
     limit = services.MAX_BATCH_BYTES
+    too_large = f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     if length > limit:
-        return _too_large(f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes")
-    body = request.body
+        return _too_large(*too_large)
+    try:
+        body = request.body
+    except RequestDataTooBig:  # no Content-Length (chunked) and over DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _too_large(*too_large)
     if len(body) > limit:
-        return _too_large(f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes")
+        return _too_large(*too_large)
 
     try:
         payload = _parse(body)

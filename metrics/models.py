@@ -14,6 +14,10 @@ from metrics.schema import (  # noqa: F401  (re-exported: the dashboards import 
     BUCKET_FIELDS,
     LATENCY_BOUNDS_MS,
     LATENCY_BUCKETS,
+    MAX_MODEL,
+    MAX_OUTCOME,
+    MAX_PROVIDER,
+    MAX_SHORT,
     OUTCOMES,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
@@ -30,12 +34,29 @@ class _JsonColumn(models.JSONField):
         return super().from_db_value(value, expression, connection)
 
 
-class Decision(models.Model):
+class _Dimensions(models.Model):
+    """The fields a decision row and a rollup cell share: every rollup dimension but the hour."""
+
+    policy_id = models.IntegerField()
+    policy_version = models.IntegerField()
+    route = models.CharField(max_length=MAX_SHORT)
+    task_type = models.CharField(max_length=MAX_SHORT)
+    model = models.CharField(max_length=MAX_MODEL)
+    provider = models.CharField(max_length=MAX_PROVIDER)
+    tier = models.SmallIntegerField()
+    outcome = models.CharField(max_length=MAX_OUTCOME)
+
+    class Meta:
+        abstract = True
+
+
+class Decision(_Dimensions):
     """One decision record as stored: an attempt of a client request, as the SDK logged it.
 
     The primary key is (ts, event_id): a partitioned table's unique keys must contain the
     partition key. A client retries a record with the same bytes, hence the same timestamp,
-    so the pair identifies the record as well as the event id alone.
+    so the pair identifies the record as well as the event id alone. The columns themselves are
+    defined once, in `metrics.schema`.
     """
 
     pk = models.CompositePrimaryKey("ts", "event_id")
@@ -43,27 +64,19 @@ class Decision(models.Model):
     event_id = models.UUIDField()
     received_at = models.DateTimeField()
     key_id = models.IntegerField(help_text="The SDK key that sent the record.")
-    policy_id = models.IntegerField()
-    policy_version = models.IntegerField()
-    route = models.CharField(max_length=200)
-    task_type = models.CharField(max_length=200)
-    model = models.CharField(max_length=255)
-    provider = models.CharField(max_length=100)
-    tier = models.SmallIntegerField()
     attempt = models.SmallIntegerField()
     escalated = models.BooleanField(help_text="An attempt that moved to a higher tier than the attempt before it.")
-    request_id = models.CharField(max_length=200)
+    request_id = models.CharField(max_length=MAX_SHORT)
     reason = _JsonColumn()
-    outcome = models.CharField(max_length=20)
     confidence = models.FloatField(null=True)
     tokens_in = models.IntegerField()
     tokens_out = models.IntegerField()
     cost_usd = models.DecimalField(max_digits=30, decimal_places=15, null=True)
     unpriced = models.BooleanField()
     latency_ms = models.FloatField()
-    client_app = models.CharField(max_length=200)
-    client_instance = models.CharField(max_length=200)
-    client_sdk_version = models.CharField(max_length=200)
+    client_app = models.CharField(max_length=MAX_SHORT)
+    client_instance = models.CharField(max_length=MAX_SHORT)
+    client_sdk_version = models.CharField(max_length=MAX_SHORT)
     attributes = _JsonColumn()
 
     class Meta:
@@ -75,18 +88,10 @@ class Decision(models.Model):
         return f"{self.event_id} {self.ts:%Y-%m-%d %H:%M:%S} {self.model} {self.outcome}"
 
 
-class _RollupFields(models.Model):
+class _RollupFields(_Dimensions):
     """The dimensions and measures shared by a rollup cell and a rollup delta."""
 
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
-    policy_id = models.IntegerField()
-    policy_version = models.IntegerField()
-    route = models.CharField(max_length=200)
-    task_type = models.CharField(max_length=200)
-    model = models.CharField(max_length=255)
-    provider = models.CharField(max_length=100)
-    tier = models.SmallIntegerField()
-    outcome = models.CharField(max_length=20)
 
     count = models.BigIntegerField(default=0, help_text="Decision records (attempts).")
     requests = models.BigIntegerField(default=0, help_text="Records with attempt = 1.")
@@ -99,17 +104,7 @@ class _RollupFields(models.Model):
     confidence_sum = models.DecimalField(max_digits=30, decimal_places=15, default=0)
     confidence_count = models.BigIntegerField(default=0)
     latency_sum_ms = models.DecimalField(max_digits=30, decimal_places=6, default=0)
-    latency_b0 = models.BigIntegerField(default=0)
-    latency_b1 = models.BigIntegerField(default=0)
-    latency_b2 = models.BigIntegerField(default=0)
-    latency_b3 = models.BigIntegerField(default=0)
-    latency_b4 = models.BigIntegerField(default=0)
-    latency_b5 = models.BigIntegerField(default=0)
-    latency_b6 = models.BigIntegerField(default=0)
-    latency_b7 = models.BigIntegerField(default=0)
-    latency_b8 = models.BigIntegerField(default=0)
-    latency_b9 = models.BigIntegerField(default=0)
-    latency_b10 = models.BigIntegerField(default=0)
+    # latency_b0 … latency_b10: added below, one per name in BUCKET_FIELDS.
 
     class Meta:
         abstract = True
@@ -117,6 +112,10 @@ class _RollupFields(models.Model):
     @property
     def latency_buckets(self) -> list[int]:
         return [getattr(self, name) for name in BUCKET_FIELDS]
+
+
+for _name in BUCKET_FIELDS:  # before the concrete models below inherit the abstract fields
+    _RollupFields.add_to_class(_name, models.BigIntegerField(default=0))
 
 
 class RollupHourly(_RollupFields):

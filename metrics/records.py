@@ -15,7 +15,10 @@ from typing import Any, NamedTuple
 
 import orjson
 
-OUTCOMES = frozenset(("ok", "low_confidence", "validation_failed", "error", "timeout", "rate_limited"))
+from metrics import schema
+from metrics.schema import MAX_MODEL, MAX_PROVIDER, MAX_SHORT
+
+OUTCOMES = frozenset(schema.OUTCOMES)
 
 REQUIRED = frozenset((
     "event_id", "timestamp", "policy", "policy_version", "route", "task_type", "model", "provider",
@@ -25,9 +28,6 @@ OPTIONAL = frozenset(("request_id", "reason", "confidence", "cost_usd", "client"
 ALLOWED = REQUIRED | OPTIONAL
 CLIENT_FIELDS = frozenset(("app", "instance", "sdk_version"))
 
-MAX_SHORT = 200  # route, task type, request id, client fields
-MAX_MODEL = 255
-MAX_PROVIDER = 100
 MAX_REASON_BYTES = 4096
 MAX_ATTRIBUTES = 20
 MAX_ATTRIBUTE_KEY = 64
@@ -216,14 +216,16 @@ def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: 
         errors["reason"] = ["must be an object"]
     else:
         try:
-            reason_json = orjson.dumps(reason).decode()
+            reason_bytes = orjson.dumps(reason)
         except (TypeError, orjson.JSONEncodeError):
             errors["reason"] = ["must be plain JSON (finite numbers, string keys)"]
         else:
-            if len(reason_json) > MAX_REASON_BYTES:
+            if len(reason_bytes) > MAX_REASON_BYTES:
                 errors["reason"] = [f"at most {MAX_REASON_BYTES} bytes serialized"]
-            elif "\\u0000" in reason_json:  # valid JSON, but PostgreSQL's json refuses it
+            elif b"\\u0000" in reason_bytes:  # valid JSON, but PostgreSQL's json refuses it
                 errors["reason"] = ["must not contain NUL characters"]
+            else:
+                reason_json = reason_bytes.decode()
 
     outcome = get("outcome")
     if type(outcome) is not str or outcome not in OUTCOMES:

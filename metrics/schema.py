@@ -23,92 +23,82 @@ ROLLUP_MEASURES: tuple[str, ...] = (
 
 OUTCOMES: tuple[str, ...] = ("ok", "low_confidence", "validation_failed", "error", "timeout", "rate_limited")
 
-DECISION_COLUMNS: tuple[str, ...] = (
-    "ts", "event_id", "key_id", "policy_id", "policy_version", "route", "task_type", "model",
-    "provider", "tier", "attempt", "escalated", "request_id", "reason", "outcome", "confidence",
-    "tokens_in", "tokens_out", "cost_usd", "unpriced", "latency_ms", "client_app",
-    "client_instance", "client_sdk_version", "attributes",
+# Lengths of the raw table's strings; the ingest validation (`metrics.records`) enforces them.
+MAX_SHORT = 200  # route, task type, request id, client fields
+MAX_MODEL = 255
+MAX_PROVIDER = 100
+MAX_OUTCOME = 20
+
+# The raw table's columns in storage order: (name, PostgreSQL type, SQLite type). Every DDL below and
+# every column list of the ingest is derived from this one tuple.
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("ts", "timestamptz NOT NULL", "datetime NOT NULL"),
+    ("event_id", "uuid NOT NULL", "char(32) NOT NULL"),
+    ("received_at", "timestamptz NOT NULL DEFAULT now()", "datetime NOT NULL DEFAULT CURRENT_TIMESTAMP"),
+    ("key_id", "integer NOT NULL", "integer NOT NULL"),
+    ("policy_id", "integer NOT NULL", "integer NOT NULL"),
+    ("policy_version", "integer NOT NULL", "integer NOT NULL"),
+    ("route", f"varchar({MAX_SHORT}) NOT NULL", f"varchar({MAX_SHORT}) NOT NULL"),
+    ("task_type", f"varchar({MAX_SHORT}) NOT NULL", f"varchar({MAX_SHORT}) NOT NULL"),
+    ("model", f"varchar({MAX_MODEL}) NOT NULL", f"varchar({MAX_MODEL}) NOT NULL"),
+    ("provider", f"varchar({MAX_PROVIDER}) NOT NULL", f"varchar({MAX_PROVIDER}) NOT NULL"),
+    ("tier", "smallint NOT NULL", "smallint NOT NULL"),
+    ("attempt", "smallint NOT NULL", "smallint NOT NULL"),
+    ("escalated", "boolean NOT NULL", "bool NOT NULL"),
+    ("request_id", f"varchar({MAX_SHORT}) NOT NULL", f"varchar({MAX_SHORT}) NOT NULL"),
+    ("reason", "json NOT NULL", "text NOT NULL"),
+    ("outcome", f"varchar({MAX_OUTCOME}) NOT NULL", f"varchar({MAX_OUTCOME}) NOT NULL"),
+    ("confidence", "double precision", "real"),
+    ("tokens_in", "integer NOT NULL", "integer NOT NULL"),
+    ("tokens_out", "integer NOT NULL", "integer NOT NULL"),
+    ("cost_usd", "numeric(30, 15)", "decimal"),
+    ("unpriced", "boolean NOT NULL", "bool NOT NULL"),
+    ("latency_ms", "double precision NOT NULL", "real NOT NULL"),
+    ("client_app", f"varchar({MAX_SHORT}) NOT NULL", f"varchar({MAX_SHORT}) NOT NULL"),
+    ("client_instance", f"varchar({MAX_SHORT}) NOT NULL", f"varchar({MAX_SHORT}) NOT NULL"),
+    ("client_sdk_version", f"varchar({MAX_SHORT}) NOT NULL", f"varchar({MAX_SHORT}) NOT NULL"),
+    ("attributes", "json NOT NULL", "text NOT NULL"),
 )
 
-_COLUMNS_SQL = """
-    ts timestamptz NOT NULL,
-    event_id uuid NOT NULL,
-    received_at timestamptz NOT NULL DEFAULT now(),
-    key_id integer NOT NULL,
-    policy_id integer NOT NULL,
-    policy_version integer NOT NULL,
-    route varchar(200) NOT NULL,
-    task_type varchar(200) NOT NULL,
-    model varchar(255) NOT NULL,
-    provider varchar(100) NOT NULL,
-    tier smallint NOT NULL,
-    attempt smallint NOT NULL,
-    escalated boolean NOT NULL,
-    request_id varchar(200) NOT NULL,
-    reason json NOT NULL,
-    outcome varchar(20) NOT NULL,
-    confidence double precision,
-    tokens_in integer NOT NULL,
-    tokens_out integer NOT NULL,
-    cost_usd numeric(30, 15),
-    unpriced boolean NOT NULL,
-    latency_ms double precision NOT NULL,
-    client_app varchar(200) NOT NULL,
-    client_instance varchar(200) NOT NULL,
-    client_sdk_version varchar(200) NOT NULL,
-    attributes json NOT NULL"""
+# The columns an ingest writes, in COPY / INSERT order: all but `received_at` (the database's clock).
+DECISION_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _COLUMNS if name != "received_at")
+
+
+def _staging_type(postgres: str) -> str:
+    """The staging column's type: the raw type without constraints, default or length limit."""
+    base = postgres.split(" NOT NULL")[0]
+    if base.startswith("varchar"):
+        return "text"
+    return "numeric" if base.startswith("numeric") else base
+
+
+def _ddl(column: int) -> str:
+    return ",\n".join(f"    {c[0]} {c[column]}" for c in _COLUMNS)
+
 
 # Only the primary key is indexed: dashboards read the rollups, and the rare reads of raw rows
 # (replay, rebuild) select a time range, which partition pruning and the key serve. `json`, not
 # `jsonb`, for reason and attributes: written once, read rarely, and jsonb's conversion costs
 # about a fifth of the ingest's database time.
 POSTGRES_CREATE = f"""
-CREATE TABLE metrics_decision ({_COLUMNS_SQL},
+CREATE TABLE metrics_decision (
+{_ddl(1)},
     PRIMARY KEY (ts, event_id)
 ) PARTITION BY RANGE (ts)
 """
 
-# The staging table of one ingest: same columns as the COPY writes, no constraints, no indexes.
+# The staging table of one ingest: the columns the COPY writes, no constraints, no indexes.
 # Created once per connection; ON COMMIT DELETE ROWS empties it at every commit.
-POSTGRES_STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS metrics_decision_staging (
-    ts timestamptz, event_id uuid, key_id integer, policy_id integer, policy_version integer,
-    route text, task_type text, model text, provider text, tier smallint, attempt smallint,
-    escalated boolean, request_id text, reason json, outcome text, confidence double precision,
-    tokens_in integer, tokens_out integer, cost_usd numeric, unpriced boolean,
-    latency_ms double precision, client_app text, client_instance text, client_sdk_version text,
-    attributes json
-) ON COMMIT DELETE ROWS
-"""
+_STAGING_TYPES = {name: _staging_type(postgres) for name, postgres, _ in _COLUMNS}
+POSTGRES_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS metrics_decision_staging ("
+    + ", ".join(f"{name} {_STAGING_TYPES[name]}" for name in DECISION_COLUMNS)
+    + ") ON COMMIT DELETE ROWS"
+)
 
-SQLITE_CREATE = """
+SQLITE_CREATE = f"""
 CREATE TABLE metrics_decision (
-    ts datetime NOT NULL,
-    event_id char(32) NOT NULL,
-    received_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    key_id integer NOT NULL,
-    policy_id integer NOT NULL,
-    policy_version integer NOT NULL,
-    route varchar(200) NOT NULL,
-    task_type varchar(200) NOT NULL,
-    model varchar(255) NOT NULL,
-    provider varchar(100) NOT NULL,
-    tier smallint NOT NULL,
-    attempt smallint NOT NULL,
-    escalated bool NOT NULL,
-    request_id varchar(200) NOT NULL,
-    reason text NOT NULL,
-    outcome varchar(20) NOT NULL,
-    confidence real,
-    tokens_in integer NOT NULL,
-    tokens_out integer NOT NULL,
-    cost_usd decimal,
-    unpriced bool NOT NULL,
-    latency_ms real NOT NULL,
-    client_app varchar(200) NOT NULL,
-    client_instance varchar(200) NOT NULL,
-    client_sdk_version varchar(200) NOT NULL,
-    attributes text NOT NULL,
+{_ddl(2)},
     PRIMARY KEY (ts, event_id)
 )
 """

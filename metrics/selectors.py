@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Trunc
 
-from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, RollupHourly
+from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_MEASURES, RollupHourly
 
 GRANULARITIES = ("hour", "day", "week", "month")
 
@@ -53,9 +53,7 @@ def rollup_cost_by_task_type(policy: Any, start: datetime, end: datetime, *,
 def rollup_totals(*, policy_id: int | None = None, start: datetime | None = None,
                   end: datetime | None = None, group_by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Sums of every measure over the cells, grouped by the given dimensions."""
-    measures = {name: Sum(name) for name in (
-        "count", "requests", "escalations", "cost_usd", "unpriced", "tokens_in", "tokens_out",
-        "confidence_sum", "confidence_count", "latency_sum_ms", *BUCKET_FIELDS)}
+    measures = {name: Sum(name) for name in ROLLUP_MEASURES}
     qs = rollup_cells(policy_id=policy_id, start=start, end=end)
     if not group_by:
         return [qs.aggregate(**measures)]

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -16,14 +16,21 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from controlplane.errors import InvalidInput
 from metrics import partitions, pricing, sql
-from metrics.models import LATENCY_BOUNDS_MS, ROLLUP_MEASURES
 from metrics.records import Checked, copy_text, record_check
+from metrics.schema import (
+    DECISION_COLUMNS,
+    LATENCY_BOUNDS_MS,
+    POSTGRES_STAGING,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_RECORDS = 5_000
 MAX_BATCH_BYTES = 5_000_000
 _ROLLUPS_QUEUED_KEY = "signalbox:metrics:rollups-update-queued"
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 @dataclass(slots=True)
@@ -34,7 +41,6 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
-    inserted_days: set[date] = field(default_factory=set)
 
     def as_body(self) -> dict[str, Any]:
         return {"results": self.results, "accepted": self.accepted, "duplicates": self.duplicates,
@@ -111,8 +117,8 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
     if valid:
         book = pricing.prices({c.model for _, c in valid})
         vendor = connections[using].vendor
-        days = {datetime.fromtimestamp(c.epoch, UTC).date() for _, c in valid}
-        partitions.partitions_ensure(days, using=using)
+        days = {int(c.epoch // 86_400) for _, c in valid}  # UTC days since the epoch
+        partitions.partitions_ensure((_EPOCH_DAY + timedelta(days=d) for d in days), using=using)
         nested = connections[using].in_atomic_block
         with transaction.atomic(using=using):
             if vendor == "postgresql":
@@ -167,8 +173,6 @@ def _store_postgres(key_id: int, valid: list[tuple[int, Checked]], book: pricing
             f"{client}\n")
     data = "".join(lines).encode()
     with connections[using].cursor() as cursor:
-        from metrics.schema import POSTGRES_STAGING
-
         cursor.execute(POSTGRES_STAGING)
         if nested:
             cursor.execute("DELETE FROM metrics_decision_staging")
@@ -192,11 +196,8 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
     connection = connections[using]
     connection.ensure_connection()
     raw = connection.connection.cursor()
-    insert = ("INSERT OR IGNORE INTO metrics_decision (ts, event_id, key_id, policy_id, policy_version, "
-              "route, task_type, model, provider, tier, attempt, escalated, request_id, reason, outcome, "
-              "confidence, tokens_in, tokens_out, cost_usd, unpriced, latency_ms, client_app, "
-              "client_instance, client_sdk_version, attributes) "
-              "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    insert = (f"INSERT OR IGNORE INTO metrics_decision ({', '.join(DECISION_COLUMNS)}) "
+              f"VALUES ({','.join('?' * len(DECISION_COLUMNS))})")
     for _, c in valid:
         cost = c.cost_usd
         if cost is None:
@@ -231,7 +232,7 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
         d[10 + bisect_right(LATENCY_BOUNDS_MS, c.latency_ms)] += 1
     if deltas:
         columns = f"{sql.DIMENSIONS}, {sql.MEASURES}"
-        marks = ",".join("?" * (9 + len(ROLLUP_MEASURES)))
+        marks = ",".join("?" * (len(ROLLUP_DIMENSIONS) + len(ROLLUP_MEASURES)))
         raw.executemany(f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",
                         [(*cell, *d) for cell, d in deltas.items()])
     raw.close()
@@ -250,7 +251,9 @@ def _rollups_update_soon(using: str) -> None:
         from metrics.tasks import rollups_update
 
         try:
-            rollups_update.delay()
+            # No publish retries: with the broker down they would hold up the response, and
+            # beat catches up anyway.
+            rollups_update.apply_async(retry=False)
         except Exception:  # the beat schedule catches up; never fail an ingest that committed
             logger.warning("could not queue rollups_update", exc_info=True)
 
@@ -298,8 +301,11 @@ def rollups_rebuild(*, since: datetime, until: datetime | None = None,
     new deltas meanwhile, so an ingest committing during the rebuild is counted once, not twice.
     Returns the number of cells written.
     """
-    if since.tzinfo is None or (until is not None and until.tzinfo is None):
-        raise InvalidInput("since and until need a time zone.", {"since": ["needs a time zone"]})
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(f"'{name}' needs a time zone.", {name: ["needs a time zone"]})
+    if until is not None and until <= since:
+        raise InvalidInput("'until' must be after 'since'.", {"until": ["must be after since"]})
     start = _hour_floor(since)
     end = _hour_floor(until or datetime.now(UTC))
     if until is None or end < until:

@@ -8,11 +8,18 @@ batch then per cell, or all at once) cannot change a digit.
 
 from __future__ import annotations
 
-from metrics.schema import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES
+from metrics.schema import (
+    BUCKET_FIELDS,
+    DECISION_COLUMNS,
+    LATENCY_BOUNDS_MS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+)
 
 DIMENSIONS = ", ".join(ROLLUP_DIMENSIONS)
 MEASURES = ", ".join(ROLLUP_MEASURES)
-_ROW_DIMENSIONS = "policy_id, policy_version, route, task_type, model, provider, tier, outcome"
+# The cell's dimensions as a decision row holds them (all but the hour, which is derived from ts).
+_ROW_DIMENSIONS = ", ".join(d for d in ROLLUP_DIMENSIONS if d != "hour")
 
 
 def _hour(vendor: str) -> str:
@@ -67,11 +74,7 @@ def _sum_measures() -> str:
 
 # Ingest on PostgreSQL: insert the staged rows, skipping those already stored, and write the rollup
 # delta of exactly the rows inserted; answer the inserted event ids.
-_INSERT_COLUMNS = (
-    "ts, event_id, key_id, policy_id, policy_version, route, task_type, model, provider, tier, "
-    "attempt, escalated, request_id, reason, outcome, confidence, tokens_in, tokens_out, cost_usd, "
-    "unpriced, latency_ms, client_app, client_instance, client_sdk_version, attributes"
-)
+_INSERT_COLUMNS = ", ".join(DECISION_COLUMNS)
 STAGING_COPY = f"COPY metrics_decision_staging ({_INSERT_COLUMNS}) FROM STDIN"
 INGEST_POSTGRES = f"""
     WITH ins AS (

@@ -100,3 +100,21 @@ def test_cost__price_added_after_the_cache_loaded__used_for_the_next_batch(
     post([record(model="new-model", tokens_in=1_000_000, tokens_out=0)], secret)
 
     assert Decision.objects.get(model="new-model").cost_usd == Decimal(2)
+
+
+def test_cost__unpriced_model_in_every_batch__price_book_not_reloaded_per_batch(
+        scoped: Any, post: Any) -> None:
+    """A model with no price reloads the price book at most once per few seconds, not per batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, secret = scoped
+    post([record(model="acme-unpriced")], secret)  # loads the book
+    post([record(model="acme-unpriced")], secret)  # the one reload for a model it lacks
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert post([record(model="acme-unpriced")], secret).json()["accepted"] == 1
+
+    assert not [q for q in queries.captured_queries if "modelprice" in q["sql"].lower()]
+    assert Decision.objects.filter(unpriced=True).count() == 5

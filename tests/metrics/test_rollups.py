@@ -197,11 +197,31 @@ def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
     _ingest(*scope, [record(timestamp=(NOW - timedelta(days=2)).isoformat()),
                      record(timestamp=NOW.isoformat())])
     services.rollups_update()
-    RollupHourly.objects.filter(hour__lt=NOW - timedelta(days=1)).update(count=999)
+    RollupHourly.objects.update(count=999)  # both cells wrong
 
     services.rollups_rebuild(since=NOW - timedelta(hours=1))
 
-    assert sorted(RollupHourly.objects.values_list("count", flat=True)) == [1, 999]
+    old, recent = RollupHourly.objects.order_by("hour").values_list("count", flat=True)
+    assert (old, recent) == (999, 1)  # the window's cell recomputed, the older one left alone
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--since", "garbage"], "argument --since: not an ISO 8601 date-time"),
+    (["--since", "2026-01-02T00:00Z", "--until", "yesterday"], "argument --until: not an ISO 8601"),
+    (["--since", "2026-01-02T00:00Z", "--until", "2026-01-01T00:00Z"], "--until: must be after since"),
+])
+def test_rebuild_command__bad_window__error_names_the_option_and_nothing_changes(
+        scope: Any, args: list[str], message: str) -> None:
+    from django.core.management.base import CommandError
+
+    _ingest(*scope, [record(timestamp=NOW.isoformat())])
+    services.rollups_update()
+    before = _cells()
+
+    with pytest.raises(CommandError, match=message):
+        call_command("rollups_rebuild", *args, stdout=io.StringIO())
+
+    assert _cells() == before
 
 
 def test_cost_by_task_type__per_day__sums_cost_and_counts_unpriced(scope: Any) -> None:

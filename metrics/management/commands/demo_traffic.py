@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from metrics import services
 from metrics.demo_traffic import demo_traffic_generate
-from routing.demo import demo_routing_load
+from routing.demo import DEMO_POLICIES, demo_routing_load
 from routing.models import Policy, SdkKey
 
 
@@ -31,13 +31,17 @@ class Command(BaseCommand):
 
         for noisy in ("httpx", "celery.app.trace"):  # one line per batch otherwise
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # Every argument is checked before anything is written.
         if not 1 <= days <= settings.DECISION_RETENTION_DAYS:
             raise CommandError(f"--days must be 1..{settings.DECISION_RETENTION_DAYS} (the retention)")
+        if decisions < 1:
+            raise CommandError("--decisions must be at least 1")
+        unknown = set(policies or ()) - set(DEMO_POLICIES)
+        if unknown:
+            raise CommandError(f"--policy: not a demo policy: {', '.join(sorted(unknown))} "
+                               f"(demo policies: {', '.join(DEMO_POLICIES)})")
         _, demo = demo_routing_load()
         chosen = [p for p in demo if not policies or p.slug in policies]
-        unknown = set(policies or ()) - {p.slug for p in chosen}
-        if unknown:
-            raise CommandError(f"not a demo policy: {', '.join(sorted(unknown))}")
         key = SdkKey.objects.filter(revoked_at__isnull=True, policies__in=chosen).first()
         key_id = key.pk if key else 0  # records remember their key; the demo needs none to exist
         verbose = options["verbosity"] > 1
