@@ -78,8 +78,13 @@ class MetricsApi(APIView):
             raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
         for name in ("start", "end"):
             value = request.query_params.get(name)
-            if value and sel._parse_date(value) is None:
-                raise InvalidInput("Invalid filters.", {name: ["expected a date, YYYY-MM-DD"]})
+            if value and sel.filter_date_parse(value) is None:
+                raise InvalidInput("Invalid filters.", {name: [
+                    f"expected a date, YYYY-MM-DD, from {sel.FIRST_DATE} to {sel.LAST_DATE}"]})
+        for name in sel.TEXT_FILTERS:
+            if sel.filter_text_parse(request.query_params.get(name)) is None:
+                raise InvalidInput("Invalid filters.", {name: [
+                    f"at most {sel.MAX_TEXT_FILTER} characters, no NUL bytes"]})
         f, _ = sel.dashboard_filters_parse(request.query_params, policies)
         if f.policy is None:
             raise NotFound("No policy exists yet.", {"policy": ["not found"]})

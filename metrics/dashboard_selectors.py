@@ -112,11 +112,30 @@ def policy_choices() -> list[Policy]:
     return list(Policy.objects.select_related("live_version").order_by("slug"))
 
 
-def _parse_date(value: str | None) -> date | None:
+# Filter dates outside these bounds are refused: the previous period, the budget month and the
+# day after `end` must all stay inside what `datetime.date` can hold.
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2999, 12, 31)
+
+
+def filter_date_parse(value: str | None) -> date | None:
+    """A YYYY-MM-DD filter date between FIRST_DATE and LAST_DATE, else None."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day is not None and FIRST_DATE <= day <= LAST_DATE else None
+
+
+TEXT_FILTERS = ("route", "task_type", "model")
+MAX_TEXT_FILTER = 200
+
+
+def filter_text_parse(value: str | None) -> str | None:
+    """A route, task type or model filter, stripped ("" for none); None when it can't name one
+    (NUL bytes, which PostgreSQL text refuses, or longer than any stored name)."""
+    text = (value or "").strip()
+    return None if "\x00" in text or len(text) > MAX_TEXT_FILTER else text
 
 
 def dashboard_filters_parse(params: Mapping[str, str], policies: list[Policy], *,
@@ -135,22 +154,24 @@ def dashboard_filters_parse(params: Mapping[str, str], policies: list[Policy], *
         problems.append(f"Unknown policy '{slug}': showing {policies[0].slug if policies else 'nothing'}.")
     if policy is None and policies:
         policy = policies[0]
-    end = _parse_date(params.get("end")) or today
-    start = _parse_date(params.get("start")) or end - timedelta(days=DEFAULT_DAYS - 1)
-    if (params.get("start") and _parse_date(params.get("start")) is None) or (
-            params.get("end") and _parse_date(params.get("end")) is None):
-        problems.append("Dates must look like 2025-01-31: using the default range.")
+    end = filter_date_parse(params.get("end")) or today
+    start = filter_date_parse(params.get("start")) or end - timedelta(days=DEFAULT_DAYS - 1)
+    if any(params.get(name) and filter_date_parse(params.get(name)) is None for name in ("start", "end")):
+        problems.append(f"Dates must look like 2025-01-31, between {FIRST_DATE.year} and {LAST_DATE.year}: "
+                        "using the default range.")
     if start > end:
         problems.append("The start date is after the end date: swapped them.")
         start, end = end, start
     if (end - start).days + 1 > MAX_DAYS:
         problems.append(f"Ranges are limited to {MAX_DAYS} days: showing the last {MAX_DAYS}.")
         start = end - timedelta(days=MAX_DAYS - 1)
-    return DashboardFilters(
-        policy=policy, start=start, end=end,
-        route=(params.get("route") or "").strip(), task_type=(params.get("task_type") or "").strip(),
-        model=(params.get("model") or "").strip(),
-    ), problems
+    texts: dict[str, str] = {}
+    for name in TEXT_FILTERS:
+        text = filter_text_parse(params.get(name))
+        if text is None:
+            problems.append(f"That {name.replace('_', ' ')} can't exist: showing every one.")
+        texts[name] = text or ""
+    return DashboardFilters(policy=policy, start=start, end=end, **texts), problems
 
 
 def filter_options(f: DashboardFilters) -> dict[str, list[str]]:

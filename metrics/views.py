@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
@@ -47,13 +47,23 @@ def filters_from_request(request: HttpRequest) -> tuple[sel.DashboardFilters, li
     return filters, problems, policies
 
 
+ChartOf = Callable[[dict[str, Any]], Any]
+TimeChartOf = Callable[[dict[str, Any], list[dict[str, Any]]], Any]
+
+
 class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
-    """A dashboard page: filters, navigation, version markers, then `build()`'s data and figures."""
+    """A dashboard page: filters, navigation, version markers, then its selector's data and the
+    figures drawn from it. A page declares which; `build()` is overridden only to do more."""
 
     page: ClassVar[str]
     title: ClassVar[str]
-    # Whether the page draws time charts (and so needs the publish/rollback markers).
-    time_charts: ClassVar[bool] = True
+    # The page's data (one `metrics.dashboard_selectors` function) and the key that holds
+    # nothing when no decision was recorded in the range (the page then shows its empty state).
+    selector: ClassVar[Callable[[sel.DashboardFilters], dict[str, Any]] | None] = None
+    data_key: ClassVar[str] = ""
+    # Figures by name: drawn from the data alone, or over time with the publish/rollback markers.
+    figures_from_data: ClassVar[dict[str, ChartOf]] = {}
+    figures_over_time: ClassVar[dict[str, TimeChartOf]] = {}
     raise_exception = False
 
     def test_func(self) -> bool:
@@ -68,13 +78,25 @@ class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
         return [f"metrics/{self.page}.html"]
 
     def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        """The page's data (key `data`), figures (key `figures`) and anything else it shows."""
-        return {}
+        """The page's data (key `data`), whether it has any, its figures (key `figures`)."""
+        selector = type(self).selector
+        if selector is None:
+            return {}
+        data = selector(f)
+        has_data = self.has_data(data)
+        figures = {
+            **{name: chart(data) for name, chart in self.figures_from_data.items()},
+            **{name: chart(data, markers) for name, chart in self.figures_over_time.items()},
+        } if has_data else {}
+        return {"data": data, "has_data": has_data, "figures": figures}
+
+    def has_data(self, data: dict[str, Any]) -> bool:
+        return bool(data[self.data_key])
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         f, problems, policies = filters_from_request(self.request)
-        markers = sel.version_markers(f) if (self.time_charts and f.policy) else []
+        markers = sel.version_markers(f) if (self.figures_over_time and f.policy) else []
         context.update({
             "f": f, "problems": problems, "policies": policies, "options": sel.filter_options(f),
             "page": self.page, "page_title": self.title, "pages": PAGES, "markers": markers,
@@ -90,8 +112,6 @@ class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
 
     @staticmethod
     def _presets(f: sel.DashboardFilters) -> list[dict[str, str]]:
-        from datetime import timedelta
-
         end = f.end
         first = end.replace(day=1)
         prev_last = first - timedelta(days=1)
@@ -104,92 +124,65 @@ class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
         ]
 
 
-def _has_requests(data: dict[str, Any], key: str = "requests") -> bool:
-    return bool(data.get(key))
-
-
 class OverviewPage(DashboardPage):
     page, title = "overview", "Overview"
+    selector = staticmethod(sel.dashboard_overview)
+    figures_over_time = {"daily": charts.overview_daily}
 
-    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_overview(f)
-        has_data = bool(data["current"]["requests"] or data["current"]["cost_usd"])
-        figures = {"daily": charts.overview_daily(data, markers)} if has_data else {}
-        return {"data": data, "has_data": has_data, "figures": figures}
+    def has_data(self, data: dict[str, Any]) -> bool:
+        return bool(data["current"]["requests"] or data["current"]["cost_usd"])
 
 
 class CostPage(DashboardPage):
     page, title = "cost", "Cost"
-
-    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_cost(f)
-        has_data = bool(data["by_model"])
-        figures = {"cost_over_time": charts.cost_over_time(data, markers),
-                   "cost_per_request": charts.cost_per_request(data),
-                   "spend_by_model": charts.spend_by_model(data)} if has_data else {}
-        return {"data": data, "has_data": has_data, "figures": figures}
+    selector, data_key = staticmethod(sel.dashboard_cost), "by_model"
+    figures_from_data = {"cost_per_request": charts.cost_per_request, "spend_by_model": charts.spend_by_model}
+    figures_over_time = {"cost_over_time": charts.cost_over_time}
 
 
 class EscalationPage(DashboardPage):
     page, title = "escalation", "Escalation"
-
-    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_escalation(f)
-        has_data = bool(data["routes"])
-        figures = {"escalation_rates": charts.escalation_rates(data),
-                   "funnel": charts.escalation_funnel(data),
-                   "escalation_daily": charts.escalation_daily(data, markers)} if has_data else {}
-        return {"data": data, "has_data": has_data, "figures": figures}
+    selector, data_key = staticmethod(sel.dashboard_escalation), "routes"
+    figures_from_data = {"escalation_rates": charts.escalation_rates, "funnel": charts.escalation_funnel}
+    figures_over_time = {"escalation_daily": charts.escalation_daily}
 
 
 class QualityPage(DashboardPage):
     page, title = "quality", "Quality"
-
-    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_quality(f)
-        has_data = bool(data["cells"])
-        figures = {"quality_heatmap": charts.quality_heatmap(data),
-                   "quality_daily": charts.quality_daily(data, markers)} if has_data else {}
-        return {"data": data, "has_data": has_data, "figures": figures}
+    selector, data_key = staticmethod(sel.dashboard_quality), "cells"
+    figures_from_data = {"quality_heatmap": charts.quality_heatmap}
+    figures_over_time = {"quality_daily": charts.quality_daily}
 
 
 class LatencyPage(DashboardPage):
     page, title = "latency", "Latency"
-
-    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_latency(f)
-        has_data = bool(data["rows"])
-        figures = {"latency_percentiles": charts.latency_percentiles(data),
-                   "latency_daily": charts.latency_daily(data, markers)} if has_data else {}
-        return {"data": data, "has_data": has_data, "figures": figures}
+    selector, data_key = staticmethod(sel.dashboard_latency), "rows"
+    figures_from_data = {"latency_percentiles": charts.latency_percentiles}
+    figures_over_time = {"latency_daily": charts.latency_daily}
 
 
 class BudgetPage(DashboardPage):
     page, title = "budget", "Budget burn"
-    time_charts = False  # its time axis is the budget month, not the filter range
+    selector, data_key = staticmethod(sel.dashboard_budget), "spent_usd"
 
     def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_budget(f)
-        month = replace(f, start=date.fromisoformat(data["month_start"]),
-                        end=date.fromisoformat(data["month_end"]))
-        markers = sel.version_markers(month)
-        has_data = bool(data["spent_usd"])
-        figures = {"budget_burn": charts.budget_burn(data, markers)} if has_data else {}
-        return {"data": data, "has_data": has_data, "figures": figures, "markers": markers}
+        # The chart's time axis is the budget month, not the filter range: its own markers.
+        built = super().build(f, markers)
+        data = built["data"]
+        month = replace(f, start=date.fromisoformat(data["month_start"]), end=date.fromisoformat(data["month_end"]))
+        built["markers"] = sel.version_markers(month)
+        if built["has_data"]:
+            built["figures"] = {"budget_burn": charts.budget_burn(data, built["markers"])}
+        return built
 
 
 class WorksheetPage(DashboardPage):
     page, title = "worksheet", "Routing worksheet"
-    time_charts = False
-
-    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = sel.dashboard_worksheet(f)
-        return {"data": data, "has_data": bool(data["requests"])}
+    selector, data_key = staticmethod(sel.dashboard_worksheet), "requests"
 
 
 class AlertsPage(DashboardPage):
     page, title = "alerts", "Alerts"
-    time_charts = False
 
     def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         return {"alerts": [], "has_data": False}

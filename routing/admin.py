@@ -8,6 +8,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -127,6 +128,54 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def refusal_status(exc: DomainError) -> int:
+    """The status a page answers a refused write with: 403 for a missing permission, else 200
+    (the page shows why, with the user's input kept)."""
+    return 403 if isinstance(exc, NotAllowed) else 200
+
+
+def form_refusal(form: forms.Form, exc: DomainError) -> int:
+    """Put a service's refusal on the form (on the field it names when the form has one) and
+    return the page's status."""
+    for field, reasons in exc.errors.items():
+        form.add_error(field if field in form.fields else None, reasons)
+    if not exc.errors:
+        form.add_error(None, exc.message)
+    return refusal_status(exc)
+
+
+class PagesAdmin(admin.ModelAdmin):
+    """A ModelAdmin with pages of its own: their URLs, base context and object lookup."""
+
+    def _page_urls(self, *pages: tuple[str, Any, str]) -> list[Any]:
+        """(route, view, name) → URL patterns named `<app>_<model>_<name>`, behind admin_view."""
+        wrap = self.admin_site.admin_view
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [path(route, wrap(view), name=f"{prefix}_{name}") for route, view, name in pages]
+
+    def _url(self, name: str, *args: Any) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=args, current_app=self.admin_site.name
+        )
+
+    def _object_or_404(self, request: HttpRequest, object_id: str) -> Any:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No such {self.opts.verbose_name}.")
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def _page_context(self, request: HttpRequest, **extra: Any) -> dict[str, Any]:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "has_view_permission": True,
+            **extra,
+        }
+
+
 def badge(text: str, kind: str) -> SafeString:
     return format_html('<span class="sb-badge sb-badge--{}">{}</span>', kind, text)
 
@@ -146,7 +195,7 @@ class PolicyChangeList(ChangeList):
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(PagesAdmin):
     list_display = ["slug", "name", "live_column", "draft_column", "last_change_column", "last_author_column"]
     list_display_links = ["slug", "name"]
     search_fields = ["slug", "name"]
@@ -197,57 +246,38 @@ class PolicyAdmin(admin.ModelAdmin):
 
     # -- URLs
     def get_urls(self) -> list[Any]:
-        wrap = self.admin_site.admin_view
         return [
-            path("<path:object_id>/publish/", wrap(self.publish_view), name=f"routing_{self.opts.model_name}_publish"),
-            path(
-                "<path:object_id>/rollback/<int:number>/",
-                wrap(self.rollback_view),
-                name=f"routing_{self.opts.model_name}_rollback",
-            ),
-            path(
-                "<path:object_id>/versions/<int:number>/",
-                wrap(self.version_view),
-                name=f"routing_{self.opts.model_name}_version",
-            ),
-            path(
-                "<path:object_id>/versions/<int:number>/diff/",
-                wrap(self.version_diff_view),
-                name=f"routing_{self.opts.model_name}_version_diff",
-            ),
-            path("<path:object_id>/preview/", wrap(self.preview_view), name=f"routing_{self.opts.model_name}_preview"),
-            path(
-                "<path:object_id>/draft/discard/",
-                wrap(self.discard_view),
-                name=f"routing_{self.opts.model_name}_discard",
+            *self._page_urls(
+                ("<path:object_id>/publish/", self.publish_view, "publish"),
+                ("<path:object_id>/rollback/<int:number>/", self.rollback_view, "rollback"),
+                ("<path:object_id>/versions/<int:number>/", self.version_view, "version"),
+                ("<path:object_id>/versions/<int:number>/diff/", self.version_diff_view, "version_diff"),
+                ("<path:object_id>/preview/", self.preview_view, "preview"),
+                ("<path:object_id>/draft/discard/", self.discard_view, "discard"),
             ),
             *super().get_urls(),
         ]
 
-    def _url(self, name: str, *args: Any) -> str:
-        return reverse(f"admin:routing_policy_{name}", args=args, current_app=self.admin_site.name)
-
     def _policy_or_404(self, request: HttpRequest, object_id: str) -> Policy:
-        policy = self.get_object(request, unquote(object_id))
-        if policy is None:
-            raise Http404("No such policy.")
-        if not self.has_view_or_change_permission(request, policy):
-            raise PermissionDenied
+        policy: Policy = self._object_or_404(request, object_id)
         return policy
 
     def _context(self, request: HttpRequest, policy: Policy | None, **extra: Any) -> dict[str, Any]:
+        return self._page_context(
+            request,
+            policy=policy,
+            original=policy,
+            **self._permission_flags(request),
+            policy_url=self._url("change", policy.pk) if policy else "",
+            **extra,
+        )
+
+    @staticmethod
+    def _permission_flags(request: HttpRequest) -> dict[str, bool]:
         return {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
-            "policy": policy,
-            "original": policy,
-            "has_view_permission": True,
             "can_publish": request.user.has_perm(PERM_PUBLISH),
             "can_edit_draft": request.user.has_perm(PERM_EDIT_DRAFT),
             "can_edit_policy": request.user.has_perm(PERM_EDIT_POLICY),
-            "policy_url": self._url("change", policy.pk) if policy else "",
-            **extra,
         }
 
     # -- add
@@ -262,11 +292,7 @@ class PolicyAdmin(admin.ModelAdmin):
             try:
                 policy = services.policy_create(user=request.user, document=None, **form.cleaned_data)
             except DomainError as exc:
-                for field, reasons in exc.errors.items():
-                    form.add_error(field if field in form.fields else None, reasons)
-                if not exc.errors:
-                    form.add_error(None, exc.message)
-                status = 403 if isinstance(exc, NotAllowed) else 200
+                status = form_refusal(form, exc)
             else:
                 messages.success(request, f"Policy “{policy.slug}” created. Write its first draft below.")
                 return redirect(self._url("change", policy.pk))
@@ -318,13 +344,10 @@ class PolicyAdmin(admin.ModelAdmin):
         current_doc = draft.document if draft else live_doc
         stale = None
         if draft is not None and live is not None and draft.base_number != live.number:
-            base_doc = (
-                PolicyVersion.objects.filter(policy=policy, number=draft.base_number)
-                .values_list("document", flat=True)
-                .first()
-                if draft.base_number
-                else {}
-            )
+            try:
+                base_doc = selectors.policy_version_get(policy, draft.base_number).document if draft.base_number else {}
+            except NotFound:
+                base_doc = {}
             stale = {
                 "base": draft.base_number or 0,
                 "live": live.number,
@@ -384,13 +407,7 @@ class PolicyAdmin(admin.ModelAdmin):
             try:
                 services.policy_update(policy=policy, user=request.user, **form.cleaned_data)
             except DomainError as exc:
-                for field, reasons in exc.errors.items():
-                    form.add_error(field if field in form.fields else None, reasons)
-                if not exc.errors:
-                    form.add_error(None, exc.message)
-                return self._render_page(
-                    request, policy, details_form=form, status=403 if isinstance(exc, NotAllowed) else 200
-                )
+                return self._render_page(request, policy, details_form=form, status=form_refusal(form, exc))
             messages.success(request, "Name and description saved.")
             return redirect(self._url("change", policy.pk))
         return self._render_page(request, policy, details_form=form)
@@ -423,7 +440,7 @@ class PolicyAdmin(admin.ModelAdmin):
                 policy,
                 draft_form=form,
                 draft_errors=error_lines(exc),
-                status=403 if isinstance(exc, NotAllowed) else 200,
+                status=refusal_status(exc),
             )
         messages.success(request, f"Draft saved (revision {draft.revision}).")
         return redirect(self._url("change", policy.pk) + "#draft")
@@ -476,9 +493,7 @@ class PolicyAdmin(admin.ModelAdmin):
                 form.add_error(field, [f"{doc_path}: {r}" for r in reasons])
             if not exc.errors:
                 form.add_error(None, exc.message)
-            return self._render_page(
-                request, policy, thresholds_form=form, status=403 if isinstance(exc, NotAllowed) else 200
-            )
+            return self._render_page(request, policy, thresholds_form=form, status=refusal_status(exc))
         messages.success(
             request,
             f"Thresholds saved to the draft (revision {saved.revision}): "
@@ -578,14 +593,13 @@ class PolicyAdmin(admin.ModelAdmin):
         errors: list[str] = []
         conflict = None
         status = 200
-        if request.method == "POST":
-            form.is_valid()
+        if request.method == "POST" and form.is_valid():
             try:
                 version = services.policy_publish(
                     policy=policy,
                     user=request.user,
-                    comment=request.POST.get("comment", ""),
-                    expected_revision=form.cleaned_data.get("expected_revision"),
+                    comment=form.cleaned_data["comment"],
+                    expected_revision=form.cleaned_data["expected_revision"],
                 )
             except DomainError as exc:
                 status, errors, conflict = self._refusal(exc, form)
@@ -593,6 +607,9 @@ class PolicyAdmin(admin.ModelAdmin):
                 messages.success(request, f"Published {policy.slug} v{version.number}; it is live now.")
                 return redirect(self._url("change", policy.pk) + "#versions")
             policy.refresh_from_db()
+        elif request.method == "POST":
+            # The comment's errors show on its field; the hidden revision's need a line of their own.
+            errors = [f"{name}: {e}" for name, errs in form.errors.items() if name != "comment" for e in errs]
         draft = selectors.policy_draft(policy)
         live = policy.live_version
         if request.method != "POST" and draft is not None:
@@ -626,10 +643,10 @@ class PolicyAdmin(admin.ModelAdmin):
         errors: list[str] = []
         conflict = None
         status = 200
-        if request.method == "POST":
+        if request.method == "POST" and form.is_valid():
             try:
                 version = services.policy_rollback(
-                    policy=policy, to_number=number, user=request.user, comment=request.POST.get("comment", "")
+                    policy=policy, to_number=number, user=request.user, comment=form.cleaned_data["comment"]
                 )
             except DomainError as exc:
                 status, errors, conflict = self._refusal(exc, form)
@@ -686,7 +703,7 @@ class PolicyAdmin(admin.ModelAdmin):
                 services.draft_discard(policy=policy, user=request.user)
             except DomainError as exc:
                 errors = [exc.message]
-                status = exc.status_code if isinstance(exc, NotAllowed) else 200
+                status = refusal_status(exc)
             else:
                 messages.success(request, "Draft discarded.")
                 return redirect(self._url("change", policy.pk))
@@ -831,7 +848,7 @@ class KeyStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(SdkKey)
-class SdkKeyAdmin(admin.ModelAdmin):
+class SdkKeyAdmin(PagesAdmin):
     list_display = [
         "name",
         "prefix_column",
@@ -886,24 +903,13 @@ class SdkKeyAdmin(admin.ModelAdmin):
         return badge("active", "live")
 
     def get_urls(self) -> list[Any]:
-        wrap = self.admin_site.admin_view
         return [
-            path("<path:object_id>/created/", wrap(self.created_view), name=f"routing_{self.opts.model_name}_created"),
-            path("<path:object_id>/revoke/", wrap(self.revoke_view), name=f"routing_{self.opts.model_name}_revoke"),
+            *self._page_urls(
+                ("<path:object_id>/created/", self.created_view, "created"),
+                ("<path:object_id>/revoke/", self.revoke_view, "revoke"),
+            ),
             *super().get_urls(),
         ]
-
-    def _url(self, name: str, *args: Any) -> str:
-        return reverse(f"admin:routing_sdkkey_{name}", args=args, current_app=self.admin_site.name)
-
-    def _context(self, request: HttpRequest, **extra: Any) -> dict[str, Any]:
-        return {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
-            "has_view_permission": True,
-            **extra,
-        }
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -914,28 +920,20 @@ class SdkKeyAdmin(admin.ModelAdmin):
             try:
                 key, secret = services.sdk_key_create(user=request.user, **form.cleaned_data)
             except DomainError as exc:
-                for field, reasons in exc.errors.items():
-                    form.add_error(field if field in form.fields else None, reasons)
-                if not exc.errors:
-                    form.add_error(None, exc.message)
-                status = 403 if isinstance(exc, NotAllowed) else 200
+                status = form_refusal(form, exc)
             else:
                 # Kept in the session only until the result page shows it, once.
                 request.session[_SECRET_SESSION_KEY.format(key.pk)] = secret
                 return redirect(self._url("created", key.pk))
         elif request.method != "POST" and not self.has_add_permission(request):
             raise PermissionDenied
-        context = self._context(request, title="Create an SDK key", form=form)
+        context = self._page_context(request, title="Create an SDK key", form=form)
         return TemplateResponse(request, "admin/routing/sdkkey/add.html", context, status=status)
 
     def created_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        key = self.get_object(request, unquote(object_id))
-        if key is None:
-            raise Http404("No such key.")
-        if not self.has_view_permission(request, key):
-            raise PermissionDenied
+        key = self._object_or_404(request, object_id)
         secret = request.session.pop(_SECRET_SESSION_KEY.format(key.pk), None)
-        context = self._context(
+        context = self._page_context(
             request,
             title="SDK key created" if secret else "SDK key",
             key=key,
@@ -957,11 +955,7 @@ class SdkKeyAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        key = self.get_object(request, unquote(object_id))
-        if key is None:
-            raise Http404("No such key.")
-        if not self.has_view_permission(request, key):
-            raise PermissionDenied
+        key = self._object_or_404(request, object_id)
         form = RevokeForm(request.POST or None)
         errors: list[str] = []
         status = 200
@@ -970,11 +964,11 @@ class SdkKeyAdmin(admin.ModelAdmin):
                 services.sdk_key_revoke(key=key, user=request.user, comment=form.cleaned_data["comment"])
             except DomainError as exc:
                 errors = [exc.message]
-                status = exc.status_code if isinstance(exc, NotAllowed) else 200
+                status = refusal_status(exc)
             else:
                 messages.success(request, f"Key “{key.name}” revoked; clients using it are refused within a minute.")
                 return redirect(self._url("change", key.pk))
-        context = self._context(
+        context = self._page_context(
             request, title=f"Revoke “{key.name}”", keys=[key], form=form, errors=errors, single=True
         )
         return TemplateResponse(request, "admin/routing/sdkkey/revoke.html", context, status=status)
@@ -982,23 +976,23 @@ class SdkKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected keys", permissions=["manage"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[SdkKey]) -> HttpResponse | None:
         keys = list(queryset)
-        if request.POST.get("post") != "yes":
-            context = self._context(
+        form = RevokeForm(request.POST if request.POST.get("post") == "yes" else None)
+        if not form.is_valid():
+            context = self._page_context(
                 request,
                 title="Revoke SDK keys",
                 keys=keys,
-                form=RevokeForm(),
+                form=form,
                 errors=[],
                 single=False,
                 queryset_ids=[k.pk for k in keys],
                 action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
             )
             return TemplateResponse(request, "admin/routing/sdkkey/revoke.html", context)
-        comment = request.POST.get("comment", "")
         done = 0
         for key in keys:
             try:
-                services.sdk_key_revoke(key=key, user=request.user, comment=comment)
+                services.sdk_key_revoke(key=key, user=request.user, comment=form.cleaned_data["comment"])
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"{key.name}: {exc.message}", messages.WARNING)

@@ -70,8 +70,14 @@ def _require_comment(comment: str | None, what: str) -> str:
     comment = (comment or "").strip()
     if not comment:
         raise InvalidInput(f"A comment is required to {what}.", {"comment": ["This field is required."]})
+    return _comment_checked(comment)
+
+
+def _comment_checked(comment: str) -> str:
     if len(comment) > 2000:
         raise InvalidInput("The comment is too long.", {"comment": ["At most 2000 characters."]})
+    if "\x00" in comment:
+        raise InvalidInput("The comment holds a NUL character.", {"comment": ["the NUL character is not allowed"]})
     return comment
 
 
@@ -384,6 +390,7 @@ def sdk_key_create(*, name: str, policies: Iterable[Policy], user: Actor) -> tup
 def sdk_key_revoke(*, key: SdkKey, user: Actor, comment: str = "") -> SdkKey:
     """Revoke a key. Web processes stop accepting it within SDK_KEY_CACHE_SECONDS."""
     _require(user, PERM_MANAGE_KEYS, "revoke SDK keys")
+    comment = _comment_checked((comment or "").strip())
     key = SdkKey.objects.select_for_update().get(pk=key.pk)
     if key.revoked_at is not None:
         raise Conflict("This key is already revoked.", {"key": ["already revoked"]})

@@ -471,6 +471,34 @@ def test_rollback__without_comment__error_nothing_published(client: Any, publish
     assert _live(checkout).number == 2
 
 
+def test_publish__tampered_revision__error_shown_nothing_published(
+    client: Any, publisher: Any, checkout: Policy
+) -> None:
+    """A revision that is not a number must not skip the "draft changed since review" check."""
+    response = _login(client, publisher).post(
+        _policy_url(checkout, "publish"), {"comment": "ship it", "expected_revision": "abc"}
+    )
+    assert response.status_code == 200
+    assert "expected_revision: Enter a whole number." in response.content.decode()
+    assert _live(checkout).number == 1
+    assert _draft(checkout) is not None
+
+
+@pytest.mark.parametrize("name", ["publish", "rollback"])
+def test_publish_and_rollback__nul_in_comment__field_error_nothing_written(
+    client: Any, publisher: Any, checkout: Policy, name: str
+) -> None:
+    factories.publish(checkout, factories.document(default_route="extraction"), comment="v2")
+    services.draft_save(policy=checkout, document=factories.document(), user=None)
+    audit_before = AuditEntry.objects.count()
+    url = _policy_url(checkout, "rollback", 1) if name == "rollback" else _policy_url(checkout, "publish")
+    response = _login(client, publisher).post(url, {"comment": "oops\x00", "expected_revision": "1"})
+    assert response.status_code == 200
+    assert "comment" in response.context["form"].errors
+    assert _live(checkout).number == 2
+    assert AuditEntry.objects.count() == audit_before
+
+
 @pytest.mark.parametrize("role", ["viewer", "editor"])
 def test_publish_and_rollback__without_publish_permission__refused_db_unchanged(
     client: Any, make_user: Any, checkout: Policy, role: str
@@ -519,6 +547,7 @@ def test_key_create__secret_shown_once_and_only_its_hash_stored(client: Any, pub
 def test_key_create__no_policy__form_error_no_key(client: Any, publisher: Any) -> None:
     response = _login(client, publisher).post(reverse("admin:routing_sdkkey_add"), {"name": "x"})
     assert response.status_code == 200
+    assert "policies" in response.context["form"].errors
     assert not SdkKey.objects.exists()
 
 
@@ -548,6 +577,23 @@ def test_key_revoke__action_confirms_then_revokes(client: Any, publisher: Any, c
     )
     assert response.status_code == 302
     assert SdkKey.objects.filter(revoked_at__isnull=False).count() == 2
+
+
+@pytest.mark.parametrize("comment", ["leaked\x00", "x" * 2001])
+def test_key_revoke__action_with_bad_comment__asks_again_revokes_nothing(
+    client: Any, publisher: Any, checkout: Policy, comment: str
+) -> None:
+    key, _ = factories.sdk_key(checkout)
+    response = _login(client, publisher).post(
+        reverse("admin:routing_sdkkey_changelist"),
+        {"action": "revoke_selected", "_selected_action": [key.pk], "post": "yes", "comment": comment},
+    )
+    assert response.status_code == 200
+    assert "comment" in response.context["form"].errors
+    assert 'class="sb-field__errors"' in response.content.decode()
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    assert not AuditEntry.objects.filter(action=AuditEntry.Action.KEY_REVOKE).exists()
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor"])
@@ -641,8 +687,10 @@ def test_admin_preview__request_against_draft__shows_decision_and_reason(client,
 
     assert '"route_by": "task_type"' in html.unescape(draft.content.decode())
     live_decision = live.context["result"]["decision"]
-    assert live_decision["model"] == "gpt-4o-mini" or live_decision["reason"]["budget"]["scope"] == "route"
-    assert live_decision["reason"]["budget"]["fraction"] == 0.95
+    # The live version, not the draft: its tier-1 model, already the lowest tier at 95% of budget.
+    assert live_decision["model"] == "gpt-4o-mini"
+    assert live_decision["reason"]["budget"] == {
+        "scope": "route", "fraction": 0.95, "downgrade_at": 0.8, "exempt": "lowest_tier"}
 
 
 def test_admin_preview__bad_input__field_errors_not_500(client, viewer):

@@ -283,3 +283,20 @@ def test_catalog_model_update__without_publisher_role__refused(make_user, role):
         services.catalog_model_update(model=CatalogModel.objects.get(model_id="gpt-4o"), tier=3,
                                       user=make_user(role))
     assert CatalogModel.objects.get(model_id="gpt-4o").tier == 2
+
+
+@pytest.mark.parametrize("comment, field_error", [("x" * 2001, "At most 2000 characters."),
+                                                  ("ok\x00", "the NUL character is not allowed")])
+def test_comments__too_long_or_nul__refused_and_nothing_written(comment, field_error):
+    p = factories.policy("a")
+    key, _ = factories.sdk_key(p)
+    factories.publish(p, factories.document(default_route="extraction"))
+
+    for call in (lambda: services.policy_rollback(policy=p, to_number=1, user=None, comment=comment),
+                 lambda: services.sdk_key_revoke(key=key, user=None, comment=comment)):
+        with pytest.raises(InvalidInput) as exc:
+            call()
+        assert exc.value.errors == {"comment": [field_error]}
+    p.refresh_from_db()
+    key.refresh_from_db()
+    assert (p.live_version.number, key.revoked_at) == (2, None)
