@@ -14,7 +14,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -206,8 +206,7 @@ class PolicyAdmin(PagesAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Policy]:
-        draft = PolicyVersion.objects.filter(policy=OuterRef("pk"), status=PolicyVersion.Status.DRAFT)
-        return selectors.policy_list().annotate(draft_revision=Subquery(draft.values("revision")[:1]))
+        return selectors.policy_list_with_draft_revision()
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return PolicyChangeList

@@ -14,6 +14,12 @@ def policy_list() -> QuerySet[Policy]:
     return Policy.objects.select_related("live_version", "live_version__author", "owner").order_by("slug")
 
 
+def policy_list_with_draft_revision() -> QuerySet[Policy]:
+    """Return `policy_list()` with each policy's draft revision as `draft_revision` (None without a draft)."""
+    draft = PolicyVersion.objects.filter(policy=OuterRef("pk"), status=PolicyVersion.Status.DRAFT)
+    return policy_list().annotate(draft_revision=Subquery(draft.values("revision")[:1]))
+
+
 def policy_get(slug: str) -> Policy:
     policy = Policy.objects.select_related("live_version", "owner").filter(slug=slug).first()
     if policy is None:
