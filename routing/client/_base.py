@@ -109,7 +109,11 @@ class ClientBase:
         return self._core.stats()
 
     def set_budget(self, budget: Mapping[str, Any] | None) -> None:
-        """Replace the budget state (``{"policy": {...}, "routes": {...}}``) decisions use."""
+        """Set the budget state (``{"policy": {...}, "routes": {...}}``) decisions use.
+
+        It takes precedence over the state the server sends in ``Signalbox-Budget``; ``None`` hands
+        control back to the server's state, and ``{}`` means "never downgrade".
+        """
         self._core.set_budget(budget)
 
     def decide(self, task_type: str | Request, **request_fields: Any) -> ClientDecision:
