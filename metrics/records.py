@@ -39,6 +39,11 @@ MAX_VERSION = 2**31 - 1
 MAX_COST_USD = 1_000_000.0
 MAX_LATENCY_MS = 86_400_000.0  # one day
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# The timestamps the SDK writes (RFC 3339, at most microseconds): PostgreSQL reads them as the
+# same instant Python does, so COPY takes the client's text as is; any other accepted form is
+# re-written by Python.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+_INT_LIMIT = 2**53
 # Characters PostgreSQL's COPY text format needs escaped (NUL is refused by validation).
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
 
@@ -48,6 +53,7 @@ class Checked(NamedTuple):
 
     event_id: str  # lowercase canonical UUID
     ts: datetime  # aware
+    ts_text: str  # the same instant as text PostgreSQL reads
     epoch: float
     policy_id: int
     policy_version: int
@@ -136,7 +142,118 @@ def record_check(
             for path, reasons in more.items():
                 errors.setdefault(path, reasons)
         return errors
+    checked = _check_fast(rec, policies, not_before, not_after)
+    if checked is not None:
+        return checked
     return _check_values(rec, policies, not_before, not_after)
+
+
+def _check_fast(rec: dict[str, Any], policies: Mapping[str, int], not_before: float,
+                not_after: float) -> Checked | None:
+    """The values of a record with every field present and valid, in one pass with no error
+    bookkeeping; None as soon as anything is off (or unusual), and `_check_values` then names the
+    errors (or accepts the unusual record). It accepts nothing `_check_values` refuses, and
+    returns what `_check_values` returns (both are tested against each other)."""
+    event_id, raw_ts, slug, version = rec["event_id"], rec["timestamp"], rec["policy"], rec["policy_version"]
+    route, task_type, model, provider = rec["route"], rec["task_type"], rec["model"], rec["provider"]
+    tier, attempt, outcome, latency = rec["tier"], rec["attempt"], rec["outcome"], rec["latency_ms"]
+    tokens_in, tokens_out = rec["tokens_in"], rec["tokens_out"]
+    if not (type(event_id) is str and len(event_id) == 36 and _UUID.fullmatch(event_id)
+            and type(raw_ts) is str and _RFC3339.fullmatch(raw_ts)
+            and type(slug) is str and type(version) is int and 1 <= version <= MAX_VERSION
+            and type(route) is str and 0 < len(route) <= MAX_SHORT
+            and type(task_type) is str and 0 < len(task_type) <= MAX_SHORT
+            and type(model) is str and 0 < len(model) <= MAX_MODEL
+            and type(provider) is str and len(provider) <= MAX_PROVIDER
+            and type(tier) is int and 1 <= tier <= MAX_TIER
+            and type(attempt) is int and 1 <= attempt <= MAX_ATTEMPT
+            and type(outcome) is str and outcome in OUTCOMES
+            and type(tokens_in) is int and 0 <= tokens_in < MAX_TOKENS
+            and type(tokens_out) is int and 0 <= tokens_out < MAX_TOKENS
+            and (type(latency) is float or type(latency) is int) and 0 <= latency <= MAX_LATENCY_MS):
+        return None
+    policy_id = policies.get(slug)
+    if policy_id is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(raw_ts)
+    except ValueError:  # the right shape, an impossible date (month 13, offset +24:00)
+        return None
+    epoch = ts.timestamp()
+    if not not_before <= epoch <= not_after:
+        return None
+    get = rec.get
+    request_id = get("request_id")
+    if request_id is None:
+        request_id = ""
+    elif not (type(request_id) is str and len(request_id) <= MAX_SHORT):
+        return None
+    confidence = get("confidence")
+    if confidence is not None:
+        if not ((type(confidence) is float or type(confidence) is int) and 0 <= confidence <= 1):
+            return None
+        confidence = round(float(confidence), 6)
+    cost = get("cost_usd")
+    if cost is not None:
+        if not ((type(cost) is float or type(cost) is int) and 0 <= cost <= MAX_COST_USD):
+            return None
+        cost = float(cost)
+    reason = get("reason")
+    if reason is None:
+        reason, reason_json = {}, "{}"
+    elif type(reason) is dict:
+        try:
+            reason_bytes = orjson.dumps(reason)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+        if len(reason_bytes) > MAX_REASON_BYTES or b"\\u0000" in reason_bytes:
+            return None
+        reason_json = reason_bytes.decode()
+    else:
+        return None
+    client = get("client")
+    if client is None:
+        app = instance = sdk_version = ""
+    elif type(client) is dict and client.keys() <= CLIENT_FIELDS:
+        app, instance, sdk_version = client.get("app"), client.get("instance"), client.get("sdk_version")
+        for value in (app, instance, sdk_version):
+            if value is not None and not (type(value) is str and len(value) <= MAX_SHORT):
+                return None
+        app, instance, sdk_version = app or "", instance or "", sdk_version or ""
+    else:
+        return None
+    attributes = get("attributes")
+    if not attributes:  # None or {}
+        if attributes is not None and type(attributes) is not dict:
+            return None
+        attributes_json = "{}"
+    elif type(attributes) is dict and len(attributes) <= MAX_ATTRIBUTES:
+        for key, value in attributes.items():
+            t = type(value)
+            if not (0 < len(key) <= MAX_ATTRIBUTE_KEY and "\x00" not in key and (
+                    (t is str and len(value) <= MAX_ATTRIBUTE_VALUE and "\x00" not in value) or t is bool
+                    or (t is int and -_INT_LIMIT <= value <= _INT_LIMIT) or (t is float and math.isfinite(value)))):
+                return None
+        attributes_json = orjson.dumps(attributes).decode()
+    else:
+        return None
+    text = f"{route}{task_type}{model}{provider}{request_id}{app}{instance}{sdk_version}"
+    plain = _COPY_SPECIAL.search(text) is None
+    if not plain and "\x00" in text:
+        return None
+    if plain and ("\\" in reason_json or "\\" in attributes_json):
+        plain = False
+    if attempt <= 1:
+        escalated = False
+    else:
+        came_from = reason.get("from")
+        previous = came_from.get("tier") if type(came_from) is dict else None
+        escalated = tier > previous if type(previous) is int else tier > 1
+    return Checked(
+        event_id.lower(), ts, raw_ts, epoch, policy_id, version, route, task_type, model, provider, tier,
+        attempt, escalated, request_id, reason_json, outcome, confidence, tokens_in, tokens_out, cost,
+        round(float(latency), 3), app, instance, sdk_version, attributes_json, plain,
+    )
 
 
 def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: float,
@@ -313,8 +430,9 @@ def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: 
         return errors
     if plain and ("\\" in reason_json or "\\" in attributes_json):
         plain = False
+    ts_text = raw_ts if _RFC3339.fullmatch(raw_ts) else ts.isoformat()
     return Checked(
-        event_id, ts, epoch, policy_id, version, route, task_type, model, provider, tier, attempt,
+        event_id, ts, ts_text, epoch, policy_id, version, route, task_type, model, provider, tier, attempt,
         _escalated(tier, attempt, reason), request_id, reason_json, outcome, confidence, tokens_in,
         tokens_out, cost, round(float(latency), 3), app, instance, sdk_version, attributes_json,
         plain,

@@ -73,7 +73,7 @@ def _sum_measures() -> str:
 
 
 # Ingest on PostgreSQL: insert the staged rows, skipping those already stored, and write the rollup
-# delta of exactly the rows inserted; answer the inserted event ids.
+# delta of exactly the rows inserted; answer the event ids skipped (usually none, so usually no rows).
 _INSERT_COLUMNS = ", ".join(DECISION_COLUMNS)
 STAGING_COPY = f"COPY metrics_decision_staging ({_INSERT_COLUMNS}) FROM STDIN"
 INGEST_POSTGRES = f"""
@@ -87,7 +87,8 @@ INGEST_POSTGRES = f"""
         INSERT INTO metrics_rollup_inbox ({DIMENSIONS}, {MEASURES})
         {aggregate_rows_sql("postgresql", "ins")}
     )
-    SELECT event_id::text FROM ins"""
+    SELECT staged.event_id::text FROM metrics_decision_staging AS staged
+    WHERE NOT EXISTS (SELECT FROM ins WHERE ins.event_id = staged.event_id AND ins.ts = staged.ts)"""
 
 # Fold up to %s inbox deltas into the hourly cells, in one statement: the deltas are deleted in the
 # same transaction that adds them, so each counts exactly once; SKIP LOCKED lets workers share the
@@ -104,7 +105,8 @@ ROLLUP_UPDATE_POSTGRES = f"""
         ON CONFLICT ({DIMENSIONS}) DO UPDATE SET {_merge_set()}
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM merged)"""
+    SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM merged),
+           (SELECT array_agg(DISTINCT policy_id) FROM taken)"""
 
 # SQLite (the demo): one writer at a time, so two statements over an id range do the same.
 ROLLUP_UPDATE_SQLITE_MERGE = f"""
@@ -118,3 +120,112 @@ def rebuild_insert_sql(vendor: str) -> str:
     """INSERT the cells of raw rows with since <= ts < until (parameters: since, until)."""
     return (f"INSERT INTO metrics_rollup_hourly ({DIMENSIONS}, {MEASURES}) "
             + aggregate_rows_sql(vendor, "metrics_decision", "WHERE ts >= %s AND ts < %s"))
+
+
+# -- the daily rollup: kept equal to the hourly cells by triggers ----------------------------------
+# Every statement that writes `metrics_rollup_hourly` (the fold's upsert, a rebuild's delete and
+# insert, anything else) applies the change of each hourly cell to its UTC day in the same
+# statement: inserted cells are added, deleted cells subtracted, updated cells both. A day cell
+# left with no hourly cell is deleted. PostgreSQL does it once per statement (transition tables;
+# day cells upserted in key order, so concurrent folds cannot deadlock); SQLite once per row.
+
+_DAY_DIMENSIONS = ", ".join(ROLLUP_DIMENSIONS[1:])
+DAILY_KEY = f"day_start, {_DAY_DIMENSIONS}"
+_DAILY_TRIGGERS = ("insert", "update", "delete")
+
+
+def _day(vendor: str, column: str) -> str:
+    """The start of `column`'s UTC day (SQL run without parameters: no %% escaping)."""
+    if vendor == "postgresql":
+        return f"date_trunc('day', {column}, 'UTC')"
+    return f"strftime('%Y-%m-%d 00:00:00', {column})"
+
+
+def _daily_add_set() -> str:
+    return ", ".join(f"{m} = metrics_rollup_daily.{m} + excluded.{m}" for m in ROLLUP_MEASURES)
+
+
+def _pg_daily_apply(parts: tuple[tuple[str, str], ...]) -> str:
+    changes = " UNION ALL ".join(
+        f"SELECT {_day('postgresql', 'c.hour')} AS day_start, {_DAY_DIMENSIONS}, "
+        + ", ".join(f"{sign}c.{m} AS {m}" for m in ROLLUP_MEASURES) + f" FROM {table} AS c"
+        for table, sign in parts)
+    return (f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
+            f"SELECT {DAILY_KEY}, {_sum_measures()} FROM ({changes}) AS changes "
+            f"GROUP BY {DAILY_KEY} ORDER BY {DAILY_KEY} "
+            f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()}")
+
+
+def _same_cell(left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{d} = {right}.{d}" for d in ROLLUP_DIMENSIONS[1:])
+
+
+_PG_DAILY_CLEANUP = f"""
+    DELETE FROM metrics_rollup_daily AS d
+    USING (SELECT DISTINCT {_day('postgresql', 'hour')} AS day_start, {_DAY_DIMENSIONS} FROM old_cells) AS o
+    WHERE d.count = 0 AND d.day_start = o.day_start AND {_same_cell('d', 'o')}
+      AND NOT EXISTS (SELECT FROM metrics_rollup_hourly AS h
+                      WHERE h.hour >= o.day_start AND h.hour < o.day_start + interval '1 day'
+                        AND {_same_cell('h', 'o')})"""
+
+
+def _sqlite_daily_upsert(row: str, sign: str) -> str:
+    values = ", ".join([_day("sqlite", f"{row}.hour"), *(f"{row}.{d}" for d in ROLLUP_DIMENSIONS[1:]),
+                        *(f"{sign}{row}.{m}" for m in ROLLUP_MEASURES)])
+    return (f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) VALUES ({values}) "
+            f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()};")
+
+
+_SQLITE_DAILY_CLEANUP = f"""
+    DELETE FROM metrics_rollup_daily
+    WHERE count = 0 AND day_start = {_day('sqlite', 'OLD.hour')}
+      AND {' AND '.join(f'{d} = OLD.{d}' for d in ROLLUP_DIMENSIONS[1:])}
+      AND NOT EXISTS (SELECT 1 FROM metrics_rollup_hourly AS h
+                      WHERE h.hour >= {_day('sqlite', 'OLD.hour')}
+                        AND h.hour < strftime('%Y-%m-%d 00:00:00', OLD.hour, '+1 day')
+                        AND {_same_cell('h', 'OLD')});"""
+
+
+def daily_triggers_create_sql(vendor: str) -> list[str]:
+    """The statements creating the triggers that keep `metrics_rollup_daily` equal to the hourly
+    cells summed per UTC day."""
+    statements = []
+    if vendor == "postgresql":
+        bodies = {
+            "insert": (_pg_daily_apply((("new_cells", ""),)), "REFERENCING NEW TABLE AS new_cells"),
+            "update": (_pg_daily_apply((("new_cells", ""), ("old_cells", "-"))) + ";" + _PG_DAILY_CLEANUP,
+                       "REFERENCING OLD TABLE AS old_cells NEW TABLE AS new_cells"),
+            "delete": (_pg_daily_apply((("old_cells", "-"),)) + ";" + _PG_DAILY_CLEANUP,
+                       "REFERENCING OLD TABLE AS old_cells"),
+        }
+        for event, (body, referencing) in bodies.items():
+            name = f"metrics_rollup_daily_on_{event}"
+            statements.append(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                              f"BEGIN\n{body};\nRETURN NULL;\nEND\n$$")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event.upper()} ON metrics_rollup_hourly "
+                              f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
+        return statements
+    bodies = {
+        "insert": _sqlite_daily_upsert("NEW", ""),
+        "update": _sqlite_daily_upsert("NEW", "") + _sqlite_daily_upsert("OLD", "-") + _SQLITE_DAILY_CLEANUP,
+        "delete": _sqlite_daily_upsert("OLD", "-") + _SQLITE_DAILY_CLEANUP,
+    }
+    for event, body in bodies.items():
+        statements.append(f"CREATE TRIGGER metrics_rollup_daily_on_{event} AFTER {event.upper()} "
+                          f"ON metrics_rollup_hourly FOR EACH ROW BEGIN {body} END")
+    return statements
+
+
+def daily_triggers_drop_sql(vendor: str) -> list[str]:
+    statements = [f"DROP TRIGGER IF EXISTS metrics_rollup_daily_on_{event}"
+                  + (" ON metrics_rollup_hourly" if vendor == "postgresql" else "") for event in _DAILY_TRIGGERS]
+    if vendor == "postgresql":
+        statements += [f"DROP FUNCTION IF EXISTS metrics_rollup_daily_on_{event}()" for event in _DAILY_TRIGGERS]
+    return statements
+
+
+def daily_backfill_sql(vendor: str) -> str:
+    """Fill the daily cells from the hourly cells already there (the migration that adds them)."""
+    return (f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
+            f"SELECT {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}, {_sum_measures()} FROM metrics_rollup_hourly "
+            f"GROUP BY {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}")

@@ -6,7 +6,8 @@ One scratch PostgreSQL database with the real schema (daily partitions, rollup i
 1. raw: psycopg COPY of prepared row tuples into a temp staging table, then one
    INSERT … ON CONFLICT DO NOTHING into the partitioned table, one transaction per 1,000 rows;
 2. end to end: the same records, pre-serialized as JSON batches of 1,000, POSTed to
-   /api/v1/client/decisions on gunicorn (2 sync workers, production settings, Redis cache and
+   /api/v1/client/decisions on gunicorn (--workers sync workers, default 4 as in the README's
+   production command; production settings, Redis cache and
    broker — no worker runs, rollup tasks just queue) from --clients threads.
 The raw table is emptied between runs, so both insert the same rows into the same empty table.
 Prints decisions/s for both (median of the rounds), the ratio, and the time rollups_update then
@@ -182,7 +183,7 @@ def empty_tables(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE metrics_decision, metrics_rollup_inbox, metrics_rollup_hourly")
+        conn.execute("TRUNCATE metrics_decision, metrics_rollup_inbox, metrics_rollup_hourly, metrics_rollup_daily")
         conn.execute("VACUUM ANALYZE metrics_decision")
 
 
@@ -191,6 +192,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4, help="load-generator threads")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="gunicorn sync workers (4: the README's production command)")
     args = parser.parse_args()
 
     recreate_database(DB)
@@ -220,7 +223,7 @@ def main() -> None:
     raw_rates: list[float] = []
     http_rates: list[float] = []
     fold_seconds = 0.0
-    with gunicorn(env) as base:
+    with gunicorn(env, workers=args.workers) as base:
         run_http(base, key, bodies[:4], args.clients)
         empty_tables(url)
         for round_no in range(args.rounds):
@@ -241,10 +244,12 @@ def main() -> None:
 
     raw, e2e = statistics.median(raw_rates), statistics.median(http_rates)
     print(f"raw COPY + staging + INSERT ON CONFLICT (1 connection): {raw:10,.0f} decisions/s")
-    print(f"end to end over HTTP (gunicorn 2 sync workers, {args.clients} clients): {e2e:10,.0f} decisions/s")
+    print(f"end to end over HTTP (gunicorn {args.workers} sync workers, {args.clients} clients): "
+          f"{e2e:10,.0f} decisions/s")
     print(f"ratio end to end / raw: {e2e / raw:.2f}   (targets: ≥ 40,000/s and ≥ 0.6)")
     print(f"rollups_update folding the last round's inbox: {fold_seconds:.2f} s (process start included)")
-    print(json.dumps({"raw_per_s": round(raw), "e2e_per_s": round(e2e), "ratio": round(e2e / raw, 2),
+    print(json.dumps({"workers": args.workers, "raw_per_s": round(raw), "e2e_per_s": round(e2e),
+                      "ratio": round(e2e / raw, 2),
                       "rollup_fold_s": round(fold_seconds, 2)}))
 
 

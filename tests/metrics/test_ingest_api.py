@@ -8,8 +8,12 @@ from typing import Any
 import orjson
 import pytest
 from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from metrics import records
 from metrics.models import Decision
+from metrics.records import ALLOWED
 from routing import services as routing_services
 from tests import factories
 from tests.metrics.conftest import DROP, URL, record
@@ -105,6 +109,19 @@ def test_ingest__event_id_twice_in_one_batch__first_wins(scoped: Any, post: Any)
     ({"attributes": {"nested": {"a": 1}}}, "attributes.nested"),
     ({"attributes": {f"k{i}": i for i in range(21)}}, "attributes"),
     ({"surprise": 1}, "surprise"),
+    # Shapes the one-pass check must hand to the full check (which names the field).
+    ({"timestamp": "2026-13-01T10:00:00Z"}, "timestamp"),
+    ({"timestamp": "2026-01-01T10:00:00+24:00"}, "timestamp"),
+    ({"policy_version": 2**31}, "policy_version"),
+    ({"latency_ms": 86_400_001}, "latency_ms"),
+    ({"cost_usd": True}, "cost_usd"),
+    ({"confidence": "0.5"}, "confidence"),
+    ({"client": {"app": 0}}, "client.app"),
+    ({"client": []}, "client"),
+    ({"attributes": []}, "attributes"),
+    ({"attributes": {"n": 2**60}}, "attributes.n"),
+    ({"attributes": {"s": "v" * 257}}, "attributes.s"),
+    ({"attributes": {"k" * 65: 1}}, "attributes." + "k" * 64),
 ])
 def test_ingest__bad_record__rejected_with_field_path_and_good_records_stored(
         scoped: Any, post: Any, changes: dict[str, Any], path: str) -> None:
@@ -188,6 +205,23 @@ def test_ingest__other_time_zone__stored_as_the_same_instant(scoped: Any, post: 
 
     assert response.json()["accepted"] == 2
     assert list(Decision.objects.values_list("ts", flat=True)) == [moment, moment]
+
+
+@pytest.mark.parametrize("written", [
+    "{date}T{time}.123456789Z",  # nanoseconds: read to the microsecond
+    "{date} {time}+00:00",  # space for T
+    "{date}T{time}.5+00:00",
+])
+def test_ingest__other_iso_forms_of_a_timestamp__stored_as_the_instant_read(
+        scoped: Any, post: Any, written: str) -> None:
+    _, secret = scoped
+    moment = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    text = written.format(date=moment.date().isoformat(), time=moment.time().isoformat())
+
+    response = post([record(timestamp=text)], secret)
+
+    assert response.json()["accepted"] == 1
+    assert Decision.objects.get().ts == datetime.fromisoformat(text)
 
 
 def test_ingest__policy_outside_key_scope__that_record_rejected(scoped: Any, post: Any) -> None:
@@ -278,3 +312,30 @@ def test_ingest__query_count__same_for_10_and_1000_records(
     with django_assert_num_queries(len(small.captured_queries)):
         assert post([record() for _ in range(1000)], secret).json()["accepted"] == 1000
     assert len(small.captured_queries) <= 9, [q["sql"][:80] for q in small.captured_queries]
+
+
+_VALUES = st.sampled_from([
+    None, True, False, 0, 1, 5, -1, 2**31, 2**60, 0.5, 1.5, -0.0, float("nan"), float("inf"), "", "x",
+    "ok", "checkout", "nul\x00", "tab\t", "back\\slash", "é" * 300, [], {}, {"from": {"tier": 1}},
+    {"app": 0}, {"app": "a", "colour": "red"}, {"k": "v"}, {"": 1}, {"k": {"a": 1}}, {"k": 2**60},
+    "2026-13-01T10:00:00Z", "2026-01-01T10:00:00", "x" * 201,
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(sorted(ALLOWED)), _VALUES, max_size=4),
+       drop=st.sets(st.sampled_from(sorted(ALLOWED)), max_size=2))
+def test_record_check__random_field_values__same_answer_as_the_full_check(
+        changes: dict[str, Any], drop: set[str]) -> None:
+    """The one-pass check accepts nothing the full check refuses and returns what it returns."""
+    rec = record(**changes)
+    for name in drop:
+        rec.pop(name, None)
+    now = datetime.now(UTC).timestamp()
+    limits = {"policies": {"checkout": 7}, "not_before": now - 30 * 86_400, "not_after": now + 86_400}
+
+    checked = records.record_check(rec, **limits)
+
+    if records.REQUIRED <= rec.keys() <= records.ALLOWED:
+        assert checked == records._check_values(rec, *limits.values())
+    assert type(checked) is dict or checked.ts == datetime.fromisoformat(checked.ts_text)

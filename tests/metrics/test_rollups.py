@@ -1,4 +1,4 @@
-"""Hourly rollups: incremental via the inbox, equal to raw SQL, rebuildable, late data included."""
+"""Hourly and daily rollups: incremental via the inbox, equal to raw SQL, rebuildable, late data included."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metrics import selectors, services
-from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES, RollupHourly
+from metrics.models import (
+    BUCKET_FIELDS,
+    LATENCY_BOUNDS_MS,
+    ROLLUP_DIMENSIONS,
+    ROLLUP_MEASURES,
+    RollupDaily,
+    RollupHourly,
+)
 from tests.metrics.conftest import record
 
 pytestmark = pytest.mark.django_db
@@ -29,12 +36,37 @@ def _cells() -> dict[tuple, dict[str, Any]]:
             for row in RollupHourly.objects.values(*ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)}
 
 
-def _reference_cells() -> dict[tuple, dict[str, Any]]:
+def _daily_cells() -> dict[tuple, dict[str, Any]]:
+    """Every daily rollup cell as {(day_start, other dimensions): {measure: value}}."""
+    return {(row["day_start"], *(row[d] for d in ROLLUP_DIMENSIONS[1:])): {m: row[m] for m in ROLLUP_MEASURES}
+            for row in RollupDaily.objects.values("day_start", *ROLLUP_DIMENSIONS[1:], *ROLLUP_MEASURES)}
+
+
+def _hourly_summed_per_day() -> dict[tuple, dict[str, Any]]:
+    """The hourly cells added up per UTC day, in Python."""
+    days: dict[tuple, dict[str, Any]] = {}
+    for key, values in _cells().items():
+        day = (key[0].replace(hour=0), *key[1:])
+        if day not in days:
+            days[day] = dict(values)
+        else:
+            days[day] = {m: days[day][m] + values[m] for m in ROLLUP_MEASURES}
+    return days
+
+
+def _assert_days_equal_hours_and_raw() -> None:
+    daily = _daily_cells()
+    assert daily == _hourly_summed_per_day()
+    assert daily == _reference_cells("day")
+
+
+def _reference_cells(unit: str = "hour") -> dict[tuple, dict[str, Any]]:
     """The same cells computed independently: a plain GROUP BY over the raw table, plus the latency
     histogram counted in Python."""
+    assert unit in ("hour", "day")
     with connection.cursor() as cursor:
-        cursor.execute("""
-            SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', policy_id,
+        cursor.execute(f"""
+            SELECT date_trunc('{unit}', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', policy_id,
                    policy_version, route, task_type, model, provider, tier, outcome,
                    count(*), sum(CASE WHEN attempt = 1 THEN 1 ELSE 0 END),
                    sum(CASE WHEN escalated THEN 1 ELSE 0 END), coalesce(sum(cost_usd), 0),
@@ -146,6 +178,7 @@ def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
         cursor.execute("DELETE FROM metrics_decision")
         cursor.execute("DELETE FROM metrics_rollup_hourly")
         cursor.execute("DELETE FROM metrics_rollup_inbox")
+    assert not RollupDaily.objects.exists()  # the hourly cells' deletion emptied their days
     sent: list[dict[str, Any]] = []
     for batch in batches:
         records = []
@@ -169,9 +202,15 @@ def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
     incremental = _cells()
     assert incremental == _reference_cells()
     assert sum(c["count"] for c in incremental.values()) == len({r["event_id"] for r in sent})
+    _assert_days_equal_hours_and_raw()
 
     services.rollups_rebuild(since=NOW - timedelta(days=13), until=NOW + timedelta(hours=2))
     assert _cells() == incremental
+    _assert_days_equal_hours_and_raw()
+    # A rebuild of part of a day (its hourly cells deleted and inserted again) leaves the day right.
+    services.rollups_rebuild(since=NOW - timedelta(hours=3), until=NOW + timedelta(hours=1))
+    assert _cells() == incremental
+    _assert_days_equal_hours_and_raw()
 
 
 def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(scope: Any) -> None:
@@ -189,6 +228,7 @@ def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(s
 
     rebuilt = _cells()
     assert rebuilt == _reference_cells()
+    _assert_days_equal_hours_and_raw()
     changed = [k for k in rebuilt if rebuilt[k] != incremental.get(k)]
     assert len(changed) == 1 and rebuilt[changed[0]]["count"] == incremental[changed[0]]["count"] + 1
 
@@ -203,6 +243,7 @@ def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
 
     old, recent = RollupHourly.objects.order_by("hour").values_list("count", flat=True)
     assert (old, recent) == (999, 1)  # the window's cell recomputed, the older one left alone
+    assert _daily_cells() == _hourly_summed_per_day()  # the days follow, wrong cell included
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -261,3 +302,30 @@ def test_rollup_totals__p95_from_buckets(scope: Any) -> None:
     row = selectors.rollup_totals()[0]
     percentiles = selectors.rollup_latency_percentiles(row)
     assert 100 <= percentiles["p50"] < 250 and 2500 <= percentiles["p95"] < 5000
+
+
+def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_numbers(scope: Any) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    day1 = (NOW - timedelta(days=2)).replace(hour=23)
+    _ingest(*scope, [
+        record(timestamp=day1.isoformat(), task_type="extraction", cost_usd=1.25),
+        record(timestamp=day1.replace(hour=0).isoformat(), task_type="extraction", cost_usd=0.5),
+        record(timestamp=(day1 + timedelta(hours=2)).isoformat(), task_type="chat", model="acme-unpriced"),
+        record(timestamp=NOW.isoformat(), task_type="extraction"),
+    ])
+    services.rollups_update()
+    policy_id = next(iter(scope[1]))
+    start = (NOW - timedelta(days=5)).replace(hour=0, minute=0)
+    end = (NOW + timedelta(days=1)).replace(hour=0, minute=0)
+
+    with CaptureQueriesContext(connection) as queries:
+        per_day = selectors.rollup_cost_by_task_type(policy_id, start, end)
+    by_hours = selectors.rollup_cost_by_task_type(policy_id, start, end - timedelta(minutes=1))
+
+    assert "metrics_rollup_daily" in queries[0]["sql"] and len(queries) == 1
+    assert per_day == by_hours
+    assert [(r["period"], r["task_type"], r["decisions"], r["unpriced"]) for r in per_day][:2] == [
+        (day1.replace(hour=0, minute=0), "extraction", 2, 0),
+        ((day1 + timedelta(days=1)).replace(hour=0, minute=0), "chat", 1, 1)]
+    assert per_day[0]["cost_usd"] == Decimal("1.75")
