@@ -13,9 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
 
-from controlplane.errors import InvalidInput
-from metrics import partitions, pricing, sql
+from controlplane.errors import InvalidInput, NotAllowed
+from metrics import budget_state, partitions, pricing, sql
+from metrics.models import ReportReview
 from metrics.records import Checked, copy_text, record_check
 from metrics.schema import (
     DECISION_COLUMNS,
@@ -24,6 +26,8 @@ from metrics.schema import (
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
 )
+from routing.models import AuditEntry
+from routing.roles import PERM_EDIT_POLICY
 
 logger = logging.getLogger(__name__)
 
@@ -122,24 +126,24 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
         nested = connections[using].in_atomic_block
         with transaction.atomic(using=using):
             if vendor == "postgresql":
-                inserted = _store_postgres(key_id, valid, book, using, nested=nested)
+                skipped = _store_postgres(key_id, valid, book, using, nested=nested)
             else:
-                inserted = _store_sqlite(key_id, valid, book, using)
-            if inserted:
+                skipped = _store_sqlite(key_id, valid, book, using)
+            if len(skipped) < len(valid):
                 _rollups_update_soon(using)
-        for index, checked in valid:
-            if checked.event_id not in inserted:
-                results[index]["status"] = "duplicate"
-                out.duplicates += 1
-            else:
-                out.accepted += 1
+        out.accepted = len(valid) - len(skipped)
+        if skipped:
+            for index, checked in valid:
+                if checked.event_id in skipped:
+                    results[index]["status"] = "duplicate"
+                    out.duplicates += 1
     return out
 
 
 def _store_postgres(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook,
                     using: str, *, nested: bool) -> set[str]:
     """COPY into the connection's staging table, then one INSERT … ON CONFLICT DO NOTHING that also
-    writes the rollup delta of the rows it inserted; return the inserted event ids.
+    writes the rollup delta of the rows it inserted; return the event ids it skipped (already stored).
 
     The staging table empties itself at commit; inside a caller's transaction (`nested`) an
     earlier ingest's rows may still be there, so they are deleted first.
@@ -167,7 +171,7 @@ def _store_postgres(key_id: int, valid: list[tuple[int, Checked]], book: pricing
             client = (f"{esc(c.client_app)}\t{esc(c.client_instance)}\t{esc(c.client_sdk_version)}\t"
                       f"{esc(c.attributes_json)}")
         lines.append(
-            f"{c.ts.isoformat()}\t{c.event_id}\t{key}\t{c.policy_id}\t{c.policy_version}\t{strings}\t"
+            f"{c.ts_text}\t{c.event_id}\t{key}\t{c.policy_id}\t{c.policy_version}\t{strings}\t"
             f"{c.outcome}\t{null if c.confidence is None else repr(c.confidence)}\t{c.tokens_in}\t"
             f"{c.tokens_out}\t{null if cost is None else repr(cost)}\t{unpriced}\t{c.latency_ms!r}\t"
             f"{client}\n")
@@ -188,10 +192,11 @@ def _sqlite_ts(ts: datetime) -> str:
 
 def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook,
                   using: str) -> set[str]:
-    """The demo's path: INSERT OR IGNORE row by row (SQLite has one writer), deltas summed in Python."""
+    """The demo's path: INSERT OR IGNORE row by row (SQLite has one writer), deltas summed in Python;
+    return the event ids skipped (already stored)."""
     from bisect import bisect_right
 
-    inserted: set[str] = set()
+    skipped: set[str] = set()
     deltas: dict[tuple, list[Any]] = {}
     connection = connections[using]
     connection.ensure_connection()
@@ -209,8 +214,8 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
             c.reason_json, c.outcome, c.confidence, c.tokens_in, c.tokens_out, cost, cost is None,
             c.latency_ms, c.client_app, c.client_instance, c.client_sdk_version, c.attributes_json))
         if raw.rowcount != 1:
+            skipped.add(c.event_id)
             continue
-        inserted.add(c.event_id)
         cell = (ts[:13] + ":00:00", c.policy_id, c.policy_version, c.route, c.task_type, c.model,
                 c.provider, c.tier, c.outcome)
         d = deltas.get(cell)
@@ -236,7 +241,7 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
         raw.executemany(f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",
                         [(*cell, *d) for cell, d in deltas.items()])
     raw.close()
-    return inserted
+    return skipped
 
 
 def _rollups_update_soon(using: str) -> None:
@@ -248,12 +253,13 @@ def _rollups_update_soon(using: str) -> None:
         return
 
     def queue() -> None:
+        from controlplane.celery import queue_now
         from metrics.tasks import rollups_update
 
         try:
-            # No publish retries: with the broker down they would hold up the response, and
-            # beat catches up anyway.
-            rollups_update.apply_async(retry=False)
+            # One attempt to reach the broker: with it down, retries would hold up the response
+            # (about 6 s each), and beat catches up anyway.
+            queue_now(rollups_update)
         except Exception:  # the beat schedule catches up; never fail an ingest that committed
             logger.warning("could not queue rollups_update", exc_info=True)
 
@@ -263,28 +269,41 @@ def _rollups_update_soon(using: str) -> None:
 # -- rollups ---------------------------------------------------------------------------------------
 
 def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Fold pending inbox deltas into the hourly rollups; return how many deltas were folded.
+    """Fold pending inbox deltas into the hourly rollups (the daily cells follow, by trigger, in the
+    same statement), then publish the budget state of the policies folded; return how many deltas
+    were folded.
 
     Each round takes up to `limit` deltas in its own transaction: deleting them and adding them to
     their cells commit together, so a delta counts exactly once however often this runs.
     """
     total = 0
+    touched: set[int] = set()
     connection = connections[using]
     for _ in range(max_rounds):
         with transaction.atomic(using=using), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute(sql.ROLLUP_UPDATE_POSTGRES, [limit])
-                taken = cursor.fetchone()[0]
+                taken, _merged, policy_ids = cursor.fetchone()
+                touched.update(policy_ids or ())
             else:
                 cursor.execute("SELECT max(id), count(*) FROM (SELECT id FROM metrics_rollup_inbox "
                                "ORDER BY id LIMIT %s)", [limit])
                 last, taken = cursor.fetchone()
                 if taken:
+                    cursor.execute("SELECT DISTINCT policy_id FROM metrics_rollup_inbox WHERE id <= %s", [last])
+                    touched.update(row[0] for row in cursor.fetchall())
                     cursor.execute(sql.ROLLUP_UPDATE_SQLITE_MERGE, [last])
                     cursor.execute("DELETE FROM metrics_rollup_inbox WHERE id <= %s", [last])
         total += taken
         if taken < limit:
             break
+    if touched:
+        # Clients see new spend at their next poll; a failure here must not undo the fold (the
+        # beat task recomputes every policy's state within BUDGET_STATE_SECONDS anyway).
+        try:
+            budget_state.budget_state_refresh(policy_ids=touched, using=using)
+        except Exception:
+            logger.exception("budget state refresh after the rollup update failed")
     return total
 
 
@@ -299,7 +318,8 @@ def rollups_rebuild(*, since: datetime, until: datetime | None = None,
     The window is widened to whole hours. Pending inbox deltas of those hours are discarded (the
     raw rows they came from are counted by the rebuild); on PostgreSQL the inbox is locked against
     new deltas meanwhile, so an ingest committing during the rebuild is counted once, not twice.
-    Returns the number of cells written.
+    The daily cells of the days touched follow the hourly ones by trigger (a partial day's other
+    hours are kept). Returns the number of hourly cells written.
     """
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
@@ -340,3 +360,36 @@ def partitions_maintain(*, today: date | None = None, using: str = DEFAULT_DB_AL
     if created or dropped:
         logger.info("decision partitions: created %s, dropped %s", created, dropped)
     return PartitionReport(created, dropped)
+
+
+# -- monthly report reviews ------------------------------------------------------------------------
+
+REVIEW_NOTE_MAX = 2000
+REVIEW_AUDIT_ACTION = AuditEntry.Action.REPORT_REVIEW
+
+
+@transaction.atomic
+def report_review_mark(*, policy: Any, month: date, user: Any, note: str = "",
+                       now: datetime | None = None) -> Any:
+    """Record that `user` reviewed `policy`'s monthly report of `month` (editor role or above),
+    and write it to the audit log. `user=None` is the system itself."""
+    if user is not None and (not getattr(user, "is_active", False) or not user.has_perm(PERM_EDIT_POLICY)):
+        raise NotAllowed("You do not have permission to mark reports reviewed (editor role or above).")
+    now = (now or timezone.now()).astimezone(UTC)
+    if not isinstance(month, date) or isinstance(month, datetime) or month.day != 1:
+        raise InvalidInput("The month must be the first day of a month.", {"month": ["expected YYYY-MM"]})
+    if month > now.date():
+        raise InvalidInput(f"{month:%B %Y} has not started yet: it can't be reviewed.",
+                           {"month": ["in the future"]})
+    note = (note or "").strip()
+    if len(note) > REVIEW_NOTE_MAX:
+        raise InvalidInput("The note is too long.", {"note": [f"At most {REVIEW_NOTE_MAX} characters."]})
+    if "\x00" in note:
+        raise InvalidInput("The note holds a NUL character.", {"note": ["the NUL character is not allowed"]})
+    label = user.get_username() if user is not None else "system"
+    review = ReportReview.objects.create(policy=policy, month=month, reviewed_by=user if getattr(user, "pk", None)
+                                         else None, reviewed_by_label=label, reviewed_at=now, note=note)
+    AuditEntry.objects.create(actor=user if getattr(user, "pk", None) else None, actor_label=label,
+                              action=REVIEW_AUDIT_ACTION, policy=policy,
+                              target=f"{policy.slug}:report:{month:%Y-%m}", comment=note)
+    return review

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
-from metrics import services
+from metrics import budget_state, services
 
 
 @shared_task(name="metrics.rollups_update", ignore_result=True)
 def rollups_update() -> int:
-    """Fold pending rollup deltas into the hourly rollups."""
+    """Fold pending rollup deltas into the rollups and publish the budget state they change."""
     return services.rollups_update()
 
 
@@ -19,3 +21,34 @@ def partitions_maintain() -> dict[str, list[str]]:
     report = services.partitions_maintain()
     return {"created": [d.isoformat() for d in report.created],
             "dropped": [d.isoformat() for d in report.dropped]}
+
+
+@shared_task(name="metrics.budget_state_refresh", ignore_result=True)
+def budget_state_refresh() -> int:
+    """Recompute and publish every live policy's budget state for the clients."""
+    return budget_state.budget_state_refresh()
+
+
+@shared_task(name="metrics.alerts_evaluate", ignore_result=True)
+def alerts_evaluate() -> dict[str, int]:
+    """Evaluate every live policy's drift and budget detectors and update their alerts."""
+    from metrics import alerts
+
+    report = alerts.alerts_evaluate()
+    return {"policies": report.policies, "opened": report.count("opened"), "resolved": report.count("resolved")}
+
+
+@shared_task(bind=True, name="metrics.notification_deliver", ignore_result=True, max_retries=None)
+def notification_deliver(self: Any, delivery_id: int) -> None:
+    """Send one notification; retry with exponential backoff while the service asks to (it bounds
+    the attempts with ALERTS_DELIVERY_MAX_ATTEMPTS)."""
+    from metrics import alerts
+
+    retry_in = alerts.notification_deliver(delivery_id=delivery_id)
+    if retry_in is not None and self.request.is_eager:
+        # In-process (no broker: the demo, the tests) nothing can wait out a countdown, and an
+        # eager retry raises into the caller: try again at once, as often as the service allows.
+        while retry_in is not None:
+            retry_in = alerts.notification_deliver(delivery_id=delivery_id)
+    elif retry_in is not None:
+        raise self.retry(countdown=retry_in)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
+from controlplane import ratelimit
 from controlplane.errors import json_error
 from routing import live
 
@@ -35,13 +36,18 @@ def _unauthorized(message: str) -> HttpResponse:
 
 @require_safe
 def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
-    """Return the live document of `slug` with a strong ETag, or 304 when the client has it."""
+    """Return the live document of `slug` with a strong ETag, or 304 when the client has it.
+
+    Both carry the policy's budget state in the `Signalbox-Budget` header when metrics has one.
+    """
     secret = bearer_secret(request)
     if secret is None:
         return _unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
     key = live.key_entry(secret)
     if key.key_id is None:
         return _unauthorized("The SDK key is unknown or revoked.")
+    if (limited := ratelimit.policy_fetch_limit(key.key_id)) is not None:
+        return limited
     entry = live.live_entry(slug)
     if entry.policy_id is None:
         return json_error(404, f"No policy '{slug}'.", {"policy": ["not found"]})
@@ -58,4 +64,6 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
         response = HttpResponse(entry.body, content_type="application/json")
     response["ETag"] = entry.etag
     response["Cache-Control"] = "private, no-cache"
+    if entry.budget is not None:  # outside the body, so spend never changes the ETag
+        response[live.BUDGET_HEADER] = entry.budget
     return response

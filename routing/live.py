@@ -6,6 +6,12 @@ database) and rebuilds from the database only when a publish or rollback changed
 bumps the token after commit, so the publishing process sees the change at once and every other
 process within LIVE_POLICY_CHECK_SECONDS. SDK keys are held the same way for SDK_KEY_CACHE_SECONDS;
 that is how long a revoked key may keep working in another process.
+
+The budget state (each route's and the policy's spend fraction of its budgets) travels the same
+way: metrics writes it to the shared cache under `budget_state_key(slug)` with
+`budget_state_write()`, and a process reads it in the same cache round trip as the generation
+token, so a spend change reaches clients within LIVE_POLICY_CHECK_SECONDS of being written and
+never changes the document's ETag.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import hmac
 import json
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +31,9 @@ from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 
 _GEN_KEY = "signalbox:live-gen:{slug}"
+_BUDGET_KEY = "signalbox:budget-state:{slug}"
+BUDGET_HEADER = "Signalbox-Budget"
+MAX_BUDGET_HEADER_BYTES = 64_000  # 200 routes of two fractions each need about 12 kB
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,7 @@ class LiveEntry:
     version: int | None
     generation: str | None
     checked_at: float
+    budget: str | None = None  # the Signalbox-Budget header value; None: no state to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +94,18 @@ def live_entry(slug: str) -> LiveEntry:
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.LIVE_POLICY_CHECK_SECONDS:
         return entry
-    generation = cache.get(_GEN_KEY.format(slug=slug))
+    gen_key, budget_key = _GEN_KEY.format(slug=slug), _BUDGET_KEY.format(slug=slug)
+    shared = cache.get_many((gen_key, budget_key))  # one round trip for both
+    generation = shared.get(gen_key)
+    budget = _budget_value(shared.get(budget_key))
     if entry is not None and generation is not None and generation == entry.generation:
-        entry = LiveEntry(entry.policy_id, entry.body, entry.etag, entry.version, generation, now)
+        entry = LiveEntry(entry.policy_id, entry.body, entry.etag, entry.version, generation, now, budget)
     else:
         if generation is None:
             generation = _new_generation()
-            cache.add(_GEN_KEY.format(slug=slug), generation, None)
-            generation = cache.get(_GEN_KEY.format(slug=slug), generation)
-        entry = _build(slug, generation)
+            cache.add(gen_key, generation, None)
+            generation = cache.get(gen_key, generation)
+        entry = replace(_build(slug, generation), budget=budget)
     with _lock:
         if len(_policies) > 10_000:  # unknown slugs asked by a key holder must not grow memory
             _policies.clear()
@@ -108,6 +123,84 @@ def invalidate(slug: str) -> None:
     with _lock:
         _policies.pop(slug, None)
 
+
+# -- budget state: written by metrics, served with the policy ------------------------------------
+
+def budget_state_key(slug: str) -> str:
+    """The shared-cache key holding the budget state of policy `slug` (part of the protocol)."""
+    return _BUDGET_KEY.format(slug=slug)
+
+
+def budget_state_encode(state: Mapping[str, Any], *, as_of: datetime) -> str:
+    """The `Signalbox-Budget` header value: compact JSON of the spend fractions and `as_of`.
+
+    `state` is `{"policy": {"daily": f, "monthly": f} | None, "routes": {route: {...}}}`; a
+    fraction is spend so far / budget (1.0 = all spent), None when that budget is not set.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of needs a time zone")
+
+    def spend(value: Any, where: str) -> dict[str, float | None]:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where} is not an object")
+        out: dict[str, float | None] = {}
+        for period in ("daily", "monthly"):
+            fraction = value.get(period)
+            if fraction is not None:
+                if isinstance(fraction, bool) or not isinstance(fraction, int | float) or fraction != fraction:
+                    raise ValueError(f"{where}.{period} is not a number")
+                fraction = float(fraction)
+            out[period] = fraction
+        return out
+
+    policy, routes = state.get("policy"), state.get("routes") or {}
+    if not isinstance(routes, Mapping):
+        raise ValueError("routes is not an object")
+    body = {
+        "as_of": as_of.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "policy": spend(policy, "policy") if policy is not None else None,
+        "routes": {str(name): spend(value, f"routes.{name}") for name, value in routes.items()},
+    }
+    value = json.dumps(body, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    if len(value) > MAX_BUDGET_HEADER_BYTES:
+        raise ValueError(f"budget state over {MAX_BUDGET_HEADER_BYTES} bytes")
+    return value
+
+
+def budget_state_write(*, slug: str, state: Mapping[str, Any] | None, as_of: datetime) -> None:
+    """Publish the budget state of `slug` to every web process (None: there is none to send).
+
+    The entry lives BUDGET_STATE_MAX_AGE_SECONDS, so when metrics stops refreshing it clients
+    stop receiving a state that no longer describes the spend. This process sees it at once,
+    every other within LIVE_POLICY_CHECK_SECONDS.
+    """
+    key = budget_state_key(slug)
+    value = None
+    if state is None:
+        cache.delete(key)
+    else:
+        value = budget_state_encode(state, as_of=as_of)
+        cache.set(key, value, timeout=settings.BUDGET_STATE_MAX_AGE_SECONDS)
+    with _lock:
+        entry = _policies.get(slug)
+        if entry is not None:
+            _policies[slug] = replace(entry, budget=value)
+
+
+def budget_state_read(slug: str) -> dict[str, Any] | None:
+    """The budget state of `slug` as published in the shared cache (decoded), or None."""
+    value = _budget_value(cache.get(budget_state_key(slug)))
+    return json.loads(value) if value is not None else None
+
+
+def _budget_value(value: Any) -> str | None:
+    """A cached header value, or None when it is absent or not one this version wrote."""
+    if isinstance(value, str) and value.isascii() and 0 < len(value) <= MAX_BUDGET_HEADER_BYTES:
+        return value
+    return None
+
+
+# -- SDK keys --------------------------------------------------------------------------------------
 
 def key_entry(secret: str) -> KeyEntry:
     """Return the key behind a presented secret (key_id None when unknown or revoked)."""

@@ -60,6 +60,9 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 300.0
 POST_HEADERS = {"Content-Type": "application/json"}
+BUDGET_HEADER = "signalbox-budget"  # the server's budget state, on every 200 and 304 of the policy GET
+BUDGET_STATE_MAX_AGE = 600.0  # seconds a server budget state is used without being sent again
+MAX_BUDGET_HEADER = 64_000
 
 
 def _sdk_version() -> str:
@@ -354,6 +357,14 @@ class ClientCore:
         self.snapshot: Snapshot | None = None
         self.ready = threading.Event()
         self._policy_lock = threading.Lock()
+        # Budget state: the server's feed (header, or a body's "budget"), with the clock() time it
+        # was last sent, and the app's own from set_budget(), which takes precedence while set.
+        self.budget_max_age = BUDGET_STATE_MAX_AGE
+        self._feed: State | None = None
+        self._feed_at = 0.0
+        self._feed_header: str | None = None
+        self._override: State | None = None
+        self._override_set = False
         self._init_process_state()
         self.load_startup()
 
@@ -452,8 +463,12 @@ class ClientCore:
                 logger.exception("policy %s version %d from %s failed to compile",
                                  self.slug, version, source)
                 return self._reject(source, repr(exc))
-            state = self._state_from(body.get("budget"), current.state if current else None)
-            self.snapshot = Snapshot(compiled, version, etag, state, body, source)
+            budget = body.get("budget")
+            if budget is not None:
+                feed = self._parse_budget(budget)
+                if feed is not None:
+                    self._feed, self._feed_at, self._feed_header = feed, self.clock(), None
+            self.snapshot = Snapshot(compiled, version, etag, self._effective_state(), body, source)
         self.ready.set()
         if current is None or current.version != version:
             logger.info("policy %s version %d installed from %s", self.slug, version, source)
@@ -466,24 +481,84 @@ class ClientCore:
                        self.slug, source, why)
         return False
 
-    def _state_from(self, budget: Any, previous: State | None) -> State | None:
-        if budget is None:
-            return previous
+    def _parse_budget(self, budget: Any) -> State | None:
+        """The engine State of a protocol ``budget`` object; None (and a warning) when malformed."""
         try:
             return State.from_dict(_budget_dict(budget))
         except Exception as exc:
             self.warn_once(("budget", type(exc)), "ignoring malformed budget state: %s", exc)
-            return previous
+            return None
 
-    def set_budget(self, budget: Mapping[str, Any] | None) -> None:
-        """Replace the budget state decisions are made with (the protocol's ``budget`` object)."""
-        with self._policy_lock:
-            current = self.snapshot
-            if current is None:
-                return
-            state = self._state_from(budget, current.state) if budget is not None else None
+    def _effective_state(self) -> State | None:
+        """The app's budget while it set one, else the server's; callers hold ``_policy_lock``."""
+        return self._override if self._override_set else self._feed
+
+    def _publish_state(self) -> None:
+        """Swap in a snapshot carrying the effective budget state; callers hold ``_policy_lock``."""
+        current = self.snapshot
+        state = self._effective_state()
+        if current is not None and current.state is not state:
             self.snapshot = Snapshot(current.compiled, current.version, current.etag, state,
                                      current.body, current.source)
+
+    def set_budget(self, budget: Mapping[str, Any] | None) -> None:
+        """Set the budget state decisions use (the protocol's ``budget`` object), over the server's.
+
+        ``None`` hands the budget back to the server's ``Signalbox-Budget`` feed; ``{}`` means no
+        spend known (no downgrade) whatever the server says. A malformed object is ignored with a
+        warning and the previous state kept.
+        """
+        with self._policy_lock:
+            if budget is None:
+                self._override, self._override_set = None, False
+            else:
+                state = self._parse_budget(budget)
+                if state is None:
+                    return
+                self._override, self._override_set = state, True
+            self._publish_state()
+
+    def _budget_answered(self, headers: Mapping[str, str]) -> None:
+        """Apply the ``Signalbox-Budget`` header of a 200 or 304; never raises.
+
+        An absent or malformed header keeps the last state until it is ``budget_max_age`` old.
+        """
+        try:
+            value = headers.get(BUDGET_HEADER)
+        except Exception:
+            value = None
+        if isinstance(value, str) and value:
+            with self._policy_lock:
+                if value == self._feed_header:
+                    self._feed_at = self.clock()
+                    return
+            state = None
+            if len(value) > MAX_BUDGET_HEADER:
+                self.warn_once("budget-header-size", "ignoring a budget state header over %d bytes",
+                               MAX_BUDGET_HEADER)
+            else:
+                try:
+                    data = _loads(value)
+                except ValueError as exc:
+                    self.warn_once(("budget", ValueError), "ignoring malformed budget state: %s", exc)
+                else:
+                    state = self._parse_budget(data)
+            if state is not None:
+                with self._policy_lock:
+                    self._feed, self._feed_at, self._feed_header = state, self.clock(), value
+                    self._publish_state()
+                return
+        self._budget_expire()
+
+    def _budget_expire(self) -> None:
+        """Drop the server's budget state once it was not sent for ``budget_max_age`` seconds."""
+        with self._policy_lock:
+            if self._feed is None or self.clock() - self._feed_at <= self.budget_max_age:
+                return
+            self._feed, self._feed_header = None, None
+            self._publish_state()
+        logger.info("policy %s: budget state not sent for %.0f s, dropped", self.slug,
+                    self.budget_max_age)
 
     def policy_request_headers(self) -> dict[str, str]:
         snapshot = self.snapshot
@@ -500,6 +575,7 @@ class ClientCore:
         if status == 304:
             with self.lock:
                 self.counts.refresh_not_modified += 1
+            self._budget_answered(headers)
             return "not_modified"
         if status == 200:
             try:
@@ -507,6 +583,7 @@ class ClientCore:
             except ValueError:
                 return self._refresh_failed("the 200 answer is not JSON")
             before = self.counts.policy_rejected
+            self._budget_answered(headers)  # first, so the new snapshot carries it from the start
             if self.install(body, headers.get("etag"), source="server"):
                 with self.lock:
                     self.counts.refresh_ok += 1
@@ -530,6 +607,7 @@ class ClientCore:
     def _refresh_failed(self, why: str, *, log: bool = True) -> str:
         with self.lock:
             self.counts.refresh_failures += 1
+        self._budget_expire()
         if log:
             logger.warning("policy %s refresh failed, keeping the current document: %s",
                            self.slug, why)

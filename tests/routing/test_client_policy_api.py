@@ -210,3 +210,152 @@ def test_fetch__publish_in_another_process__seen_after_the_check_interval(client
     response = fetch(client, "checkout", key, etag)
     assert response.status_code == 200
     assert json.loads(response.content)["version"] == 2
+
+
+# -- budget state: the Signalbox-Budget header ---------------------------------------------------
+
+BUDGET_HEADER = "Signalbox-Budget"
+
+
+def budget_of(response) -> dict | None:
+    value = response.headers.get(BUDGET_HEADER)
+    return json.loads(value) if value is not None else None
+
+
+def write_budget(slug: str, daily: float) -> None:
+    """What metrics publishes for a policy (tests/metrics/test_budget_state.py covers the numbers)."""
+    from datetime import UTC, datetime
+
+    from routing import live
+
+    live.budget_state_write(slug=slug, as_of=datetime(2026, 11, 22, 9, 0, tzinfo=UTC), state={
+        "policy": None, "routes": {"extraction": {"daily": daily, "monthly": 0.125}}})
+
+
+@pytest.fixture
+def metrics_memory():
+    from metrics import partitions, pricing
+    from metrics import services as metrics_services
+
+    for forget in (pricing.forget, metrics_services.scope_forget, partitions.forget):
+        forget()
+    yield
+    for forget in (pricing.forget, metrics_services.scope_forget, partitions.forget):
+        forget()
+
+
+def test_fetch__budget_state__sent_on_200_and_304_as_compact_json(client, checkout, key):
+    write_budget("checkout", 0.85)
+
+    ok = fetch(client, "checkout", key)
+    not_modified = fetch(client, "checkout", key, ok["ETag"])
+
+    expected = {"as_of": "2026-11-22T09:00:00Z", "policy": None,
+                "routes": {"extraction": {"daily": 0.85, "monthly": 0.125}}}
+    assert budget_of(ok) == expected
+    assert not_modified.status_code == 304
+    assert budget_of(not_modified) == expected
+    assert " " not in ok[BUDGET_HEADER]
+    assert "budget" not in json.loads(ok.content), "the state is not part of the document"
+
+
+def test_fetch__no_budget_state__no_header(client, checkout, key):
+    response = fetch(client, "checkout", key)
+
+    assert response.status_code == 200
+    assert BUDGET_HEADER not in response.headers
+
+
+def test_fetch__spend_changes_through_ingest_and_rollups__etag_unchanged_header_follows(
+        client, checkout, key, metrics_memory, settings, django_capture_on_commit_callbacks):
+    from datetime import UTC, datetime
+
+    from tests.metrics.conftest import record
+
+    settings.ROLLUPS_DEBOUNCE_SECONDS = 0  # every ingest queues its rollup update
+    etag = fetch(client, "checkout", key)["ETag"]
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    fractions = []
+    for cost in (10.0, 30.0):  # extraction's daily budget is 50 USD
+        with django_capture_on_commit_callbacks(execute=True):  # the rollup task runs after commit
+            posted = client.post("/api/v1/client/decisions", content_type="application/json",
+                                 HTTP_AUTHORIZATION=f"Bearer {key}",
+                                 data={"decisions": [record(timestamp=now, cost_usd=cost)]})
+        assert posted.status_code == 200 and posted.json()["accepted"] == 1
+        response = fetch(client, "checkout", key, etag)
+        assert response.status_code == 304
+        assert response["ETag"] == etag
+        fractions.append(budget_of(response)["routes"]["extraction"]["daily"])
+
+    assert fractions == [pytest.approx(0.2), pytest.approx(0.8)]
+
+
+def test_fetch__budget_state__a_key_sees_only_its_policys_state(client, checkout, key):
+    other = factories.policy("billing")
+    other_key = factories.sdk_key(other)[1]
+    write_budget("checkout", 0.5)
+    write_budget("billing", 0.9)
+
+    assert budget_of(fetch(client, "checkout", key))["routes"]["extraction"]["daily"] == 0.5
+    assert budget_of(fetch(client, "billing", other_key))["routes"]["extraction"]["daily"] == 0.9
+    refused = fetch(client, "billing", key)
+    assert refused.status_code == 403
+    assert BUDGET_HEADER not in refused.headers
+
+
+def test_fetch__budget_state_warm__304_makes_no_database_query(client, checkout, key,
+                                                              django_assert_num_queries):
+    write_budget("checkout", 0.85)
+    etag = fetch(client, "checkout", key)["ETag"]
+
+    with django_assert_num_queries(0):
+        response = fetch(client, "checkout", key, etag)
+
+    assert response.status_code == 304 and budget_of(response) is not None
+
+
+def test_fetch__budget_state_from_another_process__seen_at_the_check_not_on_every_request(
+        client, checkout, key, settings):
+    """The state is read with the generation token, every LIVE_POLICY_CHECK_SECONDS, not per request."""
+    from django.core.cache import cache
+
+    from routing import live
+
+    settings.LIVE_POLICY_CHECK_SECONDS = 3600
+    etag = fetch(client, "checkout", key)["ETag"]
+    # What metrics writes from a worker process: the shared cache only, not this process's memory.
+    cache.set(live.budget_state_key("checkout"),
+              '{"as_of":"2026-11-22T09:00:00Z","policy":{"daily":0.9,"monthly":null},"routes":{}}')
+
+    assert BUDGET_HEADER not in fetch(client, "checkout", key, etag).headers, "memory still fresh"
+
+    settings.LIVE_POLICY_CHECK_SECONDS = 0  # the check interval has passed
+    response = fetch(client, "checkout", key, etag)
+    assert response.status_code == 304
+    assert budget_of(response)["policy"] == {"daily": 0.9, "monthly": None}
+
+
+def test_fetch__budget_state_not_refreshed_for_max_age__no_longer_sent(client, checkout, key, settings):
+    import time
+
+    settings.LIVE_POLICY_CHECK_SECONDS = 0
+    settings.BUDGET_STATE_MAX_AGE_SECONDS = 0.3
+    write_budget("checkout", 0.85)
+    assert BUDGET_HEADER in fetch(client, "checkout", key).headers
+
+    time.sleep(0.4)
+
+    assert BUDGET_HEADER not in fetch(client, "checkout", key).headers
+
+
+def test_fetch__budget_state_removed__header_gone_at_once(client, checkout, key):
+    from datetime import UTC, datetime
+
+    from routing import live
+
+    write_budget("checkout", 0.85)
+    etag = fetch(client, "checkout", key)["ETag"]
+
+    live.budget_state_write(slug="checkout", state=None, as_of=datetime.now(UTC))
+
+    assert BUDGET_HEADER not in fetch(client, "checkout", key, etag).headers
