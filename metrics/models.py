@@ -1,4 +1,4 @@
-"""Decision logs (raw, time-partitioned), their hourly rollups, and the inbox of rollup deltas.
+"""Decision logs (raw, time-partitioned), their hourly and daily rollups, and the inbox of rollup deltas.
 
 The raw table `metrics_decision` is created by a migration with raw SQL: on PostgreSQL it is
 `PARTITION BY RANGE (ts)` with one partition per UTC day (see `metrics.partitions`); on SQLite
@@ -8,6 +8,7 @@ write goes through `metrics.services`.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from metrics.schema import (  # noqa: F401  (re-exported: the dashboards import them from here)
@@ -89,9 +90,8 @@ class Decision(_Dimensions):
 
 
 class _RollupFields(_Dimensions):
-    """The dimensions and measures shared by a rollup cell and a rollup delta."""
-
-    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    """The dimensions and measures shared by the rollup cells (hourly, daily) and a rollup delta;
+    each model adds its own time column (`hour`, `day_start`)."""
 
     count = models.BigIntegerField(default=0, help_text="Decision records (attempts).")
     requests = models.BigIntegerField(default=0, help_text="Records with attempt = 1.")
@@ -121,6 +121,8 @@ for _name in BUCKET_FIELDS:  # before the concrete models below inherit the abst
 class RollupHourly(_RollupFields):
     """One hourly rollup cell: the sums of every decision in that hour with these dimensions."""
 
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
     class Meta:
         db_table = "metrics_rollup_hourly"
         constraints = [
@@ -137,6 +139,31 @@ class RollupHourly(_RollupFields):
         return f"{self.hour:%Y-%m-%d %H}h {self.route}/{self.model}/t{self.tier}/{self.outcome}"
 
 
+class RollupDaily(_RollupFields):
+    """One daily rollup cell: the sum of the hourly cells of that UTC day with these dimensions.
+
+    Never written by Python: database triggers on `metrics_rollup_hourly` apply every insert,
+    update and delete of hourly cells to their day in the same statement (migration 0004), so
+    whatever writes the hourly cells (the inbox fold, a rebuild) keeps the days equal to them.
+    Whole-day reads (30 days per day) take a 24th of the rows from here.
+    """
+
+    day_start = models.DateTimeField(help_text="Start of the UTC day.")
+
+    class Meta:
+        db_table = "metrics_rollup_daily"
+        constraints = [
+            models.UniqueConstraint(fields=["day_start", *ROLLUP_DIMENSIONS[1:]], name="rollup_daily_cell"),
+        ]
+        indexes = [
+            models.Index(fields=["policy_id", "day_start"], name="rollup_daily_policy_cost",
+                         include=["task_type", "cost_usd", "count", "requests", "unpriced"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day_start:%Y-%m-%d} {self.route}/{self.model}/t{self.tier}/{self.outcome}"
+
+
 class RollupInbox(_RollupFields):
     """A rollup delta: the sums of the records one ingest inserted, waiting for `rollups_update`.
 
@@ -145,9 +172,191 @@ class RollupInbox(_RollupFields):
     """
 
     id = models.BigAutoField(primary_key=True)
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
 
     class Meta:
         db_table = "metrics_rollup_inbox"
 
     def __str__(self) -> str:
         return f"delta {self.pk} for {self.hour:%Y-%m-%d %H}h"
+
+
+class ReportReview(models.Model):
+    """A "Mark reviewed" of one policy's monthly report: who reviewed which month, when, with an
+    optional note. Append-only: marking a month again adds a review, the newest one shows."""
+
+    policy = models.ForeignKey("routing.Policy", on_delete=models.CASCADE, related_name="report_reviews")
+    month = models.DateField(help_text="First day of the reviewed month.")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reviewed_by_label = models.CharField(max_length=150, help_text="Username at the time.")
+    reviewed_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-reviewed_at", "-id"]
+        indexes = [models.Index(fields=["policy", "month"], name="report_review_policy_month")]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} {self.month:%Y-%m} reviewed by {self.reviewed_by_label}"
+
+
+# --- alerts and their delivery (written by metrics.alerts) ----------------------------------------
+
+
+class Severity(models.TextChoices):
+    """Where an alert goes: page (wake someone), ticket (next working day), info (history and UI)."""
+
+    PAGE = "page", "page"
+    TICKET = "ticket", "ticket"
+    INFO = "info", "info"
+
+
+SEVERITY_RANK: dict[str, int] = {Severity.INFO: 0, Severity.TICKET: 1, Severity.PAGE: 2}
+
+
+class Alert(models.Model):
+    """One drift or budget problem of a policy's route ("" = policy-wide), from open to resolved.
+
+    At most one alert per policy, detector and route is open or acknowledged at a time (the
+    conditional unique constraint); its history is in `AlertEvent`.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        ACKNOWLEDGED = "acknowledged", "acknowledged"
+        RESOLVED = "resolved", "resolved"
+
+    ACTIVE = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    policy = models.ForeignKey("routing.Policy", on_delete=models.CASCADE, related_name="alerts")
+    route = models.CharField(max_length=200, blank=True, help_text='"" = the whole policy (its budget).')
+    detector = models.CharField(max_length=64)
+    severity = models.CharField(max_length=16, choices=Severity.choices,
+                                help_text="The highest severity seen while the alert was active.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    summary = models.TextField(help_text="One sentence with the numbers, from the latest evaluation.")
+    evidence = models.JSONField(default=dict, help_text="Window, baseline, numbers and test of the latest evaluation.")
+    opened_at = models.DateTimeField()
+    last_evaluated_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                        on_delete=models.SET_NULL, related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "detector", "route"],
+                                    condition=models.Q(status__in=["open", "acknowledged"]),
+                                    name="alert_one_active_per_detector_route"),
+        ]
+        indexes = [
+            models.Index(fields=["policy", "status"], name="alert_policy_status"),
+            models.Index(fields=["opened_at"], name="alert_opened_at"),
+        ]
+
+    def __str__(self) -> str:
+        where = self.route or "(policy)"
+        return f"{self.detector} on {where}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class AlertEvent(models.Model):
+    """One step in an alert's history: what happened, who did it (none for the evaluator), why."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", "opened"
+        ESCALATED = "escalated", "escalated"
+        ACKNOWLEDGED = "acknowledged", "acknowledged"
+        RESOLVED = "resolved", "resolved"
+        REOPENED = "reopened", "reopened"
+
+    # Kinds that notify the channels (acknowledging tells no one: the person who did it knows).
+    NOTIFY = (Kind.OPENED, Kind.ESCALATED, Kind.RESOLVED, Kind.REOPENED)
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_label = models.CharField(max_length=150, help_text='Username at the time; "system" for the evaluator.')
+    note = models.TextField(blank=True)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    summary = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["id"]  # the order things happened in, even when evaluated `--at` a past moment
+        indexes = [models.Index(fields=["alert", "at"], name="alert_event_alert_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M} by {self.actor_label}"
+
+
+class NotificationChannel(models.Model):
+    """Where alerts are sent: a webhook (Slack-compatible JSON, HMAC-signed) or email addresses.
+
+    A channel takes alerts of `min_severity` and above, of one policy or of all. It is disabled
+    automatically after ALERTS_CHANNEL_MAX_FAILURES failed attempts in a row (`disabled_at`,
+    `disabled_reason`); enabling it again resets the count.
+    """
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "webhook"
+        EMAIL = "email", "email"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    url = models.URLField(max_length=2000, blank=True, help_text="Webhook: where alerts are POSTed.")
+    secret = models.CharField(max_length=200, blank=True,
+                              help_text="Webhook: the HMAC-SHA256 key of the X-Signalbox-Signature header.")
+    emails = models.JSONField(default=list, blank=True, help_text="Email: the addresses alerts go to.")
+    enabled = models.BooleanField(default=True)
+    min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.TICKET)
+    policy = models.ForeignKey("routing.Policy", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="notification_channels", help_text="Empty: every policy.")
+    consecutive_failures = models.IntegerField(default=0)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class Delivery(models.Model):
+    """One alert event sent (or being sent) to one channel."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed (will retry)"
+        GIVEN_UP = "given_up", "given up"
+
+    event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(NotificationChannel, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    response_status = models.IntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["event", "channel"], name="delivery_one_per_event_channel")]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} → channel {self.channel_id}: {self.status}"

@@ -37,6 +37,8 @@ class Command(BaseCommand):
                               "with the client SDK…")
             call_command("demo_traffic", "--days", "30", "--decisions", str(options["decisions"]),
                          stdout=self.stdout)
+        self.stdout.write("Evaluating drift and budget alerts…")
+        call_command("alerts_evaluate", stdout=self.stdout)
         host = options["addrport"] if ":" in options["addrport"] else f"127.0.0.1:{options['addrport']}"
         self.stdout.write(self.style.SUCCESS("Signalbox demo is ready."))
         self.stdout.write(
