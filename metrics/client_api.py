@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from controlplane import ratelimit
 from controlplane.errors import DomainError, json_error
 from metrics import services
 from routing import live
@@ -44,6 +45,8 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     key = live.key_entry(secret)
     if key.key_id is None:
         return _unauthorized("The SDK key is unknown or revoked.")
+    if (limited := ratelimit.decisions_limit(key.key_id)) is not None:
+        return limited
 
     limit = services.MAX_BATCH_BYTES
     too_large = f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes"

@@ -30,7 +30,8 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, RollupHourly
+from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, Alert, ReportReview, RollupHourly
+from metrics.selectors import rollup_range_cells
 from metrics.stats.budgets import forecast_linear
 from metrics.stats.histogram import histogram_quantile
 from routing.models import Policy, PolicyVersion
@@ -200,8 +201,9 @@ def filter_options(f: DashboardFilters) -> dict[str, list[str]]:
 
 def _cells(f: DashboardFilters, *, start: datetime | None = None,
            end: datetime | None = None) -> QuerySet[RollupHourly]:
-    qs = RollupHourly.objects.filter(policy_id=f.policy.pk if f.policy else -1,
-                                     hour__gte=start or f.start_dt, hour__lt=end or f.end_dt)
+    # Whole days (every range here) read the daily cells, still addressed as `hour`.
+    qs = rollup_range_cells(policy_id=f.policy.pk if f.policy else -1, start=start or f.start_dt,
+                            end=end or f.end_dt)
     if f.route:
         qs = qs.filter(route=f.route)
     if f.task_type:
@@ -329,8 +331,15 @@ def _month_bounds(day: date) -> tuple[date, date]:
     return first, last
 
 
+def open_alerts_count(f: DashboardFilters) -> int:
+    """Open and acknowledged alerts of the policy (of the route, when one is chosen), whatever the dates."""
+    qs = Alert.objects.filter(policy_id=f.policy.pk if f.policy else -1, status__in=Alert.ACTIVE)
+    return (qs.filter(route=f.route) if f.route else qs).count()
+
+
 def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
-    """Headline numbers for the range, the previous range, and the biggest movers (3 queries)."""
+    """Headline numbers for the range, the previous range, the biggest movers and the number of
+    active alerts (4 queries)."""
     prev = f.previous()
     cur = Q(hour__gte=f.start_dt)
     before = Q(hour__lt=f.start_dt)
@@ -389,7 +398,7 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
                    "month_label": month_start.strftime("%B %Y"), "month_to_date_usd": month_spend,
                    "month_end": month_end.isoformat(),
                    "fraction": ratio(month_spend, float(monthly)) if monthly else None},
-        "open_alerts": 0,
+        "open_alerts": open_alerts_count(f),
         "movers": movers[:8],
         "daily": {"days": days,
                   "cost_usd": [_num(daily[d]["cost"]) if d in daily else 0.0 for d in days],
@@ -686,7 +695,7 @@ def _tier_models(route: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
     """One row per task type: observed traffic, quality, latency and cost next to what the live
-    policy says (1 query)."""
+    policy says, and the date the policy's monthly report was last marked reviewed (2 queries)."""
     doc = f.document
     mapping: dict[str, str] = dict(doc.get("task_types") or {})
     observed: dict[str, dict[str, Any]] = {}
@@ -705,6 +714,9 @@ def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
         row["buckets"] = [a + b for a, b in zip(row["buckets"], _buckets(r), strict=True)]
         route_requests[r["task_type"]][r["route"]] = _int(r["reqs"])
     total_requests = sum(row["requests"] for row in observed.values())
+    reviewed = (ReportReview.objects.filter(policy_id=f.policy.pk).order_by("-reviewed_at", "-id")
+                .values_list("reviewed_at", flat=True).first()) if f.policy else None
+    last_review = reviewed.astimezone(UTC).date().isoformat() if reviewed else None
     task_types: Iterable[str] = sorted(set(observed) | ({f.task_type} if f.task_type else set(mapping)))
     rows = []
     for tt in task_types:
@@ -731,7 +743,7 @@ def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
             "pass_rate": pass_rate(obs["ok"], obs["requests"]) if obs else None,
             "p50_ms": q["p50"], "p95_ms": q["p95"],
             "cost_per_request_usd": ratio(obs["cost"], obs["requests"]) if obs else None,
-            "last_review": None,
+            "last_review": last_review,
         })
     rows.sort(key=lambda row: (-row["requests"], row["task_type"]))
     return {"filters": f.as_dict(), "rows": rows, "requests": total_requests}

@@ -198,6 +198,7 @@ class AuditEntry(models.Model):
         KEY_REVOKE = "key.revoke", "SDK key revoked"
         CATALOG_IMPORT = "catalog.import", "Catalog imported"
         CATALOG_UPDATE = "catalog.update", "Catalog model updated"
+        REPORT_REVIEW = "report.review", "Monthly report reviewed"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -50,3 +50,18 @@ def test_settings__environment__database_and_broker_taken_from_it():
                  "CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"})
 
     assert lines[1] == "django.db.backends.postgresql False False"
+
+
+def test_collectstatic__production_storage__every_asset_hashed_and_compressed(tmp_path: Path) -> None:
+    """The manifest storage of production resolves every reference in the vendored assets (a
+    dangling source-map comment would abort the deploy)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "STATIC_ROOT")}
+    env.update(DEBUG="false", SECRET_KEY="collectstatic-test-" + "x" * 40, ALLOWED_HOSTS="signalbox.example.com",
+               STATIC_ROOT=str(tmp_path))
+    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    for asset in ("vendor/plotly/plotly.min.js", "vendor/jsoneditor/jsoneditor.min.js", "signalbox/report.css"):
+        assert f'"{asset}"' in manifest
+    assert list(tmp_path.glob("vendor/jsoneditor/jsoneditor.min.*.js.gz"))
