@@ -249,7 +249,11 @@ def _rollups_update_soon(using: str) -> None:
 
     Beat also runs it every minute, so a missed queue (broker down, debounced) only delays rollups.
     """
-    if not cache.add(_ROLLUPS_QUEUED_KEY, 1, timeout=settings.ROLLUPS_DEBOUNCE_SECONDS):
+    try:
+        if not cache.add(_ROLLUPS_QUEUED_KEY, 1, timeout=settings.ROLLUPS_DEBOUNCE_SECONDS):
+            return
+    except Exception:  # the shared cache is down: the decisions are stored, beat folds them
+        logger.warning("shared cache unreachable; rollups wait for the beat", exc_info=True)
         return
 
     def queue() -> None:

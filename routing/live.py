@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
+
+logger = logging.getLogger(__name__)
 
 _GEN_KEY = "signalbox:live-gen:{slug}"
 _BUDGET_KEY = "signalbox:budget-state:{slug}"
@@ -89,23 +92,33 @@ def _build(slug: str, generation: str | None) -> LiveEntry:
 
 
 def live_entry(slug: str) -> LiveEntry:
-    """Return the live entry for `slug`, from memory when it is fresh."""
+    """Return the live entry for `slug`, from memory when it is fresh.
+
+    With the shared cache unreachable the process keeps serving what it has (or builds the entry
+    from the database) and checks again after LIVE_POLICY_CHECK_SECONDS; such an entry carries no
+    generation, so the first successful check rebuilds it and a publish made meanwhile is seen.
+    """
     entry = _policies.get(slug)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.LIVE_POLICY_CHECK_SECONDS:
         return entry
     gen_key, budget_key = _GEN_KEY.format(slug=slug), _BUDGET_KEY.format(slug=slug)
-    shared = cache.get_many((gen_key, budget_key))  # one round trip for both
-    generation = shared.get(gen_key)
-    budget = _budget_value(shared.get(budget_key))
-    if entry is not None and generation is not None and generation == entry.generation:
-        entry = LiveEntry(entry.policy_id, entry.body, entry.etag, entry.version, generation, now, budget)
+    try:
+        shared = cache.get_many((gen_key, budget_key))  # one round trip for both
+    except Exception:
+        _cache_unreachable("reading the live generation")
+        entry = replace(entry, generation=None, checked_at=now) if entry is not None else _build(slug, None)
     else:
-        if generation is None:
-            generation = _new_generation()
-            cache.add(gen_key, generation, None)
-            generation = cache.get(gen_key, generation)
-        entry = replace(_build(slug, generation), budget=budget)
+        generation = shared.get(gen_key)
+        budget = _budget_value(shared.get(budget_key))
+        if entry is not None and generation is not None and generation == entry.generation:
+            entry = replace(entry, checked_at=now, budget=budget)
+        else:
+            if generation is None:
+                generation = _new_generation()
+                cache.add(gen_key, generation, None)
+                generation = cache.get(gen_key, generation)
+            entry = replace(_build(slug, generation), budget=budget)
     with _lock:
         if len(_policies) > 10_000:  # unknown slugs asked by a key holder must not grow memory
             _policies.clear()
@@ -113,15 +126,35 @@ def live_entry(slug: str) -> LiveEntry:
     return entry
 
 
+_last_cache_warning = 0.0
+
+
+def _cache_unreachable(doing: str) -> None:
+    """Log that the shared cache failed, at most once a minute per process."""
+    global _last_cache_warning
+    now = time.monotonic()
+    if now - _last_cache_warning >= 60:
+        _last_cache_warning = now
+        logger.warning("shared cache unreachable while %s; serving from process memory", doing, exc_info=True)
+
+
 def _new_generation() -> str:
     return f"{time.time_ns():x}"
 
 
 def invalidate(slug: str) -> None:
-    """Mark `slug`'s live payload stale in every process (after a publish or rollback commits)."""
-    cache.set(_GEN_KEY.format(slug=slug), _new_generation(), None)
+    """Mark `slug`'s live payload stale in every process (after a publish or rollback commits).
+
+    The publish has committed by now, so a cache outage must not turn it into an error: this
+    process drops its copy at once, and the others keep theirs until the cache answers again
+    (their entries lose their generation while it is down, so they rebuild when it returns).
+    """
     with _lock:
         _policies.pop(slug, None)
+    try:
+        cache.set(_GEN_KEY.format(slug=slug), _new_generation(), None)
+    except Exception:
+        _cache_unreachable("announcing a publish")
 
 
 # -- budget state: written by metrics, served with the policy ------------------------------------
