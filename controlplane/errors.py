@@ -122,6 +122,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = {path or "(root)": msgs for path, msgs in _flatten(detail).items()}
         message = "; ".join(f"{path}: {msgs[0]}" for path, msgs in list(errors.items())[:3])
         body = {"message": message or _GENERIC[400], "errors": errors}
+    elif isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        body = {"message": f"{detail} Send application/json.",
+                "errors": {"content_type": ["expected application/json"]}}
     elif isinstance(exc, drf_exceptions.ParseError):
         body = {"message": f"The request body is not valid: {detail}", "errors": {"body": [str(detail)]}}
     else:
@@ -129,3 +132,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = {"message": message, "errors": {}}
     response.data = body
     return response
+
+
+def page_not_found(request: Any, exception: Exception | None = None) -> Any:
+    """handler404: the API's error shape under /api/ (a path that matches no route, such as a
+    non-numeric id), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error(404, "Not found.", {"path": ["no such endpoint or object"]})
+    from django.views import defaults
+
+    return defaults.page_not_found(request, exception)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import environ
 
+from controlplane.ratelimit import rate_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -118,16 +120,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": [
-        "controlplane.parsers.JsonBodyParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: form encodings cannot carry the nested documents, and read an empty field as absent.
+    "DEFAULT_PARSER_CLASSES": ["controlplane.parsers.JsonBodyParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "controlplane.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Rates per user / per address: API_RATE_LIMIT_USER and API_RATE_LIMIT_ANON below.
+    "DEFAULT_THROTTLE_CLASSES": ["controlplane.throttles.AnonRateThrottle", "controlplane.throttles.UserRateThrottle"],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -140,6 +141,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "controlplane.openapi.error_responses"],
 }
 
 # How long a web process trusts its in-memory copy of a live policy or an SDK key before it asks
@@ -147,6 +149,17 @@ SPECTACULAR_SETTINGS = {
 # many seconds by every other process; a revoked key stops working within SDK_KEY_CACHE_SECONDS.
 LIVE_POLICY_CHECK_SECONDS = env.float("LIVE_POLICY_CHECK_SECONDS", default=1.0)
 SDK_KEY_CACHE_SECONDS = env.float("SDK_KEY_CACHE_SECONDS", default=30.0)
+
+# Request rates, "<requests>/<second|minute|hour|day>" or "off", counted in the shared cache;
+# above them the answer is 429 with Retry-After. Client endpoints count per SDK key, the
+# management API per user (per address when anonymous).
+CLIENT_RATE_LIMIT_POLICY_FETCH = env.str("CLIENT_RATE_LIMIT_POLICY_FETCH", default="6000/minute")
+CLIENT_RATE_LIMIT_DECISIONS = env.str("CLIENT_RATE_LIMIT_DECISIONS", default="1200/minute")
+API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="1200/minute")
+API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="60/minute")
+for _setting in ("CLIENT_RATE_LIMIT_POLICY_FETCH", "CLIENT_RATE_LIMIT_DECISIONS", "API_RATE_LIMIT_USER",
+                 "API_RATE_LIMIT_ANON"):
+    rate_parse(globals()[_setting], setting=_setting)  # a malformed rate stops start-up, named
 
 # Celery: with no broker configured, tasks run in-process (the embedded demo).
 _BROKER = env.str("CELERY_BROKER_URL", default="")
@@ -175,6 +188,32 @@ CELERY_BEAT_SCHEDULE["metrics-rollups-update"] = {
 CELERY_BEAT_SCHEDULE["metrics-partitions-maintain"] = {
     "task": "metrics.partitions_maintain", "schedule": 3600.0}
 
+# Budget state fed back to clients (docs/protocol.md, Signalbox-Budget): recomputed after each
+# rollup update that changed a policy and by beat every BUDGET_STATE_SECONDS; a state not
+# refreshed for BUDGET_STATE_MAX_AGE_SECONDS is no longer served.
+BUDGET_STATE_SECONDS = env.float("BUDGET_STATE_SECONDS", default=60.0)
+BUDGET_STATE_MAX_AGE_SECONDS = env.float("BUDGET_STATE_MAX_AGE_SECONDS", default=600.0)
+CELERY_BEAT_SCHEDULE["metrics-budget-state-refresh"] = {
+    "task": "metrics.budget_state_refresh", "schedule": BUDGET_STATE_SECONDS}
+
+# Alerts (metrics.alerts, docs/alerts.md): evaluated by beat every ALERTS_EVALUATE_SECONDS; spend
+# thresholds of daily and monthly budgets as fractions; a resolved alert firing again within
+# ALERTS_REOPEN_HOURS is reopened instead of opened anew. Deliveries: ALERTS_DELIVERY_MAX_ATTEMPTS
+# tries, backoff ALERTS_DELIVERY_BACKOFF_SECONDS × 2^(try−1); a channel is disabled after
+# ALERTS_CHANNEL_MAX_FAILURES failed tries in a row. Email goes through EMAIL_URL (console by default).
+ALERTS_EVALUATE_SECONDS = env.float("ALERTS_EVALUATE_SECONDS", default=300.0)
+ALERTS_BUDGET_THRESHOLDS = env.list("ALERTS_BUDGET_THRESHOLDS", cast=float, default=[0.5, 0.8, 1.0])
+ALERTS_REOPEN_HOURS = env.float("ALERTS_REOPEN_HOURS", default=24.0)
+ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=5)
+ALERTS_DELIVERY_BACKOFF_SECONDS = env.float("ALERTS_DELIVERY_BACKOFF_SECONDS", default=30.0)
+ALERTS_CHANNEL_MAX_FAILURES = env.int("ALERTS_CHANNEL_MAX_FAILURES", default=10)
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+ALERTS_SITE_URL = env.str("ALERTS_SITE_URL", default="http://127.0.0.1:8000")
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="signalbox@localhost")
+CELERY_BEAT_SCHEDULE["metrics-alerts-evaluate"] = {
+    "task": "metrics.alerts_evaluate", "schedule": ALERTS_EVALUATE_SECONDS}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -184,12 +223,18 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Production (DEBUG off) is HTTPS-only by default; each setting can be relaxed from the environment
+# (docs/deployment.md). The demo (DEBUG on) serves plain HTTP on localhost and sets none of them.
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The header the TLS-terminating proxy sets ("off" when Signalbox terminates TLS itself: a
+    # client could otherwise claim HTTPS with a header of its own).
+    _PROXY_SSL_HEADER = env.str("SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO")
+    if _PROXY_SSL_HEADER.lower() not in {"", "off"}:
+        SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True

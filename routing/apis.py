@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from controlplane.errors import InvalidInput, TooLarge
 from routing import engine, selectors, services
 from routing.diff import document_diff
-from routing.models import AuditEntry, Policy, SdkKey
+from routing.models import SLUG_VALIDATOR, AuditEntry, Policy, SdkKey
 
 
 class StrictSerializer(serializers.Serializer):
@@ -66,15 +66,44 @@ def _check_body_size(request: Request) -> None:
                        {"document": ["too large"]})
 
 
+MAX_PAGE_LIMIT = 1000
+MAX_PAGE_OFFSET = 1_000_000_000
+
+
+def _page_bound(request: Request, name: str, low: int, high: int) -> None:
+    """Refuse a `limit`/`offset` that is not a whole number in [low, high] (instead of ignoring it)."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return
+    if len(values) > 1:
+        raise InvalidInput(f"Give '{name}' once.", {name: ["given more than once"]})
+    value = values[0]
+    if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+        raise InvalidInput(f"'{name}' must be a whole number from {low} to {high:,}.",
+                           {name: [f"a whole number from {low} to {high}"]})
+
+
+def _text_param(request: Request, name: str, *, max_length: int = 200) -> str | None:
+    """A free-text query parameter, refused by name when too long or holding a NUL byte."""
+    value = request.query_params.get(name)
+    if value is not None and (len(value) > max_length or "\x00" in value):
+        raise InvalidInput(f"Invalid '{name}'.", {name: [f"at most {max_length} characters, no NUL bytes"]})
+    return value
+
+
 def _paginate(request: Request, view: APIView, queryset: Any, serializer: type[serializers.Serializer]) -> Response:
+    _page_bound(request, "limit", 1, MAX_PAGE_LIMIT)
+    _page_bound(request, "offset", 0, MAX_PAGE_OFFSET)
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", int, description="Number of results to return per page."),
-    OpenApiParameter("offset", int, description="The initial index from which to return the results."),
+    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_LIMIT},
+                     description="Number of results to return per page."),
+    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_PAGE_OFFSET},
+                     description="The initial index from which to return the results."),
 ]
 
 
@@ -444,8 +473,7 @@ class CatalogModelListApi(APIView):
                                *PAGE_PARAMETERS],
                    responses=_page_of(CatalogModelOutput), operation_id="catalog_list")
     def get(self, request: Request) -> Response:
-        qs = selectors.catalog_list(provider=request.query_params.get("provider"),
-                                    search=request.query_params.get("search"))
+        qs = selectors.catalog_list(provider=_text_param(request, "provider"), search=_text_param(request, "search"))
         return _paginate(request, self, qs, CatalogModelOutput)
 
 
@@ -488,7 +516,15 @@ class SdkKeyListApi(APIView):
             found = {p.slug: p for p in Policy.objects.filter(slug__in=value)}
             missing = [slug for slug in value if slug not in found]
             if missing:
-                raise serializers.ValidationError(f"unknown policies: {', '.join(missing)}")
+                # Only slug-shaped values are echoed: a secret pasted into this field stays out of
+                # the answer (and of whatever logs it).
+                shown = [slug for slug in missing if SLUG_VALIDATOR.regex.match(slug)]
+                hidden = len(missing) - len(shown)
+                parts = [", ".join(shown)] if shown else []
+                if hidden:
+                    parts.append(f"{hidden} value{'s' if hidden > 1 else ''} that {'are' if hidden > 1 else 'is'} "
+                                 "not a policy slug")
+                raise serializers.ValidationError(f"unknown policies: {'; '.join(parts)}")
             return list(found.values())
 
     @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(SdkKeyOutput), operation_id="keys_list")
@@ -553,7 +589,7 @@ class AuditListApi(APIView):
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("policy")
         action = request.query_params.get("action")
-        if action and action not in AuditEntry.Action.values:
+        if action is not None and action not in AuditEntry.Action.values:
             raise InvalidInput(f"Unknown action '{action}'.", {"action": ["not a known action"]})
         policy = selectors.policy_get(slug) if slug else None
         return _paginate(request, self, selectors.audit_list(policy=policy, action=action), AuditOutput)

@@ -21,7 +21,9 @@ def policy_list_with_draft_revision() -> QuerySet[Policy]:
 
 
 def policy_get(slug: str) -> Policy:
-    policy = Policy.objects.select_related("live_version", "owner").filter(slug=slug).first()
+    # No slug holds a NUL byte, and PostgreSQL refuses one in a query parameter.
+    policy = None if "\x00" in slug else (
+        Policy.objects.select_related("live_version", "owner").filter(slug=slug).first())
     if policy is None:
         raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
     return policy
@@ -75,7 +77,7 @@ def catalog_list(*, provider: str | None = None, search: str | None = None) -> Q
 
 
 def catalog_model_get(model_id: str) -> CatalogModel:
-    model = catalog_list().filter(model_id=model_id).first()
+    model = None if "\x00" in model_id else catalog_list().filter(model_id=model_id).first()
     if model is None:
         raise NotFound(f"No model '{model_id}' in the catalog.", {"model_id": ["not found"]})
     return model

@@ -1,0 +1,175 @@
+"""Per-key request rate limits, counted in the shared cache (a fixed window per key and scope).
+
+A rate reads "<requests>/<unit>" ("6000/minute", "100/s"); "0", "off" or "" turn the limit off.
+Every web node counts in the same cache entry, so the limit holds across the fleet: on Redis a
+pipelined INCRBY + EXPIRE (atomic, one round trip); on any other backend `cache.incr`, with
+`cache.add` to open a window (both atomic on local memory and Redis). See `hit` for how a busy
+key avoids a round trip per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from django.http import JsonResponse
+
+logger = logging.getLogger(__name__)
+
+# Only the standard library and django.core.exceptions at import time: the settings module
+# parses its rates with `rate_parse`.
+
+_UNITS = {
+    "s": 1, "sec": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+}
+_RATE = re.compile(r"^\s*(\d{1,12})\s*/\s*([a-z]+)\s*$")
+_OFF = {"", "0", "off", "none", "false"}
+_KEY = "signalbox:rl:{scope}:{ident}:{window}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    requests: int
+    seconds: int
+
+    @property
+    def unit(self) -> str:
+        return {1: "second", 60: "minute", 3600: "hour", 86400: "day"}[self.seconds]
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.unit}"
+
+
+@functools.lru_cache(maxsize=64)
+def rate_parse(value: str | None, *, setting: str) -> Rate | None:
+    """Parse a rate setting; None when the limit is off. ImproperlyConfigured names the setting."""
+    text = (value or "").strip().lower()
+    if text in _OFF:
+        return None
+    match = _RATE.match(text)
+    if match is None or match.group(2) not in _UNITS:
+        raise ImproperlyConfigured(
+            f"{setting}={value!r} is not a rate: write '<requests>/<unit>' with unit second, minute, hour "
+            f"or day (e.g. '6000/minute'), or 'off'.")
+    requests = int(match.group(1))
+    if requests == 0:
+        return None
+    return Rate(requests, _UNITS[match.group(2)])
+
+
+def drf_rate(value: str | None, *, setting: str) -> str | None:
+    """The same rate in DRF's throttle notation ("<n>/<unit>"), None when off."""
+    rate = rate_parse(value, setting=setting)
+    return None if rate is None else str(rate)
+
+
+# Per process: (scope, ident) -> [window, requests still granted]. A process reserves 1% of a
+# rate at a time from the shared counter and spends it locally, so a busy key costs one cache
+# round trip per 1% of its rate, not one per request.
+_leases: dict[tuple[str, object], list[int]] = {}
+_lock = threading.Lock()
+LEASE_FRACTION = 100
+
+
+def hit(scope: str, ident: object, rate: Rate) -> int | None:
+    """Count one request of `ident` in `scope`; return the seconds to wait when over the rate, else None.
+
+    Exact for rates under 200 per window (one shared count per request); above, each process
+    reserves rate/100 requests at a time, so the fleet may admit up to that many fewer per process
+    and window (reserved, unspent), never more than the rate.
+    """
+    now = time.time()
+    window = int(now // rate.seconds)
+    with _lock:
+        lease = _leases.get((scope, ident))
+        if lease is not None and lease[0] == window and lease[1] > 0:
+            lease[1] -= 1
+            return None
+    chunk = max(1, rate.requests // LEASE_FRACTION)
+    try:
+        total = _count(_KEY.format(scope=scope, ident=ident, window=window), chunk, rate.seconds + 1)
+    except Exception:
+        # The shared cache is down: limits fail open, as refusing every client for it would stop
+        # routing and decision logs everywhere (the outage is logged once a minute).
+        _cache_unreachable()
+        return None
+    granted = min(chunk, rate.requests - (total - chunk))
+    if granted <= 0:
+        return max(1, math.ceil((window + 1) * rate.seconds - now))
+    with _lock:
+        if len(_leases) > 10_000:  # many keys: memory stays bounded, a lease at most is lost
+            _leases.clear()
+        _leases[(scope, ident)] = [window, granted - 1]
+    return None
+
+
+def _count(key: str, amount: int, ttl: int) -> int:
+    """Add `amount` to the shared counter `key` (created with `ttl`) and return its new value."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):  # one round trip, atomic
+        raw = cache.make_and_validate_key(key)
+        pipe = cache._cache.get_client(raw, write=True).pipeline()
+        pipe.incrby(raw, amount)
+        pipe.expire(raw, ttl)
+        return int(pipe.execute()[0])
+    try:
+        return cache.incr(key, amount)
+    except ValueError:  # the first request of this window
+        return amount if cache.add(key, amount, ttl) else cache.incr(key, amount)
+
+
+_last_warning = 0.0
+
+
+def _cache_unreachable() -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= 60:
+        _last_warning = now
+        logger.warning("shared cache unreachable: rate limits are not enforced", exc_info=True)
+
+
+def forget() -> None:
+    """Drop this process's leases (tests, and after fork)."""
+    with _lock:
+        _leases.clear()
+
+
+def client_limit(scope: str, setting: str, key_id: int) -> JsonResponse | None:
+    """The 429 answer when SDK key `key_id` is over the rate named by `setting`, else None."""
+    from controlplane.errors import json_error
+
+    rate = rate_parse(getattr(settings, setting), setting=setting)
+    if rate is None:
+        return None
+    wait = hit(scope, key_id, rate)
+    if wait is None:
+        return None
+    return json_error(429, f"Too many requests for this SDK key: at most {rate}. Retry in {wait} s.",
+                      {"rate_limit": [f"at most {rate} per SDK key"]}, headers={"Retry-After": str(wait)})
+
+
+def policy_fetch_limit(key_id: int) -> JsonResponse | None:
+    """Per-key limit of the client policy fetch (CLIENT_RATE_LIMIT_POLICY_FETCH)."""
+    return client_limit("fetch", "CLIENT_RATE_LIMIT_POLICY_FETCH", key_id)
+
+
+def decisions_limit(key_id: int) -> JsonResponse | None:
+    """Per-key limit of the client decision upload (CLIENT_RATE_LIMIT_DECISIONS)."""
+    return client_limit("decisions", "CLIENT_RATE_LIMIT_DECISIONS", key_id)
