@@ -109,6 +109,7 @@ class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
             "f": f, "problems": problems, "policies": policies, "options": sel.filter_options(f),
             "page": self.page, "page_title": self.title, "pages": PAGES, "markers": markers,
             "querystring": f.querystring(), "presets": self._presets(f),
+            "report_month": report_sel.report_last_full_month().strftime("%Y-%m"),
         })
         built = self.build(f, markers) if f.policy else {}
         figures: dict[str, Any] = built.pop("figures", {})
