@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,7 +30,9 @@ DB = "signalbox_bench_fetch"
 SETUP = """
 import django; django.setup()
 from routing.demo import demo_routing_load, demo_sdk_key
+from metrics.budget_state import budget_state_refresh
 report, policies = demo_routing_load()
+budget_state_refresh()  # the demo policies have budgets: every answer carries Signalbox-Budget
 print(demo_sdk_key(policies)[1])
 """
 
@@ -59,6 +62,14 @@ def main() -> None:
     with gunicorn(env) as url:  # restarted so the bare view serves the same bytes
         with urllib.request.urlopen(f"{url}/bench/bare") as response:
             assert response.read() == body
+        conditional = urllib.request.Request(f"{url}/api/v1/client/policies/{slug}",
+                                             headers={**auth, "If-None-Match": etag})
+        try:
+            urllib.request.urlopen(conditional)
+            sys.exit("the conditional fetch did not answer 304")
+        except urllib.error.HTTPError as answer:  # urllib raises on 304
+            if answer.code != 304 or not answer.headers["Signalbox-Budget"]:
+                sys.exit("the 304 carries no Signalbox-Budget header to measure")
         cases = {
             "bare Django view (same bytes)": (f"{url}/bench/bare", {}),
             "policy fetch 200": (f"{url}/api/v1/client/policies/{slug}", auth),
