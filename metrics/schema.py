@@ -63,6 +63,13 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 # The columns an ingest writes, in COPY / INSERT order: all but `received_at` (the database's clock).
 DECISION_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _COLUMNS if name != "received_at")
 
+# The same columns in the order of the ingest's COPY lines: the three the service adds (the key, and
+# the price it looks up) first, then those of one record's text (`metrics.records.copy_row`), which
+# the per-record check can then build in one piece before the batch is priced.
+COPY_LEAD_COLUMNS: tuple[str, ...] = ("key_id", "cost_usd", "unpriced")
+COPY_COLUMNS: tuple[str, ...] = COPY_LEAD_COLUMNS + tuple(
+    name for name in DECISION_COLUMNS if name not in COPY_LEAD_COLUMNS)
+
 
 def _staging_type(postgres: str) -> str:
     """The staging column's type: the raw type without constraints, default or length limit."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +19,7 @@ from django.utils import timezone
 from controlplane.errors import InvalidInput, NotAllowed
 from metrics import budget_state, partitions, pricing, sql
 from metrics.models import ReportReview
-from metrics.records import Checked, copy_text, record_check
+from metrics.records import Checked, CopyRow, checked_row, copy_row, record_check
 from metrics.schema import (
     DECISION_COLUMNS,
     LATENCY_BOUNDS_MS,
@@ -98,34 +99,47 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
     policies = _scope(policy_ids)
 
     results: list[dict[str, Any]] = []
-    valid: list[tuple[int, Checked]] = []
     seen: set[str] = set()
     out = IngestResult(results)
+    vendor = connections[using].vendor
+    postgres = vendor == "postgresql"
+    # PostgreSQL: (index, COPY row) per valid record; SQLite: (index, Checked).
+    valid: list[tuple[int, Any]] = []
     for index, rec in enumerate(records):
-        checked = record_check(rec, policies=policies, not_before=not_before, not_after=not_after)
-        if type(checked) is dict:
-            event_id = rec.get("event_id") if type(rec) is dict else None
-            results.append({"event_id": event_id if type(event_id) is str else None,
-                            "status": "rejected", "errors": checked})
-            out.rejected += 1
-            continue
-        assert isinstance(checked, Checked)
-        if checked.event_id in seen:
-            results.append({"event_id": checked.event_id, "status": "duplicate"})
+        # The SDK's records (all fields, all valid) go straight to their COPY row; any other record
+        # is checked field by field, its errors named.
+        row = copy_row(rec, policies, not_before, not_after) if postgres else None
+        if row is None:
+            checked = record_check(rec, policies=policies, not_before=not_before, not_after=not_after)
+            if type(checked) is dict:
+                event_id = rec.get("event_id") if type(rec) is dict else None
+                results.append({"event_id": event_id if type(event_id) is str else None,
+                                "status": "rejected", "errors": checked})
+                out.rejected += 1
+                continue
+            assert isinstance(checked, Checked)
+            row = checked_row(checked) if postgres else checked
+        event_id = row[0]
+        if event_id in seen:
+            results.append({"event_id": event_id, "status": "duplicate"})
             out.duplicates += 1
             continue
-        seen.add(checked.event_id)
-        results.append({"event_id": checked.event_id, "status": "accepted"})  # until told otherwise
-        valid.append((index, checked))
+        seen.add(event_id)
+        results.append({"event_id": event_id, "status": "accepted"})  # until told otherwise
+        valid.append((index, row))
 
     if valid:
-        book = pricing.prices({c.model for _, c in valid})
-        vendor = connections[using].vendor
-        days = {int(c.epoch // 86_400) for _, c in valid}  # UTC days since the epoch
+        if postgres:
+            models = {row[1] for _, row in valid}
+            days = {int(row[2] // 86_400) for _, row in valid}  # UTC days since the epoch
+        else:
+            models = {c.model for _, c in valid}
+            days = {int(c.epoch // 86_400) for _, c in valid}
+        book = pricing.prices(models)
         partitions.partitions_ensure((_EPOCH_DAY + timedelta(days=d) for d in days), using=using)
         nested = connections[using].in_atomic_block
         with transaction.atomic(using=using):
-            if vendor == "postgresql":
+            if postgres:
                 skipped = _store_postgres(key_id, valid, book, using, nested=nested)
             else:
                 skipped = _store_sqlite(key_id, valid, book, using)
@@ -133,54 +147,50 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
                 _rollups_update_soon(using)
         out.accepted = len(valid) - len(skipped)
         if skipped:
-            for index, checked in valid:
-                if checked.event_id in skipped:
+            for index, item in valid:
+                if item[0] in skipped:
                     results[index]["status"] = "duplicate"
                     out.duplicates += 1
     return out
 
 
-def _store_postgres(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook,
+# The psycopg connections whose session has the staging table (a new connection has none).
+_staging_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _store_postgres(key_id: int, valid: list[tuple[int, CopyRow]], book: pricing.PriceBook,
                     using: str, *, nested: bool) -> set[str]:
     """COPY into the connection's staging table, then one INSERT … ON CONFLICT DO NOTHING that also
     writes the rollup delta of the rows it inserted; return the event ids it skipped (already stored).
 
     The staging table empties itself at commit; inside a caller's transaction (`nested`) an
-    earlier ingest's rows may still be there, so they are deleted first.
+    earlier ingest's rows may still be there, so they are deleted first. It lives as long as the
+    database session: once its creation is committed, later ingests on that connection skip the
+    statement (a round trip and ≈ 0.2 ms of the server's time per batch).
     """
-    key = str(key_id)
     cost_of = book.cost
-    esc = copy_text
-    null = "\\N"
+    key = f"{key_id}\t"
+    unpriced = f"{key}\\N\tt\t"
     lines = []
-    for _, c in valid:
-        cost = c.cost_usd
-        unpriced = "f"
+    append = lines.append
+    for _, (_, model, epoch, tokens_in, tokens_out, cost, text) in valid:
         if cost is None:
-            cost = cost_of(c.model, c.epoch, c.tokens_in, c.tokens_out)
+            cost = cost_of(model, epoch, tokens_in, tokens_out)
             if cost is None:
-                unpriced = "t"
-        if c.plain:
-            strings = (f"{c.route}\t{c.task_type}\t{c.model}\t{c.provider}\t{c.tier}\t{c.attempt}\t"
-                       f"{'t' if c.escalated else 'f'}\t{c.request_id}\t{c.reason_json}")
-            client = f"{c.client_app}\t{c.client_instance}\t{c.client_sdk_version}\t{c.attributes_json}"
-        else:
-            strings = (f"{esc(c.route)}\t{esc(c.task_type)}\t{esc(c.model)}\t{esc(c.provider)}\t"
-                       f"{c.tier}\t{c.attempt}\t{'t' if c.escalated else 'f'}\t{esc(c.request_id)}\t"
-                       f"{esc(c.reason_json)}")
-            client = (f"{esc(c.client_app)}\t{esc(c.client_instance)}\t{esc(c.client_sdk_version)}\t"
-                      f"{esc(c.attributes_json)}")
-        lines.append(
-            f"{c.ts_text}\t{c.event_id}\t{key}\t{c.policy_id}\t{c.policy_version}\t{strings}\t"
-            f"{c.outcome}\t{null if c.confidence is None else repr(c.confidence)}\t{c.tokens_in}\t"
-            f"{c.tokens_out}\t{null if cost is None else repr(cost)}\t{unpriced}\t{c.latency_ms!r}\t"
-            f"{client}\n")
+                append(f"{unpriced}{text}\n")
+                continue
+        append(f"{key}{cost!r}\tf\t{text}\n")
     data = "".join(lines).encode()
-    with connections[using].cursor() as cursor:
-        cursor.execute(POSTGRES_STAGING)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        session = connection.connection
+        if nested or session not in _staging_sessions:
+            cursor.execute(POSTGRES_STAGING)
+            if not nested:  # this transaction is the outermost: its commit keeps the table
+                transaction.on_commit(lambda: _staging_sessions.add(session), using=using)
         if nested:
             cursor.execute("DELETE FROM metrics_decision_staging")
-        with cursor.cursor.copy(sql.STAGING_COPY) as copy:
+        with cursor.cursor.copy(sql.INGEST_COPY) as copy:
             copy.write(data)
         cursor.execute(sql.INGEST_POSTGRES)
         return {row[0] for row in cursor.fetchall()}

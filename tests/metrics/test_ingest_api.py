@@ -11,7 +11,7 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import records
+from metrics import records, schema
 from metrics.models import Decision
 from metrics.records import ALLOWED
 from routing import services as routing_services
@@ -150,6 +150,43 @@ def test_ingest__strings_with_tabs_newlines_and_backslashes__stored_verbatim(
     stored = Decision.objects.get()
     assert stored.route == stored.request_id == stored.client_app == odd
     assert stored.reason == {"why": odd} and stored.attributes == {"k": odd}
+
+
+@pytest.mark.parametrize("sdk_shaped", [True, False], ids=["one-pass row", "field-by-field check"])
+def test_ingest__awkward_confidence_and_latency__stored_rounded_to_6_and_3_decimals(
+        scoped: Any, post: Any, sdk_shaped: bool) -> None:
+    """The COPY text writes exactly 6 and 3 decimals; PostgreSQL must read back round(value, n)."""
+    _, secret = scoped
+    values = [(0.0078125, 0.0005), (0.1234565, 1234.5675), (1 / 3, 86_400_000), (5e-324, 0.0015),
+              (1, 2.675), (0, 86_399_999.9995), (0.9999995, 1e-9), (0.5, 123_456.0005)]
+    sent = [record(confidence=c, latency_ms=ms) for c, ms in values]
+    if not sdk_shaped:  # a record without the optional fields takes the field-by-field check
+        for rec in sent:
+            del rec["request_id"]
+
+    assert post(sent, secret).json()["accepted"] == len(sent)
+
+    stored = {str(d.event_id): (d.confidence, d.latency_ms) for d in Decision.objects.all()}
+    assert [stored[rec["event_id"]] for rec in sent] == [(round(float(c), 6), round(float(ms), 3))
+                                                         for c, ms in values]
+
+
+def test_ingest__attribute_integer_beyond_64_bits_next_to_a_nan__both_records_rejected_naming_them(
+        scoped: Any, post: Any) -> None:
+    """A NaN makes orjson refuse the body; the standard parser then keeps a huge integer as an int,
+    which the check must name (it was a 500), not serialize."""
+    _, secret = scoped
+    body = orjson.dumps({"decisions": [record(attributes={"n": 1}), record(confidence=0.5), record()]})
+    body = body.replace(b'"attributes":{"n":1}', b'"attributes":{"n":123456789012345678901234567890}', 1)
+    body = body.replace(b'"confidence":0.5', b'"confidence":NaN', 1)
+
+    response = post(body, secret)
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0]["errors"] == {"attributes.n": ["integer out of range"]}
+    assert list(results[1]["errors"]) == ["confidence"]
+    assert _statuses(response) == ["rejected", "rejected", "accepted"]
 
 
 def test_ingest__nan_and_infinity__only_those_records_rejected(scoped: Any, post: Any) -> None:
@@ -339,3 +376,98 @@ def test_record_check__random_field_values__same_answer_as_the_full_check(
     if records.REQUIRED <= rec.keys() <= records.ALLOWED:
         assert checked == records._check_values(rec, *limits.values())
     assert type(checked) is dict or checked.ts == datetime.fromisoformat(checked.ts_text)
+
+
+def _recent_timestamp(seconds: int, zone: int, z: bool) -> str:
+    moment = datetime.now(UTC) - timedelta(seconds=seconds / 7)
+    text = moment.astimezone(timezone(timedelta(minutes=zone))).isoformat()
+    return text.replace("+00:00", "Z") if z else text
+
+
+_TEXT = st.text(max_size=6)
+_PLAIN = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT
+# Per field, valid values of every kind (strings with COPY specials and NUL included).
+_FIELD_VALUES = {
+    "event_id": st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()),
+    "timestamp": st.builds(_recent_timestamp, st.integers(0, 7 * 86_400 * 7), st.sampled_from([0, 330, -300]),
+                           st.booleans()),
+    "policy": st.just("checkout"),
+    "policy_version": st.integers(1, 2**31 - 1),
+    "route": st.text(min_size=1, max_size=6), "task_type": st.text(min_size=1, max_size=6),
+    "model": st.text(min_size=1, max_size=6), "provider": _TEXT, "request_id": st.none() | _TEXT,
+    "tier": st.integers(1, 5),
+    "attempt": st.integers(1, 4),
+    "outcome": st.sampled_from(sorted(records.OUTCOMES)),
+    "confidence": st.none() | st.floats(0, 1) | st.integers(0, 1),
+    "tokens_in": st.integers(0, 10**9 - 1), "tokens_out": st.integers(0, 10**9 - 1),
+    "cost_usd": st.none() | st.floats(0, 1e6) | st.integers(0, 10**6),
+    "latency_ms": st.floats(0, 86_400_000) | st.integers(0, 86_400_000),
+    "reason": st.none() | st.dictionaries(_TEXT, _PLAIN, max_size=3)
+    | st.builds(lambda tier: {"from": {"tier": tier}}, st.integers(0, 6)),
+    "client": st.none() | st.fixed_dictionaries({}, optional={
+        "app": st.none() | _TEXT, "instance": st.none() | _TEXT, "sdk_version": st.none() | _TEXT}),
+    "attributes": st.none() | st.dictionaries(st.text(min_size=1, max_size=4), _PLAIN, max_size=3),
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(changes=st.fixed_dictionaries({}, optional=_FIELD_VALUES),
+       odd=st.dictionaries(st.sampled_from(sorted(ALLOWED)), _VALUES, max_size=1),
+       drop=st.sets(st.sampled_from(sorted(ALLOWED)), max_size=1))
+def test_copy_row__random_field_values__the_row_of_the_full_check_or_none(
+        changes: dict[str, Any], odd: dict[str, Any], drop: set[str]) -> None:
+    """The hot path's COPY row accepts nothing the full check refuses, and is the row the full
+    check's values give."""
+    rec = record(**{**changes, **odd})
+    for name in drop:
+        rec.pop(name, None)
+    now = datetime.now(UTC).timestamp()
+    limits = {"policies": {"checkout": 7}, "not_before": now - 30 * 86_400, "not_after": now + 86_400}
+
+    row = records.copy_row(rec, *limits.values())
+
+    if row is not None:
+        checked = records._check_values(rec, *limits.values())
+        assert type(checked) is not dict, checked
+        assert row == records.checked_row(checked)
+        assert row[-1].count("\t") == len(schema.COPY_COLUMNS) - len(schema.COPY_LEAD_COLUMNS) - 1
+
+
+def test_copy_row__the_sdks_record__takes_the_one_pass_path() -> None:
+    now = datetime.now(UTC).timestamp()
+    rec = record(confidence=0.25, latency_ms=12, cost_usd=0.5)
+
+    row = records.copy_row(rec, {"checkout": 7}, now - 86_400, now + 86_400)
+
+    assert row is not None
+    event_id, model, _, tokens_in, tokens_out, cost, text = row
+    assert (event_id, model, tokens_in, tokens_out, cost) == (rec["event_id"], "gpt-4o-mini", 1000, 200, 0.5)
+    columns = dict(zip(schema.COPY_COLUMNS[len(schema.COPY_LEAD_COLUMNS):], text.split("\t"), strict=True))
+    assert columns["ts"] == rec["timestamp"] and columns["policy_id"] == "7"
+    assert (columns["confidence"], columns["latency_ms"], columns["escalated"]) == ("0.250000", "12.000", "f")
+    assert columns["client_app"] == "tests" and columns["attributes"] == '{"user_tier":"pro"}'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ingest__committed_batches_on_one_connection__staging_table_created_once(
+        _truncate_decisions: Any) -> None:
+    """Outside a transaction the staging table is created on a connection's first ingest only, and
+    again on a new connection."""
+    from django.test.utils import CaptureQueriesContext
+
+    from metrics import services
+
+    policy = factories.policy("checkout")
+    key, _ = factories.sdk_key(policy)
+    scope = {"key_id": key.pk, "policy_ids": frozenset({policy.pk})}
+
+    def ingest() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert services.decision_batch_ingest(records=[record(), record()], **scope).accepted == 2
+        return [q["sql"] for q in queries.captured_queries if "CREATE TEMP TABLE" in q["sql"]]
+
+    assert len(ingest()) == 1
+    assert ingest() == []
+    connection.close()
+    assert len(ingest()) == 1
+    assert Decision.objects.count() == 6

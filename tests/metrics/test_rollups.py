@@ -111,6 +111,25 @@ def test_rollups__after_update__cells_hold_the_batch_sums(scope: Any) -> None:
     assert escalated.hour == NOW.replace(minute=0)
 
 
+def test_rollups__extreme_latencies_and_confidences__sums_exact_and_equal_to_raw_sql(scope: Any) -> None:
+    """Latency and confidence are summed as integers of their last kept decimal: exact at the ends
+    of their ranges, and equal to the numeric sums of the raw rows."""
+    at = NOW.isoformat()
+    _ingest(*scope, [record(timestamp=at, latency_ms=86_400_000, confidence=0.000001),
+                     record(timestamp=at, latency_ms=0.001, confidence=1),
+                     record(timestamp=at, latency_ms=1234.5675, confidence=0.1234565),
+                     record(timestamp=at, latency_ms=0, confidence=0)])
+
+    services.rollups_update()
+
+    cell = RollupHourly.objects.get()
+    assert cell.latency_sum_ms == Decimal("86400000.001") + Decimal(repr(round(1234.5675, 3)))
+    assert cell.confidence_sum == Decimal("1.000001") + Decimal(repr(round(0.1234565, 6)))
+    assert _cells() == _reference_cells()
+    services.rollups_rebuild(since=NOW - timedelta(hours=1))
+    assert RollupHourly.objects.get().latency_sum_ms == cell.latency_sum_ms
+
+
 def test_rollups__update_rerun__counts_nothing_twice(scope: Any) -> None:
     _ingest(*scope, [record(timestamp=NOW.isoformat()) for _ in range(3)])
     services.rollups_update()
