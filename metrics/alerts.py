@@ -616,7 +616,10 @@ def _policy_alerts_evaluate(policy: Policy, at: datetime, report: EvaluationRepo
         # One evaluator per policy at a time (beat and a manual run may overlap).
         Policy.objects.select_for_update().filter(pk=policy.pk).first()
         evaluations = policy_evaluate(policy, at=at)
-        active = {(a.detector, a.route): a for a in Alert.objects.filter(policy=policy, status__in=Alert.ACTIVE)}
+        # Locked: an acknowledgement or resolution made meanwhile would otherwise be overwritten by
+        # the save of the copy read here (they wait for this transaction, then see its outcome).
+        active = {(a.detector, a.route): a for a in
+                  Alert.objects.select_for_update().filter(policy=policy, status__in=Alert.ACTIVE)}
         seen = set()
         for evaluation in evaluations:
             key = (evaluation.detector, evaluation.route)
@@ -719,6 +722,9 @@ def channel_fields_check(*, kind: str, name: Any, url: Any = "", secret: Any = "
     else:
         cleaned["min_severity"] = min_severity
     if kind == NotificationChannel.Kind.WEBHOOK:
+        if emails:  # a field of the other kind would be dropped without a word
+            errors["emails"] = ["only for email channels"]
+
         def url_clean() -> str:
             text = _text(url, "url", required=True, max_length=2000)
             try:
@@ -730,19 +736,22 @@ def channel_fields_check(*, kind: str, name: Any, url: Any = "", secret: Any = "
         take("secret", lambda: _text(secret, "secret", required=False, max_length=200) or secrets.token_urlsafe(32))
         cleaned["emails"] = []
     elif kind == NotificationChannel.Kind.EMAIL:
+        for other, value in (("url", url), ("secret", secret)):
+            if value:
+                errors[other] = ["only for webhook channels"]
         if not isinstance(emails, list | tuple) or not emails:
             errors["emails"] = ["a non-empty list of email addresses"]
         elif len(emails) > MAX_EMAILS:
             errors["emails"] = [f"at most {MAX_EMAILS} addresses"]
         else:
-            good = []
+            good: dict[str, str] = {}  # one mail per address, however often it is listed
             for i, address in enumerate(emails):
                 try:
                     validate_email(address if isinstance(address, str) else "")
-                    good.append(address.strip())
+                    good.setdefault(address.strip().lower(), address.strip())
                 except DjangoValidationError:
                     errors[f"emails.{i}"] = ["not an email address"]
-            cleaned["emails"] = good
+            cleaned["emails"] = list(good.values())
         cleaned["url"], cleaned["secret"] = "", ""
     if errors:
         raise InvalidInput("; ".join(f"{k}: {v[0]}" for k, v in list(errors.items())[:3]), errors)
@@ -896,7 +905,9 @@ def webhook_post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: 
                 continue
             if response.is_success:
                 return SendResult(True, response.status_code, "")
-            return SendResult(False, response.status_code, f"HTTP {response.status_code}: {response.text[:300]}")
+            # The status only: the answer's body is not shown back, so a channel aimed at an
+            # internal address can't be used to read what that address serves.
+            return SendResult(False, response.status_code, f"HTTP {response.status_code} {response.reason_phrase}")
     return SendResult(False, response.status_code, f"more than {MAX_REDIRECTS} redirects")
 
 

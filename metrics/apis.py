@@ -29,10 +29,10 @@ from routing.apis import (
     PAGE_PARAMETERS,
     CanViewPolicies,
     StrictSerializer,
-    _check_body_size,
-    _page_of,
-    _paginate,
     can,
+    check_body_size,
+    page_of,
+    paginate,
 )
 
 FILTER_PARAMETERS = [
@@ -364,7 +364,7 @@ class MetricsWhatIfApi(APIView):
     @extend_schema(operation_id="metrics_whatif", request=InputSerializer, responses=OutputSerializer,
                    summary="What-if: a draft's cost, escalation and latency on a past period's traffic")
     def post(self, request: Request) -> Response:
-        _check_body_size(request)  # before the body is read: a JSON 413, not Django's HTML 400
+        check_body_size(request)  # before the body is read: a JSON 413, not Django's HTML 400
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -466,7 +466,7 @@ class MetricsReportApi(APIView):
         OpenApiParameter("month", str, OpenApiParameter.PATH, description="The month, YYYY-MM (UTC)."),
     ], summary="Monthly review report: the month against the previous one, changes, alerts, recommendations")
     def get(self, request: Request, policy: str, month: str) -> Response:
-        p = report_selectors.report_policy_get(policy)
+        p = routing_selectors.policy_get(policy)
         return Response(report_selectors.monthly_report(p, report_selectors.report_month_parse(month)))
 
 
@@ -537,7 +537,7 @@ class AlertListApi(APIView):
         until = serializers.DateTimeField(required=False, help_text="Opened before this moment (ISO 8601).")
 
     @extend_schema(operation_id="alerts_list", parameters=[FilterSerializer, *PAGE_PARAMETERS],
-                   responses=_page_of(AlertOutput), summary="Alerts, newest first")
+                   responses=page_of(AlertOutput), summary="Alerts, newest first")
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -546,7 +546,7 @@ class AlertListApi(APIView):
             values["policy"] = routing_selectors.policy_get(values["policy"])
         if values.get("since") and values.get("until") and values["until"] <= values["since"]:
             raise InvalidInput("'until' must be after 'since'.", {"until": ["must be after since"]})
-        return _paginate(request, self, metrics_selectors.alert_list(**values), AlertOutput)
+        return paginate(request, self, metrics_selectors.alert_list(**values), AlertOutput)
 
 
 class AlertDetailApi(APIView):
@@ -640,10 +640,10 @@ class ChannelListApi(APIView):
         enabled = serializers.BooleanField(default=True)
         policy = S(required=False, allow_null=True, max_length=63, help_text="policy slug; null: every policy")
 
-    @extend_schema(operation_id="channels_list", parameters=PAGE_PARAMETERS, responses=_page_of(ChannelOutput),
+    @extend_schema(operation_id="channels_list", parameters=PAGE_PARAMETERS, responses=page_of(ChannelOutput),
                    summary="Notification channels (publisher)")
     def get(self, request: Request) -> Response:
-        return _paginate(request, self, metrics_selectors.channel_list(), ChannelOutput)
+        return paginate(request, self, metrics_selectors.channel_list(), ChannelOutput)
 
     @extend_schema(operation_id="channels_create", request=InputSerializer, responses={201: ChannelOutput},
                    summary="Create a webhook or email channel (publisher)")

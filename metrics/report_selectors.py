@@ -42,7 +42,7 @@ from metrics.whatif import whatif_for_report
 from routing import selectors as routing_selectors
 from routing.models import AuditEntry, Policy, PolicyVersion
 
-MONTH_FORMAT = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH_FORMAT = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits, matched whole (no trailing newline)
 TOP_MOVERS = 5
 # A route's tier 1 "is good enough" at this per-tier pass rate (the Quality page's 95% mark)…
 TIER1_SUFFICIENT_PASS_RATE = sel.PASS_RATE_GOOD
@@ -78,7 +78,7 @@ TABLES = ("summary", "task_types", "routes", "movers", "changes", "alerts", "rec
 def report_month_parse(value: str, *, today: date | None = None) -> date:
     """The first day of the month named `YYYY-MM`; a clear 400 for anything else, a 404 for a
     month that has not started yet."""
-    match = MONTH_FORMAT.match(value or "")
+    match = MONTH_FORMAT.fullmatch(value or "")
     if match is None:
         shown = (value or "")[:20].replace("\x00", "")
         raise InvalidInput(f"'{shown}' is not a month: use YYYY-MM, e.g. 2025-03.", {"month": ["expected YYYY-MM"]})
@@ -86,10 +86,10 @@ def report_month_parse(value: str, *, today: date | None = None) -> date:
     if not 1 <= number <= 12:
         raise InvalidInput(f"'{value}' is not a month: the month number runs from 01 to 12.",
                            {"month": ["month number must be 01 to 12"]})
-    first = date(year, number, 1)
-    if first < sel.FIRST_DATE:
+    if (year, number) < (sel.FIRST_DATE.year, sel.FIRST_DATE.month):  # before date(): year 0 does not exist
         raise InvalidInput(f"Reports start in {sel.FIRST_DATE:%B %Y}.",
                            {"month": [f"must be {sel.FIRST_DATE:%Y-%m} or later"]})
+    first = date(year, number, 1)
     today = today or timezone.now().astimezone(UTC).date()
     if first > today:
         raise NotFound(f"{first:%B %Y} has not started yet: reports exist up to {today:%B %Y}.",
@@ -118,11 +118,6 @@ def month_next(first: date) -> date:
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def report_policy_get(slug: str) -> Policy:
-    """The policy with its live version (404 naming the slug when there is none)."""
-    return routing_selectors.policy_get(slug)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +436,8 @@ def _daily(rows: list[dict[str, Any]], first: date) -> dict[str, Any]:
 
 
 def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) -> dict[str, Any]:
-    """The monthly review report of `policy` for the month starting on `first` (5 queries)."""
+    """The monthly review report of `policy` for the month starting on `first` (REPORT_QUERIES
+    queries, plus the what-if's own when the policy has a draft)."""
     now = (now or timezone.now()).astimezone(UTC)
     previous, last = month_previous(first), month_end(first)
     label, previous_label = first.strftime("%B %Y"), previous.strftime("%B %Y")
@@ -499,8 +495,16 @@ def _metric_values(metrics: Mapping[str, Mapping[str, Any]]) -> list[Any]:
     return [metrics[key][part] for key in METRIC_KEYS for part in ("current", "previous", "change", "change_pct")]
 
 
+def report_table_check(name: str) -> None:
+    """NotFound naming the tables when `name` is not one of the report's TABLES."""
+    if name not in TABLES:
+        raise NotFound(f"The report has no table '{name[:40]}': the tables are {', '.join(TABLES)}.",
+                       {"table": ["not found"]})
+
+
 def report_table(report: Mapping[str, Any], name: str) -> tuple[list[str], list[list[Any]]]:
     """(header, rows) of one of the report's TABLES, the numbers exactly as in the report."""
+    report_table_check(name)
     if name == "summary":
         return (["metric", "label", "unit", "current", "previous", "change", "change_pct"],
                 [[r["metric"], r["label"], r["unit"], r["current"], r["previous"], r["change"], r["change_pct"]]
@@ -519,13 +523,10 @@ def report_table(report: Mapping[str, Any], name: str) -> tuple[list[str], list[
         header = ["opened_at", "raised_in_month", "route", "detector", "severity", "status", "summary",
                   "resolved_at"]
         return header, [[r[h] for h in header] for r in report["alerts"]]
-    if name == "recommendations":
-        header = ["kind", "route", "task_type", "transition", "observed_rate", "threshold", "affected_requests",
-                  "cost_per_request_from_usd", "cost_per_request_to_usd", "estimated_monthly_savings_usd",
-                  "message"]
-        return header, [[r[h] for h in header] for r in report["recommendations"]["items"]]
-    raise NotFound(f"The report has no table '{name[:40]}': the tables are {', '.join(TABLES)}.",
-                   {"table": ["not found"]})
+    # recommendations
+    header = ["kind", "route", "task_type", "transition", "observed_rate", "threshold", "affected_requests",
+              "cost_per_request_from_usd", "cost_per_request_to_usd", "estimated_monthly_savings_usd", "message"]
+    return header, [[r[h] for h in header] for r in report["recommendations"]["items"]]
 
 
 def report_latest_month_with_data(policy: Policy) -> date | None:

@@ -202,7 +202,12 @@ _SQLITE_DAILY_CLEANUP = f"""
 
 def daily_triggers_create_sql(vendor: str) -> list[str]:
     """The statements creating the triggers that keep `metrics_rollup_daily` equal to the hourly
-    cells summed per UTC day."""
+    cells summed per UTC day.
+
+    Migration 0004 runs what this returns, so a database gets the triggers of the code it was
+    migrated with: a change here reaches existing databases only through a new migration that
+    drops and recreates them (as `metrics.schema` does for the decision table in 0002).
+    """
     statements = []
     if vendor == "postgresql":
         bodies = {

@@ -3,7 +3,7 @@ and whose figures come from `metrics.charts`.
 
 Every page shares the filter bar (policy, route, task type, model, date range, all in the URL
 query), the navigation and the empty state; a page only says which data and figures it shows.
-A monthly report or what-if page can reuse `DashboardPage` the same way.
+The monthly review report (below the dashboards) shares their access rule and navigation.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.generic import TemplateView, View
 
-from controlplane.errors import DomainError, NotAllowed, NotFound, json_error
+from controlplane.errors import DomainError, NotAllowed, json_error
 from metrics import alerts, charts, services
 from metrics import dashboard_selectors as sel
 from metrics import report_selectors as report_sel
 from metrics import selectors as metrics_selectors
+from routing import selectors as routing_selectors
 from routing.roles import PERM_EDIT_POLICY
 
 VIEW_PERMISSION = "routing.view_policy"
@@ -59,7 +60,23 @@ ChartOf = Callable[[dict[str, Any]], Any]
 TimeChartOf = Callable[[dict[str, Any], list[dict[str, Any]]], Any]
 
 
-class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
+class DashboardAccess(LoginRequiredMixin, UserPassesTestMixin):
+    """Who may open the dashboards and the reports: anonymous users go to the login page, users
+    without the permission get a 403."""
+
+    raise_exception = False
+    request: HttpRequest
+
+    def test_func(self) -> bool:
+        return can_view_dashboards(self.request.user)
+
+    def handle_no_permission(self) -> Any:
+        if self.request.user.is_authenticated:
+            self.raise_exception = True
+        return super().handle_no_permission()  # type: ignore[misc]
+
+
+class DashboardPage(DashboardAccess, TemplateView):
     """A dashboard page: filters, navigation, version markers, then its selector's data and the
     figures drawn from it. A page declares which; `build()` is overridden only to do more."""
 
@@ -72,15 +89,6 @@ class DashboardPage(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
     # Figures by name: drawn from the data alone, or over time with the publish/rollback markers.
     figures_from_data: ClassVar[dict[str, ChartOf]] = {}
     figures_over_time: ClassVar[dict[str, TimeChartOf]] = {}
-    raise_exception = False
-
-    def test_func(self) -> bool:
-        return can_view_dashboards(self.request.user)
-
-    def handle_no_permission(self) -> Any:
-        if self.request.user.is_authenticated:
-            self.raise_exception = True
-        return super().handle_no_permission()
 
     def get_template_names(self) -> list[str]:
         return [f"metrics/{self.page}.html"]
@@ -246,21 +254,6 @@ PAGE_VIEWS: dict[str, Callable[..., Any]] = {
 # the "Mark reviewed" form. Numbers come from `metrics.report_selectors.monthly_report`.
 
 
-class ReportAccess(LoginRequiredMixin, UserPassesTestMixin):
-    """Who may open reports: whoever may view the dashboards."""
-
-    raise_exception = False
-    request: HttpRequest
-
-    def test_func(self) -> bool:
-        return can_view_dashboards(self.request.user)
-
-    def handle_no_permission(self) -> Any:
-        if self.request.user.is_authenticated:
-            self.raise_exception = True
-        return super().handle_no_permission()  # type: ignore[misc]
-
-
 def can_mark_reviewed(user: Any) -> bool:
     """Editors and publishers may mark a report reviewed; viewers see the date only."""
     return bool(user.is_active and user.has_perm(PERM_EDIT_POLICY))
@@ -268,7 +261,7 @@ def can_mark_reviewed(user: Any) -> bool:
 
 def _report_target(slug: str, month: str) -> tuple[Any, date]:
     """(policy, first day of month) named by the URL, or a DomainError saying what is wrong."""
-    policy = report_sel.report_policy_get(slug)
+    policy = routing_selectors.policy_get(slug)
     return policy, report_sel.report_month_parse(month)
 
 
@@ -285,13 +278,13 @@ def _report_error_json(exc: DomainError) -> HttpResponse:
     return json_error(exc.status_code, exc.message, exc.errors)
 
 
-class ReportIndex(ReportAccess, View):
+class ReportIndex(DashboardAccess, View):
     """/reports/<policy>/ (or with ?month=YYYY-MM): redirect to that month's report, by default the
     last full month."""
 
     def get(self, request: HttpRequest, policy: str) -> HttpResponse:
         try:
-            p = report_sel.report_policy_get(policy)
+            p = routing_selectors.policy_get(policy)
             requested = (request.GET.get("month") or "").strip()
             first = report_sel.report_month_parse(requested) if requested else report_sel.report_last_full_month()
         except DomainError as exc:
@@ -299,7 +292,7 @@ class ReportIndex(ReportAccess, View):
         return HttpResponseRedirect(reverse("reports:report", args=[p.slug, first.strftime("%Y-%m")]))
 
 
-class ReportsRoot(ReportAccess, View):
+class ReportsRoot(DashboardAccess, View):
     """/reports/: the first policy's last full month (or the dashboards' "no policy" state)."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -314,7 +307,7 @@ REPORT_BREAKDOWN_COLUMNS = ("cost_usd", "requests", "cost_per_request_usd", "esc
                             "p95_ms", "unpriced")
 
 
-class ReportPage(ReportAccess, TemplateView):
+class ReportPage(DashboardAccess, TemplateView):
     """The month against the previous month, policy changes, alerts, movers, recommendations."""
 
     template_name = "metrics/report.html"
@@ -376,7 +369,7 @@ def _utc_today() -> date:
     return timezone.now().astimezone(UTC).date()
 
 
-class ReportReviewMark(ReportAccess, View):
+class ReportReviewMark(DashboardAccess, View):
     """POST: mark the month's report reviewed (editor role or above), then back to the report."""
 
     http_method_names = ["post"]
@@ -398,7 +391,7 @@ class ReportReviewMark(ReportAccess, View):
         return HttpResponseRedirect(reverse("reports:report", args=[p.slug, first.strftime("%Y-%m")]) + "#review")
 
 
-class ReportJson(ReportAccess, View):
+class ReportJson(DashboardAccess, View):
     """report.json: the whole report, the numbers of the page."""
 
     def get(self, request: HttpRequest, policy: str, month: str) -> HttpResponse:
@@ -423,15 +416,13 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-class ReportCsv(ReportAccess, View):
+class ReportCsv(DashboardAccess, View):
     """<table>.csv: one of the report's tables."""
 
     def get(self, request: HttpRequest, policy: str, month: str, table: str) -> HttpResponse:
         try:
             p, first = _report_target(policy, month)
-            if table not in report_sel.TABLES:
-                raise NotFound(f"The report has no table '{table[:40]}': the tables are "
-                               f"{', '.join(report_sel.TABLES)}.", {"table": ["not found"]})
+            report_sel.report_table_check(table)
         except DomainError as exc:
             return _report_error_json(exc)
         header, rows = report_sel.report_table(report_sel.monthly_report(p, first), table)

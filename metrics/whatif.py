@@ -637,22 +637,17 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
                           priced_at=priced_at)
 
 
-def whatif_for_report(policy: Policy, month_start: date | datetime,
-                      month_end: date | datetime) -> dict[str, Any] | None:
+def whatif_for_report(policy: Policy, month_start: date, month_end: date) -> dict[str, Any] | None:
     """The policy's draft against what happened in the month, JSON-ready, for the monthly
     report's recommendations; None when the policy has no draft.
 
-    Dates are UTC days with `month_end` the month's last day (inclusive); datetimes are taken as
-    a half-open range [month_start, month_end). A draft that no longer validates gives
-    `{"error": message, "errors": {path: [...]}}` instead of an estimate.
+    Dates are UTC days with `month_end` the month's last day (inclusive). A draft that no longer
+    validates gives `{"error": message, "errors": {path: [...]}}` instead of an estimate.
     """
     draft = selectors.policy_draft(policy)
     if draft is None:
         return None
-    if isinstance(month_start, datetime) and isinstance(month_end, datetime):
-        start, end = month_start, month_end
-    else:
-        start, end = whatif_period(_as_date(month_start), _as_date(month_end))
+    start, end = whatif_period(month_start, month_end)
     try:
         result = whatif_estimate(policy=policy, document=draft.document, start=start, end=end)
     except InvalidInput as exc:
@@ -661,10 +656,6 @@ def whatif_for_report(policy: Policy, month_start: date | datetime,
     data["draft_revision"] = draft.revision
     data["summary"] = whatif_summary(result)
     return data
-
-
-def _as_date(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
 
 
 def whatif_summary(result: WhatIf) -> str:

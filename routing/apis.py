@@ -52,9 +52,9 @@ CanViewKeys = can("routing.view_sdkkey")
 CanViewAudit = can("routing.view_auditentry")
 
 
-
-
-def _check_body_size(request: Request) -> None:
+def check_body_size(request: Request) -> None:
+    """Refuse a body whose Content-Length is past the policy document limit (plus 64 KiB), before
+    it is read: a JSON 413 naming the field, not Django's HTML 400."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -91,7 +91,8 @@ def _text_param(request: Request, name: str, *, max_length: int = 200) -> str | 
     return value
 
 
-def _paginate(request: Request, view: APIView, queryset: Any, serializer: type[serializers.Serializer]) -> Response:
+def paginate(request: Request, view: APIView, queryset: Any, serializer: type[serializers.Serializer]) -> Response:
+    """A LimitOffsetPagination page of `queryset` through `serializer`; a bad `limit`/`offset` is a 400."""
     _page_bound(request, "limit", 1, MAX_PAGE_LIMIT)
     _page_bound(request, "offset", 0, MAX_PAGE_OFFSET)
     paginator = LimitOffsetPagination()
@@ -107,8 +108,8 @@ PAGE_PARAMETERS = [
 ]
 
 
-def _page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
-    """The schema of a `_paginate` response: a LimitOffsetPagination page of `serializer`."""
+def page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a `paginate` response: a LimitOffsetPagination page of `serializer`."""
     name = serializer.__name__.removesuffix("Output")
     return inline_serializer(f"Paginated{name}List", {
         "count": serializers.IntegerField(),
@@ -171,13 +172,13 @@ class PolicyListApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         document = serializers.JSONField(required=False)
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(PolicyOutput), operation_id="policies_list")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(PolicyOutput), operation_id="policies_list")
     def get(self, request: Request) -> Response:
-        return _paginate(request, self, selectors.policy_list(), PolicyOutput)
+        return paginate(request, self, selectors.policy_list(), PolicyOutput)
 
     @extend_schema(request=InputSerializer, responses={201: PolicyOutput}, operation_id="policies_create")
     def post(self, request: Request) -> Response:
-        _check_body_size(request)
+        check_body_size(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         policy = services.policy_create(user=request.user, **data.validated_data)
@@ -210,11 +211,11 @@ class PolicyDetailApi(APIView):
 class PolicyVersionListApi(APIView):
     permission_classes = [CanViewPolicies]
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(VersionOutput),
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(VersionOutput),
                    operation_id="policies_versions_list")
     def get(self, request: Request, slug: str) -> Response:
         policy = selectors.policy_get(slug)
-        return _paginate(request, self, selectors.policy_versions(policy), VersionOutput)
+        return paginate(request, self, selectors.policy_versions(policy), VersionOutput)
 
 
 class PolicyVersionDetailApi(APIView):
@@ -247,7 +248,7 @@ class PolicyDraftApi(APIView):
                    description="Validate and save the draft. 400 names each invalid path; 409 when "
                                "`expected_revision` is not the draft's current revision.")
     def put(self, request: Request, slug: str) -> Response:
-        _check_body_size(request)
+        check_body_size(request)
         policy = selectors.policy_get(slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -435,7 +436,7 @@ class PolicyValidateApi(APIView):
                    responses=inline_serializer("ValidationResult", {"valid": serializers.BooleanField()}),
                    operation_id="policy_document_validate")
     def post(self, request: Request) -> Response:
-        _check_body_size(request)
+        check_body_size(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.document_check(data.validated_data["document"])
@@ -471,10 +472,10 @@ class CatalogModelListApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("search", str),
                                *PAGE_PARAMETERS],
-                   responses=_page_of(CatalogModelOutput), operation_id="catalog_list")
+                   responses=page_of(CatalogModelOutput), operation_id="catalog_list")
     def get(self, request: Request) -> Response:
         qs = selectors.catalog_list(provider=_text_param(request, "provider"), search=_text_param(request, "search"))
-        return _paginate(request, self, qs, CatalogModelOutput)
+        return paginate(request, self, qs, CatalogModelOutput)
 
 
 class CatalogModelDetailApi(APIView):
@@ -527,9 +528,9 @@ class SdkKeyListApi(APIView):
                 raise serializers.ValidationError(f"unknown policies: {'; '.join(parts)}")
             return list(found.values())
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=_page_of(SdkKeyOutput), operation_id="keys_list")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(SdkKeyOutput), operation_id="keys_list")
     def get(self, request: Request) -> Response:
-        return _paginate(request, self, selectors.sdk_key_list(), SdkKeyOutput)
+        return paginate(request, self, selectors.sdk_key_list(), SdkKeyOutput)
 
     @extend_schema(
         request=InputSerializer,
@@ -585,11 +586,11 @@ class AuditListApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("policy", str), OpenApiParameter(
         "action", str, enum=[a.value for a in AuditEntry.Action]), *PAGE_PARAMETERS],
-                   responses=_page_of(AuditOutput), operation_id="audit_list")
+                   responses=page_of(AuditOutput), operation_id="audit_list")
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("policy")
         action = request.query_params.get("action")
         if action is not None and action not in AuditEntry.Action.values:
             raise InvalidInput(f"Unknown action '{action}'.", {"action": ["not a known action"]})
         policy = selectors.policy_get(slug) if slug else None
-        return _paginate(request, self, selectors.audit_list(policy=policy, action=action), AuditOutput)
+        return paginate(request, self, selectors.audit_list(policy=policy, action=action), AuditOutput)

@@ -96,7 +96,8 @@ def live_entry(slug: str) -> LiveEntry:
 
     With the shared cache unreachable the process keeps serving what it has (or builds the entry
     from the database) and checks again after LIVE_POLICY_CHECK_SECONDS; such an entry carries no
-    generation, so the first successful check rebuilds it and a publish made meanwhile is seen.
+    generation, so the first successful check rebuilds it and a publish made meanwhile is seen,
+    and no budget state, which could otherwise be sent unchanged for the whole outage.
     """
     entry = _policies.get(slug)
     now = time.monotonic()
@@ -107,7 +108,10 @@ def live_entry(slug: str) -> LiveEntry:
         shared = cache.get_many((gen_key, budget_key))  # one round trip for both
     except Exception:
         _cache_unreachable("reading the live generation")
-        entry = replace(entry, generation=None, checked_at=now) if entry is not None else _build(slug, None)
+        # Nothing can tell whether the held budget state is still fresh, and metrics cannot write a
+        # new one: stop sending it (clients keep their last state for their own max age).
+        entry = (replace(entry, generation=None, checked_at=now, budget=None) if entry is not None
+                 else _build(slug, None))
     else:
         generation = shared.get(gen_key)
         budget = _budget_value(shared.get(budget_key))

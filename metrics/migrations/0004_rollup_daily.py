@@ -1,5 +1,8 @@
 """The daily rollup: `metrics_rollup_daily`, kept equal to the hourly cells summed per UTC day by
-triggers on `metrics_rollup_hourly` (see `metrics.sql`), and filled from the hourly cells already there."""
+triggers on `metrics_rollup_hourly` (see `metrics.sql`), and filled from the hourly cells already there.
+
+The trigger SQL comes from `metrics.sql` at the time the migration runs: change it there only
+together with a new migration that recreates the triggers on databases already migrated."""
 
 from django.db import migrations, models
 

@@ -64,3 +64,21 @@ def test_cache_down__publish_meanwhile__other_processes_serve_it_once_the_cache_
         live._policies["checkout"] = held
     after = fetch("checkout", world.secret)  # the token in the cache never changed
     assert after.status_code == 200 and after["ETag"] == during["ETag"]
+
+
+def test_cache_down__budget_state_held_in_memory__no_longer_sent_until_the_cache_returns(
+        world: World, fetch: Any, settings: Any) -> None:
+    """Metrics cannot refresh the state while the cache is down, so the process stops sending the
+    one it holds (the client keeps its last state for its own max age) and sends it again after."""
+    from datetime import UTC, datetime
+
+    settings.LIVE_POLICY_CHECK_SECONDS = 0
+    live.budget_state_write(slug="checkout", as_of=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+                            state={"policy": {"daily": 0.9, "monthly": 0.2}, "routes": {}})
+    before = fetch("checkout", world.secret)
+    assert live.BUDGET_HEADER in before.headers
+    with override_settings(CACHES=DOWN):
+        during = fetch("checkout", world.secret, etag=before["ETag"])
+        assert during.status_code == 304 and live.BUDGET_HEADER not in during.headers
+    after = fetch("checkout", world.secret, etag=before["ETag"])
+    assert after[live.BUDGET_HEADER] == before[live.BUDGET_HEADER]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -101,3 +104,64 @@ def post(client: Any) -> Callable[..., Any]:
         return client.post(URL, data=body, content_type="application/json", **headers, **extra)
 
     return send
+
+
+# --- a real browser (tests marked `browser`) -------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+
+@dataclass
+class Browser:
+    """A headless Chromium page on the live server and the console and page errors it has seen."""
+
+    page: Any
+    url: str
+    errors: list[str] = field(default_factory=list)
+
+    def log_in(self, username: str, *, then: str = "/dashboards/", password: str = "pw-Signalbox-1") -> None:
+        """Log in through the admin's login form (tests/conftest.py's make_user password); the page
+        then lands on `then`."""
+        self.page.goto(f"{self.url}/admin/login/?next={then}")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.click("input[type=submit]")
+        self.page.wait_for_url(f"{self.url}{then}**")
+
+    def screenshot(self, name: str, target: Any = None) -> Path:
+        """The page (whole) or `target` (a locator) as test-output/screenshots/<name>.png."""
+        path = SCREENSHOTS / f"{name}.png"
+        if target is None:
+            self.page.screenshot(path=str(path), full_page=True)
+        else:
+            target.screenshot(path=str(path))
+        return path
+
+
+@pytest.fixture
+def browser(live_server: Any) -> Iterator[Browser]:
+    """A `Browser` against the live server; skipped when Debian's chromium is not installed.
+
+    Request the test's data fixtures before this one: database work done under Playwright's event
+    loop leaves a connection that keeps the test database from being dropped at the session's end."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"needs Debian's chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    # The live server thread uses the DB under Playwright's event loop; left set for the session,
+    # so that the test database can still be closed and dropped at its end.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = chromium.new_page(viewport={"width": 1440, "height": 900})
+            opened = Browser(page, live_server.url)
+            page.on("console", lambda m: opened.errors.append(f"{page.url}: {m.text}") if m.type == "error"
+                    else None)
+            page.on("pageerror", lambda e: opened.errors.append(f"{page.url}: {e}"))
+            yield opened
+        finally:
+            chromium.close()

@@ -200,6 +200,26 @@ def test_lifecycle__still_firing__one_active_alert_and_no_new_event(checkout: An
     assert "0 opened" in output and "0 escalated" in output
 
 
+def test_evaluate__quiet_routes__add_no_query_and_each_active_alert_one(
+        checkout: Any, django_assert_num_queries: Any) -> None:
+    """Per policy: its row lock, two rollup reads and its active alerts; a route adds a query only
+    through an alert that is active (its refresh); the delivery sweep is one query per run."""
+    for i in range(2):
+        stream(checkout, route=f"quiet{i}", seed=i)
+    # the live policies; in a savepoint: the policy's lock, route totals, hourly spend (the policy has a
+    # budget), active alerts; the delivery sweep
+    with django_assert_num_queries(8):
+        alerts.alerts_evaluate(at=AT)
+    for i in range(2, 6):
+        stream(checkout, route=f"quiet{i}", seed=i)
+    with django_assert_num_queries(8):
+        alerts.alerts_evaluate(at=AT)
+    stream(checkout, route="drifting", seed=7, change_hours=24, change={"escalation": 0.45})
+    evaluate()
+    with django_assert_num_queries(9):  # + the still-firing alert's refresh
+        alerts.alerts_evaluate(at=AT + timedelta(minutes=5))
+
+
 def test_lifecycle__back_in_band__resolved_automatically_with_history(checkout: Any) -> None:
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     evaluate()
@@ -318,3 +338,46 @@ def test_lifecycle__forecast_alert_on_the_first_day_of_a_month__kept_open_withou
     alert.refresh_from_db()
     assert alert.status == "resolved"
     assert alert.events.get().note == "Resolved automatically: back within limits."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lifecycle__acknowledged_while_an_evaluation_runs__acknowledgement_kept(make_user: Any,
+                                                                                 monkeypatch: Any) -> None:
+    """An editor acknowledges the alert while the evaluator holds its copy: the acknowledgement
+    waits for the evaluation, then succeeds (no deadlock) and is not overwritten by it."""
+    import threading
+
+    from django.db import connection
+
+    checkout = factories.policy("checkout")
+    editor = make_user("editor")
+    stream(checkout, change_hours=24, change={"escalation": 0.45})
+    evaluate()
+    alert = Alert.objects.get(policy=checkout, detector="escalation_band")
+    outcome: list[Any] = []
+
+    def acknowledge() -> None:
+        try:
+            outcome.append(alerts.alert_acknowledge(alert=alert, user=editor, note="on it"))
+        except Exception as exc:  # reported by the assertion below
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    racer = threading.Thread(target=acknowledge)
+    record = alerts.alert_record
+
+    def record_while_acknowledged(**kwargs: Any) -> Any:
+        if not racer.is_alive() and not outcome:
+            racer.start()
+            racer.join(timeout=1.0)  # done at once unless the row is locked
+        return record(**kwargs)
+
+    monkeypatch.setattr(alerts, "alert_record", record_while_acknowledged)
+    evaluate(at=AT + timedelta(minutes=5))
+    racer.join(timeout=10)
+
+    assert [type(o).__name__ for o in outcome] == ["Alert"], outcome
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_by, alert.last_evaluated_at) == (
+        "acknowledged", editor, AT + timedelta(minutes=5))

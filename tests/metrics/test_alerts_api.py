@@ -153,6 +153,25 @@ def test_alert_detail__history_with_deliveries(api: Any, viewer: Any, editor: An
     assert body["events"][0]["deliveries"] == []
 
 
+def test_alert_detail__query_count__pinned_and_independent_of_history(
+        api: Any, viewer: Any, alert: Alert, django_assert_num_queries: Any) -> None:
+    client = api(viewer)
+    # token + user, the user's permissions (user and group), the alert with its policy, its events,
+    # their deliveries (and, once there are some, the deliveries' channels)
+    with django_assert_num_queries(6):
+        assert client.get(f"{BASE}/alerts/{alert.pk}/").status_code == 200
+    channels = [NotificationChannel.objects.create(name=f"c{i}", kind="email", emails=["a@example.com"])
+                for i in range(3)]
+    for i in range(4):
+        event = AlertEvent.objects.create(alert=alert, kind="escalated", at=T0 + timedelta(hours=i),
+                                          actor_label="system", severity="page", summary="s", evidence={})
+        for channel in channels:
+            event.deliveries.create(channel=channel)
+    with django_assert_num_queries(7):
+        body = client.get(f"{BASE}/alerts/{alert.pk}/").json()
+    assert [len(e["deliveries"]) for e in body["events"]] == [0, 3, 3, 3, 3]
+
+
 def test_alert_detail__unknown__404(api: Any, viewer: Any, db: Any) -> None:
     response = api(viewer).get(f"{BASE}/alerts/999999/")
     assert response.status_code == 404
@@ -221,6 +240,15 @@ def test_channel_create__webhook_without_secret__random_secret_returned(api: Any
     ({"name": "x", "kind": "webhook", "url": "not a url"}, "url"),
     ({"name": "x", "kind": "email"}, "emails"),
     ({"name": "x", "kind": "email", "emails": ["ok@example.com", "nope"]}, "emails.1"),
+    ({"name": "x", "kind": "email", "emails": "a@example.com"}, "emails"),
+    ({"name": "x", "kind": "email", "emails": ["a@example.com, b@example.com"]}, "emails.0"),
+    ({"name": "x", "kind": "email", "emails": [None]}, "emails.0"),
+    ({"name": "x", "kind": "email", "emails": ["a@example.com"] * 51}, "emails"),
+    ({"name": "x", "kind": "email", "emails": ["a@example.com"], "url": "https://hooks.example.com/x"}, "url"),
+    ({"name": "x", "kind": "email", "emails": ["a@example.com"], "secret": "s"}, "secret"),
+    ({"name": "x", "kind": "webhook", "url": "https://hooks.example.com/x", "emails": ["a@example.com"]}, "emails"),
+    ({"name": "x", "kind": "webhook", "url": "https://hooks.example.com/" + "a" * 2000}, "url"),
+    ({"name": "x", "kind": "webhook", "url": "https://[::1"}, "url"),
     ({"name": "x", "kind": "sms"}, "kind"),
     ({"name": "", "kind": "email", "emails": ["a@example.com"]}, "name"),
     ({"name": "x", "kind": "email", "emails": ["a@example.com"], "min_severity": "loud"}, "min_severity"),
@@ -233,6 +261,14 @@ def test_channel_create__bad_input__4xx_naming_the_field_and_nothing_created(
     assert response.status_code in (400, 404), response.content
     assert field in response.json()["errors"]
     assert not NotificationChannel.objects.exists()
+
+
+def test_channel_create__same_address_twice__stored_once(api: Any, publisher: Any, db: Any) -> None:
+    response = api(publisher).post(f"{BASE}/channels/", {
+        "name": "team", "kind": "email", "emails": ["oncall@example.com", "lead@example.com", "OnCall@example.com"]},
+        format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["emails"] == ["oncall@example.com", "lead@example.com"]
 
 
 def test_channel_list__query_count__pinned(api: Any, publisher: Any, checkout: Any,
@@ -271,6 +307,16 @@ def test_channel_update__bad_url__400_and_unchanged(api: Any, publisher: Any, ch
     assert "url" in response.json()["errors"]
     channel.refresh_from_db()
     assert channel.url == "https://hooks.example.com/x"
+
+
+def test_channel_update__field_of_the_other_kind__400_naming_it_and_unchanged(
+        api: Any, publisher: Any, channel: NotificationChannel) -> None:
+    response = api(publisher).patch(f"{BASE}/channels/{channel.pk}/", {"url": "https://hooks.example.com/y",
+                                                                       "emails": ["a@example.com"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"emails": ["only for email channels"]}
+    channel.refresh_from_db()
+    assert (channel.url, channel.emails) == ("https://hooks.example.com/x", [])
 
 
 def test_channel_delete__gone(api: Any, publisher: Any, channel: NotificationChannel) -> None:

@@ -391,6 +391,8 @@ def test_report__policy_without_any_decision__empty_state(logged_in: Any) -> Non
     ("march", 400, "is not a month: use YYYY-MM"),
     ("2025-3", 400, "is not a month: use YYYY-MM"),
     ("1999-12", 400, "Reports start in January 2000"),
+    ("0000-01", 400, "Reports start in January 2000"),  # year 0 does not exist: was a 500
+    ("٢٠٢٥-٠٣", 400, "is not a month: use YYYY-MM"),  # digits, but not ASCII ones
     ("2025-05", 404, "May 2025 has not started yet"),
 ])
 def test_report__bad_month__clear_4xx_everywhere(logged_in: Any, api: Any, make_user: Any, month_data: Any,
@@ -406,6 +408,13 @@ def test_report__bad_month__clear_4xx_everywhere(logged_in: Any, api: Any, make_
     assert response.status_code == status and message in response.json()["message"]
     assert "month" in response.json()["errors"]
     assert logged_in.get(report_url("index") + f"?month={month}").status_code == status
+
+
+def test_report__month_with_trailing_newline__400_not_that_months_report(logged_in: Any, api: Any,
+                                                                         make_user: Any, month_data: Any) -> None:
+    assert logged_in.get(reverse("reports:report", args=["checkout", MONTH + "\n"])).status_code == 400
+    response = api(make_user("viewer")).get(reverse("metrics-api:report", args=["checkout", MONTH + "\n"]))
+    assert response.status_code == 400 and response.json()["errors"] == {"month": ["expected YYYY-MM"]}
 
 
 def test_report__unknown_policy_or_table__404_naming_it(logged_in: Any, api: Any, make_user: Any,
