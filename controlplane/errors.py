@@ -61,11 +61,16 @@ class TooLarge(DomainError):
     code = "too_large"
 
 
-def json_error(status_code: int, message: str, errors: Mapping[str, Sequence[str]] | None = None,
-               headers: Mapping[str, str] | None = None) -> JsonResponse:
+def json_error(
+    status_code: int,
+    message: str,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JsonResponse:
     """A plain-Django error response in the API's error shape (for views outside DRF)."""
-    response = JsonResponse({"message": message, "errors": {k: list(v) for k, v in (errors or {}).items()}},
-                            status=status_code)
+    response = JsonResponse(
+        {"message": message, "errors": {k: list(v) for k, v in (errors or {}).items()}}, status=status_code
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -123,8 +128,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = "; ".join(f"{path}: {msgs[0]}" for path, msgs in list(errors.items())[:3])
         body = {"message": message or _GENERIC[400], "errors": errors}
     elif isinstance(exc, drf_exceptions.UnsupportedMediaType):
-        body = {"message": f"{detail} Send application/json.",
-                "errors": {"content_type": ["expected application/json"]}}
+        body = {
+            "message": f"{detail} Send application/json.",
+            "errors": {"content_type": ["expected application/json"]},
+        }
     elif isinstance(exc, drf_exceptions.ParseError):
         body = {"message": f"The request body is not valid: {detail}", "errors": {"body": [str(detail)]}}
     else:

@@ -50,8 +50,7 @@ def error_responses(result: dict[str, Any], generator: Any, request: Any, public
             wanted = {**_ALWAYS, **(_WITH_BODY if "requestBody" in operation else {})}
             responses = operation.setdefault("responses", {})
             for code, description in wanted.items():
-                answer: dict[str, Any] = {"description": description,
-                                          "content": {"application/json": {"schema": ref}}}
+                answer: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": ref}}}
                 if code == "429":
                     answer["headers"] = _RETRY_AFTER
                 responses.setdefault(code, answer)

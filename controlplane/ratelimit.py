@@ -30,10 +30,20 @@ logger = logging.getLogger(__name__)
 # parses its rates with `rate_parse`.
 
 _UNITS = {
-    "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
 }
 _RATE = re.compile(r"^\s*(\d{1,12})\s*/\s*([a-z]+)\s*$")
 _OFF = {"", "0", "off", "none", "false"}
@@ -63,7 +73,8 @@ def rate_parse(value: str | None, *, setting: str) -> Rate | None:
     if match is None or match.group(2) not in _UNITS:
         raise ImproperlyConfigured(
             f"{setting}={value!r} is not a rate: write '<requests>/<unit>' with unit second, minute, hour "
-            f"or day (e.g. '6000/minute'), or 'off'.")
+            f"or day (e.g. '6000/minute'), or 'off'."
+        )
     requests = int(match.group(1))
     if requests == 0:
         return None
@@ -161,8 +172,12 @@ def client_limit(scope: str, setting: str, key_id: int) -> JsonResponse | None:
     wait = hit(scope, key_id, rate)
     if wait is None:
         return None
-    return json_error(429, f"Too many requests for this SDK key: at most {rate}. Retry in {wait} s.",
-                      {"rate_limit": [f"at most {rate} per SDK key"]}, headers={"Retry-After": str(wait)})
+    return json_error(
+        429,
+        f"Too many requests for this SDK key: at most {rate}. Retry in {wait} s.",
+        {"rate_limit": [f"at most {rate} per SDK key"]},
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def policy_fetch_limit(key_id: int) -> JsonResponse | None:

@@ -157,8 +157,12 @@ CLIENT_RATE_LIMIT_POLICY_FETCH = env.str("CLIENT_RATE_LIMIT_POLICY_FETCH", defau
 CLIENT_RATE_LIMIT_DECISIONS = env.str("CLIENT_RATE_LIMIT_DECISIONS", default="1200/minute")
 API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="1200/minute")
 API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="60/minute")
-for _setting in ("CLIENT_RATE_LIMIT_POLICY_FETCH", "CLIENT_RATE_LIMIT_DECISIONS", "API_RATE_LIMIT_USER",
-                 "API_RATE_LIMIT_ANON"):
+for _setting in (
+    "CLIENT_RATE_LIMIT_POLICY_FETCH",
+    "CLIENT_RATE_LIMIT_DECISIONS",
+    "API_RATE_LIMIT_USER",
+    "API_RATE_LIMIT_ANON",
+):
     rate_parse(globals()[_setting], setting=_setting)  # a malformed rate stops start-up, named
 
 # Celery: with no broker configured, tasks run in-process (the embedded demo).
@@ -183,10 +187,8 @@ DECISION_PRICE_CACHE_SECONDS = env.float("DECISION_PRICE_CACHE_SECONDS", default
 ROLLUPS_DEBOUNCE_SECONDS = env.float("ROLLUPS_DEBOUNCE_SECONDS", default=1.0)
 # SQLite (the demo) ignores the INCLUDE columns of the rollups' covering index; PostgreSQL uses them.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
-CELERY_BEAT_SCHEDULE["metrics-rollups-update"] = {
-    "task": "metrics.rollups_update", "schedule": 60.0}
-CELERY_BEAT_SCHEDULE["metrics-partitions-maintain"] = {
-    "task": "metrics.partitions_maintain", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["metrics-rollups-update"] = {"task": "metrics.rollups_update", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["metrics-partitions-maintain"] = {"task": "metrics.partitions_maintain", "schedule": 3600.0}
 
 # Budget state fed back to clients (docs/protocol.md, Signalbox-Budget): recomputed after each
 # rollup update that changed a policy and by beat every BUDGET_STATE_SECONDS; a state not
@@ -194,7 +196,9 @@ CELERY_BEAT_SCHEDULE["metrics-partitions-maintain"] = {
 BUDGET_STATE_SECONDS = env.float("BUDGET_STATE_SECONDS", default=60.0)
 BUDGET_STATE_MAX_AGE_SECONDS = env.float("BUDGET_STATE_MAX_AGE_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE["metrics-budget-state-refresh"] = {
-    "task": "metrics.budget_state_refresh", "schedule": BUDGET_STATE_SECONDS}
+    "task": "metrics.budget_state_refresh",
+    "schedule": BUDGET_STATE_SECONDS,
+}
 
 # Alerts (metrics.alerts, docs/alerts.md): evaluated by beat every ALERTS_EVALUATE_SECONDS; spend
 # thresholds of daily and monthly budgets as fractions; a resolved alert firing again within
@@ -212,7 +216,9 @@ ALERTS_SITE_URL = env.str("ALERTS_SITE_URL", default="http://127.0.0.1:8000")
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="signalbox@localhost")
 CELERY_BEAT_SCHEDULE["metrics-alerts-evaluate"] = {
-    "task": "metrics.alerts_evaluate", "schedule": ALERTS_EVALUATE_SECONDS}
+    "task": "metrics.alerts_evaluate",
+    "schedule": ALERTS_EVALUATE_SECONDS,
+}
 
 LOGGING = {
     "version": 1,

@@ -49,8 +49,9 @@ class _RoleAdmin(admin.ModelAdmin):
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(max_length=alerts.MAX_NOTE, required=False,
-                           widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
+    note = forms.CharField(
+        max_length=alerts.MAX_NOTE, required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80})
+    )
 
 
 class AlertEventInline(admin.TabularInline):
@@ -73,15 +74,37 @@ class AlertEventInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(_RoleAdmin):
-    list_display = ["id", "policy", "route_column", "detector", "severity_column", "status_column", "summary",
-                    "opened_at", "last_evaluated_at"]
+    list_display = [
+        "id",
+        "policy",
+        "route_column",
+        "detector",
+        "severity_column",
+        "status_column",
+        "summary",
+        "opened_at",
+        "last_evaluated_at",
+    ]
     list_display_links = ["id", "detector"]
     list_filter = ["status", "severity", "detector", "policy"]
     search_fields = ["route", "summary", "detector"]
     list_select_related = ["policy"]
     date_hierarchy = "opened_at"
-    fields = ["policy", "route", "detector", "severity", "status", "summary", "evidence", "opened_at",
-              "last_evaluated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by"]
+    fields = [
+        "policy",
+        "route",
+        "detector",
+        "severity",
+        "status",
+        "summary",
+        "evidence",
+        "opened_at",
+        "last_evaluated_at",
+        "acknowledged_at",
+        "acknowledged_by",
+        "resolved_at",
+        "resolved_by",
+    ]
     readonly_fields = fields
     inlines = [AlertEventInline]
     actions = ["acknowledge_selected", "resolve_selected"]
@@ -101,8 +124,9 @@ class AlertAdmin(_RoleAdmin):
     def status_column(self, obj: Alert) -> SafeString:
         return badge(obj.status, _STATUS_KIND[obj.status])
 
-    def _note_action(self, request: HttpRequest, queryset: QuerySet[Alert], *, action: str, verb: str,
-                     required: bool) -> HttpResponse | None:
+    def _note_action(
+        self, request: HttpRequest, queryset: QuerySet[Alert], *, action: str, verb: str, required: bool
+    ) -> HttpResponse | None:
         selected = list(queryset.select_related("policy"))
         form = NoteForm(request.POST if request.POST.get("post") == "yes" else None)
         if form.is_bound and form.is_valid() and (form.cleaned_data["note"].strip() or not required):
@@ -117,23 +141,30 @@ class AlertAdmin(_RoleAdmin):
                 except DomainError as exc:
                     self.message_user(request, f"Alert {alert.pk}: {exc.message}", messages.WARNING)
             if done:
-                self.message_user(request, f"{verb.capitalize()} {done} alert{'s' if done != 1 else ''}.",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"{verb.capitalize()} {done} alert{'s' if done != 1 else ''}.", messages.SUCCESS
+                )
             return None
         if form.is_bound and required and not form.errors:
             form.add_error("note", "A note is required.")
         context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "app_label": self.opts.app_label,
-            "title": f"{verb.capitalize()} alerts", "alerts": selected, "form": form, "action": action,
-            "verb": verb, "required": required, "queryset_ids": [a.pk for a in selected],
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+            "title": f"{verb.capitalize()} alerts",
+            "alerts": selected,
+            "form": form,
+            "action": action,
+            "verb": verb,
+            "required": required,
+            "queryset_ids": [a.pk for a in selected],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/metrics/alert/note_action.html", context)
 
     @admin.action(description="Acknowledge selected alerts…", permissions=["handle"])
     def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet[Alert]) -> HttpResponse | None:
-        return self._note_action(request, queryset, action="acknowledge_selected", verb="acknowledged",
-                                 required=True)
+        return self._note_action(request, queryset, action="acknowledge_selected", verb="acknowledged", required=True)
 
     @admin.action(description="Resolve selected alerts…", permissions=["handle"])
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Alert]) -> HttpResponse | None:
@@ -146,10 +177,18 @@ class AlertAdmin(_RoleAdmin):
 class ChannelForm(forms.ModelForm):
     """The channel's fields, checked by the same rules as the service (the errors land on the fields)."""
 
-    url = forms.URLField(max_length=2000, required=False, assume_scheme="https",
-                         help_text="Webhook: where alerts are POSTed (http or https).")
-    emails_text = forms.CharField(label="Email addresses", required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                  help_text="Email channels: one address per line.")
+    url = forms.URLField(
+        max_length=2000,
+        required=False,
+        assume_scheme="https",
+        help_text="Webhook: where alerts are POSTed (http or https).",
+    )
+    emails_text = forms.CharField(
+        label="Email addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Email channels: one address per line.",
+    )
 
     class Meta:
         model = NotificationChannel
@@ -166,9 +205,14 @@ class ChannelForm(forms.ModelForm):
         data = super().clean() or {}
         data["emails"] = [line.strip() for line in (data.get("emails_text") or "").splitlines() if line.strip()]
         try:
-            alerts.channel_fields_check(kind=data.get("kind") or self.instance.kind, name=data.get("name"),
-                                        url=data.get("url"), secret=data.get("secret"), emails=data["emails"],
-                                        min_severity=data.get("min_severity"))
+            alerts.channel_fields_check(
+                kind=data.get("kind") or self.instance.kind,
+                name=data.get("name"),
+                url=data.get("url"),
+                secret=data.get("secret"),
+                emails=data["emails"],
+                min_severity=data.get("min_severity"),
+            )
         except DomainError as exc:
             for field, reasons in exc.errors.items():
                 name = "emails_text" if field.startswith("emails") else field
@@ -193,13 +237,18 @@ class ChannelStatusFilter(admin.SimpleListFilter):
 class NotificationChannelAdmin(_RoleAdmin):
     view_perm = alerts.PERM_CHANNELS_MANAGE
     form = ChannelForm
-    list_display = ["name", "kind", "target_column", "min_severity", "policy", "status_column",
-                    "consecutive_failures"]
+    list_display = ["name", "kind", "target_column", "min_severity", "policy", "status_column", "consecutive_failures"]
     list_filter = [ChannelStatusFilter, "kind", "min_severity"]
     list_select_related = ["policy"]
     search_fields = ["name", "url"]
-    readonly_fields = ["status_column", "consecutive_failures", "disabled_at", "disabled_reason", "created_at",
-                       "updated_at"]
+    readonly_fields = [
+        "status_column",
+        "consecutive_failures",
+        "disabled_at",
+        "disabled_reason",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["enable_selected", "test_selected"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -226,8 +275,9 @@ class NotificationChannelAdmin(_RoleAdmin):
     def status_column(self, obj: NotificationChannel) -> SafeString:
         if obj.enabled:
             return badge("enabled", "live")
-        return format_html("{} <span class=\"sb-muted\">{}</span>", badge("disabled", "revoked"),
-                           obj.disabled_reason or "")
+        return format_html(
+            '{} <span class="sb-muted">{}</span>', badge("disabled", "revoked"), obj.disabled_reason or ""
+        )
 
     def save_model(self, request: HttpRequest, obj: NotificationChannel, form: Any, change: bool) -> None:
         values = {k: form.cleaned_data.get(k) for k in ("name", "url", "secret", "min_severity", "policy", "enabled")}
@@ -264,12 +314,30 @@ class NotificationChannelAdmin(_RoleAdmin):
 @admin.register(Delivery)
 class DeliveryAdmin(_RoleAdmin):
     view_perm = alerts.PERM_CHANNELS_MANAGE
-    list_display = ["id", "created_at", "channel", "event_column", "status", "attempts", "response_status",
-                    "last_error", "sent_at"]
+    list_display = [
+        "id",
+        "created_at",
+        "channel",
+        "event_column",
+        "status",
+        "attempts",
+        "response_status",
+        "last_error",
+        "sent_at",
+    ]
     list_filter = ["status", "channel"]
     list_select_related = ["channel", "event__alert"]
-    fields = ["channel", "event", "status", "attempts", "response_status", "last_error", "next_attempt_at",
-              "created_at", "sent_at"]
+    fields = [
+        "channel",
+        "event",
+        "status",
+        "attempts",
+        "response_status",
+        "last_error",
+        "next_attempt_at",
+        "created_at",
+        "sent_at",
+    ]
     readonly_fields = fields
 
     @admin.display(description="Event")

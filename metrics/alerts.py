@@ -75,8 +75,15 @@ PERM_ALERTS_HANDLE = "routing.change_policy"
 PERM_CHANNELS_MANAGE = "routing.publish_policy"
 
 DETECTORS: tuple[str, ...] = (
-    "escalation_band", "pass_rate_drop", "cost_per_request_regression", "latency_p95_regression", "mix_shift",
-    "error_spike", "budget_thresholds", "budget_forecast", "burn_rate",
+    "escalation_band",
+    "pass_rate_drop",
+    "cost_per_request_regression",
+    "latency_p95_regression",
+    "mix_shift",
+    "error_spike",
+    "budget_thresholds",
+    "budget_forecast",
+    "burn_rate",
 )
 # Healthy escalation bands where a route's expectations are silent: tier 1→2, tier 2→3 (the
 # dashboards use the same).
@@ -232,20 +239,25 @@ def _route_totals(policy_id: int, w: Windows) -> dict[str, _RouteTotals]:
     spike = Q(hour__gte=w.spike_start)
     spike_base = Q(hour__gte=w.spike_baseline_start, hour__lt=w.spike_start)
     sums: dict[str, Any] = {
-        "c_req": Sum("requests", filter=cur), "b_req": Sum("requests", filter=base),
-        "c_cnt": Sum("count", filter=cur), "b_cnt": Sum("count", filter=base),
+        "c_req": Sum("requests", filter=cur),
+        "b_req": Sum("requests", filter=base),
+        "c_cnt": Sum("count", filter=cur),
+        "b_cnt": Sum("count", filter=base),
         "c_esc": Sum("escalations", filter=cur),
-        "c_cost": Sum("cost_usd", filter=cur), "b_cost": Sum("cost_usd", filter=base),
-        "s_cnt": Sum("count", filter=spike), "sb_cnt": Sum("count", filter=spike_base),
+        "c_cost": Sum("cost_usd", filter=cur),
+        "b_cost": Sum("cost_usd", filter=base),
+        "s_cnt": Sum("count", filter=spike),
+        "sb_cnt": Sum("count", filter=spike_base),
     }
     for name in BUCKET_FIELDS:
         sums[f"c_{name}"] = Sum(name, filter=cur)
         sums[f"b_{name}"] = Sum(name, filter=base)
-    rows: Any = (RollupHourly.objects
-            .filter(policy_id=policy_id, hour__gte=w.baseline_start, hour__lt=w.end)
-            .values("route", "task_type", "model", "tier", "outcome")
-            .order_by("route", "task_type", "model", "tier", "outcome")
-            .annotate(**sums))
+    rows: Any = (
+        RollupHourly.objects.filter(policy_id=policy_id, hour__gte=w.baseline_start, hour__lt=w.end)
+        .values("route", "task_type", "model", "tier", "outcome")
+        .order_by("route", "task_type", "model", "tier", "outcome")
+        .annotate(**sums)
+    )
     out: dict[str, _RouteTotals] = defaultdict(_RouteTotals)
     for r in rows:
         t = out[r["route"]]
@@ -279,8 +291,12 @@ def _route_totals(policy_id: int, w: Windows) -> dict[str, _RouteTotals]:
 def _hourly_spend(policy_id: int, w: Windows) -> dict[str, dict[datetime, float]]:
     """Spend per route and hour from the month's (or the 6 h burn window's) start to `at` (one query)."""
     out: dict[str, dict[datetime, float]] = defaultdict(dict)
-    for r in (RollupHourly.objects.filter(policy_id=policy_id, hour__gte=w.spend_start, hour__lt=w.end)
-              .values("route", "hour").order_by("route", "hour").annotate(cost=Sum("cost_usd"))):
+    for r in (
+        RollupHourly.objects.filter(policy_id=policy_id, hour__gte=w.spend_start, hour__lt=w.end)
+        .values("route", "hour")
+        .order_by("route", "hour")
+        .annotate(cost=Sum("cost_usd"))
+    ):
         out[r["route"]][r["hour"].astimezone(UTC)] = _num(r["cost"])
     return out
 
@@ -317,8 +333,7 @@ def _combine(detector: str, route: str, named: Sequence[tuple[str, Finding]]) ->
         name, finding = named[0]
     else:
         name, finding = next((n, f) for n, f in named if f.status == "insufficient_data")
-    return Evaluation(detector, route, replace(finding, detector=detector), name,
-                      {n: f.status for n, f in named})
+    return Evaluation(detector, route, replace(finding, detector=detector), name, {n: f.status for n, f in named})
 
 
 def _route_doc(doc: Mapping[str, Any], route: str) -> Mapping[str, Any]:
@@ -351,46 +366,135 @@ def route_drift_evaluate(route: str, t: _RouteTotals, route_doc: Mapping[str, An
         lower, upper = t.tiers.get(i + 1, [0, 0]), t.tiers.get(i + 2, [0, 0])
         reached, escalated = lower[0] + lower[1], upper[1]
         step = f"tier {i + 1}→{i + 2}"
-        steps.append((step, escalation_band(escalated, reached, band=band, subject=f"{who}: {step} escalation",
-                                            window=cw)))
+        steps.append(
+            (step, escalation_band(escalated, reached, band=band, subject=f"{who}: {step} escalation", window=cw))
+        )
     out.append(_combine("escalation_band", route, steps))
 
     passes = min(t.ok, t.requests)
-    checks = [("against baseline", pass_rate_drop(passes, t.requests, min(t.base_ok, t.base_requests),
-                                                  t.base_requests, subject=f"{who}: pass rate", window=cw,
-                                                  baseline_window=bw))]
+    checks = [
+        (
+            "against baseline",
+            pass_rate_drop(
+                passes,
+                t.requests,
+                min(t.base_ok, t.base_requests),
+                t.base_requests,
+                subject=f"{who}: pass rate",
+                window=cw,
+                baseline_window=bw,
+            ),
+        )
+    ]
     if expect.get("min_pass_rate") is not None:
-        checks.append(("against expected minimum", alerts_checks.pass_rate_below_minimum(
-            passes, t.requests, minimum=float(expect["min_pass_rate"]), subject=f"{who}: pass rate", window=cw)))
+        checks.append(
+            (
+                "against expected minimum",
+                alerts_checks.pass_rate_below_minimum(
+                    passes, t.requests, minimum=float(expect["min_pass_rate"]), subject=f"{who}: pass rate", window=cw
+                ),
+            )
+        )
     out.append(_combine("pass_rate_drop", route, checks))
 
-    checks = [("against baseline", cost_per_request_regression(
-        t.cost, t.requests, t.base_cost, t.base_requests, subject=f"{who}: cost per request", window=cw,
-        baseline_window=bw))]
+    checks = [
+        (
+            "against baseline",
+            cost_per_request_regression(
+                t.cost,
+                t.requests,
+                t.base_cost,
+                t.base_requests,
+                subject=f"{who}: cost per request",
+                window=cw,
+                baseline_window=bw,
+            ),
+        )
+    ]
     if expect.get("max_cost_per_request_usd") is not None:
-        checks.append(("against expected maximum", alerts_checks.cost_per_request_over_maximum(
-            t.cost, t.requests, maximum=float(expect["max_cost_per_request_usd"]),
-            subject=f"{who}: cost per request", window=cw)))
+        checks.append(
+            (
+                "against expected maximum",
+                alerts_checks.cost_per_request_over_maximum(
+                    t.cost,
+                    t.requests,
+                    maximum=float(expect["max_cost_per_request_usd"]),
+                    subject=f"{who}: cost per request",
+                    window=cw,
+                ),
+            )
+        )
     out.append(_combine("cost_per_request_regression", route, checks))
 
-    checks = [("against baseline", latency_p95_regression(
-        _QUANTILE_BOUNDS, t.buckets, t.base_buckets, subject=f"{who}: latency p95", window=cw, baseline_window=bw))]
+    checks = [
+        (
+            "against baseline",
+            latency_p95_regression(
+                _QUANTILE_BOUNDS,
+                t.buckets,
+                t.base_buckets,
+                subject=f"{who}: latency p95",
+                window=cw,
+                baseline_window=bw,
+            ),
+        )
+    ]
     if expect.get("latency_p95_ms") is not None:
-        checks.append(("against p95 budget", alerts_checks.latency_p95_over_budget(
-            _QUANTILE_BOUNDS, t.buckets, budget_ms=float(expect["latency_p95_ms"]),
-            subject=f"{who}: latency p95", window=cw)))
+        checks.append(
+            (
+                "against p95 budget",
+                alerts_checks.latency_p95_over_budget(
+                    _QUANTILE_BOUNDS,
+                    t.buckets,
+                    budget_ms=float(expect["latency_p95_ms"]),
+                    subject=f"{who}: latency p95",
+                    window=cw,
+                ),
+            )
+        )
     out.append(_combine("latency_p95_regression", route, checks))
 
-    out.append(_combine("mix_shift", route, [
-        ("task types", mix_shift(t.task_mix, t.base_task_mix, subject=f"{who}: task-type mix", window=cw,
-                                 baseline_window=bw)),
-        ("models", mix_shift(t.model_mix, t.base_model_mix, subject=f"{who}: model mix", window=cw,
-                             baseline_window=bw)),
-    ]))
+    out.append(
+        _combine(
+            "mix_shift",
+            route,
+            [
+                (
+                    "task types",
+                    mix_shift(
+                        t.task_mix, t.base_task_mix, subject=f"{who}: task-type mix", window=cw, baseline_window=bw
+                    ),
+                ),
+                (
+                    "models",
+                    mix_shift(
+                        t.model_mix, t.base_model_mix, subject=f"{who}: model mix", window=cw, baseline_window=bw
+                    ),
+                ),
+            ],
+        )
+    )
 
-    out.append(_combine("error_spike", route, [("provider failures", error_spike(
-        t.spike_failures, t.spike_attempts, t.spike_base_failures, t.spike_base_attempts,
-        subject=f"{who}: provider failures", window=SPIKE_WINDOW, baseline_window=SPIKE_BASELINE))]))
+    out.append(
+        _combine(
+            "error_spike",
+            route,
+            [
+                (
+                    "provider failures",
+                    error_spike(
+                        t.spike_failures,
+                        t.spike_attempts,
+                        t.spike_base_failures,
+                        t.spike_base_attempts,
+                        subject=f"{who}: provider failures",
+                        window=SPIKE_WINDOW,
+                        baseline_window=SPIKE_BASELINE,
+                    ),
+                )
+            ],
+        )
+    )
     return [e for e in out if e is not None]
 
 
@@ -407,8 +511,9 @@ def hourly_burn_rules(period_hours: float) -> tuple[BurnRateRule, ...]:
     return tuple(replace(rule, short_minutes=60) for rule in burn_rate_rules_for_period(period_hours))
 
 
-def budget_evaluate(scope: str, budget: Mapping[str, Any], spend: Mapping[datetime, float], w: Windows,
-                    thresholds: Sequence[float]) -> list[Evaluation]:
+def budget_evaluate(
+    scope: str, budget: Mapping[str, Any], spend: Mapping[datetime, float], w: Windows, thresholds: Sequence[float]
+) -> list[Evaluation]:
     """Thresholds, forecast and burn rate of one budget (a route's, or the policy's with scope "")."""
     who = f"route {scope} budget" if scope else "policy budget"
     daily = float(budget["daily_usd"]) if budget.get("daily_usd") else None
@@ -418,17 +523,42 @@ def budget_evaluate(scope: str, budget: Mapping[str, Any], spend: Mapping[dateti
     windows = {60: _trailing(spend, w, 1), 360: _trailing(spend, w, 6)}
     thresholds_checks, burn_checks, forecast_checks = [], [], []
     if daily:
-        thresholds_checks.append(("daily", budget_thresholds(
-            today, daily, thresholds=thresholds, subject=f"{who} (daily)", window="today (UTC)")))
-        burn_checks.append(("daily", burn_rate_alert(windows, budget=daily, period_hours=24,
-                                                     rules=hourly_burn_rules(24), subject=f"{who} (daily)")))
+        thresholds_checks.append(
+            (
+                "daily",
+                budget_thresholds(today, daily, thresholds=thresholds, subject=f"{who} (daily)", window="today (UTC)"),
+            )
+        )
+        burn_checks.append(
+            (
+                "daily",
+                burn_rate_alert(
+                    windows, budget=daily, period_hours=24, rules=hourly_burn_rules(24), subject=f"{who} (daily)"
+                ),
+            )
+        )
     if monthly:
         period_hours = w.month_days * 24
-        thresholds_checks.append(("monthly", budget_thresholds(
-            month, monthly, thresholds=thresholds, subject=f"{who} (monthly)", window="this month")))
-        burn_checks.append(("monthly", burn_rate_alert(windows, budget=monthly, period_hours=period_hours,
-                                                       rules=hourly_burn_rules(period_hours),
-                                                       subject=f"{who} (monthly)")))
+        thresholds_checks.append(
+            (
+                "monthly",
+                budget_thresholds(
+                    month, monthly, thresholds=thresholds, subject=f"{who} (monthly)", window="this month"
+                ),
+            )
+        )
+        burn_checks.append(
+            (
+                "monthly",
+                burn_rate_alert(
+                    windows,
+                    budget=monthly,
+                    period_hours=period_hours,
+                    rules=hourly_burn_rules(period_hours),
+                    subject=f"{who} (monthly)",
+                ),
+            )
+        )
         elapsed = (w.at.astimezone(UTC) - w.month_start).total_seconds() / 86400
         if elapsed >= 1:
             per_day: dict[date, float] = defaultdict(float)
@@ -438,16 +568,31 @@ def budget_evaluate(scope: str, budget: Mapping[str, Any], spend: Mapping[dateti
             first = w.month_start.date()
             daily_spend = [per_day.get(first + timedelta(days=i), 0.0) for i in range(math.ceil(elapsed - 1e-9))]
             forecast = forecast_linear(daily_spend, float(w.month_days), elapsed)
-            forecast_checks.append(("monthly", budget_forecast_overrun(forecast, monthly, subject=f"{who} (monthly)",
-                                                                       window="this month")))
+            forecast_checks.append(
+                ("monthly", budget_forecast_overrun(forecast, monthly, subject=f"{who} (monthly)", window="this month"))
+            )
         else:  # a few hours of a new month say nothing about its end: no opinion (an open alert stays)
-            forecast_checks.append(("monthly", Finding(
-                "budget_forecast", "insufficient_data", "info",
-                f"{who} (monthly): no forecast in the first day of the month",
-                Evidence(test="linear forecast", window="this month", numbers={"elapsed_days": elapsed}))))
-    return [e for e in (_combine("budget_thresholds", scope, thresholds_checks),
-                        _combine("budget_forecast", scope, forecast_checks),
-                        _combine("burn_rate", scope, burn_checks)) if e is not None]
+            forecast_checks.append(
+                (
+                    "monthly",
+                    Finding(
+                        "budget_forecast",
+                        "insufficient_data",
+                        "info",
+                        f"{who} (monthly): no forecast in the first day of the month",
+                        Evidence(test="linear forecast", window="this month", numbers={"elapsed_days": elapsed}),
+                    ),
+                )
+            )
+    return [
+        e
+        for e in (
+            _combine("budget_thresholds", scope, thresholds_checks),
+            _combine("budget_forecast", scope, forecast_checks),
+            _combine("burn_rate", scope, burn_checks),
+        )
+        if e is not None
+    ]
 
 
 def policy_evaluate(policy: Policy, *, at: datetime) -> list[Evaluation]:
@@ -513,9 +658,17 @@ class EvaluationReport:
 
 def _event_add(alert: Alert, kind: str, *, at: datetime, user: Actor = None, note: str = "") -> AlertEvent:
     """Record one step of the alert's history; queue its notifications after commit."""
-    event = AlertEvent.objects.create(alert=alert, kind=kind, at=at, actor=user if getattr(user, "pk", None) else None,
-                                      actor_label=_label(user), note=note, severity=alert.severity,
-                                      summary=alert.summary, evidence=alert.evidence)
+    event = AlertEvent.objects.create(
+        alert=alert,
+        kind=kind,
+        at=at,
+        actor=user if getattr(user, "pk", None) else None,
+        actor_label=_label(user),
+        note=note,
+        severity=alert.severity,
+        summary=alert.summary,
+        evidence=alert.evidence,
+    )
     if kind in AlertEvent.NOTIFY:
         _deliveries_create(event)
     return event
@@ -532,8 +685,7 @@ def _deliveries_create(event: AlertEvent) -> None:
     if not channels:
         return
     now = timezone.now()
-    deliveries = Delivery.objects.bulk_create(
-        [Delivery(event=event, channel=c, next_attempt_at=now) for c in channels])
+    deliveries = Delivery.objects.bulk_create([Delivery(event=event, channel=c, next_attempt_at=now) for c in channels])
     ids = [d.pk for d in deliveries]
     if ids[0] is None:  # backends that return no ids from bulk_create
         ids = list(Delivery.objects.filter(event=event).values_list("pk", flat=True))
@@ -571,9 +723,17 @@ def alert_record(*, policy: Policy, evaluation: Evaluation, active: Alert | None
     if f.fired:
         if active is None:
             since = at - timedelta(hours=settings.ALERTS_REOPEN_HOURS)
-            last = (Alert.objects.filter(policy=policy, detector=evaluation.detector, route=evaluation.route,
-                                         status=Alert.Status.RESOLVED, resolved_at__gte=since)
-                    .order_by("-resolved_at", "-id").first())
+            last = (
+                Alert.objects.filter(
+                    policy=policy,
+                    detector=evaluation.detector,
+                    route=evaluation.route,
+                    status=Alert.Status.RESOLVED,
+                    resolved_at__gte=since,
+                )
+                .order_by("-resolved_at", "-id")
+                .first()
+            )
             if last is not None:
                 last.status, last.resolved_at, last.resolved_by = Alert.Status.OPEN, None, None
                 last.acknowledged_at = last.acknowledged_by = None
@@ -581,9 +741,17 @@ def alert_record(*, policy: Policy, evaluation: Evaluation, active: Alert | None
                 last.save()
                 _event_add(last, AlertEvent.Kind.REOPENED, at=at)
                 return Change.of(policy, last, "reopened")
-            alert = Alert.objects.create(policy=policy, route=evaluation.route, detector=evaluation.detector,
-                                         severity=f.severity, status=Alert.Status.OPEN, summary=f.summary,
-                                         evidence=evidence, opened_at=at, last_evaluated_at=at)
+            alert = Alert.objects.create(
+                policy=policy,
+                route=evaluation.route,
+                detector=evaluation.detector,
+                severity=f.severity,
+                status=Alert.Status.OPEN,
+                summary=f.summary,
+                evidence=evidence,
+                opened_at=at,
+                last_evaluated_at=at,
+            )
             _event_add(alert, AlertEvent.Kind.OPENED, at=at)
             return Change.of(policy, alert, "opened")
         escalated = SEVERITY_RANK[f.severity] > SEVERITY_RANK[active.severity]
@@ -618,8 +786,10 @@ def _policy_alerts_evaluate(policy: Policy, at: datetime, report: EvaluationRepo
         evaluations = policy_evaluate(policy, at=at)
         # Locked: an acknowledgement or resolution made meanwhile would otherwise be overwritten by
         # the save of the copy read here (they wait for this transaction, then see its outcome).
-        active = {(a.detector, a.route): a for a in
-                  Alert.objects.select_for_update().filter(policy=policy, status__in=Alert.ACTIVE)}
+        active = {
+            (a.detector, a.route): a
+            for a in Alert.objects.select_for_update().filter(policy=policy, status__in=Alert.ACTIVE)
+        }
         seen = set()
         for evaluation in evaluations:
             key = (evaluation.detector, evaluation.route)
@@ -633,8 +803,12 @@ def _policy_alerts_evaluate(policy: Policy, at: datetime, report: EvaluationRepo
                 continue
             alert.status, alert.resolved_at, alert.last_evaluated_at = Alert.Status.RESOLVED, at, at
             alert.save()
-            _event_add(alert, AlertEvent.Kind.RESOLVED, at=at,
-                       note="Resolved automatically: the route or budget is no longer in the live policy.")
+            _event_add(
+                alert,
+                AlertEvent.Kind.RESOLVED,
+                at=at,
+                note="Resolved automatically: the route or budget is no longer in the live policy.",
+            )
             report.changes.append(Change.of(policy, alert, "resolved"))
         report.evaluations += len(evaluations)
         report.policies += 1
@@ -667,8 +841,9 @@ def alert_acknowledge(*, alert: Alert, user: Actor, note: str) -> Alert:
     note = _text(note, "note", required=True, max_length=MAX_NOTE)
     alert = _alert_locked(alert)
     if alert.status != Alert.Status.OPEN:
-        raise Conflict(f"The alert is {alert.status}; only an open alert can be acknowledged.",
-                       {"status": [f"is {alert.status}"]})
+        raise Conflict(
+            f"The alert is {alert.status}; only an open alert can be acknowledged.", {"status": [f"is {alert.status}"]}
+        )
     now = timezone.now()
     alert.status, alert.acknowledged_at = Alert.Status.ACKNOWLEDGED, now
     alert.acknowledged_by = user if getattr(user, "pk", None) else None
@@ -701,8 +876,9 @@ MAX_EMAILS = 50
 _url_check = URLValidator(schemes=["http", "https"])
 
 
-def channel_fields_check(*, kind: str, name: Any, url: Any = "", secret: Any = "", emails: Any = (),
-                         min_severity: Any = Severity.TICKET) -> dict[str, Any]:
+def channel_fields_check(
+    *, kind: str, name: Any, url: Any = "", secret: Any = "", emails: Any = (), min_severity: Any = Severity.TICKET
+) -> dict[str, Any]:
     """The channel's fields cleaned, or InvalidInput naming every bad field."""
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
@@ -732,6 +908,7 @@ def channel_fields_check(*, kind: str, name: Any, url: Any = "", secret: Any = "
             except DjangoValidationError:
                 raise InvalidInput("Invalid url.", {"url": ["must be an http:// or https:// URL"]}) from None
             return text
+
         take("url", url_clean)
         take("secret", lambda: _text(secret, "secret", required=False, max_length=200) or secrets.token_urlsafe(32))
         cleaned["emails"] = []
@@ -759,13 +936,23 @@ def channel_fields_check(*, kind: str, name: Any, url: Any = "", secret: Any = "
 
 
 @transaction.atomic
-def channel_create(*, user: Actor, kind: str, name: str, url: str = "", secret: str = "",
-                   emails: Sequence[str] = (), min_severity: str = Severity.TICKET, enabled: bool = True,
-                   policy: Policy | None = None) -> NotificationChannel:
+def channel_create(
+    *,
+    user: Actor,
+    kind: str,
+    name: str,
+    url: str = "",
+    secret: str = "",
+    emails: Sequence[str] = (),
+    min_severity: str = Severity.TICKET,
+    enabled: bool = True,
+    policy: Policy | None = None,
+) -> NotificationChannel:
     """Create a webhook or email channel; a webhook without a secret gets a random one."""
     _require(user, PERM_CHANNELS_MANAGE, "manage notification channels")
-    cleaned = channel_fields_check(kind=kind, name=name, url=url, secret=secret, emails=list(emails),
-                                   min_severity=min_severity)
+    cleaned = channel_fields_check(
+        kind=kind, name=name, url=url, secret=secret, emails=list(emails), min_severity=min_severity
+    )
     channel = NotificationChannel(kind=kind, enabled=bool(enabled), policy=policy, **cleaned)
     if not channel.enabled:
         channel.disabled_at, channel.disabled_reason = timezone.now(), f"disabled by {_label(user)}"
@@ -777,9 +964,18 @@ _UNSET: Any = object()
 
 
 @transaction.atomic
-def channel_update(*, channel: NotificationChannel, user: Actor, name: Any = _UNSET, url: Any = _UNSET,
-                   secret: Any = _UNSET, emails: Any = _UNSET, min_severity: Any = _UNSET, enabled: Any = _UNSET,
-                   policy: Any = _UNSET) -> NotificationChannel:
+def channel_update(
+    *,
+    channel: NotificationChannel,
+    user: Actor,
+    name: Any = _UNSET,
+    url: Any = _UNSET,
+    secret: Any = _UNSET,
+    emails: Any = _UNSET,
+    min_severity: Any = _UNSET,
+    enabled: Any = _UNSET,
+    policy: Any = _UNSET,
+) -> NotificationChannel:
     """Change a channel. Enabling a disabled channel (by hand or after failures) resets its failure count."""
     _require(user, PERM_CHANNELS_MANAGE, "manage notification channels")
     channel = NotificationChannel.objects.select_for_update().get(pk=channel.pk)
@@ -821,8 +1017,13 @@ def channel_test(*, channel: NotificationChannel, user: Actor) -> SendResult:
     _require(user, PERM_CHANNELS_MANAGE, "manage notification channels")
     now = timezone.now()
     payload = test_payload(channel, at=now, user=user)
-    return _send(channel, payload, delivery_id=f"test-{secrets.token_hex(8)}", event="test",
-                 subject=f"[Signalbox] Test notification for {channel.name}")
+    return _send(
+        channel,
+        payload,
+        delivery_id=f"test-{secrets.token_hex(8)}",
+        event="test",
+        subject=f"[Signalbox] Test notification for {channel.name}",
+    )
 
 
 # =================================================================================================
@@ -845,8 +1046,13 @@ def notification_payload(event: AlertEvent) -> dict[str, Any]:
     title = f"[{alert.severity.upper()}] {event.kind}: {alert.policy.slug} / {where}: {alert.detector}"
     ev = event.evidence or {}
     url = alert_url(alert)
-    fields = [f"*Severity*\n{alert.severity}", f"*Status*\n{alert.status}", f"*Window*\n{ev.get('window') or '—'}",
-              f"*Baseline*\n{ev.get('baseline') or '—'}", f"*Test*\n{ev.get('test') or '—'}"]
+    fields = [
+        f"*Severity*\n{alert.severity}",
+        f"*Status*\n{alert.status}",
+        f"*Window*\n{ev.get('window') or '—'}",
+        f"*Baseline*\n{ev.get('baseline') or '—'}",
+        f"*Test*\n{ev.get('test') or '—'}",
+    ]
     context = f"<{url}|Open in Signalbox>"
     if event.note:
         context += f" · {event.actor_label}: {event.note}"
@@ -860,22 +1066,41 @@ def notification_payload(event: AlertEvent) -> dict[str, Any]:
         ],
         "signalbox": {
             "version": 1,
-            "event": {"id": event.pk, "kind": event.kind, "at": event.at.isoformat(), "actor": event.actor_label,
-                      "note": event.note},
-            "alert": {"id": alert.pk, "policy": alert.policy.slug, "route": alert.route, "detector": alert.detector,
-                      "severity": alert.severity, "status": alert.status, "summary": event.summary,
-                      "evidence": ev, "opened_at": alert.opened_at.isoformat(),
-                      "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None, "url": url},
+            "event": {
+                "id": event.pk,
+                "kind": event.kind,
+                "at": event.at.isoformat(),
+                "actor": event.actor_label,
+                "note": event.note,
+            },
+            "alert": {
+                "id": alert.pk,
+                "policy": alert.policy.slug,
+                "route": alert.route,
+                "detector": alert.detector,
+                "severity": alert.severity,
+                "status": alert.status,
+                "summary": event.summary,
+                "evidence": ev,
+                "opened_at": alert.opened_at.isoformat(),
+                "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+                "url": url,
+            },
         },
     }
 
 
 def test_payload(channel: NotificationChannel, *, at: datetime, user: Actor) -> dict[str, Any]:
     text = f"Test notification from Signalbox for channel “{channel.name}”, sent by {_label(user)}."
-    return {"text": text,
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-            "signalbox": {"version": 1, "event": {"id": None, "kind": "test", "at": at.isoformat(),
-                                                  "actor": _label(user), "note": ""}, "alert": None}}
+    return {
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+        "signalbox": {
+            "version": 1,
+            "event": {"id": None, "kind": "test", "at": at.isoformat(), "actor": _label(user), "note": ""},
+            "alert": None,
+        },
+    }
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -899,8 +1124,11 @@ def webhook_post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: 
             if response.is_redirect:
                 target = httpx.URL(url).join(response.headers.get("location", ""))
                 if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
-                    return SendResult(False, response.status_code,
-                                      f"HTTP {response.status_code}: redirect to another host ({target.host}) refused")
+                    return SendResult(
+                        False,
+                        response.status_code,
+                        f"HTTP {response.status_code}: redirect to another host ({target.host}) refused",
+                    )
                 url = str(target)
                 continue
             if response.is_success:
@@ -911,8 +1139,9 @@ def webhook_post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: 
     return SendResult(False, response.status_code, f"more than {MAX_REDIRECTS} redirects")
 
 
-def _send(channel: NotificationChannel, payload: dict[str, Any], *, delivery_id: str, event: str,
-          subject: str) -> SendResult:
+def _send(
+    channel: NotificationChannel, payload: dict[str, Any], *, delivery_id: str, event: str, subject: str
+) -> SendResult:
     if channel.kind == NotificationChannel.Kind.WEBHOOK:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
@@ -938,11 +1167,20 @@ def email_body(payload: dict[str, Any]) -> str:
     if not alert:
         return payload["text"] + "\n"
     ev = alert["evidence"] or {}
-    lines = [payload["text"], "",
-             f"Policy: {alert['policy']}", f"Route: {alert['route'] or '(whole policy)'}",
-             f"Detector: {alert['detector']}", f"Severity: {alert['severity']}", f"Status: {alert['status']}",
-             f"Window: {ev.get('window') or '-'}", f"Baseline: {ev.get('baseline') or '-'}",
-             f"Test: {ev.get('test') or '-'}", "", "Numbers:"]
+    lines = [
+        payload["text"],
+        "",
+        f"Policy: {alert['policy']}",
+        f"Route: {alert['route'] or '(whole policy)'}",
+        f"Detector: {alert['detector']}",
+        f"Severity: {alert['severity']}",
+        f"Status: {alert['status']}",
+        f"Window: {ev.get('window') or '-'}",
+        f"Baseline: {ev.get('baseline') or '-'}",
+        f"Test: {ev.get('test') or '-'}",
+        "",
+        "Numbers:",
+    ]
     lines += [f"  {k}: {v}" for k, v in (ev.get("numbers") or {}).items() if not isinstance(v, dict | list)]
     if data["event"]["note"]:
         lines += ["", f"Note from {data['event']['actor']}: {data['event']['note']}"]
@@ -958,18 +1196,26 @@ def notification_deliver(*, delivery_id: int) -> float | None:
     channel is disabled and its pending deliveries give up. The HTTP call runs outside any
     transaction, so a slow receiver holds no locks.
     """
-    delivery = (Delivery.objects.select_related("channel", "event__alert__policy").filter(pk=delivery_id).first())
+    delivery = Delivery.objects.select_related("channel", "event__alert__policy").filter(pk=delivery_id).first()
     if delivery is None or delivery.status in (Delivery.Status.SENT, Delivery.Status.GIVEN_UP):
         return None
     channel = delivery.channel
     if not channel.enabled:
-        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.GIVEN_UP, next_attempt_at=None,
-                                                       last_error=channel.disabled_reason or "channel disabled")
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.GIVEN_UP,
+            next_attempt_at=None,
+            last_error=channel.disabled_reason or "channel disabled",
+        )
         return None
     event = delivery.event
     payload = notification_payload(event)
-    result = _send(channel, payload, delivery_id=str(delivery.pk), event=f"alert.{event.kind}",
-                   subject=f"[Signalbox] {payload['blocks'][0]['text']['text']}")
+    result = _send(
+        channel,
+        payload,
+        delivery_id=str(delivery.pk),
+        event=f"alert.{event.kind}",
+        subject=f"[Signalbox] {payload['blocks'][0]['text']['text']}",
+    )
     now = timezone.now()
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
@@ -979,7 +1225,11 @@ def notification_deliver(*, delivery_id: int) -> float | None:
         retry_in: float | None = None
         if result.ok:
             delivery.status, delivery.sent_at, delivery.last_error, delivery.next_attempt_at = (
-                Delivery.Status.SENT, now, "", None)
+                Delivery.Status.SENT,
+                now,
+                "",
+                None,
+            )
             channel.consecutive_failures = 0
         else:
             delivery.last_error = result.error
@@ -988,7 +1238,8 @@ def notification_deliver(*, delivery_id: int) -> float | None:
                 channel.enabled, channel.disabled_at = False, now
                 channel.disabled_reason = _clip(
                     f"disabled after {channel.consecutive_failures} failed deliveries in a row; last: {result.error}",
-                    500)
+                    500,
+                )
                 logger.warning("notification channel %s disabled: %s", channel.pk, channel.disabled_reason)
             if delivery.attempts >= settings.ALERTS_DELIVERY_MAX_ATTEMPTS or not channel.enabled:
                 delivery.status, delivery.next_attempt_at = Delivery.Status.GIVEN_UP, None
@@ -1008,8 +1259,11 @@ STUCK_AFTER = timedelta(minutes=15)
 def deliveries_sweep(*, now: datetime | None = None) -> int:
     """Queue again the deliveries whose next attempt is overdue by STUCK_AFTER; return how many."""
     now = now or timezone.now()
-    ids = list(Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED],
-                                       next_attempt_at__lt=now - STUCK_AFTER).values_list("pk", flat=True)[:500])
+    ids = list(
+        Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.FAILED], next_attempt_at__lt=now - STUCK_AFTER
+        ).values_list("pk", flat=True)[:500]
+    )
     if ids:
         Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
         deliveries_queue(ids)

@@ -28,59 +28,116 @@ MAX_COST_MIN_REQUESTS = 500
 P95_BUDGET_MIN_SAMPLES = 200
 
 
-def _insufficient(detector: str, subject: str, window: str, test: str, reason: str,
-                  numbers: dict[str, object]) -> Finding:
-    return Finding(detector, "insufficient_data", "info", f"{subject} not judged over {window}: {reason}",
-                   Evidence(test=test, window=window, numbers=numbers))
+def _insufficient(
+    detector: str, subject: str, window: str, test: str, reason: str, numbers: dict[str, object]
+) -> Finding:
+    return Finding(
+        detector,
+        "insufficient_data",
+        "info",
+        f"{subject} not judged over {window}: {reason}",
+        Evidence(test=test, window=window, numbers=numbers),
+    )
 
 
-def pass_rate_below_minimum(passes: int, requests: int, *, minimum: float, subject: str = "pass rate",
-                            window: str = "the current window", confidence: float = MIN_PASS_CONFIDENCE,
-                            min_samples: int = MIN_PASS_SAMPLES) -> Finding:
+def pass_rate_below_minimum(
+    passes: int,
+    requests: int,
+    *,
+    minimum: float,
+    subject: str = "pass rate",
+    window: str = "the current window",
+    confidence: float = MIN_PASS_CONFIDENCE,
+    min_samples: int = MIN_PASS_SAMPLES,
+) -> Finding:
     """Ticket when the pass rate is credibly below the route's `min_pass_rate` (whole interval below)."""
     test = f"Wilson score interval, {confidence:.0%}, below the expected minimum"
-    numbers: dict[str, object] = {"passes": passes, "requests": requests, "min_pass_rate": minimum,
-                                  "confidence": confidence, "min_samples": min_samples}
+    numbers: dict[str, object] = {
+        "passes": passes,
+        "requests": requests,
+        "min_pass_rate": minimum,
+        "confidence": confidence,
+        "min_samples": min_samples,
+    }
     if requests < min_samples:
-        return _insufficient("pass_rate_drop", subject, window, test, f"n={requests} < {min_samples} requests",
-                             numbers)
+        return _insufficient("pass_rate_drop", subject, window, test, f"n={requests} < {min_samples} requests", numbers)
     ci = wilson_interval(min(passes, requests), requests, confidence)
     numbers.update(rate=ci.estimate, ci_low=ci.low, ci_high=ci.high)
     fired = ci.high < minimum
-    summary = (f"{subject} {pct(ci.estimate, 1)} ({confidence:.0%} CI {pct_range(ci.low, ci.high, 1)}) is "
-               f"{'below' if fired else 'not credibly below'} the expected minimum {pct(minimum, 1)} over "
-               f"{window}, n={requests}")
-    return Finding("pass_rate_drop", "alert" if fired else "ok", "ticket" if fired else "info", summary,
-                   Evidence(test=test, window=window, baseline=f"expected minimum {pct(minimum, 1)}",
-                            statistic=ci.estimate, interval=(ci.low, ci.high), numbers=numbers))
+    summary = (
+        f"{subject} {pct(ci.estimate, 1)} ({confidence:.0%} CI {pct_range(ci.low, ci.high, 1)}) is "
+        f"{'below' if fired else 'not credibly below'} the expected minimum {pct(minimum, 1)} over "
+        f"{window}, n={requests}"
+    )
+    return Finding(
+        "pass_rate_drop",
+        "alert" if fired else "ok",
+        "ticket" if fired else "info",
+        summary,
+        Evidence(
+            test=test,
+            window=window,
+            baseline=f"expected minimum {pct(minimum, 1)}",
+            statistic=ci.estimate,
+            interval=(ci.low, ci.high),
+            numbers=numbers,
+        ),
+    )
 
 
-def cost_per_request_over_maximum(cost: float, requests: int, *, maximum: float,
-                                  subject: str = "cost per request", window: str = "the current window",
-                                  cv: float = MAX_COST_CV, sigmas: float = MAX_COST_SIGMAS,
-                                  min_requests: int = MAX_COST_MIN_REQUESTS) -> Finding:
+def cost_per_request_over_maximum(
+    cost: float,
+    requests: int,
+    *,
+    maximum: float,
+    subject: str = "cost per request",
+    window: str = "the current window",
+    cv: float = MAX_COST_CV,
+    sigmas: float = MAX_COST_SIGMAS,
+    min_requests: int = MAX_COST_MIN_REQUESTS,
+) -> Finding:
     """Ticket when the mean cost per request is above the route's `max_cost_per_request_usd` by more
     than `sigmas` standard errors of a mean with coefficient of variation `cv`."""
     test = f"mean cost per request above the maximum by {sigmas:g} standard errors (CV {cv:g})"
-    numbers: dict[str, object] = {"cost": cost, "requests": requests, "max_cost_per_request": maximum,
-                                  "cv": cv, "sigmas": sigmas}
+    numbers: dict[str, object] = {
+        "cost": cost,
+        "requests": requests,
+        "max_cost_per_request": maximum,
+        "cv": cv,
+        "sigmas": sigmas,
+    }
     if requests < min_requests:
-        return _insufficient("cost_per_request_regression", subject, window, test,
-                             f"n={requests} < {min_requests} requests", numbers)
+        return _insufficient(
+            "cost_per_request_regression", subject, window, test, f"n={requests} < {min_requests} requests", numbers
+        )
     mean = cost / requests
     limit = maximum * (1 + sigmas * cv / math.sqrt(requests))
     numbers.update(cost_per_request=mean, limit=limit)
     fired = mean > limit
-    summary = (f"{subject} ${mean:.6g} over {window} is {'above' if fired else 'within'} the expected maximum "
-               f"${maximum:.6g} (limit with noise margin ${limit:.6g}; n={requests})")
-    return Finding("cost_per_request_regression", "alert" if fired else "ok", "ticket" if fired else "info",
-                   summary, Evidence(test=test, window=window, baseline=f"expected maximum ${maximum:.6g}",
-                                     statistic=mean, numbers=numbers))
+    summary = (
+        f"{subject} ${mean:.6g} over {window} is {'above' if fired else 'within'} the expected maximum "
+        f"${maximum:.6g} (limit with noise margin ${limit:.6g}; n={requests})"
+    )
+    return Finding(
+        "cost_per_request_regression",
+        "alert" if fired else "ok",
+        "ticket" if fired else "info",
+        summary,
+        Evidence(
+            test=test, window=window, baseline=f"expected maximum ${maximum:.6g}", statistic=mean, numbers=numbers
+        ),
+    )
 
 
-def latency_p95_over_budget(bounds: Sequence[float], counts: Sequence[int], *, budget_ms: float,
-                            subject: str = "latency p95", window: str = "the current window",
-                            min_samples: int = P95_BUDGET_MIN_SAMPLES) -> Finding:
+def latency_p95_over_budget(
+    bounds: Sequence[float],
+    counts: Sequence[int],
+    *,
+    budget_ms: float,
+    subject: str = "latency p95",
+    window: str = "the current window",
+    min_samples: int = P95_BUDGET_MIN_SAMPLES,
+) -> Finding:
     """Ticket when the p95 latency (from the histogram) is above the route's `latency_p95_ms`."""
     test = "histogram p95 above the route's p95 budget"
     n = sum(counts)
@@ -91,8 +148,13 @@ def latency_p95_over_budget(bounds: Sequence[float], counts: Sequence[int], *, b
     assert p95 is not None  # a non-empty histogram
     numbers["p95_ms"] = p95
     fired = p95 > budget_ms
-    summary = (f"{subject} {p95:.0f} ms over {window} is {'above' if fired else 'within'} the budget "
-               f"{budget_ms:g} ms (n={n})")
-    return Finding("latency_p95_regression", "alert" if fired else "ok", "ticket" if fired else "info", summary,
-                   Evidence(test=test, window=window, baseline=f"p95 budget {budget_ms:g} ms", statistic=p95,
-                            numbers=numbers))
+    summary = (
+        f"{subject} {p95:.0f} ms over {window} is {'above' if fired else 'within'} the budget {budget_ms:g} ms (n={n})"
+    )
+    return Finding(
+        "latency_p95_regression",
+        "alert" if fired else "ok",
+        "ticket" if fired else "info",
+        summary,
+        Evidence(test=test, window=window, baseline=f"p95 budget {budget_ms:g} ms", statistic=p95, numbers=numbers),
+    )

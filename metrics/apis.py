@@ -40,8 +40,9 @@ FILTER_PARAMETERS = [
     OpenApiParameter("route", str, description="Only this route."),
     OpenApiParameter("task_type", str, description="Only this task type."),
     OpenApiParameter("model", str, description="Only this model."),
-    OpenApiParameter("start", OpenApiTypes.DATE,
-                     description="First day, YYYY-MM-DD (UTC; default: 29 days before end)."),
+    OpenApiParameter(
+        "start", OpenApiTypes.DATE, description="First day, YYYY-MM-DD (UTC; default: 29 days before end)."
+    ),
     OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive, YYYY-MM-DD (UTC; default: today)."),
 ]
 
@@ -75,10 +76,16 @@ class FiltersSerializer(serializers.Serializer):
 
 
 def _totals(name: str) -> serializers.Serializer:
-    return _shape(name, cost_usd=F(), requests=I(), ok=I(), escalations=I(),
-                  pass_rate=_nullable(F(help_text="ok attempts / requests")),
-                  escalation_rate=_nullable(F(help_text="escalated attempts / requests")),
-                  cost_per_request_usd=_nullable(F()))
+    return _shape(
+        name,
+        cost_usd=F(),
+        requests=I(),
+        ok=I(),
+        escalations=I(),
+        pass_rate=_nullable(F(help_text="ok attempts / requests")),
+        escalation_rate=_nullable(F(help_text="escalated attempts / requests")),
+        cost_per_request_usd=_nullable(F()),
+    )
 
 
 class MetricsApi(APIView):
@@ -95,12 +102,15 @@ class MetricsApi(APIView):
         for name in ("start", "end"):
             value = request.query_params.get(name)
             if value and sel.filter_date_parse(value) is None:
-                raise InvalidInput("Invalid filters.", {name: [
-                    f"expected a date, YYYY-MM-DD, from {sel.FIRST_DATE} to {sel.LAST_DATE}"]})
+                raise InvalidInput(
+                    "Invalid filters.",
+                    {name: [f"expected a date, YYYY-MM-DD, from {sel.FIRST_DATE} to {sel.LAST_DATE}"]},
+                )
         for name in sel.TEXT_FILTERS:
             if sel.filter_text_parse(request.query_params.get(name)) is None:
-                raise InvalidInput("Invalid filters.", {name: [
-                    f"at most {sel.MAX_TEXT_FILTER} characters, no NUL bytes"]})
+                raise InvalidInput(
+                    "Invalid filters.", {name: [f"at most {sel.MAX_TEXT_FILTER} characters, no NUL bytes"]}
+                )
         f, _ = sel.dashboard_filters_parse(request.query_params, policies)
         if f.policy is None:
             raise NotFound("No policy exists yet.", {"policy": ["not found"]})
@@ -116,23 +126,49 @@ class MetricsOverviewApi(MetricsApi):
 
         filters = FiltersSerializer()
         period = _shape("OverviewPeriod", start=serializers.DateField(), end=serializers.DateField(), days=I())
-        previous_period = _shape("OverviewPreviousPeriod", start=serializers.DateField(),
-                                 end=serializers.DateField())
+        previous_period = _shape("OverviewPreviousPeriod", start=serializers.DateField(), end=serializers.DateField())
         current = _totals("OverviewCurrent")
         previous = _totals("OverviewPrevious")
-        budget = _shape("OverviewBudget", scope=S(), monthly_usd=_nullable(F()), daily_usd=_nullable(F()),
-                        downgrade_at=_nullable(F()), month=S(), month_label=S(), month_to_date_usd=F(),
-                        month_end=serializers.DateField(), fraction=_nullable(F()))
+        budget = _shape(
+            "OverviewBudget",
+            scope=S(),
+            monthly_usd=_nullable(F()),
+            daily_usd=_nullable(F()),
+            downgrade_at=_nullable(F()),
+            month=S(),
+            month_label=S(),
+            month_to_date_usd=F(),
+            month_end=serializers.DateField(),
+            fraction=_nullable(F()),
+        )
         open_alerts = I()
-        movers = _list("OverviewMover", task_type=S(), cost_usd=F(), previous_cost_usd=F(),
-                       cost_change_usd=F(), cost_change_pct=_nullable(F()), requests=I(),
-                       previous_requests=I(), requests_change=I(), pass_rate=_nullable(F()),
-                       previous_pass_rate=_nullable(F()), pass_rate_change=_nullable(F()))
-        daily = _shape("OverviewDaily", days=serializers.ListField(child=serializers.DateField()),
-                       cost_usd=serializers.ListField(child=F()), requests=serializers.ListField(child=I()))
+        movers = _list(
+            "OverviewMover",
+            task_type=S(),
+            cost_usd=F(),
+            previous_cost_usd=F(),
+            cost_change_usd=F(),
+            cost_change_pct=_nullable(F()),
+            requests=I(),
+            previous_requests=I(),
+            requests_change=I(),
+            pass_rate=_nullable(F()),
+            previous_pass_rate=_nullable(F()),
+            pass_rate_change=_nullable(F()),
+        )
+        daily = _shape(
+            "OverviewDaily",
+            days=serializers.ListField(child=serializers.DateField()),
+            cost_usd=serializers.ListField(child=F()),
+            requests=serializers.ListField(child=I()),
+        )
 
-    @extend_schema(operation_id="metrics_overview", parameters=FILTER_PARAMETERS, responses=OutputSerializer,
-                   summary="Overview: spend vs budget, requests, rates, biggest movers")
+    @extend_schema(
+        operation_id="metrics_overview",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Overview: spend vs budget, requests, rates, biggest movers",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
@@ -151,23 +187,43 @@ class MetricsCostApi(MetricsApi):
         routing_failures = I()
         days = serializers.ListField(child=serializers.DateField())
         over_time = _list("CostSeries", task_type=S(), cost_usd=serializers.ListField(child=F()))
-        per_request = _list("CostPerRequest", route=S(), task_type=S(), cost_usd=F(), requests=I(),
-                            decisions=I(), unpriced=I(), cost_per_request_usd=_nullable(F()),
-                            max_cost_per_request_usd=_nullable(F()), upper_tier_cost_share=_nullable(F()),
-                            routing_failure=serializers.BooleanField())
-        by_model = _list("CostByModel", provider=S(), model=S(), tier=I(), cost_usd=F(), decisions=I(),
-                         unpriced=I())
+        per_request = _list(
+            "CostPerRequest",
+            route=S(),
+            task_type=S(),
+            cost_usd=F(),
+            requests=I(),
+            decisions=I(),
+            unpriced=I(),
+            cost_per_request_usd=_nullable(F()),
+            max_cost_per_request_usd=_nullable(F()),
+            upper_tier_cost_share=_nullable(F()),
+            routing_failure=serializers.BooleanField(),
+        )
+        by_model = _list("CostByModel", provider=S(), model=S(), tier=I(), cost_usd=F(), decisions=I(), unpriced=I())
         by_provider = _list("CostByProvider", provider=S(), cost_usd=F(), share=_nullable(F()))
 
-    @extend_schema(operation_id="metrics_cost", parameters=FILTER_PARAMETERS, responses=OutputSerializer,
-                   summary="Cost per task type over time, per request, by model and provider")
+    @extend_schema(
+        operation_id="metrics_cost",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Cost per task type over time, per request, by model and provider",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
 
 def _steps(name: str) -> serializers.ListField:
-    return _list(name, from_tier=I(), to_tier=I(), reached=I(), escalated=I(), rate=_nullable(F()),
-                 band=_shape(f"{name}Band", min=F(), max=F(), source=S()), status=S(required=False))
+    return _list(
+        name,
+        from_tier=I(),
+        to_tier=I(),
+        reached=I(),
+        escalated=I(),
+        rate=_nullable(F()),
+        band=_shape(f"{name}Band", min=F(), max=F(), source=S()),
+        status=S(required=False),
+    )
 
 
 class MetricsEscalationApi(MetricsApi):
@@ -178,21 +234,42 @@ class MetricsEscalationApi(MetricsApi):
             ref_name = "MetricsEscalation"
 
         filters = FiltersSerializer()
-        overall = _list("EscalationOverall", from_tier=I(), to_tier=I(), reached=I(), escalated=I(),
-                        rate=_nullable(F()))
+        overall = _list(
+            "EscalationOverall", from_tier=I(), to_tier=I(), reached=I(), escalated=I(), rate=_nullable(F())
+        )
         routes = _list("EscalationRoute", route=S(), requests=I(), steps=_steps("EscalationStep"))
-        task_types = _list("EscalationTaskType", route=S(), task_type=S(), requests_at_tier_1=I(),
-                           escalated_to_tier_2=I(), rate=_nullable(F()))
-        advisories = _list("EscalationAdvisory", route=S(), task_type=S(), requests_at_tier_1=I(),
-                           escalated_to_tier_2=I(), rate=F(), message=S())
+        task_types = _list(
+            "EscalationTaskType",
+            route=S(),
+            task_type=S(),
+            requests_at_tier_1=I(),
+            escalated_to_tier_2=I(),
+            rate=_nullable(F()),
+        )
+        advisories = _list(
+            "EscalationAdvisory",
+            route=S(),
+            task_type=S(),
+            requests_at_tier_1=I(),
+            escalated_to_tier_2=I(),
+            rate=F(),
+            message=S(),
+        )
         funnel = _list("EscalationFunnelStage", stage=S(), tier=I(), count=I())
-        daily = _shape("EscalationDaily", days=serializers.ListField(child=serializers.DateField()),
-                       tier_1_to_2=serializers.ListField(child=_nullable(F())),
-                       tier_2_to_3=serializers.ListField(child=_nullable(F())))
+        daily = _shape(
+            "EscalationDaily",
+            days=serializers.ListField(child=serializers.DateField()),
+            tier_1_to_2=serializers.ListField(child=_nullable(F())),
+            tier_2_to_3=serializers.ListField(child=_nullable(F())),
+        )
         advisory_rate = F()
 
-    @extend_schema(operation_id="metrics_escalation", parameters=FILTER_PARAMETERS,
-                   responses=OutputSerializer, summary="Escalation rates per route against their bands")
+    @extend_schema(
+        operation_id="metrics_escalation",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Escalation rates per route against their bands",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
@@ -205,8 +282,9 @@ class MetricsQualityApi(MetricsApi):
             ref_name = "MetricsQuality"
 
         filters = FiltersSerializer()
-        cells = _list("QualityCell", task_type=S(), tier=I(), attempts=I(), ok=I(), pass_rate=_nullable(F()),
-                      band=_nullable(S()))
+        cells = _list(
+            "QualityCell", task_type=S(), tier=I(), attempts=I(), ok=I(), pass_rate=_nullable(F()), band=_nullable(S())
+        )
         task_types = serializers.ListField(child=S())
         tiers = serializers.ListField(child=I())
         marks = _shape("QualityMarks", good=F(), poor=F())
@@ -215,11 +293,18 @@ class MetricsQualityApi(MetricsApi):
         pass_rate = _nullable(F())
         cells_good = I(help_text="cells at or above 95%")
         cells_poor = I(help_text="cells below 75%")
-        daily = _shape("QualityDaily", days=serializers.ListField(child=serializers.DateField()),
-                       pass_rate=serializers.ListField(child=_nullable(F())))
+        daily = _shape(
+            "QualityDaily",
+            days=serializers.ListField(child=serializers.DateField()),
+            pass_rate=serializers.ListField(child=_nullable(F())),
+        )
 
-    @extend_schema(operation_id="metrics_quality", parameters=FILTER_PARAMETERS, responses=OutputSerializer,
-                   summary="Pass rate by task type and tier")
+    @extend_schema(
+        operation_id="metrics_quality",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Pass rate by task type and tier",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
@@ -232,17 +317,31 @@ class MetricsLatencyApi(MetricsApi):
             ref_name = "MetricsLatency"
 
         filters = FiltersSerializer()
-        rows = _list("LatencyRow", route=S(), model=S(), attempts=I(), mean_ms=_nullable(F()),
-                     p50=_nullable(F()), p95=_nullable(F()), p99=_nullable(F()),
-                     p95_budget_ms=_nullable(F()), latency_budget_ms=_nullable(F()),
-                     over_budget=serializers.BooleanField())
+        rows = _list(
+            "LatencyRow",
+            route=S(),
+            model=S(),
+            attempts=I(),
+            mean_ms=_nullable(F()),
+            p50=_nullable(F()),
+            p95=_nullable(F()),
+            p99=_nullable(F()),
+            p95_budget_ms=_nullable(F()),
+            latency_budget_ms=_nullable(F()),
+            over_budget=serializers.BooleanField(),
+        )
         days = serializers.ListField(child=serializers.DateField())
-        daily = _list("LatencyDaily", route=S(), p95=serializers.ListField(child=_nullable(F())),
-                      p95_budget_ms=_nullable(F()))
+        daily = _list(
+            "LatencyDaily", route=S(), p95=serializers.ListField(child=_nullable(F())), p95_budget_ms=_nullable(F())
+        )
         bounds_ms = serializers.ListField(child=I())
 
-    @extend_schema(operation_id="metrics_latency", parameters=FILTER_PARAMETERS, responses=OutputSerializer,
-                   summary="p50/p95/p99 latency by route and model against the route's budget")
+    @extend_schema(
+        operation_id="metrics_latency",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="p50/p95/p99 latency by route and model against the route's budget",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
@@ -255,8 +354,9 @@ class MetricsBudgetApi(MetricsApi):
             ref_name = "MetricsBudget"
 
         filters = FiltersSerializer()
-        budget = _shape("BudgetScope", scope=S(), monthly_usd=_nullable(F()), daily_usd=_nullable(F()),
-                        downgrade_at=_nullable(F()))
+        budget = _shape(
+            "BudgetScope", scope=S(), monthly_usd=_nullable(F()), daily_usd=_nullable(F()), downgrade_at=_nullable(F())
+        )
         month = S()
         month_label = S()
         month_start = serializers.DateField()
@@ -269,17 +369,29 @@ class MetricsBudgetApi(MetricsApi):
         spent_usd = F()
         fraction = _nullable(F())
         today_usd = F()
-        forecast = _nullable(_shape("BudgetForecast", method=S(), projected_usd=F(), daily_rate_usd=F(),
-                                    fraction=_nullable(F())))
+        forecast = _nullable(
+            _shape("BudgetForecast", method=S(), projected_usd=F(), daily_rate_usd=F(), fraction=_nullable(F()))
+        )
         runway_days = _nullable(F(help_text="null: no budget, or no spend to run it down"))
         days_left = F(help_text="days from now to the end of the month")
-        thresholds = _list("BudgetThreshold", fraction=F(), amount_usd=_nullable(F()),
-                           crossed_on=_nullable(serializers.DateField()))
-        routes = _list("BudgetRoute", route=S(), spent_usd=F(), monthly_usd=_nullable(F()),
-                       fraction=_nullable(F()), downgrade_at=_nullable(F()))
+        thresholds = _list(
+            "BudgetThreshold", fraction=F(), amount_usd=_nullable(F()), crossed_on=_nullable(serializers.DateField())
+        )
+        routes = _list(
+            "BudgetRoute",
+            route=S(),
+            spent_usd=F(),
+            monthly_usd=_nullable(F()),
+            fraction=_nullable(F()),
+            downgrade_at=_nullable(F()),
+        )
 
-    @extend_schema(operation_id="metrics_budget", parameters=FILTER_PARAMETERS, responses=OutputSerializer,
-                   summary="Budget burn of the month holding `end`: spend, forecast, runway")
+    @extend_schema(
+        operation_id="metrics_budget",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Budget burn of the month holding `end`: spend, forecast, runway",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
@@ -293,34 +405,62 @@ class MetricsWorksheetApi(MetricsApi):
 
         filters = FiltersSerializer()
         requests = I()
-        rows = _list("WorksheetRow", task_type=S(), route=S(), requests=I(), traffic_share=_nullable(F()),
-                     quality_threshold=_nullable(F()), primary_model=_nullable(S()),
-                     fallback_model=_nullable(S()), avg_tokens_in=_nullable(F()),
-                     avg_tokens_out=_nullable(F()), validation_rule=_nullable(serializers.BooleanField()),
-                     pass_rate=_nullable(F()), p50_ms=_nullable(F()), p95_ms=_nullable(F()),
-                     cost_per_request_usd=_nullable(F()), last_review=_nullable(serializers.DateField()))
+        rows = _list(
+            "WorksheetRow",
+            task_type=S(),
+            route=S(),
+            requests=I(),
+            traffic_share=_nullable(F()),
+            quality_threshold=_nullable(F()),
+            primary_model=_nullable(S()),
+            fallback_model=_nullable(S()),
+            avg_tokens_in=_nullable(F()),
+            avg_tokens_out=_nullable(F()),
+            validation_rule=_nullable(serializers.BooleanField()),
+            pass_rate=_nullable(F()),
+            p50_ms=_nullable(F()),
+            p95_ms=_nullable(F()),
+            cost_per_request_usd=_nullable(F()),
+            last_review=_nullable(serializers.DateField()),
+        )
 
-    @extend_schema(operation_id="metrics_worksheet", parameters=FILTER_PARAMETERS,
-                   responses=OutputSerializer, summary="Routing worksheet: one row per task type")
+    @extend_schema(
+        operation_id="metrics_worksheet",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Routing worksheet: one row per task type",
+    )
     def get(self, request: Request) -> Response:
         return super().get(request)
 
 
 def _whatif_measures(name: str) -> serializers.Serializer:
-    return _shape(name, requests=I(), attempts=F(), cost_usd=F(help_text="priced attempts only"),
-                  complete=serializers.BooleanField(help_text="false: some attempts have no price"),
-                  unpriced_attempts=F(), cost_per_request_usd=_nullable(F()), escalations=F(),
-                  escalation_rate=_nullable(F(help_text="escalated attempts / requests")),
-                  p50_ms=_nullable(F(help_text="per attempt")), p95_ms=_nullable(F(help_text="per attempt")))
+    return _shape(
+        name,
+        requests=I(),
+        attempts=F(),
+        cost_usd=F(help_text="priced attempts only"),
+        complete=serializers.BooleanField(help_text="false: some attempts have no price"),
+        unpriced_attempts=F(),
+        cost_per_request_usd=_nullable(F()),
+        escalations=F(),
+        escalation_rate=_nullable(F(help_text="escalated attempts / requests")),
+        p50_ms=_nullable(F(help_text="per attempt")),
+        p95_ms=_nullable(F(help_text="per attempt")),
+    )
 
 
 def _whatif_comparison(name: str) -> dict[str, serializers.Field]:
     return {
-        "actual": _whatif_measures(f"{name}Actual"), "draft": _whatif_measures(f"{name}Draft"),
+        "actual": _whatif_measures(f"{name}Actual"),
+        "draft": _whatif_measures(f"{name}Draft"),
         "live_modelled_cost_usd": _nullable(F(help_text="the same model applied to the live version")),
         "delta_cost_usd": _nullable(F(help_text="draft − actual; null when either side has unpriced attempts")),
-        "savings_usd": _nullable(F()), "savings_pct": _nullable(F()),
-        "delta_escalation_rate": _nullable(F()), "delta_p50_ms": _nullable(F()), "delta_p95_ms": _nullable(F()),
+        "savings_usd": _nullable(F()),
+        "savings_pct": _nullable(F()),
+        "delta_escalation_rate": _nullable(F()),
+        "delta_p50_ms": _nullable(F()),
+        "delta_p95_ms": _nullable(F()),
     }
 
 
@@ -335,8 +475,9 @@ class MetricsWhatIfApi(APIView):
             ref_name = "MetricsWhatIfInput"
 
         policy = S(max_length=63, help_text="Policy slug.")
-        document = serializers.JSONField(required=False,
-                                         help_text="The draft document to replay (default: the policy's saved draft).")
+        document = serializers.JSONField(
+            required=False, help_text="The draft document to replay (default: the policy's saved draft)."
+        )
         start = serializers.DateField(help_text="First day, YYYY-MM-DD (UTC).")
         end = serializers.DateField(help_text=f"Last day, inclusive (UTC); at most {whatif.MAX_DAYS} days in all.")
 
@@ -352,17 +493,38 @@ class MetricsWhatIfApi(APIView):
         requests = I()
         total = _shape("WhatIfTotal", **_whatif_comparison("WhatIfTotal"))
         task_types = _list(
-            "WhatIfTaskType", task_type=S(), share=F(), avg_tokens_in=F(), avg_tokens_out=F(),
+            "WhatIfTaskType",
+            task_type=S(),
+            share=F(),
+            avg_tokens_in=F(),
+            avg_tokens_out=F(),
             **_whatif_comparison("WhatIfTaskType"),
-            paths=_list("WhatIfPath", route=S(), arm=_nullable(S()), probability=F(),
-                        reason=serializers.DictField(),
-                        steps=_list("WhatIfStep", tier=I(), model=S(), reach=F(), cost_usd=_nullable(F()),
-                                    next_rate=_nullable(F()), next_rate_source=_nullable(S()))))
+            paths=_list(
+                "WhatIfPath",
+                route=S(),
+                arm=_nullable(S()),
+                probability=F(),
+                reason=serializers.DictField(),
+                steps=_list(
+                    "WhatIfStep",
+                    tier=I(),
+                    model=S(),
+                    reach=F(),
+                    cost_usd=_nullable(F()),
+                    next_rate=_nullable(F()),
+                    next_rate_source=_nullable(S()),
+                ),
+            ),
+        )
         assumptions = serializers.ListField(child=S())
         unpriced_models = serializers.ListField(child=S())
 
-    @extend_schema(operation_id="metrics_whatif", request=InputSerializer, responses=OutputSerializer,
-                   summary="What-if: a draft's cost, escalation and latency on a past period's traffic")
+    @extend_schema(
+        operation_id="metrics_whatif",
+        request=InputSerializer,
+        responses=OutputSerializer,
+        summary="What-if: a draft's cost, escalation and latency on a past period's traffic",
+    )
     def post(self, request: Request) -> Response:
         check_body_size(request)  # before the body is read: a JSON 413, not Django's HTML 400
         data = self.InputSerializer(data=request.data)
@@ -375,27 +537,38 @@ class MetricsWhatIfApi(APIView):
         else:
             draft = routing_selectors.policy_draft(policy)
             if draft is None:
-                raise InvalidInput(f"Policy '{policy.slug}' has no draft: send the document to replay.",
-                                   {"document": ["required: the policy has no draft"]})
+                raise InvalidInput(
+                    f"Policy '{policy.slug}' has no draft: send the document to replay.",
+                    {"document": ["required: the policy has no draft"]},
+                )
             document = draft.document
         try:
             result = whatif.whatif_estimate(policy=policy, document=document, start=start, end=end)
         except InvalidInput as exc:  # the document's own paths, under the request's `document` field
-            raise InvalidInput(exc.message, {
-                "document" if path in ("(root)", "document") else f"document.{path}": reasons
-                for path, reasons in exc.errors.items()}) from exc
+            raise InvalidInput(
+                exc.message,
+                {
+                    "document" if path in ("(root)", "document") else f"document.{path}": reasons
+                    for path, reasons in exc.errors.items()
+                },
+            ) from exc
         return Response(result.to_dict())
 
 
 def _report_delta(name: str) -> serializers.Serializer:
-    return _shape(name, current=_nullable(F()), previous=_nullable(F()),
-                  change=_nullable(F(help_text="current − previous (for rates: a difference of fractions)")),
-                  change_pct=_nullable(F(help_text="change / previous; null when previous is 0 or missing")))
+    return _shape(
+        name,
+        current=_nullable(F()),
+        previous=_nullable(F()),
+        change=_nullable(F(help_text="current − previous (for rates: a difference of fractions)")),
+        change_pct=_nullable(F(help_text="change / previous; null when previous is 0 or missing")),
+    )
 
 
 def _report_metrics(name: str) -> serializers.Serializer:
-    return _shape(name, **{key: _report_delta(f"{name}{key.title().replace('_', '')}")
-                           for key in report_selectors.METRIC_KEYS})
+    return _shape(
+        name, **{key: _report_delta(f"{name}{key.title().replace('_', '')}") for key in report_selectors.METRIC_KEYS}
+    )
 
 
 class MetricsReportApi(APIView):
@@ -408,8 +581,15 @@ class MetricsReportApi(APIView):
         class Meta:
             ref_name = "MetricsReport"
 
-        policy = type("ReportPolicy", (serializers.Serializer,), {  # a field called "name": no _shape()
-            "slug": S(), "name": S(), "live_version": _nullable(I())})()
+        policy = type(
+            "ReportPolicy",
+            (serializers.Serializer,),
+            {  # a field called "name": no _shape()
+                "slug": S(),
+                "name": S(),
+                "live_version": _nullable(I()),
+            },
+        )()
         month = S(help_text="YYYY-MM")
         month_label = S()
         start = serializers.DateField()
@@ -421,50 +601,109 @@ class MetricsReportApi(APIView):
         complete = serializers.BooleanField(help_text="false while the month is still running")
         has_data = serializers.BooleanField(help_text="any decision recorded in the month")
         previous_has_data = serializers.BooleanField()
-        summary = _list("ReportSummaryRow", metric=S(), label=S(),
-                        unit=S(help_text="usd, usd_per_request, count, rate or ms"),
-                        current=_nullable(F()), previous=_nullable(F()), change=_nullable(F()),
-                        change_pct=_nullable(F()))
+        summary = _list(
+            "ReportSummaryRow",
+            metric=S(),
+            label=S(),
+            unit=S(help_text="usd, usd_per_request, count, rate or ms"),
+            current=_nullable(F()),
+            previous=_nullable(F()),
+            change=_nullable(F()),
+            change_pct=_nullable(F()),
+        )
         task_types = _list("ReportTaskType", task_type=S(), metrics=_report_metrics("ReportTaskTypeMetrics"))
         routes = _list("ReportRoute", route=S(), metrics=_report_metrics("ReportRouteMetrics"))
-        movers = _shape("ReportMovers", **{ranking: serializers.ListField(child=type(
-            f"ReportMover{ranking.title()}", (serializers.Serializer,), {
-                "dimension": S(help_text="task_type or model"), "name": S(), "cost_usd": F(),
-                "previous_cost_usd": F(), "change_usd": F(), "change_pct": _nullable(F())})())
-            for ranking in ("absolute", "relative")})
-        changes = _list("ReportChange", version=I(), previous_version=_nullable(I()), action=S(),
-                        rollback_of=_nullable(I()), at=serializers.DateTimeField(), by=S(), comment=S(),
-                        changed_paths=serializers.ListField(child=S()), changed_count=I())
-        alerts = _list("ReportAlert", opened_at=serializers.DateTimeField(),
-                       raised_in_month=serializers.BooleanField(help_text="false: opened before the month"),
-                       route=S(), detector=S(), severity=S(), status=S(), summary=S(),
-                       resolved_at=_nullable(serializers.DateTimeField()))
+        movers = _shape(
+            "ReportMovers",
+            **{
+                ranking: serializers.ListField(
+                    child=type(
+                        f"ReportMover{ranking.title()}",
+                        (serializers.Serializer,),
+                        {
+                            "dimension": S(help_text="task_type or model"),
+                            "name": S(),
+                            "cost_usd": F(),
+                            "previous_cost_usd": F(),
+                            "change_usd": F(),
+                            "change_pct": _nullable(F()),
+                        },
+                    )()
+                )
+                for ranking in ("absolute", "relative")
+            },
+        )
+        changes = _list(
+            "ReportChange",
+            version=I(),
+            previous_version=_nullable(I()),
+            action=S(),
+            rollback_of=_nullable(I()),
+            at=serializers.DateTimeField(),
+            by=S(),
+            comment=S(),
+            changed_paths=serializers.ListField(child=S()),
+            changed_count=I(),
+        )
+        alerts = _list(
+            "ReportAlert",
+            opened_at=serializers.DateTimeField(),
+            raised_in_month=serializers.BooleanField(help_text="false: opened before the month"),
+            route=S(),
+            detector=S(),
+            severity=S(),
+            status=S(),
+            summary=S(),
+            resolved_at=_nullable(serializers.DateTimeField()),
+        )
         recommendations = _shape(
             "ReportRecommendations",
-            items=_list("ReportRecommendation", kind=S(help_text="tier1_sufficient, over_band or direct_route"),
-                        route=S(), task_type=_nullable(S()), transition=_nullable(S()),
-                        observed_rate=_nullable(F()), threshold=_nullable(F()),
-                        affected_requests=_nullable(F()), cost_per_request_from_usd=_nullable(F()),
-                        cost_per_request_to_usd=_nullable(F()),
-                        estimated_monthly_savings_usd=_nullable(F(help_text="null: an advisory, not estimated")),
-                        message=S()),
+            items=_list(
+                "ReportRecommendation",
+                kind=S(help_text="tier1_sufficient, over_band or direct_route"),
+                route=S(),
+                task_type=_nullable(S()),
+                transition=_nullable(S()),
+                observed_rate=_nullable(F()),
+                threshold=_nullable(F()),
+                affected_requests=_nullable(F()),
+                cost_per_request_from_usd=_nullable(F()),
+                cost_per_request_to_usd=_nullable(F()),
+                estimated_monthly_savings_usd=_nullable(F(help_text="null: an advisory, not estimated")),
+                message=S(),
+            ),
             total_savings_usd=F(),
-            whatif=_nullable(serializers.DictField(help_text="the what-if replay's estimate, when available")))
+            whatif=_nullable(serializers.DictField(help_text="the what-if replay's estimate, when available")),
+        )
         reviews = _list("ReportReview", reviewed_by=S(), reviewed_at=serializers.DateTimeField(), note=S())
-        daily = _shape("ReportDaily", days=serializers.ListField(child=serializers.DateField()),
-                       cost_by_task_type=_list("ReportDailyCost", task_type=S(),
-                                               cost_usd=serializers.ListField(child=F())),
-                       cost_usd=serializers.ListField(child=F()), requests=serializers.ListField(child=I()),
-                       tier_1_to_2=serializers.ListField(child=_nullable(F())),
-                       tier_2_to_3=serializers.ListField(child=_nullable(F())),
-                       pass_rate=serializers.ListField(child=_nullable(F())))
-        markers = _list("ReportMarker", version=I(), at=serializers.DateTimeField(), rollback_of=_nullable(I()),
-                        label=S(), comment=S())
+        daily = _shape(
+            "ReportDaily",
+            days=serializers.ListField(child=serializers.DateField()),
+            cost_by_task_type=_list("ReportDailyCost", task_type=S(), cost_usd=serializers.ListField(child=F())),
+            cost_usd=serializers.ListField(child=F()),
+            requests=serializers.ListField(child=I()),
+            tier_1_to_2=serializers.ListField(child=_nullable(F())),
+            tier_2_to_3=serializers.ListField(child=_nullable(F())),
+            pass_rate=serializers.ListField(child=_nullable(F())),
+        )
+        markers = _list(
+            "ReportMarker",
+            version=I(),
+            at=serializers.DateTimeField(),
+            rollback_of=_nullable(I()),
+            label=S(),
+            comment=S(),
+        )
 
-    @extend_schema(operation_id="metrics_report", responses=OutputSerializer, parameters=[
-        OpenApiParameter("policy", str, OpenApiParameter.PATH, description="Policy slug."),
-        OpenApiParameter("month", str, OpenApiParameter.PATH, description="The month, YYYY-MM (UTC)."),
-    ], summary="Monthly review report: the month against the previous one, changes, alerts, recommendations")
+    @extend_schema(
+        operation_id="metrics_report",
+        responses=OutputSerializer,
+        parameters=[
+            OpenApiParameter("policy", str, OpenApiParameter.PATH, description="Policy slug."),
+            OpenApiParameter("month", str, OpenApiParameter.PATH, description="The month, YYYY-MM (UTC)."),
+        ],
+        summary="Monthly review report: the month against the previous one, changes, alerts, recommendations",
+    )
     def get(self, request: Request, policy: str, month: str) -> Response:
         p = routing_selectors.policy_get(policy)
         return Response(report_selectors.monthly_report(p, report_selectors.report_month_parse(month)))
@@ -486,8 +725,10 @@ class AlertOutput(serializers.Serializer):
     severity = S(help_text="page, ticket or info: the highest seen while active")
     status = S(help_text="open, acknowledged or resolved")
     summary = S()
-    evidence = serializers.JSONField(help_text="test, window, baseline, statistic, p_value, interval, numbers, "
-                                               "check (the check that fired) and checks (each check's status)")
+    evidence = serializers.JSONField(
+        help_text="test, window, baseline, statistic, p_value, interval, numbers, "
+        "check (the check that fired) and checks (each check's status)"
+    )
     opened_at = serializers.DateTimeField()
     last_evaluated_at = serializers.DateTimeField()
     acknowledged_at = serializers.DateTimeField(allow_null=True)
@@ -530,14 +771,23 @@ class AlertListApi(APIView):
         policy = S(required=False, max_length=63, help_text="Policy slug.")
         status = serializers.ChoiceField(choices=Alert.Status.values, required=False)
         detector = serializers.ChoiceField(choices=alerts_service.DETECTORS, required=False)
-        route = S(required=False, allow_blank=True, max_length=200, trim_whitespace=False,
-                  help_text='Route name; "" for policy-wide alerts.')
+        route = S(
+            required=False,
+            allow_blank=True,
+            max_length=200,
+            trim_whitespace=False,
+            help_text='Route name; "" for policy-wide alerts.',
+        )
         severity = serializers.ChoiceField(choices=Severity.values, required=False)
         since = serializers.DateTimeField(required=False, help_text="Active at or after this moment (ISO 8601).")
         until = serializers.DateTimeField(required=False, help_text="Opened before this moment (ISO 8601).")
 
-    @extend_schema(operation_id="alerts_list", parameters=[FilterSerializer, *PAGE_PARAMETERS],
-                   responses=page_of(AlertOutput), summary="Alerts, newest first")
+    @extend_schema(
+        operation_id="alerts_list",
+        parameters=[FilterSerializer, *PAGE_PARAMETERS],
+        responses=page_of(AlertOutput),
+        summary="Alerts, newest first",
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -552,8 +802,11 @@ class AlertListApi(APIView):
 class AlertDetailApi(APIView):
     permission_classes = [CanViewAlerts]
 
-    @extend_schema(operation_id="alerts_read", responses=AlertDetailOutput,
-                   summary="One alert with its history and the deliveries of each step")
+    @extend_schema(
+        operation_id="alerts_read",
+        responses=AlertDetailOutput,
+        summary="One alert with its history and the deliveries of each step",
+    )
     def get(self, request: Request, alert_id: int) -> Response:
         return _alert_detail(alert_id)
 
@@ -567,8 +820,12 @@ class AlertAcknowledgeApi(APIView):
 
         note = S(max_length=alerts_service.MAX_NOTE, help_text="Required: who is on it, what is being done.")
 
-    @extend_schema(operation_id="alerts_acknowledge", request=InputSerializer, responses=AlertDetailOutput,
-                   summary="Acknowledge an open alert (editor)")
+    @extend_schema(
+        operation_id="alerts_acknowledge",
+        request=InputSerializer,
+        responses=AlertDetailOutput,
+        summary="Acknowledge an open alert (editor)",
+    )
     def post(self, request: Request, alert_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -586,8 +843,12 @@ class AlertResolveApi(APIView):
 
         note = S(max_length=alerts_service.MAX_NOTE, required=False, allow_blank=True)
 
-    @extend_schema(operation_id="alerts_resolve", request=InputSerializer, responses=AlertDetailOutput,
-                   summary="Resolve an open or acknowledged alert by hand (editor)")
+    @extend_schema(
+        operation_id="alerts_resolve",
+        request=InputSerializer,
+        responses=AlertDetailOutput,
+        summary="Resolve an open or acknowledged alert by hand (editor)",
+    )
     def post(self, request: Request, alert_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -640,13 +901,21 @@ class ChannelListApi(APIView):
         enabled = serializers.BooleanField(default=True)
         policy = S(required=False, allow_null=True, max_length=63, help_text="policy slug; null: every policy")
 
-    @extend_schema(operation_id="channels_list", parameters=PAGE_PARAMETERS, responses=page_of(ChannelOutput),
-                   summary="Notification channels (publisher)")
+    @extend_schema(
+        operation_id="channels_list",
+        parameters=PAGE_PARAMETERS,
+        responses=page_of(ChannelOutput),
+        summary="Notification channels (publisher)",
+    )
     def get(self, request: Request) -> Response:
         return paginate(request, self, metrics_selectors.channel_list(), ChannelOutput)
 
-    @extend_schema(operation_id="channels_create", request=InputSerializer, responses={201: ChannelOutput},
-                   summary="Create a webhook or email channel (publisher)")
+    @extend_schema(
+        operation_id="channels_create",
+        request=InputSerializer,
+        responses={201: ChannelOutput},
+        summary="Create a webhook or email channel (publisher)",
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -668,16 +937,21 @@ class ChannelDetailApi(APIView):
         secret = S(required=False, allow_blank=True, max_length=200, help_text="empty makes a new random one")
         emails = serializers.ListField(child=S(max_length=254), required=False, max_length=alerts_service.MAX_EMAILS)
         min_severity = serializers.ChoiceField(choices=Severity.values, required=False)
-        enabled = serializers.BooleanField(required=False, help_text="true re-enables a disabled channel and "
-                                                                    "resets its failure count")
+        enabled = serializers.BooleanField(
+            required=False, help_text="true re-enables a disabled channel and resets its failure count"
+        )
         policy = S(required=False, allow_null=True, max_length=63)
 
     @extend_schema(operation_id="channels_read", responses=ChannelOutput, summary="One notification channel")
     def get(self, request: Request, channel_id: int) -> Response:
         return Response(ChannelOutput(_channel(channel_id)).data)
 
-    @extend_schema(operation_id="channels_update", request=InputSerializer, responses=ChannelOutput,
-                   summary="Change a channel; enabled=true re-enables it (publisher)")
+    @extend_schema(
+        operation_id="channels_update",
+        request=InputSerializer,
+        responses=ChannelOutput,
+        summary="Change a channel; enabled=true re-enables it (publisher)",
+    )
     def patch(self, request: Request, channel_id: int) -> Response:
         channel = _channel(channel_id)
         data = self.InputSerializer(data=request.data, partial=True)
@@ -705,8 +979,12 @@ class ChannelTestApi(APIView):
         status = I(allow_null=True, help_text="the webhook's HTTP status")
         error = S()
 
-    @extend_schema(operation_id="channels_test", request=None, responses=OutputSerializer,
-                   summary="Send a test notification now and report how it went (publisher)")
+    @extend_schema(
+        operation_id="channels_test",
+        request=None,
+        responses=OutputSerializer,
+        summary="Send a test notification now and report how it went (publisher)",
+    )
     def post(self, request: Request, channel_id: int) -> Response:
         result = alerts_service.channel_test(channel=_channel(channel_id), user=request.user)
         return Response(self.OutputSerializer(result).data)

@@ -54,15 +54,18 @@ class Periods:
         return cls(day_start, day_start + timedelta(days=1), month_start, month_end)
 
 
-def budget_spend(*, policy_id: int, periods: Periods,
-                 using: str = DEFAULT_DB_ALIAS) -> tuple[Spend, dict[str, Spend]]:
+def budget_spend(*, policy_id: int, periods: Periods, using: str = DEFAULT_DB_ALIAS) -> tuple[Spend, dict[str, Spend]]:
     """(policy-wide spend, spend per route) of one policy in `periods`: one aggregate query."""
-    rows = (RollupHourly.objects.using(using)
-            .filter(policy_id=policy_id, hour__gte=periods.month_start, hour__lt=periods.month_end)
-            .values("route")
-            .annotate(monthly=Sum("cost_usd"),
-                      daily=Sum("cost_usd", filter=Q(hour__gte=periods.day_start, hour__lt=periods.day_end)))
-            .order_by())
+    rows = (
+        RollupHourly.objects.using(using)
+        .filter(policy_id=policy_id, hour__gte=periods.month_start, hour__lt=periods.month_end)
+        .values("route")
+        .annotate(
+            monthly=Sum("cost_usd"),
+            daily=Sum("cost_usd", filter=Q(hour__gte=periods.day_start, hour__lt=periods.day_end)),
+        )
+        .order_by()
+    )
     zero = Decimal(0)
     routes: dict[str, Spend] = {}
     for row in rows:
@@ -89,12 +92,13 @@ def _fractions(budget: Any, spend: Spend) -> dict[str, float | None] | None:
     daily, monthly = _amount(budget, "daily_usd"), _amount(budget, "monthly_usd")
     if daily is None and monthly is None:
         return None
-    return {"daily": float(spend.daily / daily) if daily is not None else None,
-            "monthly": float(spend.monthly / monthly) if monthly is not None else None}
+    return {
+        "daily": float(spend.daily / daily) if daily is not None else None,
+        "monthly": float(spend.monthly / monthly) if monthly is not None else None,
+    }
 
 
-def budget_state_of(document: Mapping[str, Any], total: Spend,
-                    routes: Mapping[str, Spend]) -> dict[str, Any] | None:
+def budget_state_of(document: Mapping[str, Any], total: Spend, routes: Mapping[str, Spend]) -> dict[str, Any] | None:
     """The protocol's budget state for a document and its spend; None when it sets no budget.
 
     Only the policy budget and routes with a budget appear; a route with no spend yet is at 0.
@@ -103,7 +107,7 @@ def budget_state_of(document: Mapping[str, Any], total: Spend,
     policy = _fractions(document.get("budget"), total)
     out_routes: dict[str, Any] = {}
     doc_routes = document.get("routes")
-    for name, route in (doc_routes.items() if isinstance(doc_routes, Mapping) else ()):
+    for name, route in doc_routes.items() if isinstance(doc_routes, Mapping) else ():
         if isinstance(route, Mapping):
             fractions = _fractions(route.get("budget"), routes.get(name, zero))
             if fractions is not None:
@@ -119,11 +123,13 @@ def _has_budget(document: Any) -> bool:
     routes = document.get("routes")
     return document.get("budget") is not None or any(
         isinstance(r, Mapping) and r.get("budget") is not None
-        for r in (routes.values() if isinstance(routes, Mapping) else ()))
+        for r in (routes.values() if isinstance(routes, Mapping) else ())
+    )
 
 
-def budget_state_refresh(*, policy_ids: Iterable[int] | None = None, now: datetime | None = None,
-                         using: str = DEFAULT_DB_ALIAS) -> int:
+def budget_state_refresh(
+    *, policy_ids: Iterable[int] | None = None, now: datetime | None = None, using: str = DEFAULT_DB_ALIAS
+) -> int:
     """Recompute and publish the budget state of live policies; return how many states were written.
 
     `policy_ids` None means every live policy. A policy whose live document sets no budget has

@@ -26,8 +26,7 @@ GOOD, WATCH, BAD = "#1a7f37", "#d08700", "#c62828"
 BAND_FILL = "rgba(26, 127, 55, 0.12)"
 MARKER_COLOR = "#7a8794"
 ROLLBACK_COLOR = "#c62828"
-PALETTE = ("#3b6fd8", "#e07a1f", "#0f9d8a", "#d1435b", "#8e4fd1", "#5b8c2a", "#c99a06", "#1f9bcf",
-           "#a0527a", "#7a8794")
+PALETTE = ("#3b6fd8", "#e07a1f", "#0f9d8a", "#d1435b", "#8e4fd1", "#5b8c2a", "#c99a06", "#1f9bcf", "#a0527a", "#7a8794")
 
 
 def color_for(name: str) -> str:
@@ -72,22 +71,42 @@ def figure_json(fig: go.Figure) -> dict[str, Any]:
     return data
 
 
-def _layout(fig: go.Figure, *, height: int = 340, x_title: str | None = None, y_title: str | None = None,
-            y_format: str | None = None, legend: bool = True, hovermode: str = "closest") -> go.Figure:
+def _layout(
+    fig: go.Figure,
+    *,
+    height: int = 340,
+    x_title: str | None = None,
+    y_title: str | None = None,
+    y_format: str | None = None,
+    legend: bool = True,
+    hovermode: str = "closest",
+) -> go.Figure:
     fig.update_layout(
-        template=_BARE_TEMPLATE, height=height, autosize=True,
+        template=_BARE_TEMPLATE,
+        height=height,
+        autosize=True,
         font={"family": FONT, "size": 12, "color": INK},
         margin={"l": 64, "r": 24, "t": 40, "b": 48},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        hovermode=hovermode, hoverlabel={"font": {"family": FONT}},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        hovermode=hovermode,
+        hoverlabel={"font": {"family": FONT}},
         showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0,
-                "font": {"size": 11}},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0, "font": {"size": 11}},
     )
-    fig.update_xaxes(title={"text": x_title, "font": {"size": 12, "color": MUTED}} if x_title else None,
-                     gridcolor=GRID, linecolor=GRID, zeroline=False)
-    fig.update_yaxes(title={"text": y_title, "font": {"size": 12, "color": MUTED}} if y_title else None,
-                     gridcolor=GRID, linecolor=GRID, zeroline=False, tickformat=y_format)
+    fig.update_xaxes(
+        title={"text": x_title, "font": {"size": 12, "color": MUTED}} if x_title else None,
+        gridcolor=GRID,
+        linecolor=GRID,
+        zeroline=False,
+    )
+    fig.update_yaxes(
+        title={"text": y_title, "font": {"size": 12, "color": MUTED}} if y_title else None,
+        gridcolor=GRID,
+        linecolor=GRID,
+        zeroline=False,
+        tickformat=y_format,
+    )
     return fig
 
 
@@ -95,13 +114,30 @@ def add_version_markers(fig: go.Figure, markers: Sequence[dict[str, Any]]) -> go
     """Mark publishes (grey) and rollbacks (red) as labelled vertical lines."""
     for m in markers:
         color = ROLLBACK_COLOR if m.get("rollback_of") else MARKER_COLOR
-        fig.add_shape(type="line", xref="x", yref="paper", x0=m["at"], x1=m["at"], y0=0, y1=1,
-                      line={"color": color, "width": 1.5, "dash": "dot"}, layer="above")
-        fig.add_annotation(x=m["at"], xref="x", y=1, yref="paper", yanchor="bottom", text=m["label"],
-                           showarrow=False, font={"size": 11, "color": color},
-                           bgcolor="rgba(255,255,255,0.85)",
-                           hovertext=f"Published {m['label']} at {m['at'][:16].replace('T', ' ')} UTC"
-                                     + (f": {m['comment']}" if m.get("comment") else ""))
+        fig.add_shape(
+            type="line",
+            xref="x",
+            yref="paper",
+            x0=m["at"],
+            x1=m["at"],
+            y0=0,
+            y1=1,
+            line={"color": color, "width": 1.5, "dash": "dot"},
+            layer="above",
+        )
+        fig.add_annotation(
+            x=m["at"],
+            xref="x",
+            y=1,
+            yref="paper",
+            yanchor="bottom",
+            text=m["label"],
+            showarrow=False,
+            font={"size": 11, "color": color},
+            bgcolor="rgba(255,255,255,0.85)",
+            hovertext=f"Published {m['label']} at {m['at'][:16].replace('T', ' ')} UTC"
+            + (f": {m['comment']}" if m.get("comment") else ""),
+        )
     if markers:
         fig.update_layout(margin={"t": 56})
     return fig
@@ -113,10 +149,20 @@ def _time_axis(fig: go.Figure, days: Sequence[str]) -> None:
 
 
 def _hline(fig: go.Figure, y: float, text: str, color: str, *, dash: str = "dash") -> None:
-    fig.add_shape(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
-                  line={"color": color, "width": 1.2, "dash": dash})
-    fig.add_annotation(xref="paper", x=0.01, y=y, yref="y", xanchor="left", yanchor="bottom", text=text,
-                       showarrow=False, font={"size": 11, "color": color})
+    fig.add_shape(
+        type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line={"color": color, "width": 1.2, "dash": dash}
+    )
+    fig.add_annotation(
+        xref="paper",
+        x=0.01,
+        y=y,
+        yref="y",
+        xanchor="left",
+        yanchor="bottom",
+        text=text,
+        showarrow=False,
+        font={"size": 11, "color": color},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,15 +172,35 @@ def overview_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
     """Daily spend (bars, $) with requests (line, right axis)."""
     days = data["daily"]["days"]
     fig = go.Figure()
-    fig.add_bar(x=days, y=data["daily"]["cost_usd"], name="Spend", marker_color="#3b6fd8",
-                hovertemplate="%{x|%b %d}: $%{y:,.2f}<extra>Spend</extra>")
-    fig.add_scatter(x=days, y=data["daily"]["requests"], name="Requests", yaxis="y2", mode="lines",
-                    line={"color": "#e07a1f", "width": 2},
-                    hovertemplate="%{x|%b %d}: %{y:,} requests<extra></extra>")
+    fig.add_bar(
+        x=days,
+        y=data["daily"]["cost_usd"],
+        name="Spend",
+        marker_color="#3b6fd8",
+        hovertemplate="%{x|%b %d}: $%{y:,.2f}<extra>Spend</extra>",
+    )
+    fig.add_scatter(
+        x=days,
+        y=data["daily"]["requests"],
+        name="Requests",
+        yaxis="y2",
+        mode="lines",
+        line={"color": "#e07a1f", "width": 2},
+        hovertemplate="%{x|%b %d}: %{y:,} requests<extra></extra>",
+    )
     _layout(fig, y_title="Spend per day ($)", y_format="$,.2f", hovermode="x unified")
-    fig.update_layout(yaxis2={"title": {"text": "Requests per day", "font": {"size": 12, "color": MUTED}},
-                              "overlaying": "y", "side": "right", "showgrid": False, "rangemode": "tozero",
-                              "tickformat": ",.3~s", "tickmode": "auto", "nticks": 6})
+    fig.update_layout(
+        yaxis2={
+            "title": {"text": "Requests per day", "font": {"size": 12, "color": MUTED}},
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "rangemode": "tozero",
+            "tickformat": ",.3~s",
+            "tickmode": "auto",
+            "nticks": 6,
+        }
+    )
     fig.update_layout(margin={"r": 64})
     _time_axis(fig, days)
     return add_version_markers(fig, markers)
@@ -145,10 +211,16 @@ def cost_over_time(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
     fig = go.Figure()
     colors = colors_for([s["task_type"] for s in data["over_time"]])
     for s in data["over_time"]:
-        fig.add_scatter(x=data["days"], y=s["cost_usd"], name=s["task_type"], mode="lines",
-                        stackgroup="cost", line={"width": 1, "color": colors[s["task_type"]]},
-                        fillcolor=colors[s["task_type"]],
-                        hovertemplate=f"{s['task_type']}: $%{{y:,.2f}}<extra></extra>")
+        fig.add_scatter(
+            x=data["days"],
+            y=s["cost_usd"],
+            name=s["task_type"],
+            mode="lines",
+            stackgroup="cost",
+            line={"width": 1, "color": colors[s["task_type"]]},
+            fillcolor=colors[s["task_type"]],
+            hovertemplate=f"{s['task_type']}: $%{{y:,.2f}}<extra></extra>",
+        )
     _layout(fig, y_title="Cost per day ($)", y_format="$,.2f", hovermode="x unified", height=360)
     _time_axis(fig, data["days"])
     return add_version_markers(fig, markers)
@@ -157,23 +229,35 @@ def cost_over_time(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
 def cost_per_request(data: dict[str, Any]) -> go.Figure:
     """Cost per request per task type (red when over the route's maximum), with the maximum."""
     rows = [r for r in data["per_request"] if r["cost_per_request_usd"] is not None][::-1]
-    labels = [f"{r['task_type']} ({r['route']})" if r["task_type"] != r["route"] else r["task_type"]
-              for r in rows]
+    labels = [f"{r['task_type']} ({r['route']})" if r["task_type"] != r["route"] else r["task_type"] for r in rows]
     fig = go.Figure()
-    fig.add_bar(y=labels, x=[r["cost_per_request_usd"] for r in rows], orientation="h",
-                name="Cost per request",
-                marker_color=[BAD if r["routing_failure"] else "#3b6fd8" for r in rows],
-                customdata=[[r["requests"], r["max_cost_per_request_usd"] or 0,
-                             "ROUTING FAILURE" if r["routing_failure"] else ""] for r in rows],
-                hovertemplate="%{y}<br>$%{x:.4f} per request over %{customdata[0]:,} requests"
-                              "<br>max $%{customdata[1]:.4f} %{customdata[2]}<extra></extra>")
-    limits = [(lab, r["max_cost_per_request_usd"]) for lab, r in zip(labels, rows, strict=True)
-              if r["max_cost_per_request_usd"] is not None]
+    fig.add_bar(
+        y=labels,
+        x=[r["cost_per_request_usd"] for r in rows],
+        orientation="h",
+        name="Cost per request",
+        marker_color=[BAD if r["routing_failure"] else "#3b6fd8" for r in rows],
+        customdata=[
+            [r["requests"], r["max_cost_per_request_usd"] or 0, "ROUTING FAILURE" if r["routing_failure"] else ""]
+            for r in rows
+        ],
+        hovertemplate="%{y}<br>$%{x:.4f} per request over %{customdata[0]:,} requests"
+        "<br>max $%{customdata[1]:.4f} %{customdata[2]}<extra></extra>",
+    )
+    limits = [
+        (lab, r["max_cost_per_request_usd"])
+        for lab, r in zip(labels, rows, strict=True)
+        if r["max_cost_per_request_usd"] is not None
+    ]
     if limits:
-        fig.add_scatter(y=[lab for lab, _ in limits], x=[v for _, v in limits], mode="markers",
-                        name="Route's max cost per request",
-                        marker={"symbol": "line-ns", "size": 22, "line": {"width": 3, "color": INK}},
-                        hovertemplate="max $%{x:.4f} per request<extra></extra>")
+        fig.add_scatter(
+            y=[lab for lab, _ in limits],
+            x=[v for _, v in limits],
+            mode="markers",
+            name="Route's max cost per request",
+            marker={"symbol": "line-ns", "size": 22, "line": {"width": 3, "color": INK}},
+            hovertemplate="max $%{x:.4f} per request<extra></extra>",
+        )
     _layout(fig, x_title="Cost per request ($)", height=max(220, 60 + 34 * len(rows)))
     fig.update_xaxes(tickformat="$,.4f", rangemode="tozero")
     fig.update_layout(margin={"l": 160})
@@ -187,13 +271,19 @@ def spend_by_model(data: dict[str, Any]) -> go.Figure:
     seen: set[str] = set()
     colors = colors_for(sorted({r["provider"] for r in rows}))
     for r in rows:
-        fig.add_bar(y=[r["model"]], x=[r["cost_usd"]], orientation="h", name=r["provider"],
-                    legendgroup=r["provider"], showlegend=r["provider"] not in seen,
-                    marker_color=colors[r["provider"]],
-                    customdata=[[r["provider"], r["tier"], r["decisions"], r["unpriced"]]],
-                    hovertemplate="%{y} (%{customdata[0]}, tier %{customdata[1]})<br>$%{x:,.2f} over "
-                                  "%{customdata[2]:,} decisions<br>%{customdata[3]:,} unpriced"
-                                  "<extra></extra>")
+        fig.add_bar(
+            y=[r["model"]],
+            x=[r["cost_usd"]],
+            orientation="h",
+            name=r["provider"],
+            legendgroup=r["provider"],
+            showlegend=r["provider"] not in seen,
+            marker_color=colors[r["provider"]],
+            customdata=[[r["provider"], r["tier"], r["decisions"], r["unpriced"]]],
+            hovertemplate="%{y} (%{customdata[0]}, tier %{customdata[1]})<br>$%{x:,.2f} over "
+            "%{customdata[2]:,} decisions<br>%{customdata[3]:,} unpriced"
+            "<extra></extra>",
+        )
         seen.add(r["provider"])
     _layout(fig, x_title="Spend ($)", height=max(220, 60 + 30 * len(rows)))
     fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
@@ -207,8 +297,9 @@ def escalation_rates(data: dict[str, Any]) -> go.Figure:
 
     routes = [r for r in data["routes"]][::-1]
     names = [r["route"] for r in routes]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
-                        subplot_titles=("Tier 1 → 2", "Tier 2 → 3"))
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=("Tier 1 → 2", "Tier 2 → 3")
+    )
     colors = {"in band": GOOD, "below band": WATCH, "above band": BAD, "no data": MUTED}
     for col, idx in ((1, 0), (2, 1)):
         xs, cols, custom = [], [], []
@@ -219,26 +310,52 @@ def escalation_rates(data: dict[str, Any]) -> go.Figure:
             band = step.get("band") or {"min": 0, "max": 0}
             custom.append([step["escalated"], step["reached"], band["min"], band["max"], step["status"]])
             if step["reached"] and step.get("band"):
-                fig.add_shape(type="rect", row=1, col=col, x0=band["min"], x1=band["max"], y0=i - 0.45,
-                              y1=i + 0.45, fillcolor=BAND_FILL, line={"color": GOOD, "width": 1, "dash": "dot"},
-                              layer="below")
-        fig.add_bar(y=names, x=xs, orientation="h", marker_color=cols, showlegend=False, row=1, col=col,
-                    customdata=custom, width=0.5,
-                    hovertemplate="%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<br>expected "
-                                  "%{customdata[2]:.0%}–%{customdata[3]:.0%}: %{customdata[4]}<extra></extra>")
+                fig.add_shape(
+                    type="rect",
+                    row=1,
+                    col=col,
+                    x0=band["min"],
+                    x1=band["max"],
+                    y0=i - 0.45,
+                    y1=i + 0.45,
+                    fillcolor=BAND_FILL,
+                    line={"color": GOOD, "width": 1, "dash": "dot"},
+                    layer="below",
+                )
+        fig.add_bar(
+            y=names,
+            x=xs,
+            orientation="h",
+            marker_color=cols,
+            showlegend=False,
+            row=1,
+            col=col,
+            customdata=custom,
+            width=0.5,
+            hovertemplate="%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<br>expected "
+            "%{customdata[2]:.0%}–%{customdata[3]:.0%}: %{customdata[4]}<extra></extra>",
+        )
     _layout(fig, height=max(240, 90 + 44 * len(routes)), legend=False)
-    fig.update_xaxes(tickformat=".0%", rangemode="tozero", title={"text": "Escalation rate (%)",
-                                                                  "font": {"size": 12, "color": MUTED}})
+    fig.update_xaxes(
+        tickformat=".0%",
+        rangemode="tozero",
+        title={"text": "Escalation rate (%)", "font": {"size": 12, "color": MUTED}},
+    )
     fig.update_layout(margin={"l": 130, "t": 48})
     return fig
 
 
 def escalation_funnel(data: dict[str, Any]) -> go.Figure:
     stages = data["funnel"]
-    fig = go.Figure(go.Funnel(
-        y=[s["stage"] for s in stages], x=[s["count"] for s in stages],
-        marker={"color": [tier_color(s["tier"]) for s in stages]},
-        texttemplate="%{value:,}<br>%{percentInitial:.1%}", hovertemplate="%{y}: %{x:,} requests<extra></extra>"))
+    fig = go.Figure(
+        go.Funnel(
+            y=[s["stage"] for s in stages],
+            x=[s["count"] for s in stages],
+            marker={"color": [tier_color(s["tier"]) for s in stages]},
+            texttemplate="%{value:,}<br>%{percentInitial:.1%}",
+            hovertemplate="%{y}: %{x:,} requests<extra></extra>",
+        )
+    )
     _layout(fig, height=260, legend=False)
     fig.update_layout(margin={"l": 150})
     return fig
@@ -247,12 +364,26 @@ def escalation_funnel(data: dict[str, Any]) -> go.Figure:
 def escalation_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.Figure:
     days = data["daily"]["days"]
     fig = go.Figure()
-    fig.add_scatter(x=days, y=data["daily"]["tier_1_to_2"], name="Tier 1 → 2", mode="lines+markers",
-                    line={"color": tier_color(2), "width": 2}, marker={"size": 4}, connectgaps=False,
-                    hovertemplate="%{y:.1%}<extra>Tier 1 → 2</extra>")
-    fig.add_scatter(x=days, y=data["daily"]["tier_2_to_3"], name="Tier 2 → 3", mode="lines+markers",
-                    line={"color": tier_color(3), "width": 2}, marker={"size": 4}, connectgaps=False,
-                    hovertemplate="%{y:.1%}<extra>Tier 2 → 3</extra>")
+    fig.add_scatter(
+        x=days,
+        y=data["daily"]["tier_1_to_2"],
+        name="Tier 1 → 2",
+        mode="lines+markers",
+        line={"color": tier_color(2), "width": 2},
+        marker={"size": 4},
+        connectgaps=False,
+        hovertemplate="%{y:.1%}<extra>Tier 1 → 2</extra>",
+    )
+    fig.add_scatter(
+        x=days,
+        y=data["daily"]["tier_2_to_3"],
+        name="Tier 2 → 3",
+        mode="lines+markers",
+        line={"color": tier_color(3), "width": 2},
+        marker={"size": 4},
+        connectgaps=False,
+        hovertemplate="%{y:.1%}<extra>Tier 2 → 3</extra>",
+    )
     _layout(fig, y_title="Escalation rate (%)", y_format=".0%", hovermode="x unified")
     rates = [v for v in (*data["daily"]["tier_1_to_2"], *data["daily"]["tier_2_to_3"]) if v is not None]
     fig.update_yaxes(range=[0, max([data["advisory_rate"] * 1.25, *rates]) * 1.05])
@@ -273,22 +404,46 @@ def quality_heatmap(data: dict[str, Any]) -> go.Figure:
             c = cell.get((tt, t))
             rate = c["pass_rate"] if c else None
             zr.append(None if rate is None else 2 if rate >= good else 1 if rate >= poor else 0)
-            tr.append(f"{rate:.1%}<br><span style='font-size:10px'>n={c['attempts']:,}</span>"
-                      if rate is not None else "")
+            tr.append(
+                f"{rate:.1%}<br><span style='font-size:10px'>n={c['attempts']:,}</span>" if rate is not None else ""
+            )
             cr.append([rate if rate is not None else 0, c["ok"] if c else 0, c["attempts"] if c else 0])
         z.append(zr)
         text.append(tr)
         custom.append(cr)
-    scale = [[0, "#f4b4ae"], [1 / 3, "#f4b4ae"], [1 / 3, "#fbe3a0"], [2 / 3, "#fbe3a0"],
-             [2 / 3, "#a8e0b6"], [1, "#a8e0b6"]]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[f"Tier {t}" for t in tiers], y=tts, zmin=-0.5, zmax=2.5, colorscale=scale, text=text,
-        texttemplate="%{text}", textfont={"size": 13, "color": INK}, customdata=custom, xgap=4, ygap=4,
-        colorbar={"title": {"text": "Pass rate", "side": "top"}, "tickvals": [0, 1, 2],
-                  "ticktext": [f"< {poor:.0%}", f"{poor:.0%}–{good:.0%}", f"≥ {good:.0%}"], "thickness": 14,
-                  "len": 0.8},
-        hovertemplate="%{y}, %{x}: %{customdata[0]:.1%} pass<br>%{customdata[1]:,} ok of "
-                      "%{customdata[2]:,} attempts<extra></extra>"))
+    scale = [
+        [0, "#f4b4ae"],
+        [1 / 3, "#f4b4ae"],
+        [1 / 3, "#fbe3a0"],
+        [2 / 3, "#fbe3a0"],
+        [2 / 3, "#a8e0b6"],
+        [1, "#a8e0b6"],
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"Tier {t}" for t in tiers],
+            y=tts,
+            zmin=-0.5,
+            zmax=2.5,
+            colorscale=scale,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 13, "color": INK},
+            customdata=custom,
+            xgap=4,
+            ygap=4,
+            colorbar={
+                "title": {"text": "Pass rate", "side": "top"},
+                "tickvals": [0, 1, 2],
+                "ticktext": [f"< {poor:.0%}", f"{poor:.0%}–{good:.0%}", f"≥ {good:.0%}"],
+                "thickness": 14,
+                "len": 0.8,
+            },
+            hovertemplate="%{y}, %{x}: %{customdata[0]:.1%} pass<br>%{customdata[1]:,} ok of "
+            "%{customdata[2]:,} attempts<extra></extra>",
+        )
+    )
     _layout(fig, height=max(240, 80 + 56 * len(tts)), legend=False)
     fig.update_yaxes(autorange="reversed", gridcolor="rgba(0,0,0,0)", linecolor="rgba(0,0,0,0)")
     fig.update_xaxes(side="top", gridcolor="rgba(0,0,0,0)", linecolor="rgba(0,0,0,0)")
@@ -299,9 +454,15 @@ def quality_heatmap(data: dict[str, Any]) -> go.Figure:
 def quality_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.Figure:
     days = data["daily"]["days"]
     fig = go.Figure()
-    fig.add_scatter(x=days, y=data["daily"]["pass_rate"], name="Pass rate", mode="lines+markers",
-                    line={"color": GOOD, "width": 2}, marker={"size": 4},
-                    hovertemplate="%{x|%b %d}: %{y:.1%} of requests ok<extra></extra>")
+    fig.add_scatter(
+        x=days,
+        y=data["daily"]["pass_rate"],
+        name="Pass rate",
+        mode="lines+markers",
+        line={"color": GOOD, "width": 2},
+        marker={"size": 4},
+        hovertemplate="%{x|%b %d}: %{y:.1%} of requests ok<extra></extra>",
+    )
     _layout(fig, y_title="Pass rate (%)", y_format=".0%", legend=False, height=300)
     rates = [v for v in data["daily"]["pass_rate"] if v is not None]
     low = min([data["marks"]["poor"], *rates]) if rates else data["marks"]["poor"]
@@ -317,16 +478,24 @@ def latency_percentiles(data: dict[str, Any]) -> go.Figure:
     labels = [f"{r['route']} · {r['model']}" for r in rows]
     fig = go.Figure()
     for key, color in (("p50", "#a9c1ef"), ("p95", "#3b6fd8"), ("p99", "#1d3f8a")):
-        fig.add_bar(x=labels, y=[r[key] for r in rows], name=key, marker_color=color,
-                    customdata=[[r["attempts"]] for r in rows],
-                    hovertemplate=f"%{{x}}<br>{key}: %{{y:,.0f}} ms (%{{customdata[0]:,}} attempts)"
-                                  "<extra></extra>")
+        fig.add_bar(
+            x=labels,
+            y=[r[key] for r in rows],
+            name=key,
+            marker_color=color,
+            customdata=[[r["attempts"]] for r in rows],
+            hovertemplate=f"%{{x}}<br>{key}: %{{y:,.0f}} ms (%{{customdata[0]:,}} attempts)<extra></extra>",
+        )
     budgets = [(lab, r["p95_budget_ms"]) for lab, r in zip(labels, rows, strict=True) if r["p95_budget_ms"]]
     if budgets:
-        fig.add_scatter(x=[lab for lab, _ in budgets], y=[v for _, v in budgets], mode="markers",
-                        name="Route's p95 budget",
-                        marker={"symbol": "line-ew", "size": 40, "line": {"width": 3, "color": BAD}},
-                        hovertemplate="p95 budget %{y:,.0f} ms<extra></extra>")
+        fig.add_scatter(
+            x=[lab for lab, _ in budgets],
+            y=[v for _, v in budgets],
+            mode="markers",
+            name="Route's p95 budget",
+            marker={"symbol": "line-ew", "size": 40, "line": {"width": 3, "color": BAD}},
+            hovertemplate="p95 budget %{y:,.0f} ms<extra></extra>",
+        )
     _layout(fig, y_title="Latency (ms)", y_format=",.0f", height=380)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(tickangle=-20)
@@ -337,9 +506,15 @@ def latency_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go
     fig = go.Figure()
     colors = colors_for([s["route"] for s in data["daily"]])
     for s in data["daily"]:
-        fig.add_scatter(x=data["days"], y=s["p95"], name=s["route"], mode="lines+markers",
-                        line={"color": colors[s["route"]], "width": 2}, marker={"size": 4},
-                        hovertemplate=f"{s['route']}: %{{y:,.0f}} ms<extra></extra>")
+        fig.add_scatter(
+            x=data["days"],
+            y=s["p95"],
+            name=s["route"],
+            mode="lines+markers",
+            line={"color": colors[s["route"]], "width": 2},
+            marker={"size": 4},
+            hovertemplate=f"{s['route']}: %{{y:,.0f}} ms<extra></extra>",
+        )
     _layout(fig, y_title="p95 latency (ms)", y_format=",.0f", hovermode="x unified")
     fig.update_yaxes(rangemode="tozero")
     _time_axis(fig, data["days"])
@@ -351,23 +526,41 @@ def budget_burn(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.F
     days = data["days"]
     elapsed = len(data["cumulative_usd"])
     fig = go.Figure()
-    fig.add_bar(x=days[:elapsed], y=data["daily_spend_usd"], name="Spend per day", marker_color="#c9d6f2",
-                hovertemplate="%{x|%b %d}: $%{y:,.2f} that day<extra></extra>")
-    fig.add_scatter(x=days[:elapsed], y=data["cumulative_usd"], name="Cumulative spend", mode="lines",
-                    line={"color": "#3b6fd8", "width": 3},
-                    hovertemplate="%{x|%b %d}: $%{y:,.2f} so far<extra></extra>")
+    fig.add_bar(
+        x=days[:elapsed],
+        y=data["daily_spend_usd"],
+        name="Spend per day",
+        marker_color="#c9d6f2",
+        hovertemplate="%{x|%b %d}: $%{y:,.2f} that day<extra></extra>",
+    )
+    fig.add_scatter(
+        x=days[:elapsed],
+        y=data["cumulative_usd"],
+        name="Cumulative spend",
+        mode="lines",
+        line={"color": "#3b6fd8", "width": 3},
+        hovertemplate="%{x|%b %d}: $%{y:,.2f} so far<extra></extra>",
+    )
     fc = data["forecast"]
     if fc and elapsed:
-        fig.add_scatter(x=[days[elapsed - 1], days[-1]], y=[data["spent_usd"], fc["projected_usd"]],
-                        name="Forecast (linear)", mode="lines+markers",
-                        line={"color": "#3b6fd8", "width": 2, "dash": "dash"}, marker={"size": [0, 8]},
-                        hovertemplate="%{x|%b %d}: $%{y:,.2f} projected<extra></extra>")
+        fig.add_scatter(
+            x=[days[elapsed - 1], days[-1]],
+            y=[data["spent_usd"], fc["projected_usd"]],
+            name="Forecast (linear)",
+            mode="lines+markers",
+            line={"color": "#3b6fd8", "width": 2, "dash": "dash"},
+            marker={"size": [0, 8]},
+            hovertemplate="%{x|%b %d}: $%{y:,.2f} projected<extra></extra>",
+        )
     monthly = data["budget"]["monthly_usd"]
     if monthly:
         for t in data["thresholds"]:
             color = BAD if t["fraction"] >= 1 else WATCH if t["fraction"] >= 0.8 else MUTED
-            label = f"Budget ${t['amount_usd']:,.0f}" if t["fraction"] >= 1 else \
-                f"{t['fraction']:.0%} (${t['amount_usd']:,.0f})"
+            label = (
+                f"Budget ${t['amount_usd']:,.0f}"
+                if t["fraction"] >= 1
+                else f"{t['fraction']:.0%} (${t['amount_usd']:,.0f})"
+            )
             _hline(fig, t["amount_usd"], label, color, dash="solid" if t["fraction"] >= 1 else "dot")
     _layout(fig, y_title="Spend this month ($)", y_format="$,.0f", hovermode="x unified", height=380)
     top = max([monthly or 0, *(data["cumulative_usd"] or [0]), fc["projected_usd"] if fc else 0])
@@ -378,16 +571,27 @@ def budget_burn(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.F
 
 def report_spend_change(data: dict[str, Any]) -> go.Figure:
     """Monthly report: spend per task type, this month against the month before (grouped bars)."""
-    rows = [r for r in data["task_types"] if r["metrics"]["cost_usd"]["current"]
-            or r["metrics"]["cost_usd"]["previous"]][::-1]
+    rows = [
+        r for r in data["task_types"] if r["metrics"]["cost_usd"]["current"] or r["metrics"]["cost_usd"]["previous"]
+    ][::-1]
     names = [r["task_type"] for r in rows]
     fig = go.Figure()
-    fig.add_bar(y=names, x=[r["metrics"]["cost_usd"]["previous"] for r in rows], orientation="h",
-                name=data["previous_month_label"], marker_color="#b8c4d1",
-                hovertemplate="%{y}: $%{x:,.2f}<extra>" + data["previous_month_label"] + "</extra>")
-    fig.add_bar(y=names, x=[r["metrics"]["cost_usd"]["current"] for r in rows], orientation="h",
-                name=data["month_label"], marker_color="#3b6fd8",
-                hovertemplate="%{y}: $%{x:,.2f}<extra>" + data["month_label"] + "</extra>")
+    fig.add_bar(
+        y=names,
+        x=[r["metrics"]["cost_usd"]["previous"] for r in rows],
+        orientation="h",
+        name=data["previous_month_label"],
+        marker_color="#b8c4d1",
+        hovertemplate="%{y}: $%{x:,.2f}<extra>" + data["previous_month_label"] + "</extra>",
+    )
+    fig.add_bar(
+        y=names,
+        x=[r["metrics"]["cost_usd"]["current"] for r in rows],
+        orientation="h",
+        name=data["month_label"],
+        marker_color="#3b6fd8",
+        hovertemplate="%{y}: $%{x:,.2f}<extra>" + data["month_label"] + "</extra>",
+    )
     _layout(fig, x_title="Spend ($)", height=max(220, 80 + 44 * len(rows)))
     fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
     fig.update_layout(barmode="group", margin={"l": 140})

@@ -74,12 +74,14 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
         reason = "required" if "decisions" not in payload else "must be a list"
         return json_error(400, f"'decisions' is {reason}.", {"decisions": [reason]})
     if len(records) > services.MAX_BATCH_RECORDS:
-        return _too_large(f"A batch is at most {services.MAX_BATCH_RECORDS:,} records.", "decisions",
-                          f"at most {services.MAX_BATCH_RECORDS} records")
+        return _too_large(
+            f"A batch is at most {services.MAX_BATCH_RECORDS:,} records.",
+            "decisions",
+            f"at most {services.MAX_BATCH_RECORDS} records",
+        )
 
     try:
-        result = services.decision_batch_ingest(key_id=key.key_id, policy_ids=key.policy_ids,
-                                                records=records)
+        result = services.decision_batch_ingest(key_id=key.key_id, policy_ids=key.policy_ids, records=records)
     except DomainError as exc:
         return json_error(exc.status_code, exc.message, exc.errors)
     return HttpResponse(orjson.dumps(result.as_body()), content_type="application/json")

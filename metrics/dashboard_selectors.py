@@ -86,15 +86,17 @@ class DashboardFilters:
 
     def previous(self) -> DashboardFilters:
         """The same number of days immediately before this range."""
-        return replace(self, start=self.start - timedelta(days=self.days),
-                       end=self.start - timedelta(days=1))
+        return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
 
     def params(self, **changes: Any) -> dict[str, str]:
         """The query parameters that reproduce these filters (empty values left out)."""
         values = {
             "policy": self.policy.slug if self.policy else "",
-            "route": self.route, "task_type": self.task_type, "model": self.model,
-            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "route": self.route,
+            "task_type": self.task_type,
+            "model": self.model,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
         }
         values.update({k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v}
@@ -103,9 +105,14 @@ class DashboardFilters:
         return urlencode(self.params(**changes))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.slug if self.policy else None, "route": self.route or None,
-                "task_type": self.task_type or None, "model": self.model or None,
-                "start": self.start.isoformat(), "end": self.end.isoformat()}
+        return {
+            "policy": self.policy.slug if self.policy else None,
+            "route": self.route or None,
+            "task_type": self.task_type or None,
+            "model": self.model or None,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
 
 
 def policy_choices() -> list[Policy]:
@@ -139,8 +146,9 @@ def filter_text_parse(value: str | None) -> str | None:
     return None if "\x00" in text or len(text) > MAX_TEXT_FILTER else text
 
 
-def dashboard_filters_parse(params: Mapping[str, str], policies: list[Policy], *,
-                            today: date | None = None) -> tuple[DashboardFilters, list[str]]:
+def dashboard_filters_parse(
+    params: Mapping[str, str], policies: list[Policy], *, today: date | None = None
+) -> tuple[DashboardFilters, list[str]]:
     """Filters from URL query parameters, plus messages about values that were ignored.
 
     Defaults: the first policy, the last 30 days ending today (UTC). A bad date, an unknown
@@ -158,8 +166,9 @@ def dashboard_filters_parse(params: Mapping[str, str], policies: list[Policy], *
     end = filter_date_parse(params.get("end")) or today
     start = filter_date_parse(params.get("start")) or end - timedelta(days=DEFAULT_DAYS - 1)
     if any(params.get(name) and filter_date_parse(params.get(name)) is None for name in ("start", "end")):
-        problems.append(f"Dates must look like 2025-01-31, between {FIRST_DATE.year} and {LAST_DATE.year}: "
-                        "using the default range.")
+        problems.append(
+            f"Dates must look like 2025-01-31, between {FIRST_DATE.year} and {LAST_DATE.year}: using the default range."
+        )
     if start > end:
         problems.append("The start date is after the end date: swapped them.")
         start, end = end, start
@@ -191,19 +200,18 @@ def filter_options(f: DashboardFilters) -> dict[str, list[str]]:
     for value, bucket in ((f.route, routes), (f.task_type, task_types), (f.model, models)):
         if value:
             bucket.add(value)
-    return {"routes": sorted(routes - {""}), "task_types": sorted(task_types - {""}),
-            "models": sorted(models - {""})}
+    return {"routes": sorted(routes - {""}), "task_types": sorted(task_types - {""}), "models": sorted(models - {""})}
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 
 
-def _cells(f: DashboardFilters, *, start: datetime | None = None,
-           end: datetime | None = None) -> QuerySet[RollupHourly]:
+def _cells(
+    f: DashboardFilters, *, start: datetime | None = None, end: datetime | None = None
+) -> QuerySet[RollupHourly]:
     # Whole days (every range here) read the daily cells, still addressed as `hour`.
-    qs = rollup_range_cells(policy_id=f.policy.pk if f.policy else -1, start=start or f.start_dt,
-                            end=end or f.end_dt)
+    qs = rollup_range_cells(policy_id=f.policy.pk if f.policy else -1, start=start or f.start_dt, end=end or f.end_dt)
     if f.route:
         qs = qs.filter(route=f.route)
     if f.task_type:
@@ -244,8 +252,7 @@ def _bucket_sums() -> dict[str, Sum]:
 
 def latency_quantiles(buckets: list[int]) -> dict[str, float | None]:
     """p50/p95/p99 (ms) of a latency histogram in the rollups' buckets."""
-    return {f"p{int(q * 100)}": histogram_quantile(_QUANTILE_BOUNDS, buckets, q)
-            for q in (0.5, 0.95, 0.99)}
+    return {f"p{int(q * 100)}": histogram_quantile(_QUANTILE_BOUNDS, buckets, q) for q in (0.5, 0.95, 0.99)}
 
 
 def _day(value: datetime | date) -> str:
@@ -273,8 +280,7 @@ def escalation_bands(f: DashboardFilters, route: str) -> list[dict[str, Any]]:
     bands = []
     for i in range(transitions):
         if i < len(declared):
-            bands.append({"min": float(declared[i]["min"]), "max": float(declared[i]["max"]),
-                          "source": "policy"})
+            bands.append({"min": float(declared[i]["min"]), "max": float(declared[i]["max"]), "source": "policy"})
         else:
             lo, hi = DEFAULT_ESCALATION_BANDS[i]
             bands.append({"min": lo, "max": hi, "source": "default"})
@@ -285,18 +291,26 @@ def version_markers(f: DashboardFilters) -> list[dict[str, Any]]:
     """Publishes and rollbacks of the policy inside the date range, oldest first (one query)."""
     if f.policy is None:
         return []
-    rows = (PolicyVersion.objects
-            .filter(policy_id=f.policy.pk, status=PolicyVersion.Status.PUBLISHED,
-                    published_at__gte=f.start_dt, published_at__lt=f.end_dt)
-            .order_by("published_at")
-            .values("number", "published_at", "rollback_of", "comment"))
-    return [{
-        "version": row["number"],
-        "at": row["published_at"].astimezone(UTC).isoformat(),
-        "rollback_of": row["rollback_of"],
-        "label": f"v{row['number']}" + (f" ↺ v{row['rollback_of']}" if row["rollback_of"] else ""),
-        "comment": row["comment"],
-    } for row in rows]
+    rows = (
+        PolicyVersion.objects.filter(
+            policy_id=f.policy.pk,
+            status=PolicyVersion.Status.PUBLISHED,
+            published_at__gte=f.start_dt,
+            published_at__lt=f.end_dt,
+        )
+        .order_by("published_at")
+        .values("number", "published_at", "rollback_of", "comment")
+    )
+    return [
+        {
+            "version": row["number"],
+            "at": row["published_at"].astimezone(UTC).isoformat(),
+            "rollback_of": row["rollback_of"],
+            "label": f"v{row['number']}" + (f" ↺ v{row['rollback_of']}" if row["rollback_of"] else ""),
+            "comment": row["comment"],
+        }
+        for row in rows
+    ]
 
 
 def _status(value: float | None, lo: float, hi: float) -> str:
@@ -321,8 +335,12 @@ def budget_for(f: DashboardFilters) -> dict[str, Any]:
     else:
         budget = f.document.get("budget") or {}
         scope = "policy"
-    return {"scope": scope, "monthly_usd": budget.get("monthly_usd"),
-            "daily_usd": budget.get("daily_usd"), "downgrade_at": budget.get("downgrade_at")}
+    return {
+        "scope": scope,
+        "monthly_usd": budget.get("monthly_usd"),
+        "daily_usd": budget.get("daily_usd"),
+        "downgrade_at": budget.get("downgrade_at"),
+    }
 
 
 def _month_bounds(day: date) -> tuple[date, date]:
@@ -344,22 +362,36 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
     cur = Q(hour__gte=f.start_dt)
     before = Q(hour__lt=f.start_dt)
     rows = list(
-        _cells(f, start=prev.start_dt, end=f.end_dt).values("task_type").order_by("task_type")
-        .annotate(cost=Sum("cost_usd", filter=cur), reqs=Sum("requests", filter=cur),
-                  ok=Sum("count", filter=cur & _OK), escs=Sum("escalations", filter=cur),
-                  unpr=Sum("unpriced", filter=cur),
-                  prev_cost=Sum("cost_usd", filter=before), prev_reqs=Sum("requests", filter=before),
-                  prev_ok=Sum("count", filter=before & _OK),
-                  prev_escs=Sum("escalations", filter=before)))
+        _cells(f, start=prev.start_dt, end=f.end_dt)
+        .values("task_type")
+        .order_by("task_type")
+        .annotate(
+            cost=Sum("cost_usd", filter=cur),
+            reqs=Sum("requests", filter=cur),
+            ok=Sum("count", filter=cur & _OK),
+            escs=Sum("escalations", filter=cur),
+            unpr=Sum("unpriced", filter=cur),
+            prev_cost=Sum("cost_usd", filter=before),
+            prev_reqs=Sum("requests", filter=before),
+            prev_ok=Sum("count", filter=before & _OK),
+            prev_escs=Sum("escalations", filter=before),
+        )
+    )
 
     def totals(prefix: str) -> dict[str, Any]:
         cost = sum(_num(r[f"{prefix}cost"]) for r in rows)
         requests = sum(_int(r[f"{prefix}reqs"]) for r in rows)
         ok = sum(_int(r[f"{prefix}ok"]) for r in rows)
         esc = sum(_int(r[f"{prefix}escs"]) for r in rows)
-        return {"cost_usd": cost, "requests": requests, "ok": ok, "escalations": esc,
-                "pass_rate": pass_rate(ok, requests), "escalation_rate": ratio(esc, requests),
-                "cost_per_request_usd": ratio(cost, requests)}
+        return {
+            "cost_usd": cost,
+            "requests": requests,
+            "ok": ok,
+            "escalations": esc,
+            "pass_rate": pass_rate(ok, requests),
+            "escalation_rate": ratio(esc, requests),
+            "cost_per_request_usd": ratio(cost, requests),
+        }
 
     current, previous = totals(""), totals("prev_")
     current["unpriced"] = sum(_int(r["unpr"]) for r in rows)
@@ -369,24 +401,41 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
         cost, prev_cost = _num(r["cost"]), _num(r["prev_cost"])
         req, prev_req = _int(r["reqs"]), _int(r["prev_reqs"])
         pr, prev_pr = pass_rate(_int(r["ok"]), req), pass_rate(_int(r["prev_ok"]), prev_req)
-        movers.append({
-            "task_type": r["task_type"], "cost_usd": cost, "previous_cost_usd": prev_cost,
-            "cost_change_usd": cost - prev_cost, "cost_change_pct": ratio(cost - prev_cost, prev_cost),
-            "requests": req, "previous_requests": prev_req, "requests_change": req - prev_req,
-            "pass_rate": pr, "previous_pass_rate": prev_pr,
-            "pass_rate_change": (pr - prev_pr) if pr is not None and prev_pr is not None else None,
-        })
+        movers.append(
+            {
+                "task_type": r["task_type"],
+                "cost_usd": cost,
+                "previous_cost_usd": prev_cost,
+                "cost_change_usd": cost - prev_cost,
+                "cost_change_pct": ratio(cost - prev_cost, prev_cost),
+                "requests": req,
+                "previous_requests": prev_req,
+                "requests_change": req - prev_req,
+                "pass_rate": pr,
+                "previous_pass_rate": prev_pr,
+                "pass_rate_change": (pr - prev_pr) if pr is not None and prev_pr is not None else None,
+            }
+        )
     movers.sort(key=lambda m: (-abs(m["cost_change_usd"]), -abs(m["requests_change"]), m["task_type"]))
 
     # Spend of the calendar month holding the range's end, against the monthly budget.
     month_start, month_end = _month_bounds(f.end)
-    month_spend = _num(_cells(f, start=datetime.combine(month_start, time.min, tzinfo=UTC),
-                              end=f.end_dt).aggregate(c=Sum("cost_usd"))["c"])
+    month_spend = _num(
+        _cells(f, start=datetime.combine(month_start, time.min, tzinfo=UTC), end=f.end_dt).aggregate(c=Sum("cost_usd"))[
+            "c"
+        ]
+    )
     budget = budget_for(f)
     monthly = budget["monthly_usd"]
 
-    daily = {(_day(r["day"])): r for r in _cells(f).annotate(day=TruncDay("hour")).values("day")
-             .order_by("day").annotate(cost=Sum("cost_usd"), reqs=Sum("requests"))}
+    daily = {
+        (_day(r["day"])): r
+        for r in _cells(f)
+        .annotate(day=TruncDay("hour"))
+        .values("day")
+        .order_by("day")
+        .annotate(cost=Sum("cost_usd"), reqs=Sum("requests"))
+    }
     days = _days(f)
     return {
         "filters": f.as_dict(),
@@ -394,15 +443,21 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
         "previous_period": {"start": prev.start.isoformat(), "end": prev.end.isoformat()},
         "current": current,
         "previous": previous,
-        "budget": {**budget, "month": month_start.strftime("%Y-%m"),
-                   "month_label": month_start.strftime("%B %Y"), "month_to_date_usd": month_spend,
-                   "month_end": month_end.isoformat(),
-                   "fraction": ratio(month_spend, float(monthly)) if monthly else None},
+        "budget": {
+            **budget,
+            "month": month_start.strftime("%Y-%m"),
+            "month_label": month_start.strftime("%B %Y"),
+            "month_to_date_usd": month_spend,
+            "month_end": month_end.isoformat(),
+            "fraction": ratio(month_spend, float(monthly)) if monthly else None,
+        },
         "open_alerts": open_alerts_count(f),
         "movers": movers[:8],
-        "daily": {"days": days,
-                  "cost_usd": [_num(daily[d]["cost"]) if d in daily else 0.0 for d in days],
-                  "requests": [_int(daily[d]["reqs"]) if d in daily else 0 for d in days]},
+        "daily": {
+            "days": days,
+            "cost_usd": [_num(daily[d]["cost"]) if d in daily else 0.0 for d in days],
+            "requests": [_int(daily[d]["reqs"]) if d in daily else 0 for d in days],
+        },
     }
 
 
@@ -415,36 +470,68 @@ def dashboard_cost(f: DashboardFilters) -> dict[str, Any]:
     model and provider, unpriced decisions (3 queries)."""
     days = _days(f)
     series: dict[str, dict[str, float]] = defaultdict(dict)
-    for r in (_cells(f).annotate(day=TruncDay("hour")).values("day", "task_type")
-              .order_by("day", "task_type").annotate(cost=Sum("cost_usd"))):
+    for r in (
+        _cells(f)
+        .annotate(day=TruncDay("hour"))
+        .values("day", "task_type")
+        .order_by("day", "task_type")
+        .annotate(cost=Sum("cost_usd"))
+    ):
         series[r["task_type"]][_day(r["day"])] = _num(r["cost"])
-    over_time = [{"task_type": tt, "cost_usd": [values.get(d, 0.0) for d in days]}
-                 for tt, values in sorted(series.items(), key=lambda kv: -sum(kv[1].values()))]
+    over_time = [
+        {"task_type": tt, "cost_usd": [values.get(d, 0.0) for d in days]}
+        for tt, values in sorted(series.items(), key=lambda kv: -sum(kv[1].values()))
+    ]
 
     per_request = []
-    for r in (_cells(f).values("route", "task_type").order_by("route", "task_type")
-              .annotate(cost=Sum("cost_usd"), reqs=Sum("requests"), decisions=Sum("count"),
-                        unpr=Sum("unpriced"),
-                        upper_tier_cost=Sum("cost_usd", filter=Q(tier__gt=1)))):
+    for r in (
+        _cells(f)
+        .values("route", "task_type")
+        .order_by("route", "task_type")
+        .annotate(
+            cost=Sum("cost_usd"),
+            reqs=Sum("requests"),
+            decisions=Sum("count"),
+            unpr=Sum("unpriced"),
+            upper_tier_cost=Sum("cost_usd", filter=Q(tier__gt=1)),
+        )
+    ):
         cost, requests = _num(r["cost"]), _int(r["reqs"])
         cpr = ratio(cost, requests)
         limit = route_expectations(f, r["route"]).get("max_cost_per_request_usd")
         failure = bool(cpr is not None and limit is not None and cpr > float(limit))
-        per_request.append({
-            "route": r["route"], "task_type": r["task_type"], "cost_usd": cost, "requests": requests,
-            "decisions": _int(r["decisions"]), "unpriced": _int(r["unpr"]),
-            "cost_per_request_usd": cpr,
-            "max_cost_per_request_usd": float(limit) if limit is not None else None,
-            "upper_tier_cost_share": ratio(_num(r["upper_tier_cost"]), cost),
-            "routing_failure": failure,
-        })
+        per_request.append(
+            {
+                "route": r["route"],
+                "task_type": r["task_type"],
+                "cost_usd": cost,
+                "requests": requests,
+                "decisions": _int(r["decisions"]),
+                "unpriced": _int(r["unpr"]),
+                "cost_per_request_usd": cpr,
+                "max_cost_per_request_usd": float(limit) if limit is not None else None,
+                "upper_tier_cost_share": ratio(_num(r["upper_tier_cost"]), cost),
+                "routing_failure": failure,
+            }
+        )
     per_request.sort(key=lambda row: -(row["cost_per_request_usd"] or 0))
 
-    by_model = [{
-        "provider": r["provider"], "model": r["model"], "tier": r["tier"], "cost_usd": _num(r["cost"]),
-        "decisions": _int(r["decisions"]), "unpriced": _int(r["unpr"]),
-    } for r in (_cells(f).values("provider", "model", "tier").order_by("provider", "model", "tier")
-                .annotate(cost=Sum("cost_usd"), decisions=Sum("count"), unpr=Sum("unpriced")))]
+    by_model = [
+        {
+            "provider": r["provider"],
+            "model": r["model"],
+            "tier": r["tier"],
+            "cost_usd": _num(r["cost"]),
+            "decisions": _int(r["decisions"]),
+            "unpriced": _int(r["unpr"]),
+        }
+        for r in (
+            _cells(f)
+            .values("provider", "model", "tier")
+            .order_by("provider", "model", "tier")
+            .annotate(cost=Sum("cost_usd"), decisions=Sum("count"), unpr=Sum("unpriced"))
+        )
+    ]
     by_model.sort(key=lambda row: (-row["cost_usd"], row["model"]))
     providers: dict[str, float] = defaultdict(float)
     for row in by_model:
@@ -461,8 +548,10 @@ def dashboard_cost(f: DashboardFilters) -> dict[str, Any]:
         "over_time": over_time,
         "per_request": per_request,
         "by_model": by_model,
-        "by_provider": [{"provider": p, "cost_usd": c, "share": ratio(c, total)}
-                        for p, c in sorted(providers.items(), key=lambda kv: -kv[1])],
+        "by_provider": [
+            {"provider": p, "cost_usd": c, "share": ratio(c, total)}
+            for p, c in sorted(providers.items(), key=lambda kv: -kv[1])
+        ],
     }
 
 
@@ -477,8 +566,9 @@ def _cascade(tiers: Mapping[int, Mapping[str, int]], depth: int) -> list[dict[st
         into = tiers.get(t, {}).get("escalations", 0)
         reached = tiers.get(t, {}).get("requests", 0) + into
         up = tiers.get(t + 1, {}).get("escalations", 0)
-        steps.append({"from_tier": t, "to_tier": t + 1, "reached": reached, "escalated": up,
-                      "rate": ratio(up, reached)})
+        steps.append(
+            {"from_tier": t, "to_tier": t + 1, "reached": reached, "escalated": up, "rate": ratio(up, reached)}
+        )
     return steps
 
 
@@ -487,12 +577,20 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
     advisory per task type, and the daily tier 1→2 rate (2 queries)."""
     per_route: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     per_task: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(int)))
+        lambda: defaultdict(lambda: defaultdict(int))
+    )
     overall: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in (_cells(f).values("route", "task_type", "tier").order_by("route", "task_type", "tier")
-              .annotate(reqs=Sum("requests"), escs=Sum("escalations"))):
-        for bucket in (per_route[r["route"]][r["tier"]], per_task[(r["route"], r["task_type"])][r["tier"]],
-                       overall[r["tier"]]):
+    for r in (
+        _cells(f)
+        .values("route", "task_type", "tier")
+        .order_by("route", "task_type", "tier")
+        .annotate(reqs=Sum("requests"), escs=Sum("escalations"))
+    ):
+        for bucket in (
+            per_route[r["route"]][r["tier"]],
+            per_task[(r["route"], r["task_type"])][r["tier"]],
+            overall[r["tier"]],
+        ):
             bucket["requests"] += _int(r["reqs"])
             bucket["escalations"] += _int(r["escs"])
 
@@ -507,31 +605,45 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
                 step["status"] = f"no tier {i + 2}"
             else:
                 step["status"] = _status(step["rate"], band["min"], band["max"]) if step["reached"] else "no data"
-        routes.append({"route": route, "requests": sum(t["requests"] for t in tiers.values()),
-                       "steps": steps})
+        routes.append({"route": route, "requests": sum(t["requests"] for t in tiers.values()), "steps": steps})
 
     advisories = []
     task_rows = []
     for (route, task_type), tiers in sorted(per_task.items()):
         step = _cascade(tiers, 1)[0]
-        row = {"route": route, "task_type": task_type, "requests_at_tier_1": step["reached"],
-               "escalated_to_tier_2": step["escalated"], "rate": step["rate"]}
+        row = {
+            "route": route,
+            "task_type": task_type,
+            "requests_at_tier_1": step["reached"],
+            "escalated_to_tier_2": step["escalated"],
+            "rate": step["rate"],
+        }
         task_rows.append(row)
         if step["rate"] is not None and step["rate"] > DIRECT_ROUTE_ADVISORY_RATE:
-            advisories.append({**row, "message": (
-                f"{task_type}: {step['rate']:.1%} of tier-1 requests fall back to tier 2 (above 40%): "
-                "route this task type directly to the stronger tier.")})
+            advisories.append(
+                {
+                    **row,
+                    "message": (
+                        f"{task_type}: {step['rate']:.1%} of tier-1 requests fall back to tier 2 (above 40%): "
+                        "route this task type directly to the stronger tier."
+                    ),
+                }
+            )
 
     max_tier = max(overall, default=1)
     funnel = [{"stage": "Started at tier 1", "tier": 1, "count": overall.get(1, {}).get("requests", 0)}]
     for t in range(2, max(max_tier, 3) + 1):
-        funnel.append({"stage": f"Escalated to tier {t}", "tier": t,
-                       "count": overall.get(t, {}).get("escalations", 0)})
+        funnel.append({"stage": f"Escalated to tier {t}", "tier": t, "count": overall.get(t, {}).get("escalations", 0)})
 
     days = _days(f)
     daily: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    for r in (_cells(f).annotate(day=TruncDay("hour")).values("day", "tier").order_by("day", "tier")
-              .annotate(reqs=Sum("requests"), escs=Sum("escalations"))):
+    for r in (
+        _cells(f)
+        .annotate(day=TruncDay("hour"))
+        .values("day", "tier")
+        .order_by("day", "tier")
+        .annotate(reqs=Sum("requests"), escs=Sum("escalations"))
+    ):
         daily[_day(r["day"])][r["tier"]]["requests"] += _int(r["reqs"])
         daily[_day(r["day"])][r["tier"]]["escalations"] += _int(r["escs"])
     daily_rates = {"days": days, "tier_1_to_2": [], "tier_2_to_3": []}
@@ -541,9 +653,16 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
         daily_rates["tier_2_to_3"].append(steps[1]["rate"])
 
     totals = _cascade(overall, 2)
-    return {"filters": f.as_dict(), "overall": totals, "routes": routes, "task_types": task_rows,
-            "advisories": advisories, "funnel": funnel, "daily": daily_rates,
-            "advisory_rate": DIRECT_ROUTE_ADVISORY_RATE}
+    return {
+        "filters": f.as_dict(),
+        "overall": totals,
+        "routes": routes,
+        "task_types": task_rows,
+        "advisories": advisories,
+        "funnel": funnel,
+        "daily": daily_rates,
+        "advisory_rate": DIRECT_ROUTE_ADVISORY_RATE,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -553,31 +672,56 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
 def dashboard_quality(f: DashboardFilters) -> dict[str, Any]:
     """Pass rate per task type × tier (attempts) and the daily request pass rate (2 queries)."""
     cells = []
-    for r in (_cells(f).values("task_type", "tier").order_by("task_type", "tier")
-              .annotate(attempts=Sum("count"), ok=Sum("count", filter=_OK))):
+    for r in (
+        _cells(f)
+        .values("task_type", "tier")
+        .order_by("task_type", "tier")
+        .annotate(attempts=Sum("count"), ok=Sum("count", filter=_OK))
+    ):
         attempts, ok = _int(r["attempts"]), _int(r["ok"])
         rate = ratio(ok, attempts)
-        cells.append({"task_type": r["task_type"], "tier": r["tier"], "attempts": attempts, "ok": ok,
-                      "pass_rate": rate,
-                      "band": None if rate is None else ("good" if rate >= PASS_RATE_GOOD else
-                                                         "watch" if rate >= PASS_RATE_POOR else "poor")})
+        cells.append(
+            {
+                "task_type": r["task_type"],
+                "tier": r["tier"],
+                "attempts": attempts,
+                "ok": ok,
+                "pass_rate": rate,
+                "band": None
+                if rate is None
+                else ("good" if rate >= PASS_RATE_GOOD else "watch" if rate >= PASS_RATE_POOR else "poor"),
+            }
+        )
     days = _days(f)
-    daily = {_day(r["day"]): r for r in (
-        _cells(f).annotate(day=TruncDay("hour")).values("day").order_by("day")
-        .annotate(reqs=Sum("requests"), ok=Sum("count", filter=_OK)))}
+    daily = {
+        _day(r["day"]): r
+        for r in (
+            _cells(f)
+            .annotate(day=TruncDay("hour"))
+            .values("day")
+            .order_by("day")
+            .annotate(reqs=Sum("requests"), ok=Sum("count", filter=_OK))
+        )
+    }
     requests = sum(_int(r["reqs"]) for r in daily.values())
     ok = sum(_int(r["ok"]) for r in daily.values())
     return {
-        "filters": f.as_dict(), "cells": cells,
+        "filters": f.as_dict(),
+        "cells": cells,
         "task_types": sorted({c["task_type"] for c in cells}),
         "tiers": sorted({c["tier"] for c in cells}),
         "marks": {"good": PASS_RATE_GOOD, "poor": PASS_RATE_POOR},
-        "requests": requests, "ok": ok, "pass_rate": pass_rate(ok, requests),
+        "requests": requests,
+        "ok": ok,
+        "pass_rate": pass_rate(ok, requests),
         "cells_good": sum(1 for c in cells if c["band"] == "good"),
         "cells_poor": sum(1 for c in cells if c["band"] == "poor"),
-        "daily": {"days": days,
-                  "pass_rate": [pass_rate(_int(daily[d]["ok"]), _int(daily[d]["reqs"])) if d in daily else None
-                                for d in days]},
+        "daily": {
+            "days": days,
+            "pass_rate": [
+                pass_rate(_int(daily[d]["ok"]), _int(daily[d]["reqs"])) if d in daily else None for d in days
+            ],
+        },
     }
 
 
@@ -589,27 +733,46 @@ def dashboard_latency(f: DashboardFilters) -> dict[str, Any]:
     """p50/p95/p99 per route and model from the histogram buckets, against the route's p95
     budget, and the daily p95 per route (2 queries)."""
     rows = []
-    for r in (_cells(f).values("route", "model").order_by("route", "model")
-              .annotate(attempts=Sum("count"), latency_sum=Sum("latency_sum_ms"), **_bucket_sums())):
+    for r in (
+        _cells(f)
+        .values("route", "model")
+        .order_by("route", "model")
+        .annotate(attempts=Sum("count"), latency_sum=Sum("latency_sum_ms"), **_bucket_sums())
+    ):
         buckets = _buckets(r)
         q = latency_quantiles(buckets)
         budget = route_expectations(f, r["route"]).get("latency_p95_ms")
-        rows.append({"route": r["route"], "model": r["model"], "attempts": _int(r["attempts"]),
-                     "mean_ms": ratio(_num(r["latency_sum"]), _int(r["attempts"])), **q,
-                     "p95_budget_ms": float(budget) if budget is not None else None,
-                     "latency_budget_ms": route_settings(f, r["route"]).get("latency_budget_ms"),
-                     "over_budget": bool(budget is not None and q["p95"] is not None and q["p95"] > budget)})
+        rows.append(
+            {
+                "route": r["route"],
+                "model": r["model"],
+                "attempts": _int(r["attempts"]),
+                "mean_ms": ratio(_num(r["latency_sum"]), _int(r["attempts"])),
+                **q,
+                "p95_budget_ms": float(budget) if budget is not None else None,
+                "latency_budget_ms": route_settings(f, r["route"]).get("latency_budget_ms"),
+                "over_budget": bool(budget is not None and q["p95"] is not None and q["p95"] > budget),
+            }
+        )
     days = _days(f)
     per_day: dict[str, dict[str, list[int]]] = defaultdict(dict)
-    for r in (_cells(f).annotate(day=TruncDay("hour")).values("day", "route").order_by("day", "route")
-              .annotate(**_bucket_sums())):
+    for r in (
+        _cells(f)
+        .annotate(day=TruncDay("hour"))
+        .values("day", "route")
+        .order_by("day", "route")
+        .annotate(**_bucket_sums())
+    ):
         per_day[r["route"]][_day(r["day"])] = _buckets(r)
-    daily = [{"route": route, "p95": [latency_quantiles(values[d])["p95"] if d in values else None
-                                      for d in days],
-              "p95_budget_ms": route_expectations(f, route).get("latency_p95_ms")}
-             for route, values in sorted(per_day.items())]
-    return {"filters": f.as_dict(), "rows": rows, "days": days, "daily": daily,
-            "bounds_ms": list(LATENCY_BOUNDS_MS)}
+    daily = [
+        {
+            "route": route,
+            "p95": [latency_quantiles(values[d])["p95"] if d in values else None for d in days],
+            "p95_budget_ms": route_expectations(f, route).get("latency_p95_ms"),
+        }
+        for route, values in sorted(per_day.items())
+    ]
+    return {"filters": f.as_dict(), "rows": rows, "days": days, "daily": daily, "bounds_ms": list(LATENCY_BOUNDS_MS)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,8 +790,13 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
     elapsed_days = min(period_days, max(0.0, (min(now, end_dt) - start_dt).total_seconds() / 86400))
     per_day: dict[str, float] = defaultdict(float)
     per_route: dict[str, float] = defaultdict(float)
-    for r in (_cells(f, start=start_dt, end=end_dt).annotate(day=TruncDay("hour"))
-              .values("day", "route").order_by("day", "route").annotate(cost=Sum("cost_usd"))):
+    for r in (
+        _cells(f, start=start_dt, end=end_dt)
+        .annotate(day=TruncDay("hour"))
+        .values("day", "route")
+        .order_by("day", "route")
+        .annotate(cost=Sum("cost_usd"))
+    ):
         per_day[_day(r["day"])] += _num(r["cost"])
         per_route[r["route"]] += _num(r["cost"])
     n_days = math.ceil(elapsed_days - 1e-9)
@@ -648,33 +816,50 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
         crossed_on = None
         if monthly:
             crossed_on = next((days[i] for i, c in enumerate(cumulative) if c >= t * monthly), None)
-        thresholds.append({"fraction": t, "amount_usd": monthly * t if monthly else None,
-                           "crossed_on": crossed_on})
+        thresholds.append({"fraction": t, "amount_usd": monthly * t if monthly else None, "crossed_on": crossed_on})
     routes = []
     for name, settings in sorted((f.document.get("routes") or {}).items()):
         rb = settings.get("budget") or {}
         if not rb and name not in per_route:
             continue
         r_monthly = rb.get("monthly_usd")
-        routes.append({"route": name, "spent_usd": per_route.get(name, 0.0),
-                       "monthly_usd": r_monthly, "fraction": ratio(per_route.get(name, 0.0), r_monthly)
-                       if r_monthly else None, "downgrade_at": rb.get("downgrade_at")})
+        routes.append(
+            {
+                "route": name,
+                "spent_usd": per_route.get(name, 0.0),
+                "monthly_usd": r_monthly,
+                "fraction": ratio(per_route.get(name, 0.0), r_monthly) if r_monthly else None,
+                "downgrade_at": rb.get("downgrade_at"),
+            }
+        )
     today_key = now.date().isoformat()
     return {
-        "filters": f.as_dict(), "budget": budget, "month": month_start.strftime("%Y-%m"),
+        "filters": f.as_dict(),
+        "budget": budget,
+        "month": month_start.strftime("%Y-%m"),
         "month_label": month_start.strftime("%B %Y"),
-        "month_start": month_start.isoformat(), "month_end": month_end.isoformat(),
-        "period_days": period_days, "elapsed_days": round(elapsed_days, 4),
-        "days": days, "daily_spend_usd": daily_spend, "cumulative_usd": cumulative,
-        "spent_usd": spent, "fraction": ratio(spent, monthly) if monthly else None,
+        "month_start": month_start.isoformat(),
+        "month_end": month_end.isoformat(),
+        "period_days": period_days,
+        "elapsed_days": round(elapsed_days, 4),
+        "days": days,
+        "daily_spend_usd": daily_spend,
+        "cumulative_usd": cumulative,
+        "spent_usd": spent,
+        "fraction": ratio(spent, monthly) if monthly else None,
         "today_usd": per_day.get(today_key, 0.0),
-        "forecast": None if forecast is None else {
-            "method": forecast.method, "projected_usd": forecast.projected,
+        "forecast": None
+        if forecast is None
+        else {
+            "method": forecast.method,
+            "projected_usd": forecast.projected,
             "daily_rate_usd": forecast.daily_rate,
-            "fraction": ratio(forecast.projected, monthly) if monthly else None},
+            "fraction": ratio(forecast.projected, monthly) if monthly else None,
+        },
         "runway_days": None if runway is None or math.isinf(runway) else runway,
         "days_left": max(0.0, period_days - elapsed_days),
-        "thresholds": thresholds, "routes": routes,
+        "thresholds": thresholds,
+        "routes": routes,
     }
 
 
@@ -700,22 +885,54 @@ def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
     mapping: dict[str, str] = dict(doc.get("task_types") or {})
     observed: dict[str, dict[str, Any]] = {}
     route_requests: dict[str, dict[str, int]] = defaultdict(dict)
-    for r in (_cells(f).values("task_type", "route").order_by("task_type", "route")
-              .annotate(reqs=Sum("requests"), attempts=Sum("count"), ok=Sum("count", filter=_OK),
-                        tin=Sum("tokens_in"), tout=Sum("tokens_out"), cost=Sum("cost_usd"),
-                        **_bucket_sums())):
-        row = observed.setdefault(r["task_type"], {"requests": 0, "attempts": 0, "ok": 0, "tokens_in": 0,
-                                                   "tokens_out": 0, "cost": 0.0,
-                                                   "buckets": [0] * len(BUCKET_FIELDS)})
-        for key, alias in (("requests", "reqs"), ("attempts", "attempts"), ("ok", "ok"),
-                           ("tokens_in", "tin"), ("tokens_out", "tout")):
+    for r in (
+        _cells(f)
+        .values("task_type", "route")
+        .order_by("task_type", "route")
+        .annotate(
+            reqs=Sum("requests"),
+            attempts=Sum("count"),
+            ok=Sum("count", filter=_OK),
+            tin=Sum("tokens_in"),
+            tout=Sum("tokens_out"),
+            cost=Sum("cost_usd"),
+            **_bucket_sums(),
+        )
+    ):
+        row = observed.setdefault(
+            r["task_type"],
+            {
+                "requests": 0,
+                "attempts": 0,
+                "ok": 0,
+                "tokens_in": 0,
+                "tokens_out": 0,
+                "cost": 0.0,
+                "buckets": [0] * len(BUCKET_FIELDS),
+            },
+        )
+        for key, alias in (
+            ("requests", "reqs"),
+            ("attempts", "attempts"),
+            ("ok", "ok"),
+            ("tokens_in", "tin"),
+            ("tokens_out", "tout"),
+        ):
             row[key] += _int(r[alias])
         row["cost"] += _num(r["cost"])
         row["buckets"] = [a + b for a, b in zip(row["buckets"], _buckets(r), strict=True)]
         route_requests[r["task_type"]][r["route"]] = _int(r["reqs"])
     total_requests = sum(row["requests"] for row in observed.values())
-    reviewed = (ReportReview.objects.filter(policy_id=f.policy.pk).order_by("-reviewed_at", "-id")
-                .values_list("reviewed_at", flat=True).first()) if f.policy else None
+    reviewed = (
+        (
+            ReportReview.objects.filter(policy_id=f.policy.pk)
+            .order_by("-reviewed_at", "-id")
+            .values_list("reviewed_at", flat=True)
+            .first()
+        )
+        if f.policy
+        else None
+    )
     last_review = reviewed.astimezone(UTC).date().isoformat() if reviewed else None
     task_types: Iterable[str] = sorted(set(observed) | ({f.task_type} if f.task_type else set(mapping)))
     rows = []
@@ -731,19 +948,24 @@ def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
         primary, fallback = _tier_models(settings)
         escalate = settings.get("escalate")
         q = latency_quantiles(obs["buckets"]) if obs else {"p50": None, "p95": None, "p99": None}
-        rows.append({
-            "task_type": tt, "route": route,
-            "requests": obs["requests"] if obs else 0,
-            "traffic_share": ratio(obs["requests"], total_requests) if obs else None,
-            "quality_threshold": route_expectations(f, route).get("min_pass_rate"),
-            "primary_model": primary, "fallback_model": fallback,
-            "avg_tokens_in": ratio(obs["tokens_in"], obs["attempts"]) if obs else None,
-            "avg_tokens_out": ratio(obs["tokens_out"], obs["attempts"]) if obs else None,
-            "validation_rule": None if escalate is None else bool(escalate.get("on_validation_failure", False)),
-            "pass_rate": pass_rate(obs["ok"], obs["requests"]) if obs else None,
-            "p50_ms": q["p50"], "p95_ms": q["p95"],
-            "cost_per_request_usd": ratio(obs["cost"], obs["requests"]) if obs else None,
-            "last_review": last_review,
-        })
+        rows.append(
+            {
+                "task_type": tt,
+                "route": route,
+                "requests": obs["requests"] if obs else 0,
+                "traffic_share": ratio(obs["requests"], total_requests) if obs else None,
+                "quality_threshold": route_expectations(f, route).get("min_pass_rate"),
+                "primary_model": primary,
+                "fallback_model": fallback,
+                "avg_tokens_in": ratio(obs["tokens_in"], obs["attempts"]) if obs else None,
+                "avg_tokens_out": ratio(obs["tokens_out"], obs["attempts"]) if obs else None,
+                "validation_rule": None if escalate is None else bool(escalate.get("on_validation_failure", False)),
+                "pass_rate": pass_rate(obs["ok"], obs["requests"]) if obs else None,
+                "p50_ms": q["p50"],
+                "p95_ms": q["p95"],
+                "cost_per_request_usd": ratio(obs["cost"], obs["requests"]) if obs else None,
+                "last_review": last_review,
+            }
+        )
     rows.sort(key=lambda row: (-row["requests"], row["task_type"]))
     return {"filters": f.as_dict(), "rows": rows, "requests": total_requests}

@@ -47,9 +47,17 @@ TASKS: dict[str, dict[str, tuple[float, int, int, dict[str, Any]]]] = {
     },
 }
 # Share of tier-1 answers a route's confidence check sends up (roughly its expectation band).
-ESCALATION = {"faq": 0.24, "troubleshooting": 0.27, "billing": 0.14, "general": 0.09,
-              "long_context": 0.16, "extraction": 0.25, "summarization": 0.1, "classification": 0.14,
-              "translation": 0.2}
+ESCALATION = {
+    "faq": 0.24,
+    "troubleshooting": 0.27,
+    "billing": 0.14,
+    "general": 0.09,
+    "long_context": 0.16,
+    "extraction": 0.25,
+    "summarization": 0.1,
+    "classification": 0.14,
+    "translation": 0.2,
+}
 # Median latency (ms) per provider; larger tiers are slower.
 LATENCY_MS = {"openai": 850, "anthropic": 1100, "gemini": 950, "mistral": 500, "deepseek": 1300}
 PROVIDER_ERRORS = {"openai": 0.012, "anthropic": 0.01, "gemini": 0.015, "mistral": 0.02, "deepseek": 0.03}
@@ -95,9 +103,16 @@ def _transport(key_id: int, policy_ids: frozenset[int], report: TrafficReport) -
     return httpx.MockTransport(handle)
 
 
-def demo_traffic_generate(*, days: int, decisions: int, policies: list[Policy], key_id: int,
-                          seed: int = 7, now: datetime | None = None,
-                          progress: Callable[[str], Any] | None = None) -> TrafficReport:
+def demo_traffic_generate(
+    *,
+    days: int,
+    decisions: int,
+    policies: list[Policy],
+    key_id: int,
+    seed: int = 7,
+    now: datetime | None = None,
+    progress: Callable[[str], Any] | None = None,
+) -> TrafficReport:
     """Generate `decisions` decisions (each one or more attempts) over the past `days` days."""
     rng = random.Random(seed)
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
@@ -111,11 +126,22 @@ def demo_traffic_generate(*, days: int, decisions: int, policies: list[Policy], 
     incident_day = min(9, days - 1)  # an OpenAI rate-limit incident: fallbacks all day
 
     with tempfile.TemporaryDirectory() as cache:
-        clients = {p.slug: RoutingClient("http://signalbox.internal", "in-process", p.slug,
-                                         app="demo-traffic", cache_dir=cache, batch_size=5000,
-                                         queue_size=1_000_000, flush_interval=3600, start=False,
-                                         transport=transport, rng=random.Random(seed))
-                   for p in policies}
+        clients = {
+            p.slug: RoutingClient(
+                "http://signalbox.internal",
+                "in-process",
+                p.slug,
+                app="demo-traffic",
+                cache_dir=cache,
+                batch_size=5000,
+                queue_size=1_000_000,
+                flush_interval=3600,
+                start=False,
+                transport=transport,
+                rng=random.Random(seed),
+            )
+            for p in policies
+        }
         for client in clients.values():
             client.refresh()
         flushed_at = 0
@@ -132,16 +158,23 @@ def demo_traffic_generate(*, days: int, decisions: int, policies: list[Policy], 
             per_day = _split(n_policy, day_weights)
             for day_index in sorted(range(days), reverse=True):  # oldest day first
                 day_start = now.replace(hour=0) - timedelta(days=day_index)
-                client.set_budget({"routes": {"troubleshooting": {"daily": 0.93}}}
-                                  if day_index in budget_days else None)
+                client.set_budget(
+                    {"routes": {"troubleshooting": {"daily": 0.93}}} if day_index in budget_days else None
+                )
                 hours = rng.choices(range(24), weights=hour_weights, k=per_day[day_index])
-                for hour, task in zip(hours, rng.choices(names, weights=task_weights, k=len(hours)),
-                                      strict=True):
+                for hour, task in zip(hours, rng.choices(names, weights=task_weights, k=len(hours)), strict=True):
                     at = day_start + timedelta(hours=hour, seconds=rng.random() * 3600)
                     if at > now:
                         at -= timedelta(days=1)
-                    _one_request(client, rng, task, tasks[task], at.timestamp(),
-                                 incident=(day_index == incident_day), report=report)
+                    _one_request(
+                        client,
+                        rng,
+                        task,
+                        tasks[task],
+                        at.timestamp(),
+                        incident=(day_index == incident_day),
+                        report=report,
+                    )
                     if report.records - flushed_at >= 5000:
                         client.flush(timeout=60)
                         flushed_at = report.records
@@ -160,9 +193,16 @@ def _split(n: int, weights: list[float]) -> list[int]:
     return parts
 
 
-def _one_request(client: RoutingClient, rng: random.Random, task: str,
-                 shape: tuple[float, int, int, dict[str, Any]], started_at: float, *,
-                 incident: bool, report: TrafficReport) -> None:
+def _one_request(
+    client: RoutingClient,
+    rng: random.Random,
+    task: str,
+    shape: tuple[float, int, int, dict[str, Any]],
+    started_at: float,
+    *,
+    incident: bool,
+    report: TrafficReport,
+) -> None:
     """One user request: decide, then call / record / next_step until the engine says stop."""
     _, tokens_in_median, tokens_out_median, features = shape
     prompt_tokens = max(20, int(rng.lognormvariate(math.log(tokens_in_median), 0.5)))
@@ -171,8 +211,12 @@ def _one_request(client: RoutingClient, rng: random.Random, task: str,
         fields["needs_vision"] = True
     if rng.random() < 0.01:
         fields["context_tokens"] = 150_000
-    decision = client.decide(task, prompt_tokens=prompt_tokens, user_tier=fields.pop(
-        "user_tier", rng.choice(("free", "pro", "enterprise"))), **fields)
+    decision = client.decide(
+        task,
+        prompt_tokens=prompt_tokens,
+        user_tier=fields.pop("user_tier", rng.choice(("free", "pro", "enterprise"))),
+        **fields,
+    )
     report.decisions += 1
     step = None
     attempt = 1
@@ -180,25 +224,39 @@ def _one_request(client: RoutingClient, rng: random.Random, task: str,
     at = started_at
     while True:
         current = step.step if step is not None else decision.step
-        outcome, confidence, latency = _simulate(rng, decision.route, task, current.provider,
-                                                 current.tier, decision.min_confidence, incident)
-        tokens_out = 0 if outcome in ("timeout", "rate_limited", "error") else max(
-            1, int(rng.lognormvariate(math.log(tokens_out_median), 0.6)))
-        client.record(decision, outcome=outcome, latency_ms=latency, attempt=attempt, step=step,
-                      confidence=confidence, tokens_in=prompt_tokens, tokens_out=tokens_out,
-                      started_at=at)
+        outcome, confidence, latency = _simulate(
+            rng, decision.route, task, current.provider, current.tier, decision.min_confidence, incident
+        )
+        tokens_out = (
+            0
+            if outcome in ("timeout", "rate_limited", "error")
+            else max(1, int(rng.lognormvariate(math.log(tokens_out_median), 0.6)))
+        )
+        client.record(
+            decision,
+            outcome=outcome,
+            latency_ms=latency,
+            attempt=attempt,
+            step=step,
+            confidence=confidence,
+            tokens_in=prompt_tokens,
+            tokens_out=tokens_out,
+            started_at=at,
+        )
         report.records += 1
         elapsed += latency
         at += latency / 1000.0
-        step = client.next_step(decision, attempt=attempt, outcome=outcome, confidence=confidence,
-                                elapsed_ms=elapsed, current=current)
+        step = client.next_step(
+            decision, attempt=attempt, outcome=outcome, confidence=confidence, elapsed_ms=elapsed, current=current
+        )
         if step is None:
             return
         attempt += 1
 
 
-def _simulate(rng: random.Random, route: str, task: str, provider: str, tier: int,
-              min_confidence: float | None, incident: bool) -> tuple[str, float | None, float]:
+def _simulate(
+    rng: random.Random, route: str, task: str, provider: str, tier: int, min_confidence: float | None, incident: bool
+) -> tuple[str, float | None, float]:
     """Outcome, confidence and latency of one simulated LLM call."""
     latency = rng.lognormvariate(math.log(LATENCY_MS.get(provider, 900) * (1 + 0.8 * (tier - 1))), 0.45)
     error_rate = PROVIDER_ERRORS.get(provider, 0.02) + (0.3 if incident and provider == "openai" else 0.0)

@@ -96,8 +96,9 @@ class _RollupFields(_Dimensions):
     count = models.BigIntegerField(default=0, help_text="Decision records (attempts).")
     requests = models.BigIntegerField(default=0, help_text="Records with attempt = 1.")
     escalations = models.BigIntegerField(default=0, help_text="Records with escalated = true.")
-    cost_usd = models.DecimalField(max_digits=30, decimal_places=15, default=0,
-                                   help_text="Sum of the priced records' cost.")
+    cost_usd = models.DecimalField(
+        max_digits=30, decimal_places=15, default=0, help_text="Sum of the priced records' cost."
+    )
     unpriced = models.BigIntegerField(default=0, help_text="Records with no cost (model not priced).")
     tokens_in = models.BigIntegerField(default=0)
     tokens_out = models.BigIntegerField(default=0)
@@ -131,8 +132,11 @@ class RollupHourly(_RollupFields):
         indexes = [
             # Covers the dashboards' per-policy time-range sums (cost by task type per day), so
             # they read the index alone.
-            models.Index(fields=["policy_id", "hour"], name="rollup_hourly_policy_cost",
-                         include=["task_type", "cost_usd", "count", "requests", "unpriced"]),
+            models.Index(
+                fields=["policy_id", "hour"],
+                name="rollup_hourly_policy_cost",
+                include=["task_type", "cost_usd", "count", "requests", "unpriced"],
+            ),
         ]
 
     def __str__(self) -> str:
@@ -156,8 +160,11 @@ class RollupDaily(_RollupFields):
             models.UniqueConstraint(fields=["day_start", *ROLLUP_DIMENSIONS[1:]], name="rollup_daily_cell"),
         ]
         indexes = [
-            models.Index(fields=["policy_id", "day_start"], name="rollup_daily_policy_cost",
-                         include=["task_type", "cost_usd", "count", "requests", "unpriced"]),
+            models.Index(
+                fields=["policy_id", "day_start"],
+                name="rollup_daily_policy_cost",
+                include=["task_type", "cost_usd", "count", "requests", "unpriced"],
+            ),
         ]
 
     def __str__(self) -> str:
@@ -187,8 +194,9 @@ class ReportReview(models.Model):
 
     policy = models.ForeignKey("routing.Policy", on_delete=models.CASCADE, related_name="report_reviews")
     month = models.DateField(help_text="First day of the reviewed month.")
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     reviewed_by_label = models.CharField(max_length=150, help_text="Username at the time.")
     reviewed_at = models.DateTimeField()
     note = models.TextField(blank=True)
@@ -232,26 +240,31 @@ class Alert(models.Model):
     policy = models.ForeignKey("routing.Policy", on_delete=models.CASCADE, related_name="alerts")
     route = models.CharField(max_length=200, blank=True, help_text='"" = the whole policy (its budget).')
     detector = models.CharField(max_length=64)
-    severity = models.CharField(max_length=16, choices=Severity.choices,
-                                help_text="The highest severity seen while the alert was active.")
+    severity = models.CharField(
+        max_length=16, choices=Severity.choices, help_text="The highest severity seen while the alert was active."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     summary = models.TextField(help_text="One sentence with the numbers, from the latest evaluation.")
     evidence = models.JSONField(default=dict, help_text="Window, baseline, numbers and test of the latest evaluation.")
     opened_at = models.DateTimeField()
     last_evaluated_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                        on_delete=models.SET_NULL, related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                    on_delete=models.SET_NULL, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-opened_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["policy", "detector", "route"],
-                                    condition=models.Q(status__in=["open", "acknowledged"]),
-                                    name="alert_one_active_per_detector_route"),
+            models.UniqueConstraint(
+                fields=["policy", "detector", "route"],
+                condition=models.Q(status__in=["open", "acknowledged"]),
+                name="alert_one_active_per_detector_route",
+            ),
         ]
         indexes = [
             models.Index(fields=["policy", "status"], name="alert_policy_status"),
@@ -283,8 +296,9 @@ class AlertEvent(models.Model):
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     at = models.DateTimeField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_label = models.CharField(max_length=150, help_text='Username at the time; "system" for the evaluator.')
     note = models.TextField(blank=True)
     severity = models.CharField(max_length=16, choices=Severity.choices)
@@ -314,13 +328,20 @@ class NotificationChannel(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     url = models.URLField(max_length=2000, blank=True, help_text="Webhook: where alerts are POSTed.")
-    secret = models.CharField(max_length=200, blank=True,
-                              help_text="Webhook: the HMAC-SHA256 key of the X-Signalbox-Signature header.")
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="Webhook: the HMAC-SHA256 key of the X-Signalbox-Signature header."
+    )
     emails = models.JSONField(default=list, blank=True, help_text="Email: the addresses alerts go to.")
     enabled = models.BooleanField(default=True)
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.TICKET)
-    policy = models.ForeignKey("routing.Policy", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="notification_channels", help_text="Empty: every policy.")
+    policy = models.ForeignKey(
+        "routing.Policy",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notification_channels",
+        help_text="Empty: every policy.",
+    )
     consecutive_failures = models.IntegerField(default=0)
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=500, blank=True)

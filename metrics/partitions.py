@@ -40,7 +40,9 @@ def partitions_list(*, using: str = DEFAULT_DB_ALIAS) -> list[date]:
     with connections[using].cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = %s::regclass", [_PARENT])
+            "WHERE i.inhparent = %s::regclass",
+            [_PARENT],
+        )
         names = [row[0] for row in cursor.fetchall()]
     days = []
     for name in names:
@@ -67,8 +69,9 @@ def partitions_ensure(days: Iterable[date], *, using: str = DEFAULT_DB_ALIAS) ->
         for day in sorted(wanted - existing):
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             cursor.execute(
-                f'CREATE TABLE "{partition_name(day)}" PARTITION OF {_PARENT} '
-                "FOR VALUES FROM (%s) TO (%s)", [start, start + timedelta(days=1)])
+                f'CREATE TABLE "{partition_name(day)}" PARTITION OF {_PARENT} FOR VALUES FROM (%s) TO (%s)',
+                [start, start + timedelta(days=1)],
+            )
             created.append(day)
         existing |= set(created)
     if created or existing:

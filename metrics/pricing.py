@@ -53,16 +53,16 @@ _last_miss_reload = 0.0
 def _load() -> PriceBook:
     from routing.models import ModelPrice
 
-    rows = (ModelPrice.objects.order_by("model__model_id", "effective_from")
-            .values_list("model__model_id", "effective_from", "input_per_mtok", "output_per_mtok"))
+    rows = ModelPrice.objects.order_by("model__model_id", "effective_from").values_list(
+        "model__model_id", "effective_from", "input_per_mtok", "output_per_mtok"
+    )
     grouped: dict[str, tuple[list[float], list[float], list[float]]] = {}
     for model_id, start, inp, out in rows:
         starts, ins, outs = grouped.setdefault(model_id, ([], [], []))
         starts.append(start.timestamp())
         ins.append(float(inp))
         outs.append(float(out))
-    return PriceBook({m: Periods(tuple(s), tuple(i), tuple(o)) for m, (s, i, o) in grouped.items()},
-                     time.monotonic())
+    return PriceBook({m: Periods(tuple(s), tuple(i), tuple(o)) for m, (s, i, o) in grouped.items()}, time.monotonic())
 
 
 def prices(models: set[str] | frozenset[str] = frozenset()) -> PriceBook:

@@ -21,10 +21,24 @@ from metrics.schema import MAX_MODEL, MAX_PROVIDER, MAX_SHORT
 
 OUTCOMES = frozenset(schema.OUTCOMES)
 
-REQUIRED = frozenset((
-    "event_id", "timestamp", "policy", "policy_version", "route", "task_type", "model", "provider",
-    "tier", "attempt", "outcome", "tokens_in", "tokens_out", "latency_ms",
-))
+REQUIRED = frozenset(
+    (
+        "event_id",
+        "timestamp",
+        "policy",
+        "policy_version",
+        "route",
+        "task_type",
+        "model",
+        "provider",
+        "tier",
+        "attempt",
+        "outcome",
+        "tokens_in",
+        "tokens_out",
+        "latency_ms",
+    )
+)
 OPTIONAL = frozenset(("request_id", "reason", "confidence", "cost_usd", "client", "attributes"))
 ALLOWED = REQUIRED | OPTIONAL
 CLIENT_FIELDS = frozenset(("app", "instance", "sdk_version"))
@@ -145,8 +159,9 @@ def record_check(
     return _check_values(rec, policies, not_before, not_after)
 
 
-def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: float,
-                  not_after: float) -> Checked | dict[str, list[str]]:
+def _check_values(
+    rec: dict[str, Any], policies: Mapping[str, int], not_before: float, not_after: float
+) -> Checked | dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     get: Any = rec.get  # values are untrusted JSON: Any until checked
 
@@ -269,8 +284,11 @@ def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: 
         else:
             for name in client.keys() - CLIENT_FIELDS:
                 errors[f"client.{name}"] = ["unknown field"]
-            app, instance, sdk_version = client.get("app", ""), client.get("instance", ""), client.get(
-                "sdk_version", "")
+            app, instance, sdk_version = (
+                client.get("app", ""),
+                client.get("instance", ""),
+                client.get("sdk_version", ""),
+            )
             for name, value in (("app", app), ("instance", instance), ("sdk_version", sdk_version)):
                 if value is not None and not (type(value) is str and len(value) <= MAX_SHORT):
                     errors[f"client.{name}"] = [_string_error(value, MAX_SHORT, empty=True) or "invalid"]
@@ -289,13 +307,13 @@ def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: 
                 for key, value in attributes.items():
                     if len(key) > MAX_ATTRIBUTE_KEY or not key or "\x00" in key:
                         errors[f"attributes.{key[:MAX_ATTRIBUTE_KEY]}"] = [
-                            f"keys are 1 to {MAX_ATTRIBUTE_KEY} characters"]
+                            f"keys are 1 to {MAX_ATTRIBUTE_KEY} characters"
+                        ]
                         continue
                     t = type(value)
                     if t is str:
                         if len(value) > MAX_ATTRIBUTE_VALUE or "\x00" in value:
-                            errors[f"attributes.{key}"] = [
-                                f"strings are at most {MAX_ATTRIBUTE_VALUE} characters"]
+                            errors[f"attributes.{key}"] = [f"strings are at most {MAX_ATTRIBUTE_VALUE} characters"]
                     elif t is bool or t is int:
                         if t is int and not -(2**53) <= value <= 2**53:
                             errors[f"attributes.{key}"] = ["integer out of range"]
@@ -310,17 +328,46 @@ def _check_values(rec: dict[str, Any], policies: Mapping[str, int], not_before: 
     if errors:
         return errors
     if "\x00" in f"{route}{task_type}{model}{provider}{request_id}{app}{instance}{sdk_version}":
-        for name, value in (("route", route), ("task_type", task_type), ("model", model),
-                            ("provider", provider), ("request_id", request_id), ("client.app", app),
-                            ("client.instance", instance), ("client.sdk_version", sdk_version)):
+        for name, value in (
+            ("route", route),
+            ("task_type", task_type),
+            ("model", model),
+            ("provider", provider),
+            ("request_id", request_id),
+            ("client.app", app),
+            ("client.instance", instance),
+            ("client.sdk_version", sdk_version),
+        ):
             if "\x00" in value:
                 errors[name] = ["must not contain NUL characters"]
         return errors
     ts_text = raw_ts if _RFC3339.fullmatch(raw_ts) else ts.isoformat()
     return Checked(
-        event_id, ts, ts_text, epoch, policy_id, version, route, task_type, model, provider, tier, attempt,
-        _escalated(tier, attempt, reason), request_id, reason_json, outcome, confidence, tokens_in,
-        tokens_out, cost, round(float(latency), 3), app, instance, sdk_version, attributes_json,
+        event_id,
+        ts,
+        ts_text,
+        epoch,
+        policy_id,
+        version,
+        route,
+        task_type,
+        model,
+        provider,
+        tier,
+        attempt,
+        _escalated(tier, attempt, reason),
+        request_id,
+        reason_json,
+        outcome,
+        confidence,
+        tokens_in,
+        tokens_out,
+        cost,
+        round(float(latency), 3),
+        app,
+        instance,
+        sdk_version,
+        attributes_json,
     )
 
 
@@ -354,19 +401,36 @@ def copy_row(rec: Any, policies: Mapping[str, int], not_before: float, not_after
         client, attributes = rec["client"], rec["attributes"]
     except KeyError:  # as many keys, not the same ones
         return None
-    if not (type(event_id) is str and len(event_id) == 36 and _UUID.fullmatch(event_id)
-            and type(raw_ts) is str and _RFC3339.fullmatch(raw_ts)
-            and type(slug) is str and type(version) is int and 1 <= version <= MAX_VERSION
-            and type(route) is str and 0 < len(route) <= MAX_SHORT
-            and type(task_type) is str and 0 < len(task_type) <= MAX_SHORT
-            and type(model) is str and 0 < len(model) <= MAX_MODEL
-            and type(provider) is str and len(provider) <= MAX_PROVIDER
-            and type(tier) is int and 1 <= tier <= MAX_TIER
-            and type(attempt) is int and 1 <= attempt <= MAX_ATTEMPT
-            and type(outcome) is str and outcome in OUTCOMES
-            and type(tokens_in) is int and 0 <= tokens_in < MAX_TOKENS
-            and type(tokens_out) is int and 0 <= tokens_out < MAX_TOKENS
-            and (type(latency) is float or type(latency) is int) and 0 <= latency <= MAX_LATENCY_MS):
+    if not (
+        type(event_id) is str
+        and len(event_id) == 36
+        and _UUID.fullmatch(event_id)
+        and type(raw_ts) is str
+        and _RFC3339.fullmatch(raw_ts)
+        and type(slug) is str
+        and type(version) is int
+        and 1 <= version <= MAX_VERSION
+        and type(route) is str
+        and 0 < len(route) <= MAX_SHORT
+        and type(task_type) is str
+        and 0 < len(task_type) <= MAX_SHORT
+        and type(model) is str
+        and 0 < len(model) <= MAX_MODEL
+        and type(provider) is str
+        and len(provider) <= MAX_PROVIDER
+        and type(tier) is int
+        and 1 <= tier <= MAX_TIER
+        and type(attempt) is int
+        and 1 <= attempt <= MAX_ATTEMPT
+        and type(outcome) is str
+        and outcome in OUTCOMES
+        and type(tokens_in) is int
+        and 0 <= tokens_in < MAX_TOKENS
+        and type(tokens_out) is int
+        and 0 <= tokens_out < MAX_TOKENS
+        and (type(latency) is float or type(latency) is int)
+        and 0 <= latency <= MAX_LATENCY_MS
+    ):
         return None
     policy_id = policies.get(slug)
     if policy_id is None:
@@ -410,8 +474,14 @@ def copy_row(rec: Any, policies: Mapping[str, int], not_before: float, not_after
             app, instance, sdk_version = client["app"], client["instance"], client["sdk_version"]
         except KeyError:
             return None
-        if not (type(app) is str and len(app) <= MAX_SHORT and type(instance) is str
-                and len(instance) <= MAX_SHORT and type(sdk_version) is str and len(sdk_version) <= MAX_SHORT):
+        if not (
+            type(app) is str
+            and len(app) <= MAX_SHORT
+            and type(instance) is str
+            and len(instance) <= MAX_SHORT
+            and type(sdk_version) is str
+            and len(sdk_version) <= MAX_SHORT
+        ):
             return None
     else:
         return None
@@ -422,9 +492,16 @@ def copy_row(rec: Any, policies: Mapping[str, int], not_before: float, not_after
     elif type(attributes) is dict and len(attributes) <= MAX_ATTRIBUTES:
         for key, value in attributes.items():
             t = type(value)
-            if not (0 < len(key) <= MAX_ATTRIBUTE_KEY and "\x00" not in key and (
-                    (t is str and len(value) <= MAX_ATTRIBUTE_VALUE and "\x00" not in value) or t is bool
-                    or (t is int and -_INT_LIMIT <= value <= _INT_LIMIT) or (t is float and math.isfinite(value)))):
+            if not (
+                0 < len(key) <= MAX_ATTRIBUTE_KEY
+                and "\x00" not in key
+                and (
+                    (t is str and len(value) <= MAX_ATTRIBUTE_VALUE and "\x00" not in value)
+                    or t is bool
+                    or (t is int and -_INT_LIMIT <= value <= _INT_LIMIT)
+                    or (t is float and math.isfinite(value))
+                )
+            ):
                 return None
         attributes_json = orjson.dumps(attributes).decode()
     else:
@@ -436,10 +513,12 @@ def copy_row(rec: Any, policies: Mapping[str, int], not_before: float, not_after
         previous = came_from.get("tier") if type(came_from) is dict else None
         escalated = "t" if (tier > previous if type(previous) is int else tier > 1) else "f"
     event_id = event_id.lower()
-    text = (f"{raw_ts}\t{event_id}\t{policy_id}\t{version}\t{route}\t{task_type}\t{model}\t"
-            f"{provider}\t{tier}\t{attempt}\t{escalated}\t{request_id}\t{reason_json}\t{outcome}\t"
-            f"{confidence_text}\t{tokens_in}\t{tokens_out}\t{latency:.3f}\t{app}\t{instance}\t"
-            f"{sdk_version}\t{attributes_json}")
+    text = (
+        f"{raw_ts}\t{event_id}\t{policy_id}\t{version}\t{route}\t{task_type}\t{model}\t"
+        f"{provider}\t{tier}\t{attempt}\t{escalated}\t{request_id}\t{reason_json}\t{outcome}\t"
+        f"{confidence_text}\t{tokens_in}\t{tokens_out}\t{latency:.3f}\t{app}\t{instance}\t"
+        f"{sdk_version}\t{attributes_json}"
+    )
     # A string holding a COPY special (or NUL, which the full check names) takes the slow path; the
     # JSON texts cannot hold a raw tab or line break, so the tab count checks the eight strings.
     if "\\" in text or "\n" in text or "\r" in text or "\x00" in text or text.count("\t") != _ROW_TABS:
@@ -455,12 +534,32 @@ def checked_row(c: Checked) -> CopyRow:
     value `Checked` holds, so the stored number is the same either way (tested).
     """
     esc = copy_text
-    text = "\t".join((
-        c.ts_text, c.event_id, str(c.policy_id), str(c.policy_version), esc(c.route), esc(c.task_type),
-        esc(c.model), esc(c.provider), str(c.tier), str(c.attempt), "t" if c.escalated else "f",
-        esc(c.request_id), esc(c.reason_json), c.outcome, "\\N" if c.confidence is None else f"{c.confidence:.6f}",
-        str(c.tokens_in), str(c.tokens_out), f"{c.latency_ms:.3f}", esc(c.client_app), esc(c.client_instance),
-        esc(c.client_sdk_version), esc(c.attributes_json)))
+    text = "\t".join(
+        (
+            c.ts_text,
+            c.event_id,
+            str(c.policy_id),
+            str(c.policy_version),
+            esc(c.route),
+            esc(c.task_type),
+            esc(c.model),
+            esc(c.provider),
+            str(c.tier),
+            str(c.attempt),
+            "t" if c.escalated else "f",
+            esc(c.request_id),
+            esc(c.reason_json),
+            c.outcome,
+            "\\N" if c.confidence is None else f"{c.confidence:.6f}",
+            str(c.tokens_in),
+            str(c.tokens_out),
+            f"{c.latency_ms:.3f}",
+            esc(c.client_app),
+            esc(c.client_instance),
+            esc(c.client_sdk_version),
+            esc(c.attributes_json),
+        )
+    )
     return c.event_id, c.model, c.epoch, c.tokens_in, c.tokens_out, c.cost_usd, text
 
 

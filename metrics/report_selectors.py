@@ -84,16 +84,20 @@ def report_month_parse(value: str, *, today: date | None = None) -> date:
         raise InvalidInput(f"'{shown}' is not a month: use YYYY-MM, e.g. 2025-03.", {"month": ["expected YYYY-MM"]})
     year, number = int(match[1]), int(match[2])
     if not 1 <= number <= 12:
-        raise InvalidInput(f"'{value}' is not a month: the month number runs from 01 to 12.",
-                           {"month": ["month number must be 01 to 12"]})
+        raise InvalidInput(
+            f"'{value}' is not a month: the month number runs from 01 to 12.",
+            {"month": ["month number must be 01 to 12"]},
+        )
     if (year, number) < (sel.FIRST_DATE.year, sel.FIRST_DATE.month):  # before date(): year 0 does not exist
-        raise InvalidInput(f"Reports start in {sel.FIRST_DATE:%B %Y}.",
-                           {"month": [f"must be {sel.FIRST_DATE:%Y-%m} or later"]})
+        raise InvalidInput(
+            f"Reports start in {sel.FIRST_DATE:%B %Y}.", {"month": [f"must be {sel.FIRST_DATE:%Y-%m} or later"]}
+        )
     first = date(year, number, 1)
     today = today or timezone.now().astimezone(UTC).date()
     if first > today:
-        raise NotFound(f"{first:%B %Y} has not started yet: reports exist up to {today:%B %Y}.",
-                       {"month": ["in the future"]})
+        raise NotFound(
+            f"{first:%B %Y} has not started yet: reports exist up to {today:%B %Y}.", {"month": ["in the future"]}
+        )
     return first
 
 
@@ -206,8 +210,12 @@ class _Sums:
 def _delta(current: float | None, previous: float | None) -> dict[str, float | None]:
     """{current, previous, change (absolute; percentage points for rates), change_pct (relative)}."""
     change = None if current is None or previous is None else current - previous
-    return {"current": current, "previous": previous, "change": change,
-            "change_pct": sel.ratio(change, previous) if change is not None and previous else None}
+    return {
+        "current": current,
+        "previous": previous,
+        "change": change,
+        "change_pct": sel.ratio(change, previous) if change is not None and previous else None,
+    }
 
 
 def _compare(current: _Sums, previous: _Sums) -> dict[str, dict[str, float | None]]:
@@ -221,8 +229,9 @@ def _compare(current: _Sums, previous: _Sums) -> dict[str, dict[str, float | Non
 
 def _month_cells(policy: Policy, start: date, end: date) -> Any:
     """The cells of whole days [start, end]: the daily rollup, addressed as `hour` like the hourly one."""
-    return metrics_selectors.rollup_range_cells(policy_id=policy.pk, start=_midnight(start),
-                                                end=_midnight(end + timedelta(days=1)))
+    return metrics_selectors.rollup_range_cells(
+        policy_id=policy.pk, start=_midnight(start), end=_midnight(end + timedelta(days=1))
+    )
 
 
 def _two_month_rows(policy: Policy, first: date) -> list[dict[str, Any]]:
@@ -233,48 +242,56 @@ def _two_month_rows(policy: Policy, first: date) -> list[dict[str, Any]]:
     periods = {"c_": Q(hour__gte=split), "p_": Q(hour__lt=split)}
     measures: dict[str, Sum] = {}
     for prefix, period in periods.items():
-        measures.update({
-            f"{prefix}cost": Sum("cost_usd", filter=period), f"{prefix}requests": Sum("requests", filter=period),
-            f"{prefix}attempts": Sum("count", filter=period), f"{prefix}ok": Sum("count", filter=period & _OK),
-            f"{prefix}escalations": Sum("escalations", filter=period),
-            f"{prefix}unpriced": Sum("unpriced", filter=period),
-            **{f"{prefix}{name}": Sum(name, filter=period) for name in BUCKET_FIELDS},
-        })
-    return list(_month_cells(policy, previous, month_end(first))
-                .values("route", "task_type", "model", "provider", "tier")
-                .order_by("route", "task_type", "model", "provider", "tier")
-                .annotate(**measures))
+        measures.update(
+            {
+                f"{prefix}cost": Sum("cost_usd", filter=period),
+                f"{prefix}requests": Sum("requests", filter=period),
+                f"{prefix}attempts": Sum("count", filter=period),
+                f"{prefix}ok": Sum("count", filter=period & _OK),
+                f"{prefix}escalations": Sum("escalations", filter=period),
+                f"{prefix}unpriced": Sum("unpriced", filter=period),
+                **{f"{prefix}{name}": Sum(name, filter=period) for name in BUCKET_FIELDS},
+            }
+        )
+    return list(
+        _month_cells(policy, previous, month_end(first))
+        .values("route", "task_type", "model", "provider", "tier")
+        .order_by("route", "task_type", "model", "provider", "tier")
+        .annotate(**measures)
+    )
 
 
 def _daily_rows(policy: Policy, first: date) -> list[dict[str, Any]]:
     """Query 2: the month per day × task type × tier."""
-    return list(_month_cells(policy, first, month_end(first)).annotate(day=TruncDay("hour"))
-                .values("day", "task_type", "tier").order_by("day", "task_type", "tier")
-                .annotate(cost=Sum("cost_usd"), reqs=Sum("requests"), ok=Sum("count", filter=_OK),
-                          escs=Sum("escalations")))
+    return list(
+        _month_cells(policy, first, month_end(first))
+        .annotate(day=TruncDay("hour"))
+        .values("day", "task_type", "tier")
+        .order_by("day", "task_type", "tier")
+        .annotate(cost=Sum("cost_usd"), reqs=Sum("requests"), ok=Sum("count", filter=_OK), escs=Sum("escalations"))
+    )
 
 
 def _published_versions(policy: Policy, first: date) -> list[PolicyVersion]:
     """Query 3: versions published in the month, oldest first, each with the username its audit
     entry recorded (`audit_actor`) and the number of document paths it changed (`audit_diff`)."""
-    entry = (AuditEntry.objects.filter(
+    entry = AuditEntry.objects.filter(
         policy_id=OuterRef("policy_id"),
         action__in=[AuditEntry.Action.PUBLISH, AuditEntry.Action.ROLLBACK],
-        target=Concat(Value(f"{policy.slug}:v"), Cast(OuterRef("number"), output_field=CharField())))
-        .order_by("-created_at", "-id"))
-    return list(routing_selectors.policy_versions(policy)
-                .filter(published_at__gte=_midnight(first),
-                        published_at__lt=_midnight(month_next(first)))
-                .annotate(audit_actor=Subquery(entry.values("actor_label")[:1]),
-                          audit_diff=Subquery(entry.values("diff")[:1]))
-                .order_by("published_at", "number"))
+        target=Concat(Value(f"{policy.slug}:v"), Cast(OuterRef("number"), output_field=CharField())),
+    ).order_by("-created_at", "-id")
+    return list(
+        routing_selectors.policy_versions(policy)
+        .filter(published_at__gte=_midnight(first), published_at__lt=_midnight(month_next(first)))
+        .annotate(audit_actor=Subquery(entry.values("actor_label")[:1]), audit_diff=Subquery(entry.values("diff")[:1]))
+        .order_by("published_at", "number")
+    )
 
 
 def _alerts(policy: Policy, first: date) -> list[Alert]:
     """Query 4: alerts open at some moment of the month (raised in it, or still open from
     before), newest first."""
-    return list(metrics_selectors.alert_list(policy=policy, since=_midnight(first),
-                                             until=_midnight(month_next(first))))
+    return list(metrics_selectors.alert_list(policy=policy, since=_midnight(first), until=_midnight(month_next(first))))
 
 
 def report_reviews(policy: Policy, first: date) -> list[ReportReview]:
@@ -303,8 +320,13 @@ def _group(rows: list[dict[str, Any]], key: Any) -> dict[Any, tuple[_Sums, _Sums
 
 def _table(groups: dict[Any, tuple[_Sums, _Sums]], name: str) -> list[dict[str, Any]]:
     rows = [{name: k, "metrics": _compare(cur, prev)} for k, (cur, prev) in groups.items()]
-    rows.sort(key=lambda r: (-(r["metrics"]["cost_usd"]["current"] or 0), -(r["metrics"]["requests"]["current"] or 0),
-                             r[name]))
+    rows.sort(
+        key=lambda r: (
+            -(r["metrics"]["cost_usd"]["current"] or 0),
+            -(r["metrics"]["requests"]["current"] or 0),
+            r[name],
+        )
+    )
     return rows
 
 
@@ -313,29 +335,60 @@ def _movers(groups: dict[str, dict[Any, tuple[_Sums, _Sums]]]) -> dict[str, list
     for dimension, by_name in groups.items():
         for name, (cur, prev) in by_name.items():
             change = cur.cost - prev.cost
-            rows.append({"dimension": dimension, "name": name, "cost_usd": cur.cost,
-                         "previous_cost_usd": prev.cost, "change_usd": change,
-                         "change_pct": sel.ratio(change, prev.cost) if prev.cost else None})
+            rows.append(
+                {
+                    "dimension": dimension,
+                    "name": name,
+                    "cost_usd": cur.cost,
+                    "previous_cost_usd": prev.cost,
+                    "change_usd": change,
+                    "change_pct": sel.ratio(change, prev.cost) if prev.cost else None,
+                }
+            )
     moved = [r for r in rows if r["change_usd"]]
     absolute = sorted(moved, key=lambda r: (-abs(r["change_usd"]), r["dimension"], r["name"]))[:TOP_MOVERS]
-    relative = sorted((r for r in moved if r["change_pct"] is not None),
-                      key=lambda r: (-abs(r["change_pct"]), -abs(r["change_usd"]), r["dimension"], r["name"]))
+    relative = sorted(
+        (r for r in moved if r["change_pct"] is not None),
+        key=lambda r: (-abs(r["change_pct"]), -abs(r["change_usd"]), r["dimension"], r["name"]),
+    )
     return {"absolute": absolute, "relative": relative[:TOP_MOVERS]}
 
 
-def _recommendation(kind: str, route: str, message: str, *, task_type: str | None = None,
-                    transition: str | None = None, observed_rate: float | None = None,
-                    threshold: float | None = None, affected_requests: int | float | None = None,
-                    from_cost: float | None = None, to_cost: float | None = None,
-                    savings: float | None = None) -> dict[str, Any]:
-    return {"kind": kind, "route": route, "task_type": task_type, "transition": transition,
-            "observed_rate": observed_rate, "threshold": threshold, "affected_requests": affected_requests,
-            "cost_per_request_from_usd": from_cost, "cost_per_request_to_usd": to_cost,
-            "estimated_monthly_savings_usd": savings, "message": message}
+def _recommendation(
+    kind: str,
+    route: str,
+    message: str,
+    *,
+    task_type: str | None = None,
+    transition: str | None = None,
+    observed_rate: float | None = None,
+    threshold: float | None = None,
+    affected_requests: int | float | None = None,
+    from_cost: float | None = None,
+    to_cost: float | None = None,
+    savings: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "route": route,
+        "task_type": task_type,
+        "transition": transition,
+        "observed_rate": observed_rate,
+        "threshold": threshold,
+        "affected_requests": affected_requests,
+        "cost_per_request_from_usd": from_cost,
+        "cost_per_request_to_usd": to_cost,
+        "estimated_monthly_savings_usd": savings,
+        "message": message,
+    }
 
 
-def _recommendations(f: sel.DashboardFilters, by_route: dict[str, tuple[_Sums, _Sums]],
-                     by_route_task: dict[tuple[str, str], tuple[_Sums, _Sums]], label: str) -> dict[str, Any]:
+def _recommendations(
+    f: sel.DashboardFilters,
+    by_route: dict[str, tuple[_Sums, _Sums]],
+    by_route_task: dict[tuple[str, str], tuple[_Sums, _Sums]],
+    label: str,
+) -> dict[str, Any]:
     """Savings estimates from the month's numbers (docs/reports.md says how each is computed)."""
     items: list[dict[str, Any]] = []
     for route, (cur, _) in sorted(by_route.items()):
@@ -343,16 +396,33 @@ def _recommendations(f: sel.DashboardFilters, by_route: dict[str, tuple[_Sums, _
         t1 = cur.tiers.get(1)
         pass1, reached2 = cur.tier_pass_rate(1), cur.reached(2)
         cpr1, cpr2 = cur.tier_cost_per_request(1), cur.tier_cost_per_request(2)
-        if (t1 and t1[2] >= MIN_TIER1_ATTEMPTS and pass1 is not None and pass1 >= TIER1_SUFFICIENT_PASS_RATE
-                and reached2 and cpr1 is not None and cpr2 is not None and cpr2 > cpr1):
+        if (
+            t1
+            and t1[2] >= MIN_TIER1_ATTEMPTS
+            and pass1 is not None
+            and pass1 >= TIER1_SUFFICIENT_PASS_RATE
+            and reached2
+            and cpr1 is not None
+            and cpr2 is not None
+            and cpr2 > cpr1
+        ):
             savings = reached2 * (cpr2 - cpr1)
-            items.append(_recommendation(
-                "tier1_sufficient", route,
-                f"Route {route}: tier 1 passed {pass1:.1%} of its attempts in {label}, yet {reached2:,} requests "
-                f"were served at tier 2 (${cpr2:.4f} vs ${cpr1:.4f} per request): serve them at tier 1 "
-                "(raise the escalation threshold or route them to tier 1).",
-                transition="1→2", observed_rate=pass1, threshold=TIER1_SUFFICIENT_PASS_RATE,
-                affected_requests=reached2, from_cost=cpr2, to_cost=cpr1, savings=savings))
+            items.append(
+                _recommendation(
+                    "tier1_sufficient",
+                    route,
+                    f"Route {route}: tier 1 passed {pass1:.1%} of its attempts in {label}, yet {reached2:,} requests "
+                    f"were served at tier 2 (${cpr2:.4f} vs ${cpr1:.4f} per request): serve them at tier 1 "
+                    "(raise the escalation threshold or route them to tier 1).",
+                    transition="1→2",
+                    observed_rate=pass1,
+                    threshold=TIER1_SUFFICIENT_PASS_RATE,
+                    affected_requests=reached2,
+                    from_cost=cpr2,
+                    to_cost=cpr1,
+                    savings=savings,
+                )
+            )
         # 2. Escalation above the route's band: savings from bringing the rate back to its top.
         for i, band in enumerate(sel.escalation_bands(f, route)):
             tier = i + 1
@@ -362,24 +432,42 @@ def _recommendations(f: sel.DashboardFilters, by_route: dict[str, tuple[_Sums, _
             excess = cur.escalated_into(tier + 1) - band["max"] * reached
             cpr_up = cur.tier_cost_per_request(tier + 1)
             savings = excess * cpr_up if cpr_up is not None else None
-            items.append(_recommendation(
-                "over_band", route,
-                f"Route {route}: tier {tier} → {tier + 1} escalation was {rate:.1%} in {label}, above its "
-                f"{band['min']:.0%}–{band['max']:.0%} band: {excess:,.0f} fewer escalations at the band's top "
-                f"would not pay tier {tier + 1}'s ${cpr_up or 0:.4f} per request.",
-                transition=f"{tier}→{tier + 1}", observed_rate=rate, threshold=band["max"],
-                affected_requests=excess, from_cost=cpr_up, to_cost=None, savings=savings))
+            items.append(
+                _recommendation(
+                    "over_band",
+                    route,
+                    f"Route {route}: tier {tier} → {tier + 1} escalation was {rate:.1%} in {label}, above its "
+                    f"{band['min']:.0%}–{band['max']:.0%} band: {excess:,.0f} fewer escalations at the band's top "
+                    f"would not pay tier {tier + 1}'s ${cpr_up or 0:.4f} per request.",
+                    transition=f"{tier}→{tier + 1}",
+                    observed_rate=rate,
+                    threshold=band["max"],
+                    affected_requests=excess,
+                    from_cost=cpr_up,
+                    to_cost=None,
+                    savings=savings,
+                )
+            )
     # 3. The advisory: a task type whose tier-1 requests mostly fall back to tier 2.
     for (route, task_type), (cur, _) in sorted(by_route_task.items()):
         rate = cur.step_rate(1)
         if rate is not None and rate > DIRECT_ROUTE_ADVISORY_RATE:
-            items.append(_recommendation(
-                "direct_route", route,
-                f"{task_type}: {rate:.1%} of tier-1 requests fall back to tier 2 (above 40%): route this task "
-                "type directly to the stronger tier.",
-                task_type=task_type, transition="1→2", observed_rate=rate, threshold=DIRECT_ROUTE_ADVISORY_RATE,
-                affected_requests=cur.reached(1), from_cost=cur.tier_cost_per_request(1),
-                to_cost=cur.tier_cost_per_request(2), savings=None))
+            items.append(
+                _recommendation(
+                    "direct_route",
+                    route,
+                    f"{task_type}: {rate:.1%} of tier-1 requests fall back to tier 2 (above 40%): route this task "
+                    "type directly to the stronger tier.",
+                    task_type=task_type,
+                    transition="1→2",
+                    observed_rate=rate,
+                    threshold=DIRECT_ROUTE_ADVISORY_RATE,
+                    affected_requests=cur.reached(1),
+                    from_cost=cur.tier_cost_per_request(1),
+                    to_cost=cur.tier_cost_per_request(2),
+                    savings=None,
+                )
+            )
     total = sum(item["estimated_monthly_savings_usd"] or 0.0 for item in items)
     return {"items": items, "total_savings_usd": total, "whatif": report_whatif_estimate(f)}
 
@@ -396,21 +484,33 @@ def _changes(versions: list[PolicyVersion]) -> list[dict[str, Any]]:
     changes = []
     for v in versions:
         diff = v.audit_diff if isinstance(v.audit_diff, list) else []
-        changes.append({
-            "version": v.number, "previous_version": v.number - 1 if v.number and v.number > 1 else None,
-            "action": "rollback" if v.rollback_of else "publish", "rollback_of": v.rollback_of,
-            "at": _iso(v.published_at),
-            "by": v.audit_actor or (v.author.get_username() if v.author else "system"),
-            "comment": v.comment, "changed_paths": [c.get("path", "") for c in diff if isinstance(c, dict)][:20],
-            "changed_count": len(diff),
-        })
+        changes.append(
+            {
+                "version": v.number,
+                "previous_version": v.number - 1 if v.number and v.number > 1 else None,
+                "action": "rollback" if v.rollback_of else "publish",
+                "rollback_of": v.rollback_of,
+                "at": _iso(v.published_at),
+                "by": v.audit_actor or (v.author.get_username() if v.author else "system"),
+                "comment": v.comment,
+                "changed_paths": [c.get("path", "") for c in diff if isinstance(c, dict)][:20],
+                "changed_count": len(diff),
+            }
+        )
     return changes
 
 
 def _markers(versions: list[PolicyVersion]) -> list[dict[str, Any]]:
-    return [{"version": v.number, "at": _iso(v.published_at), "rollback_of": v.rollback_of,
-             "label": f"v{v.number}" + (f" ↺ v{v.rollback_of}" if v.rollback_of else ""), "comment": v.comment}
-            for v in versions]
+    return [
+        {
+            "version": v.number,
+            "at": _iso(v.published_at),
+            "rollback_of": v.rollback_of,
+            "label": f"v{v.number}" + (f" ↺ v{v.rollback_of}" if v.rollback_of else ""),
+            "comment": v.comment,
+        }
+        for v in versions
+    ]
 
 
 def _daily(rows: list[dict[str, Any]], first: date) -> dict[str, Any]:
@@ -420,13 +520,26 @@ def _daily(rows: list[dict[str, Any]], first: date) -> dict[str, Any]:
     for r in rows:
         day = (r["day"].date() if isinstance(r["day"], datetime) else r["day"]).isoformat()
         cost[r["task_type"]][day] = cost[r["task_type"]].get(day, 0.0) + _num(r["cost"])
-        per_day[day].add({"cost": r["cost"], "requests": r["reqs"], "attempts": 0, "ok": r["ok"],
-                          "escalations": r["escs"], "unpriced": 0, "tier": r["tier"],
-                          **{name: 0 for name in BUCKET_FIELDS}}, "")
-    series = [{"task_type": tt, "cost_usd": [values.get(d, 0.0) for d in days]}
-              for tt, values in sorted(cost.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))]
+        per_day[day].add(
+            {
+                "cost": r["cost"],
+                "requests": r["reqs"],
+                "attempts": 0,
+                "ok": r["ok"],
+                "escalations": r["escs"],
+                "unpriced": 0,
+                "tier": r["tier"],
+                **{name: 0 for name in BUCKET_FIELDS},
+            },
+            "",
+        )
+    series = [
+        {"task_type": tt, "cost_usd": [values.get(d, 0.0) for d in days]}
+        for tt, values in sorted(cost.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    ]
     return {
-        "days": days, "cost_by_task_type": series,
+        "days": days,
+        "cost_by_task_type": series,
         "cost_usd": [per_day[d].cost if d in per_day else 0.0 for d in days],
         "requests": [per_day[d].requests if d in per_day else 0 for d in days],
         "tier_1_to_2": [per_day[d].step_rate(1) if d in per_day else None for d in days],
@@ -454,19 +567,37 @@ def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) 
 
     versions = _published_versions(policy, first)
     daily = _daily(_daily_rows(policy, first), first)
-    alerts = [{"opened_at": _iso(a.opened_at), "raised_in_month": a.opened_at >= _midnight(first),
-               "route": a.route, "detector": a.detector, "severity": a.severity, "status": a.status,
-               "summary": a.summary, "resolved_at": _iso(a.resolved_at)}
-              for a in _alerts(policy, first)]
-    reviews = [{"reviewed_by": r.reviewed_by_label, "reviewed_at": _iso(r.reviewed_at), "note": r.note}
-               for r in report_reviews(policy, first)]
+    alerts = [
+        {
+            "opened_at": _iso(a.opened_at),
+            "raised_in_month": a.opened_at >= _midnight(first),
+            "route": a.route,
+            "detector": a.detector,
+            "severity": a.severity,
+            "status": a.status,
+            "summary": a.summary,
+            "resolved_at": _iso(a.resolved_at),
+        }
+        for a in _alerts(policy, first)
+    ]
+    reviews = [
+        {"reviewed_by": r.reviewed_by_label, "reviewed_at": _iso(r.reviewed_at), "note": r.note}
+        for r in report_reviews(policy, first)
+    ]
     return {
-        "policy": {"slug": policy.slug, "name": policy.name,
-                   "live_version": policy.live_version.number if policy.live_version else None},
-        "month": first.strftime("%Y-%m"), "month_label": label,
-        "start": first.isoformat(), "end": last.isoformat(),
-        "previous_month": previous.strftime("%Y-%m"), "previous_month_label": previous_label,
-        "previous_start": previous.isoformat(), "previous_end": month_end(previous).isoformat(),
+        "policy": {
+            "slug": policy.slug,
+            "name": policy.name,
+            "live_version": policy.live_version.number if policy.live_version else None,
+        },
+        "month": first.strftime("%Y-%m"),
+        "month_label": label,
+        "start": first.isoformat(),
+        "end": last.isoformat(),
+        "previous_month": previous.strftime("%Y-%m"),
+        "previous_month_label": previous_label,
+        "previous_start": previous.isoformat(),
+        "previous_end": month_end(previous).isoformat(),
         "complete": now >= _midnight(last + timedelta(days=1)),
         "has_data": not overall[0].empty,
         "previous_has_data": not overall[1].empty,
@@ -498,34 +629,52 @@ def _metric_values(metrics: Mapping[str, Mapping[str, Any]]) -> list[Any]:
 def report_table_check(name: str) -> None:
     """NotFound naming the tables when `name` is not one of the report's TABLES."""
     if name not in TABLES:
-        raise NotFound(f"The report has no table '{name[:40]}': the tables are {', '.join(TABLES)}.",
-                       {"table": ["not found"]})
+        raise NotFound(
+            f"The report has no table '{name[:40]}': the tables are {', '.join(TABLES)}.", {"table": ["not found"]}
+        )
 
 
 def report_table(report: Mapping[str, Any], name: str) -> tuple[list[str], list[list[Any]]]:
     """(header, rows) of one of the report's TABLES, the numbers exactly as in the report."""
     report_table_check(name)
     if name == "summary":
-        return (["metric", "label", "unit", "current", "previous", "change", "change_pct"],
-                [[r["metric"], r["label"], r["unit"], r["current"], r["previous"], r["change"], r["change_pct"]]
-                 for r in report["summary"]])
+        return (
+            ["metric", "label", "unit", "current", "previous", "change", "change_pct"],
+            [
+                [r["metric"], r["label"], r["unit"], r["current"], r["previous"], r["change"], r["change_pct"]]
+                for r in report["summary"]
+            ],
+        )
     if name in ("task_types", "routes"):
         key = "task_type" if name == "task_types" else "route"
         return [key, *_metric_columns()], [[r[key], *_metric_values(r["metrics"])] for r in report[name]]
     if name == "movers":
         header = ["ranking", "dimension", "name", "cost_usd", "previous_cost_usd", "change_usd", "change_pct"]
-        return header, [[ranking, *(r[h] for h in header[1:])]
-                        for ranking in ("absolute", "relative") for r in report["movers"][ranking]]
+        return header, [
+            [ranking, *(r[h] for h in header[1:])]
+            for ranking in ("absolute", "relative")
+            for r in report["movers"][ranking]
+        ]
     if name == "changes":
         header = ["version", "previous_version", "action", "rollback_of", "at", "by", "comment", "changed_count"]
         return header, [[r[h] for h in header] for r in report["changes"]]
     if name == "alerts":
-        header = ["opened_at", "raised_in_month", "route", "detector", "severity", "status", "summary",
-                  "resolved_at"]
+        header = ["opened_at", "raised_in_month", "route", "detector", "severity", "status", "summary", "resolved_at"]
         return header, [[r[h] for h in header] for r in report["alerts"]]
     # recommendations
-    header = ["kind", "route", "task_type", "transition", "observed_rate", "threshold", "affected_requests",
-              "cost_per_request_from_usd", "cost_per_request_to_usd", "estimated_monthly_savings_usd", "message"]
+    header = [
+        "kind",
+        "route",
+        "task_type",
+        "transition",
+        "observed_rate",
+        "threshold",
+        "affected_requests",
+        "cost_per_request_from_usd",
+        "cost_per_request_to_usd",
+        "estimated_monthly_savings_usd",
+        "message",
+    ]
     return header, [[r[h] for h in header] for r in report["recommendations"]["items"]]
 
 

@@ -13,12 +13,29 @@ BUCKET_FIELDS: tuple[str, ...] = tuple(f"latency_b{i}" for i in range(LATENCY_BU
 
 # The dimensions of a rollup cell, in the order of the unique key (and of every upsert's ORDER BY).
 ROLLUP_DIMENSIONS: tuple[str, ...] = (
-    "hour", "policy_id", "policy_version", "route", "task_type", "model", "provider", "tier", "outcome",
+    "hour",
+    "policy_id",
+    "policy_version",
+    "route",
+    "task_type",
+    "model",
+    "provider",
+    "tier",
+    "outcome",
 )
 # The additive measures of a rollup cell (every one is summed when deltas merge).
 ROLLUP_MEASURES: tuple[str, ...] = (
-    "count", "requests", "escalations", "cost_usd", "unpriced", "tokens_in", "tokens_out",
-    "confidence_sum", "confidence_count", "latency_sum_ms", *BUCKET_FIELDS,
+    "count",
+    "requests",
+    "escalations",
+    "cost_usd",
+    "unpriced",
+    "tokens_in",
+    "tokens_out",
+    "confidence_sum",
+    "confidence_count",
+    "latency_sum_ms",
+    *BUCKET_FIELDS,
 )
 
 OUTCOMES: tuple[str, ...] = ("ok", "low_confidence", "validation_failed", "error", "timeout", "rate_limited")
@@ -68,7 +85,8 @@ DECISION_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _COLUMNS if nam
 # the per-record check can then build in one piece before the batch is priced.
 COPY_LEAD_COLUMNS: tuple[str, ...] = ("key_id", "cost_usd", "unpriced")
 COPY_COLUMNS: tuple[str, ...] = COPY_LEAD_COLUMNS + tuple(
-    name for name in DECISION_COLUMNS if name not in COPY_LEAD_COLUMNS)
+    name for name in DECISION_COLUMNS if name not in COPY_LEAD_COLUMNS
+)
 
 
 def _staging_type(postgres: str) -> str:

@@ -15,8 +15,9 @@ from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_MEASURES, Ro
 GRANULARITIES = ("hour", "day", "week", "month")
 
 
-def rollup_cells(*, policy_id: int | None = None, start: datetime | None = None,
-                 end: datetime | None = None) -> QuerySet[RollupHourly]:
+def rollup_cells(
+    *, policy_id: int | None = None, start: datetime | None = None, end: datetime | None = None
+) -> QuerySet[RollupHourly]:
     """Hourly cells, optionally of one policy and within [start, end)."""
     qs = RollupHourly.objects.all()
     if policy_id is not None:
@@ -29,8 +30,13 @@ def rollup_cells(*, policy_id: int | None = None, start: datetime | None = None,
 
 
 def _whole_days(start: datetime | None, end: datetime | None) -> bool:
-    return all(moment is not None and moment.tzinfo is not None and moment.utcoffset() is not None
-               and moment.astimezone(UTC).time() == time.min for moment in (start, end))
+    return all(
+        moment is not None
+        and moment.tzinfo is not None
+        and moment.utcoffset() is not None
+        and moment.astimezone(UTC).time() == time.min
+        for moment in (start, end)
+    )
 
 
 def rollup_range_cells(*, policy_id: int | None, start: datetime, end: datetime) -> QuerySet[Any]:
@@ -47,8 +53,9 @@ def _policy_id(policy: Any) -> int:
     return policy if isinstance(policy, int) else policy.pk
 
 
-def rollup_cost_by_task_type(policy: Any, start: datetime, end: datetime, *,
-                             granularity: str = "day") -> list[dict[str, Any]]:
+def rollup_cost_by_task_type(
+    policy: Any, start: datetime, end: datetime, *, granularity: str = "day"
+) -> list[dict[str, Any]]:
     """Cost, decisions, requests and unpriced decisions per task type and period, oldest first.
 
     `unpriced` counts decisions whose model had no price: their cost is missing, not zero. A range
@@ -62,17 +69,22 @@ def rollup_cost_by_task_type(policy: Any, start: datetime, end: datetime, *,
         cells = rollup_range_cells(policy_id=_policy_id(policy), start=start, end=end)
         whole_days = cells.model is RollupDaily
         period = F("hour") if granularity == "day" and whole_days else Trunc("hour", granularity)
-    rows = (cells
-            .annotate(period=period)
-            .values("period", "task_type")
-            .annotate(cost_usd=Sum("cost_usd"), decisions=Sum("count"), requests=Sum("requests"),
-                      unpriced=Sum("unpriced"))
-            .order_by("period", "task_type"))
+    rows = (
+        cells.annotate(period=period)
+        .values("period", "task_type")
+        .annotate(cost_usd=Sum("cost_usd"), decisions=Sum("count"), requests=Sum("requests"), unpriced=Sum("unpriced"))
+        .order_by("period", "task_type")
+    )
     return [dict(row) for row in rows]
 
 
-def rollup_totals(*, policy_id: int | None = None, start: datetime | None = None,
-                  end: datetime | None = None, group_by: Sequence[str] = ()) -> list[dict[str, Any]]:
+def rollup_totals(
+    *,
+    policy_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    group_by: Sequence[str] = (),
+) -> list[dict[str, Any]]:
     """Sums of every measure over the cells, grouped by the given dimensions."""
     measures = {name: Sum(name) for name in ROLLUP_MEASURES}
     qs = rollup_cells(policy_id=policy_id, start=start, end=end)
@@ -113,9 +125,16 @@ def as_float(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def alert_list(*, policy: Any = None, status: str | Sequence[str] | None = None, since: datetime | None = None,
-               until: datetime | None = None, detector: str | None = None, route: str | None = None,
-               severity: str | None = None) -> QuerySet[Any]:
+def alert_list(
+    *,
+    policy: Any = None,
+    status: str | Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    detector: str | None = None,
+    route: str | None = None,
+    severity: str | None = None,
+) -> QuerySet[Any]:
     """Alerts, newest first, with their policy; optionally of one policy (or id), status(es),
     detector, route ("" = policy-wide) and severity.
 
@@ -149,10 +168,14 @@ def alert_get(alert_id: int) -> Any:
     from controlplane.errors import NotFound
     from metrics.models import Alert, AlertEvent
 
-    alert = (Alert.objects.select_related("policy")
-             .prefetch_related(Prefetch("events", queryset=AlertEvent.objects.prefetch_related(
-                 "deliveries__channel").order_by("id")))
-             .filter(pk=alert_id).first())
+    alert = (
+        Alert.objects.select_related("policy")
+        .prefetch_related(
+            Prefetch("events", queryset=AlertEvent.objects.prefetch_related("deliveries__channel").order_by("id"))
+        )
+        .filter(pk=alert_id)
+        .first()
+    )
     if alert is None:
         raise NotFound(f"No alert {alert_id}.", {"alert": ["not found"]})
     return alert

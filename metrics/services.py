@@ -48,8 +48,12 @@ class IngestResult:
     rejected: int = 0
 
     def as_body(self) -> dict[str, Any]:
-        return {"results": self.results, "accepted": self.accepted, "duplicates": self.duplicates,
-                "rejected": self.rejected}
+        return {
+            "results": self.results,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
 
 
 # -- the SDK key's scope: slug -> policy id, per set of policy ids --------------------------------
@@ -82,8 +86,15 @@ def scope_forget() -> None:
 
 # -- ingestion -------------------------------------------------------------------------------------
 
-def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: Sequence[Any],
-                          now: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> IngestResult:
+
+def decision_batch_ingest(
+    *,
+    key_id: int,
+    policy_ids: frozenset[int],
+    records: Sequence[Any],
+    now: datetime | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> IngestResult:
     """Validate, price and store a batch of decision records; return per-record results.
 
     A record is accepted (stored now), a duplicate (its event id is already stored, or appears
@@ -91,8 +102,9 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
     rows and their rollup delta are committed; one bad record never affects the others.
     """
     if len(records) > MAX_BATCH_RECORDS:
-        raise InvalidInput(f"At most {MAX_BATCH_RECORDS} records per batch.",
-                           {"decisions": [f"at most {MAX_BATCH_RECORDS} records"]})
+        raise InvalidInput(
+            f"At most {MAX_BATCH_RECORDS} records per batch.", {"decisions": [f"at most {MAX_BATCH_RECORDS} records"]}
+        )
     now = now or datetime.now(UTC)
     not_before = partitions.retention_start(now=now).timestamp()
     not_after = now.timestamp() + 86_400
@@ -113,8 +125,9 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
             checked = record_check(rec, policies=policies, not_before=not_before, not_after=not_after)
             if type(checked) is dict:
                 event_id = rec.get("event_id") if type(rec) is dict else None
-                results.append({"event_id": event_id if type(event_id) is str else None,
-                                "status": "rejected", "errors": checked})
+                results.append(
+                    {"event_id": event_id if type(event_id) is str else None, "status": "rejected", "errors": checked}
+                )
                 out.rejected += 1
                 continue
             assert isinstance(checked, Checked)
@@ -158,8 +171,9 @@ def decision_batch_ingest(*, key_id: int, policy_ids: frozenset[int], records: S
 _staging_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _store_postgres(key_id: int, valid: list[tuple[int, CopyRow]], book: pricing.PriceBook,
-                    using: str, *, nested: bool) -> set[str]:
+def _store_postgres(
+    key_id: int, valid: list[tuple[int, CopyRow]], book: pricing.PriceBook, using: str, *, nested: bool
+) -> set[str]:
     """COPY into the connection's staging table, then one INSERT … ON CONFLICT DO NOTHING that also
     writes the rollup delta of the rows it inserted; return the event ids it skipped (already stored).
 
@@ -200,8 +214,7 @@ def _sqlite_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook,
-                  using: str) -> set[str]:
+def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook, using: str) -> set[str]:
     """The demo's path: INSERT OR IGNORE row by row (SQLite has one writer), deltas summed in Python;
     return the event ids skipped (already stored)."""
     from bisect import bisect_right
@@ -211,23 +224,59 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
     connection = connections[using]
     connection.ensure_connection()
     raw = connection.connection.cursor()
-    insert = (f"INSERT OR IGNORE INTO metrics_decision ({', '.join(DECISION_COLUMNS)}) "
-              f"VALUES ({','.join('?' * len(DECISION_COLUMNS))})")
+    insert = (
+        f"INSERT OR IGNORE INTO metrics_decision ({', '.join(DECISION_COLUMNS)}) "
+        f"VALUES ({','.join('?' * len(DECISION_COLUMNS))})"
+    )
     for _, c in valid:
         cost = c.cost_usd
         if cost is None:
             cost = book.cost(c.model, c.epoch, c.tokens_in, c.tokens_out)
         ts = _sqlite_ts(c.ts)
-        raw.execute(insert, (
-            ts, c.event_id.replace("-", ""), key_id, c.policy_id, c.policy_version, c.route,
-            c.task_type, c.model, c.provider, c.tier, c.attempt, c.escalated, c.request_id,
-            c.reason_json, c.outcome, c.confidence, c.tokens_in, c.tokens_out, cost, cost is None,
-            c.latency_ms, c.client_app, c.client_instance, c.client_sdk_version, c.attributes_json))
+        raw.execute(
+            insert,
+            (
+                ts,
+                c.event_id.replace("-", ""),
+                key_id,
+                c.policy_id,
+                c.policy_version,
+                c.route,
+                c.task_type,
+                c.model,
+                c.provider,
+                c.tier,
+                c.attempt,
+                c.escalated,
+                c.request_id,
+                c.reason_json,
+                c.outcome,
+                c.confidence,
+                c.tokens_in,
+                c.tokens_out,
+                cost,
+                cost is None,
+                c.latency_ms,
+                c.client_app,
+                c.client_instance,
+                c.client_sdk_version,
+                c.attributes_json,
+            ),
+        )
         if raw.rowcount != 1:
             skipped.add(c.event_id)
             continue
-        cell = (ts[:13] + ":00:00", c.policy_id, c.policy_version, c.route, c.task_type, c.model,
-                c.provider, c.tier, c.outcome)
+        cell = (
+            ts[:13] + ":00:00",
+            c.policy_id,
+            c.policy_version,
+            c.route,
+            c.task_type,
+            c.model,
+            c.provider,
+            c.tier,
+            c.outcome,
+        )
         d = deltas.get(cell)
         if d is None:
             d = deltas[cell] = [0] * len(ROLLUP_MEASURES)
@@ -248,8 +297,10 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
     if deltas:
         columns = f"{sql.DIMENSIONS}, {sql.MEASURES}"
         marks = ",".join("?" * (len(ROLLUP_DIMENSIONS) + len(ROLLUP_MEASURES)))
-        raw.executemany(f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",
-                        [(*cell, *d) for cell, d in deltas.items()])
+        raw.executemany(
+            f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",
+            [(*cell, *d) for cell, d in deltas.items()],
+        )
     raw.close()
     return skipped
 
@@ -282,6 +333,7 @@ def _rollups_update_soon(using: str) -> None:
 
 # -- rollups ---------------------------------------------------------------------------------------
 
+
 def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DEFAULT_DB_ALIAS) -> int:
     """Fold pending inbox deltas into the hourly rollups (the daily cells follow, by trigger, in the
     same statement), then publish the budget state of the policies folded; return how many deltas
@@ -300,8 +352,9 @@ def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DE
                 taken, _merged, policy_ids = cursor.fetchone()
                 touched.update(policy_ids or ())
             else:
-                cursor.execute("SELECT max(id), count(*) FROM (SELECT id FROM metrics_rollup_inbox "
-                               "ORDER BY id LIMIT %s)", [limit])
+                cursor.execute(
+                    "SELECT max(id), count(*) FROM (SELECT id FROM metrics_rollup_inbox ORDER BY id LIMIT %s)", [limit]
+                )
                 last, taken = cursor.fetchone()
                 if taken:
                     cursor.execute("SELECT DISTINCT policy_id FROM metrics_rollup_inbox WHERE id <= %s", [last])
@@ -325,8 +378,7 @@ def _hour_floor(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def rollups_rebuild(*, since: datetime, until: datetime | None = None,
-                    using: str = DEFAULT_DB_ALIAS) -> int:
+def rollups_rebuild(*, since: datetime, until: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> int:
     """Recompute the hourly rollups of [since, until) from raw rows, in one transaction.
 
     The window is widened to whole hours. Pending inbox deltas of those hours are discarded (the
@@ -361,6 +413,7 @@ def rollups_rebuild(*, since: datetime, until: datetime | None = None,
 
 # -- partitions ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class PartitionReport:
     created: list[date]
@@ -383,8 +436,7 @@ REVIEW_AUDIT_ACTION = AuditEntry.Action.REPORT_REVIEW
 
 
 @transaction.atomic
-def report_review_mark(*, policy: Any, month: date, user: Any, note: str = "",
-                       now: datetime | None = None) -> Any:
+def report_review_mark(*, policy: Any, month: date, user: Any, note: str = "", now: datetime | None = None) -> Any:
     """Record that `user` reviewed `policy`'s monthly report of `month` (editor role or above),
     and write it to the audit log. `user=None` is the system itself."""
     if user is not None and (not getattr(user, "is_active", False) or not user.has_perm(PERM_EDIT_POLICY)):
@@ -393,17 +445,27 @@ def report_review_mark(*, policy: Any, month: date, user: Any, note: str = "",
     if not isinstance(month, date) or isinstance(month, datetime) or month.day != 1:
         raise InvalidInput("The month must be the first day of a month.", {"month": ["expected YYYY-MM"]})
     if month > now.date():
-        raise InvalidInput(f"{month:%B %Y} has not started yet: it can't be reviewed.",
-                           {"month": ["in the future"]})
+        raise InvalidInput(f"{month:%B %Y} has not started yet: it can't be reviewed.", {"month": ["in the future"]})
     note = (note or "").strip()
     if len(note) > REVIEW_NOTE_MAX:
         raise InvalidInput("The note is too long.", {"note": [f"At most {REVIEW_NOTE_MAX} characters."]})
     if "\x00" in note:
         raise InvalidInput("The note holds a NUL character.", {"note": ["the NUL character is not allowed"]})
     label = user.get_username() if user is not None else "system"
-    review = ReportReview.objects.create(policy=policy, month=month, reviewed_by=user if getattr(user, "pk", None)
-                                         else None, reviewed_by_label=label, reviewed_at=now, note=note)
-    AuditEntry.objects.create(actor=user if getattr(user, "pk", None) else None, actor_label=label,
-                              action=REVIEW_AUDIT_ACTION, policy=policy,
-                              target=f"{policy.slug}:report:{month:%Y-%m}", comment=note)
+    review = ReportReview.objects.create(
+        policy=policy,
+        month=month,
+        reviewed_by=user if getattr(user, "pk", None) else None,
+        reviewed_by_label=label,
+        reviewed_at=now,
+        note=note,
+    )
+    AuditEntry.objects.create(
+        actor=user if getattr(user, "pk", None) else None,
+        actor_label=label,
+        action=REVIEW_AUDIT_ACTION,
+        policy=policy,
+        target=f"{policy.slug}:report:{month:%Y-%m}",
+        comment=note,
+    )
     return review

@@ -54,8 +54,7 @@ def _exact_sum(column: str, vendor: str, places: int) -> str:
 
 def aggregate_rows_sql(vendor: str, source: str, where: str = "") -> str:
     """SELECT <dimensions>, <measures> from decision rows in `source`, grouped into cells."""
-    buckets = ", ".join(f"count(*) FILTER (WHERE b = {i}) AS {name}"
-                        for i, name in enumerate(BUCKET_FIELDS))
+    buckets = ", ".join(f"count(*) FILTER (WHERE b = {i}) AS {name}" for i, name in enumerate(BUCKET_FIELDS))
     return f"""
         SELECT hour, {_ROW_DIMENSIONS},
                count(*) AS count,
@@ -65,9 +64,9 @@ def aggregate_rows_sql(vendor: str, source: str, where: str = "") -> str:
                count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
                sum(tokens_in) AS tokens_in,
                sum(tokens_out) AS tokens_out,
-               coalesce({_exact_sum('confidence', vendor, 6)}, 0) AS confidence_sum,
+               coalesce({_exact_sum("confidence", vendor, 6)}, 0) AS confidence_sum,
                count(confidence) AS confidence_count,
-               {_exact_sum('latency_ms', vendor, 3)} AS latency_sum_ms,
+               {_exact_sum("latency_ms", vendor, 3)} AS latency_sum_ms,
                {buckets}
         FROM (SELECT {_hour(vendor)} AS hour, {_ROW_DIMENSIONS}, attempt, escalated, cost_usd,
                      tokens_in, tokens_out, confidence, latency_ms, {_bucket(vendor)} AS b
@@ -132,8 +131,9 @@ ROLLUP_UPDATE_SQLITE_MERGE = f"""
 
 def rebuild_insert_sql(vendor: str) -> str:
     """INSERT the cells of raw rows with since <= ts < until (parameters: since, until)."""
-    return (f"INSERT INTO metrics_rollup_hourly ({DIMENSIONS}, {MEASURES}) "
-            + aggregate_rows_sql(vendor, "metrics_decision", "WHERE ts >= %s AND ts < %s"))
+    return f"INSERT INTO metrics_rollup_hourly ({DIMENSIONS}, {MEASURES}) " + aggregate_rows_sql(
+        vendor, "metrics_decision", "WHERE ts >= %s AND ts < %s"
+    )
 
 
 # -- the daily rollup: kept equal to the hourly cells by triggers ----------------------------------
@@ -162,12 +162,16 @@ def _daily_add_set() -> str:
 def _pg_daily_apply(parts: tuple[tuple[str, str], ...]) -> str:
     changes = " UNION ALL ".join(
         f"SELECT {_day('postgresql', 'c.hour')} AS day_start, {_DAY_DIMENSIONS}, "
-        + ", ".join(f"{sign}c.{m} AS {m}" for m in ROLLUP_MEASURES) + f" FROM {table} AS c"
-        for table, sign in parts)
-    return (f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
-            f"SELECT {DAILY_KEY}, {_sum_measures()} FROM ({changes}) AS changes "
-            f"GROUP BY {DAILY_KEY} ORDER BY {DAILY_KEY} "
-            f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()}")
+        + ", ".join(f"{sign}c.{m} AS {m}" for m in ROLLUP_MEASURES)
+        + f" FROM {table} AS c"
+        for table, sign in parts
+    )
+    return (
+        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
+        f"SELECT {DAILY_KEY}, {_sum_measures()} FROM ({changes}) AS changes "
+        f"GROUP BY {DAILY_KEY} ORDER BY {DAILY_KEY} "
+        f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()}"
+    )
 
 
 def _same_cell(left: str, right: str) -> str:
@@ -176,28 +180,35 @@ def _same_cell(left: str, right: str) -> str:
 
 _PG_DAILY_CLEANUP = f"""
     DELETE FROM metrics_rollup_daily AS d
-    USING (SELECT DISTINCT {_day('postgresql', 'hour')} AS day_start, {_DAY_DIMENSIONS} FROM old_cells) AS o
-    WHERE d.count = 0 AND d.day_start = o.day_start AND {_same_cell('d', 'o')}
+    USING (SELECT DISTINCT {_day("postgresql", "hour")} AS day_start, {_DAY_DIMENSIONS} FROM old_cells) AS o
+    WHERE d.count = 0 AND d.day_start = o.day_start AND {_same_cell("d", "o")}
       AND NOT EXISTS (SELECT FROM metrics_rollup_hourly AS h
                       WHERE h.hour >= o.day_start AND h.hour < o.day_start + interval '1 day'
-                        AND {_same_cell('h', 'o')})"""
+                        AND {_same_cell("h", "o")})"""
 
 
 def _sqlite_daily_upsert(row: str, sign: str) -> str:
-    values = ", ".join([_day("sqlite", f"{row}.hour"), *(f"{row}.{d}" for d in ROLLUP_DIMENSIONS[1:]),
-                        *(f"{sign}{row}.{m}" for m in ROLLUP_MEASURES)])
-    return (f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) VALUES ({values}) "
-            f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()};")
+    values = ", ".join(
+        [
+            _day("sqlite", f"{row}.hour"),
+            *(f"{row}.{d}" for d in ROLLUP_DIMENSIONS[1:]),
+            *(f"{sign}{row}.{m}" for m in ROLLUP_MEASURES),
+        ]
+    )
+    return (
+        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) VALUES ({values}) "
+        f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()};"
+    )
 
 
 _SQLITE_DAILY_CLEANUP = f"""
     DELETE FROM metrics_rollup_daily
-    WHERE count = 0 AND day_start = {_day('sqlite', 'OLD.hour')}
-      AND {' AND '.join(f'{d} = OLD.{d}' for d in ROLLUP_DIMENSIONS[1:])}
+    WHERE count = 0 AND day_start = {_day("sqlite", "OLD.hour")}
+      AND {" AND ".join(f"{d} = OLD.{d}" for d in ROLLUP_DIMENSIONS[1:])}
       AND NOT EXISTS (SELECT 1 FROM metrics_rollup_hourly AS h
-                      WHERE h.hour >= {_day('sqlite', 'OLD.hour')}
+                      WHERE h.hour >= {_day("sqlite", "OLD.hour")}
                         AND h.hour < strftime('%Y-%m-%d 00:00:00', OLD.hour, '+1 day')
-                        AND {_same_cell('h', 'OLD')});"""
+                        AND {_same_cell("h", "OLD")});"""
 
 
 def daily_triggers_create_sql(vendor: str) -> list[str]:
@@ -212,17 +223,25 @@ def daily_triggers_create_sql(vendor: str) -> list[str]:
     if vendor == "postgresql":
         bodies = {
             "insert": (_pg_daily_apply((("new_cells", ""),)), "REFERENCING NEW TABLE AS new_cells"),
-            "update": (_pg_daily_apply((("new_cells", ""), ("old_cells", "-"))) + ";" + _PG_DAILY_CLEANUP,
-                       "REFERENCING OLD TABLE AS old_cells NEW TABLE AS new_cells"),
-            "delete": (_pg_daily_apply((("old_cells", "-"),)) + ";" + _PG_DAILY_CLEANUP,
-                       "REFERENCING OLD TABLE AS old_cells"),
+            "update": (
+                _pg_daily_apply((("new_cells", ""), ("old_cells", "-"))) + ";" + _PG_DAILY_CLEANUP,
+                "REFERENCING OLD TABLE AS old_cells NEW TABLE AS new_cells",
+            ),
+            "delete": (
+                _pg_daily_apply((("old_cells", "-"),)) + ";" + _PG_DAILY_CLEANUP,
+                "REFERENCING OLD TABLE AS old_cells",
+            ),
         }
         for event, (body, referencing) in bodies.items():
             name = f"metrics_rollup_daily_on_{event}"
-            statements.append(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-                              f"BEGIN\n{body};\nRETURN NULL;\nEND\n$$")
-            statements.append(f"CREATE TRIGGER {name} AFTER {event.upper()} ON metrics_rollup_hourly "
-                              f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
+            statements.append(
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+                f"BEGIN\n{body};\nRETURN NULL;\nEND\n$$"
+            )
+            statements.append(
+                f"CREATE TRIGGER {name} AFTER {event.upper()} ON metrics_rollup_hourly "
+                f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
+            )
         return statements
     bodies = {
         "insert": _sqlite_daily_upsert("NEW", ""),
@@ -230,14 +249,19 @@ def daily_triggers_create_sql(vendor: str) -> list[str]:
         "delete": _sqlite_daily_upsert("OLD", "-") + _SQLITE_DAILY_CLEANUP,
     }
     for event, body in bodies.items():
-        statements.append(f"CREATE TRIGGER metrics_rollup_daily_on_{event} AFTER {event.upper()} "
-                          f"ON metrics_rollup_hourly FOR EACH ROW BEGIN {body} END")
+        statements.append(
+            f"CREATE TRIGGER metrics_rollup_daily_on_{event} AFTER {event.upper()} "
+            f"ON metrics_rollup_hourly FOR EACH ROW BEGIN {body} END"
+        )
     return statements
 
 
 def daily_triggers_drop_sql(vendor: str) -> list[str]:
-    statements = [f"DROP TRIGGER IF EXISTS metrics_rollup_daily_on_{event}"
-                  + (" ON metrics_rollup_hourly" if vendor == "postgresql" else "") for event in _DAILY_TRIGGERS]
+    statements = [
+        f"DROP TRIGGER IF EXISTS metrics_rollup_daily_on_{event}"
+        + (" ON metrics_rollup_hourly" if vendor == "postgresql" else "")
+        for event in _DAILY_TRIGGERS
+    ]
     if vendor == "postgresql":
         statements += [f"DROP FUNCTION IF EXISTS metrics_rollup_daily_on_{event}()" for event in _DAILY_TRIGGERS]
     return statements
@@ -245,6 +269,8 @@ def daily_triggers_drop_sql(vendor: str) -> list[str]:
 
 def daily_backfill_sql(vendor: str) -> str:
     """Fill the daily cells from the hourly cells already there (the migration that adds them)."""
-    return (f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
-            f"SELECT {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}, {_sum_measures()} FROM metrics_rollup_hourly "
-            f"GROUP BY {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}")
+    return (
+        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
+        f"SELECT {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}, {_sum_measures()} FROM metrics_rollup_hourly "
+        f"GROUP BY {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}"
+    )

@@ -19,8 +19,7 @@ def rollups_update() -> int:
 def partitions_maintain() -> dict[str, list[str]]:
     """Create decision partitions ahead and drop those past retention."""
     report = services.partitions_maintain()
-    return {"created": [d.isoformat() for d in report.created],
-            "dropped": [d.isoformat() for d in report.dropped]}
+    return {"created": [d.isoformat() for d in report.created], "dropped": [d.isoformat() for d in report.dropped]}
 
 
 @shared_task(name="metrics.budget_state_refresh", ignore_result=True)

@@ -100,10 +100,14 @@ class DashboardPage(DashboardAccess, TemplateView):
             return {}
         data = selector(f)
         has_data = self.has_data(data)
-        figures = {
-            **{name: chart(data) for name, chart in self.figures_from_data.items()},
-            **{name: chart(data, markers) for name, chart in self.figures_over_time.items()},
-        } if has_data else {}
+        figures = (
+            {
+                **{name: chart(data) for name, chart in self.figures_from_data.items()},
+                **{name: chart(data, markers) for name, chart in self.figures_over_time.items()},
+            }
+            if has_data
+            else {}
+        )
         return {"data": data, "has_data": has_data, "figures": figures}
 
     def has_data(self, data: dict[str, Any]) -> bool:
@@ -113,17 +117,27 @@ class DashboardPage(DashboardAccess, TemplateView):
         context = super().get_context_data(**kwargs)
         f, problems, policies = filters_from_request(self.request)
         markers = sel.version_markers(f) if (self.figures_over_time and f.policy) else []
-        context.update({
-            "f": f, "problems": problems, "policies": policies, "options": sel.filter_options(f),
-            "page": self.page, "page_title": self.title, "pages": PAGES, "markers": markers,
-            "querystring": f.querystring(), "presets": self._presets(f),
-            "report_month": report_sel.report_last_full_month().strftime("%Y-%m"),
-        })
+        context.update(
+            {
+                "f": f,
+                "problems": problems,
+                "policies": policies,
+                "options": sel.filter_options(f),
+                "page": self.page,
+                "page_title": self.title,
+                "pages": PAGES,
+                "markers": markers,
+                "querystring": f.querystring(),
+                "presets": self._presets(f),
+                "report_month": report_sel.report_last_full_month().strftime("%Y-%m"),
+            }
+        )
         built = self.build(f, markers) if f.policy else {}
         figures: dict[str, Any] = built.pop("figures", {})
         context.update(built)
-        context["figures"] = [{"id": f"fig-{name}", "name": name, "figure": charts.figure_json(fig)}
-                              for name, fig in figures.items()]
+        context["figures"] = [
+            {"id": f"fig-{name}", "name": name, "figure": charts.figure_json(fig)} for name, fig in figures.items()
+        ]
         context["figure_ids"] = {name: f"fig-{name}" for name in figures}
         return context
 
@@ -205,21 +219,35 @@ class AlertsPage(DashboardPage):
     page, title = "alerts", "Alerts"
     LIMIT = 200
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "status": ("open", "acknowledged", "resolved"), "severity": ("page", "ticket", "info"),
-        "detector": alerts.DETECTORS}
+        "status": ("open", "acknowledged", "resolved"),
+        "severity": ("page", "ticket", "info"),
+        "detector": alerts.DETECTORS,
+    }
 
     def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
         chosen = {name: (self.request.GET.get(name) or "") for name in self.CHOICES}
         chosen = {name: value if value in self.CHOICES[name] else "" for name, value in chosen.items()}
-        rows = list(metrics_selectors.alert_list(
-            policy=f.policy, since=f.start_dt, until=f.end_dt, route=f.route or None,
-            status=chosen["status"] or None, severity=chosen["severity"] or None,
-            detector=chosen["detector"] or None)[: self.LIMIT + 1])
+        rows = list(
+            metrics_selectors.alert_list(
+                policy=f.policy,
+                since=f.start_dt,
+                until=f.end_dt,
+                route=f.route or None,
+                status=chosen["status"] or None,
+                severity=chosen["severity"] or None,
+                detector=chosen["detector"] or None,
+            )[: self.LIMIT + 1]
+        )
         shown = [alert_row(a) for a in rows[: self.LIMIT]]
-        return {"active": [r for r in shown if r["alert"].is_active],
-                "recent": [r for r in shown if not r["alert"].is_active],
-                "truncated": len(rows) > self.LIMIT, "chosen": chosen, "choices": self.CHOICES,
-                "keep": f.params(), "has_data": bool(shown)}
+        return {
+            "active": [r for r in shown if r["alert"].is_active],
+            "recent": [r for r in shown if not r["alert"].is_active],
+            "truncated": len(rows) > self.LIMIT,
+            "chosen": chosen,
+            "choices": self.CHOICES,
+            "keep": f.params(),
+            "has_data": bool(shown),
+        }
 
 
 def alert_row(alert: Any) -> dict[str, Any]:
@@ -232,9 +260,14 @@ def alert_row(alert: Any) -> dict[str, Any]:
         if not isinstance(value, dict | list):
             numbers.append((key.replace("_", " "), value))
     interval = evidence.get("interval")
-    return {"alert": alert, "evidence": evidence, "numbers": numbers,
-            "interval": f"{interval[0]:.4g} – {interval[1]:.4g}" if isinstance(interval, list) and len(interval) == 2
-            and all(isinstance(v, int | float) for v in interval) else None}
+    return {
+        "alert": alert,
+        "evidence": evidence,
+        "numbers": numbers,
+        "interval": f"{interval[0]:.4g} – {interval[1]:.4g}"
+        if isinstance(interval, list) and len(interval) == 2 and all(isinstance(v, int | float) for v in interval)
+        else None,
+    }
 
 
 PAGE_VIEWS: dict[str, Callable[..., Any]] = {
@@ -268,10 +301,19 @@ def _report_target(slug: str, month: str) -> tuple[Any, date]:
 def _report_error_page(request: HttpRequest, exc: DomainError, slug: str | None = None) -> HttpResponse:
     last = report_sel.report_last_full_month()
     known = slug if slug and "policy" not in exc.errors else None
-    return TemplateResponse(request, "metrics/report_error.html", {
-        "message": exc.message, "status": exc.status_code, "slug": known, "pages": PAGES,
-        "last_month": last.strftime("%Y-%m"), "page_title": "Monthly report",
-    }, status=exc.status_code)
+    return TemplateResponse(
+        request,
+        "metrics/report_error.html",
+        {
+            "message": exc.message,
+            "status": exc.status_code,
+            "slug": known,
+            "pages": PAGES,
+            "last_month": last.strftime("%Y-%m"),
+            "page_title": "Monthly report",
+        },
+        status=exc.status_code,
+    )
 
 
 def _report_error_json(exc: DomainError) -> HttpResponse:
@@ -303,8 +345,15 @@ class ReportsRoot(DashboardAccess, View):
 
 
 # The per task type / per route tables show these metrics (all of them are in the CSV and JSON).
-REPORT_BREAKDOWN_COLUMNS = ("cost_usd", "requests", "cost_per_request_usd", "escalation_rate", "pass_rate",
-                            "p95_ms", "unpriced")
+REPORT_BREAKDOWN_COLUMNS = (
+    "cost_usd",
+    "requests",
+    "cost_per_request_usd",
+    "escalation_rate",
+    "pass_rate",
+    "p95_ms",
+    "unpriced",
+)
 
 
 class ReportPage(DashboardAccess, TemplateView):
@@ -326,41 +375,54 @@ class ReportPage(DashboardAccess, TemplateView):
         if report["has_data"]:
             daily = report["daily"]
             figures = {
-                "daily_spend": charts.cost_over_time({"days": daily["days"], "over_time": daily["cost_by_task_type"]},
-                                                     markers),
+                "daily_spend": charts.cost_over_time(
+                    {"days": daily["days"], "over_time": daily["cost_by_task_type"]}, markers
+                ),
                 "spend_change": charts.report_spend_change(report),
-                "escalation_daily": charts.escalation_daily({"daily": daily, "advisory_rate":
-                                                             report_sel.DIRECT_ROUTE_ADVISORY_RATE}, markers),
-                "pass_rate_daily": charts.quality_daily({"daily": daily, "marks": {
-                    "good": sel.PASS_RATE_GOOD, "poor": sel.PASS_RATE_POOR}}, markers),
+                "escalation_daily": charts.escalation_daily(
+                    {"daily": daily, "advisory_rate": report_sel.DIRECT_ROUTE_ADVISORY_RATE}, markers
+                ),
+                "pass_rate_daily": charts.quality_daily(
+                    {"daily": daily, "marks": {"good": sel.PASS_RATE_GOOD, "poor": sel.PASS_RATE_POOR}}, markers
+                ),
             }
         slug, key = policy.slug, report["month"]
         last_full = report_sel.report_last_full_month()
         next_month = report_sel.month_next(first)
         f = sel.DashboardFilters(policy=policy, start=first, end=report_sel.month_end(first))
         return {
-            "report": report, "policy": policy, "f": f, "pages": PAGES, "page": "report",
+            "report": report,
+            "policy": policy,
+            "f": f,
+            "pages": PAGES,
+            "page": "report",
             "page_title": f"Monthly report · {report['month_label']}",
             "querystring": f.querystring(),
-            "figures": [{"id": f"fig-{name}", "name": name, "figure": charts.figure_json(fig)}
-                        for name, fig in figures.items()],
+            "figures": [
+                {"id": f"fig-{name}", "name": name, "figure": charts.figure_json(fig)} for name, fig in figures.items()
+            ],
             "figure_ids": {name: f"fig-{name}" for name in figures},
             "previous_url": reverse("reports:report", args=[slug, report["previous_month"]]),
-            "next_url": (reverse("reports:report", args=[slug, next_month.strftime("%Y-%m")])
-                         if next_month <= _utc_today() else None),
+            "next_url": (
+                reverse("reports:report", args=[slug, next_month.strftime("%Y-%m")])
+                if next_month <= _utc_today()
+                else None
+            ),
             "next_label": next_month.strftime("%B %Y"),
-            "breakdown_columns": [(key, unit) for key, _, unit in report_sel.METRICS
-                                  if key in REPORT_BREAKDOWN_COLUMNS],
-            "movers": [("absolute", report["movers"]["absolute"], "Biggest changes in dollars"),
-                       ("relative", report["movers"]["relative"], "Biggest changes in percent")],
+            "breakdown_columns": [
+                (key, unit) for key, _, unit in report_sel.METRICS if key in REPORT_BREAKDOWN_COLUMNS
+            ],
+            "movers": [
+                ("absolute", report["movers"]["absolute"], "Biggest changes in dollars"),
+                ("relative", report["movers"]["relative"], "Biggest changes in percent"),
+            ],
             "index_url": reverse("reports:index", args=[slug]),
             "json_url": reverse("reports:json", args=[slug, key]),
             "review_url": reverse("reports:review", args=[slug, key]),
             "csv": {name: reverse("reports:csv", args=[slug, key, name]) for name in report_sel.TABLES},
             "can_review": can_mark_reviewed(self.request.user),
             "last_full_month": last_full.strftime("%Y-%m"),
-            "latest_data_month": (None if report["has_data"] else
-                                  report_sel.report_latest_month_with_data(policy)),
+            "latest_data_month": (None if report["has_data"] else report_sel.report_latest_month_with_data(policy)),
             **extra,
         }
 

@@ -121,10 +121,18 @@ class Measures:
         return self.escalations / self.requests if self.requests else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "attempts": self.attempts, "cost_usd": self.cost_usd,
-                "complete": self.complete, "unpriced_attempts": self.unpriced_attempts,
-                "cost_per_request_usd": self.cost_per_request_usd, "escalations": self.escalations,
-                "escalation_rate": self.escalation_rate, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms}
+        return {
+            "requests": self.requests,
+            "attempts": self.attempts,
+            "cost_usd": self.cost_usd,
+            "complete": self.complete,
+            "unpriced_attempts": self.unpriced_attempts,
+            "cost_per_request_usd": self.cost_per_request_usd,
+            "escalations": self.escalations,
+            "escalation_rate": self.escalation_rate,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+        }
 
 
 def _delta(a: float | None, b: float | None) -> float | None:
@@ -162,9 +170,12 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "actual": self.actual.to_dict(), "draft": self.draft.to_dict(),
+            "actual": self.actual.to_dict(),
+            "draft": self.draft.to_dict(),
             "live_modelled_cost_usd": self.live_modelled_cost_usd,
-            "delta_cost_usd": self.delta_cost_usd, "savings_usd": self.savings_usd, "savings_pct": self.savings_pct,
+            "delta_cost_usd": self.delta_cost_usd,
+            "savings_usd": self.savings_usd,
+            "savings_pct": self.savings_pct,
             "delta_escalation_rate": _delta(self.draft.escalation_rate, self.actual.escalation_rate),
             "delta_p50_ms": _delta(self.draft.p50_ms, self.actual.p50_ms),
             "delta_p95_ms": _delta(self.draft.p95_ms, self.actual.p95_ms),
@@ -182,13 +193,31 @@ class TaskTypeWhatIf:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "task_type": self.task_type, "share": self.share, "avg_tokens_in": self.avg_tokens_in,
-            "avg_tokens_out": self.avg_tokens_out, **self.comparison.to_dict(),
-            "paths": [{"route": p.route, "arm": p.arm, "probability": p.probability,
-                       "reason": dict(p.reason),
-                       "steps": [{"tier": s.tier, "model": s.model, "reach": s.reach, "cost_usd": s.cost_usd,
-                                  "next_rate": s.next_rate, "next_rate_source": s.next_rate_source}
-                                 for s in p.steps]} for p in self.paths],
+            "task_type": self.task_type,
+            "share": self.share,
+            "avg_tokens_in": self.avg_tokens_in,
+            "avg_tokens_out": self.avg_tokens_out,
+            **self.comparison.to_dict(),
+            "paths": [
+                {
+                    "route": p.route,
+                    "arm": p.arm,
+                    "probability": p.probability,
+                    "reason": dict(p.reason),
+                    "steps": [
+                        {
+                            "tier": s.tier,
+                            "model": s.model,
+                            "reach": s.reach,
+                            "cost_usd": s.cost_usd,
+                            "next_rate": s.next_rate,
+                            "next_rate_source": s.next_rate_source,
+                        }
+                        for s in p.steps
+                    ],
+                }
+                for p in self.paths
+            ],
         }
 
 
@@ -214,11 +243,14 @@ class WhatIf:
     def to_dict(self) -> dict[str, Any]:
         return {
             "policy": self.policy,
-            "period": {"start": self.start.date().isoformat(),
-                       "end": (self.end - timedelta(microseconds=1)).date().isoformat(),
-                       "days": (self.end - self.start).days},
+            "period": {
+                "start": self.start.date().isoformat(),
+                "end": (self.end - timedelta(microseconds=1)).date().isoformat(),
+                "days": (self.end - self.start).days,
+            },
             "priced_at": self.priced_at.isoformat(),
-            "empty": self.empty, "message": self.message,
+            "empty": self.empty,
+            "message": self.message,
             "requests": self.total.actual.requests,
             "total": self.total.to_dict(),
             "task_types": [row.to_dict() for row in self.rows],
@@ -321,8 +353,9 @@ def _with_key(request: engine.Request, key: str, text: str) -> engine.Request:
     return replace(request, user_id=text)
 
 
-def _replay(compiled: engine.Policy, request: engine.Request,
-            notes: _Notes) -> list[tuple[float, str | None, engine.Decision]]:
+def _replay(
+    compiled: engine.Policy, request: engine.Request, notes: _Notes
+) -> list[tuple[float, str | None, engine.Decision]]:
     """(probability, arm, decision) for the request: one decision, or one per split arm (the
     arm's weight is its probability; a key landing in its buckets is found by hashing)."""
     first = engine.decide(compiled, request)
@@ -338,18 +371,28 @@ def _replay(compiled: engine.Policy, request: engine.Request,
         if arm.weight:
             key = next((keys[b] for b in range(lower, arm.upper) if b in keys), None)
             if key is not None:
-                out.append((arm.weight / 100, arm.name,
-                            engine.decide(compiled, _with_key(request, route.key, key))))
+                out.append((arm.weight / 100, arm.name, engine.decide(compiled, _with_key(request, route.key, key))))
         lower = arm.upper
-    notes.add(f"Split on route '{split.get('from_route', first.route)}': each arm gets its weight's share of "
-              f"the traffic (keyed by {route.key}).")
+    notes.add(
+        f"Split on route '{split.get('from_route', first.route)}': each arm gets its weight's share of "
+        f"the traffic (keyed by {route.key})."
+    )
     return out
 
 
-def whatif_compute(*, policy: str, document: Mapping[str, Any], compiled: engine.Policy,
-                   live_document: Mapping[str, Any] | None, live_compiled: engine.Policy | None,
-                   cells: tuple[Cell, ...], price: PriceOf, start: datetime, end: datetime,
-                   priced_at: datetime) -> WhatIf:
+def whatif_compute(
+    *,
+    policy: str,
+    document: Mapping[str, Any],
+    compiled: engine.Policy,
+    live_document: Mapping[str, Any] | None,
+    live_compiled: engine.Policy | None,
+    cells: tuple[Cell, ...],
+    price: PriceOf,
+    start: datetime,
+    end: datetime,
+    priced_at: datetime,
+) -> WhatIf:
     """The estimate from the period's rollup sums (no database): see the module docstring."""
     notes = _Notes()
     observed = _Observed.of(cells)
@@ -361,8 +404,10 @@ def whatif_compute(*, policy: str, document: Mapping[str, Any], compiled: engine
     total_requests = sum(c.requests for cs in task_cells.values() for c in cs)
     if not task_cells:
         empty = Measures(0, 0, 0.0, 0, 0, None, None)
-        message = (f"No requests were logged for '{policy}' in this period: nothing to replay. "
-                   "Pick a period with traffic, or send decision logs first (docs/ingestion.md).")
+        message = (
+            f"No requests were logged for '{policy}' in this period: nothing to replay. "
+            "Pick a period with traffic, or send decision logs first (docs/ingestion.md)."
+        )
         return WhatIf(policy, start, end, priced_at, (), Comparison(empty, empty, None), (), (), message)
     if orphan:
         notes.add(f"{orphan:,} attempts belong to requests that started before the period; they are left out.")
@@ -381,47 +426,92 @@ def whatif_compute(*, policy: str, document: Mapping[str, Any], compiled: engine
         tokens_in = sum(c.tokens_in for c in cs) / attempts
         tokens_out = sum(c.tokens_out for c in cs) / attempts
         buckets = [sum(c.buckets[i] for c in cs) for i in range(len(BUCKET_FIELDS))]
-        actual = Measures(requests=requests, attempts=attempts, cost_usd=sum(c.cost_usd for c in cs),
-                          unpriced_attempts=sum(c.unpriced for c in cs),
-                          escalations=sum(c.escalations for c in cs), **_quantiles(buckets))
+        actual = Measures(
+            requests=requests,
+            attempts=attempts,
+            cost_usd=sum(c.cost_usd for c in cs),
+            unpriced_attempts=sum(c.unpriced for c in cs),
+            escalations=sum(c.escalations for c in cs),
+            **_quantiles(buckets),
+        )
         if not tokens_in and not tokens_out and actual.cost_usd:
             notes.add(f"'{task_type}' logged no token counts: the draft prices its attempts at 0 tokens.")
         request = engine.Request(task_type=task_type, prompt_tokens=round(tokens_in))
-        paths, draft, mixture, unpriced = _estimate(compiled, document, live_document, request, requests,
-                                                    tokens_in, tokens_out, observed, price, notes)
+        paths, draft, mixture, unpriced = _estimate(
+            compiled, document, live_document, request, requests, tokens_in, tokens_out, observed, price, notes
+        )
         unpriced_models |= unpriced
         live_cost = None
         if live_compiled is not None and live_document is not None:
-            _, live, _, _ = _estimate(live_compiled, live_document, live_document, request, requests,
-                                      tokens_in, tokens_out, observed, price, _Notes())
+            _, live, _, _ = _estimate(
+                live_compiled,
+                live_document,
+                live_document,
+                request,
+                requests,
+                tokens_in,
+                tokens_out,
+                observed,
+                price,
+                _Notes(),
+            )
             live_cost = live.cost_usd if live.complete else None
-        rows.append(TaskTypeWhatIf(task_type, requests / total_requests, tokens_in, tokens_out,
-                                   Comparison(actual, draft, live_cost), tuple(paths)))
+        rows.append(
+            TaskTypeWhatIf(
+                task_type,
+                requests / total_requests,
+                tokens_in,
+                tokens_out,
+                Comparison(actual, draft, live_cost),
+                tuple(paths),
+            )
+        )
         for i, n in enumerate(buckets):
             total_actual_buckets[i] += n
         for i, w in enumerate(mixture):
             total_draft_buckets[i] += w
-        for name, value in (("a_cost", actual.cost_usd), ("a_unpriced", actual.unpriced_attempts),
-                            ("a_esc", actual.escalations), ("a_att", actual.attempts),
-                            ("d_cost", draft.cost_usd), ("d_unpriced", draft.unpriced_attempts),
-                            ("d_esc", draft.escalations), ("d_att", draft.attempts)):
+        for name, value in (
+            ("a_cost", actual.cost_usd),
+            ("a_unpriced", actual.unpriced_attempts),
+            ("a_esc", actual.escalations),
+            ("a_att", actual.attempts),
+            ("d_cost", draft.cost_usd),
+            ("d_unpriced", draft.unpriced_attempts),
+            ("d_esc", draft.escalations),
+            ("d_att", draft.attempts),
+        ):
             sums[name] += value
         live_total = None if live_total is None or live_cost is None else live_total + live_cost
     total = Comparison(
-        Measures(total_requests, sums["a_att"], sums["a_cost"], sums["a_unpriced"], sums["a_esc"],
-                 **_quantiles(total_actual_buckets)),
-        Measures(total_requests, sums["d_att"], sums["d_cost"], sums["d_unpriced"], sums["d_esc"],
-                 **_quantiles(total_draft_buckets)),
+        Measures(
+            total_requests,
+            sums["a_att"],
+            sums["a_cost"],
+            sums["a_unpriced"],
+            sums["a_esc"],
+            **_quantiles(total_actual_buckets),
+        ),
+        Measures(
+            total_requests,
+            sums["d_att"],
+            sums["d_cost"],
+            sums["d_unpriced"],
+            sums["d_esc"],
+            **_quantiles(total_draft_buckets),
+        ),
         live_total,
     )
     if unpriced_models:
-        notes.add("No price for " + ", ".join(sorted(unpriced_models)) + ": their attempts are counted apart "
-                  "(unpriced attempts), not as free, and the affected cost deltas are left blank.")
+        notes.add(
+            "No price for " + ", ".join(sorted(unpriced_models)) + ": their attempts are counted apart "
+            "(unpriced attempts), not as free, and the affected cost deltas are left blank."
+        )
     if any(not row.comparison.actual.complete for row in rows):
-        notes.add("Some logged attempts had no price: the actual cost of those task types is incomplete, so "
-                  "their cost deltas are left blank.")
-    return WhatIf(policy, start, end, priced_at, tuple(rows), total, tuple(notes.items),
-                  tuple(sorted(unpriced_models)))
+        notes.add(
+            "Some logged attempts had no price: the actual cost of those task types is incomplete, so "
+            "their cost deltas are left blank."
+        )
+    return WhatIf(policy, start, end, priced_at, tuple(rows), total, tuple(notes.items), tuple(sorted(unpriced_models)))
 
 
 def _quantiles(buckets: Sequence[float]) -> dict[str, float | None]:
@@ -430,23 +520,30 @@ def _quantiles(buckets: Sequence[float]) -> dict[str, float | None]:
     if not sum(buckets):
         return {"p50_ms": None, "p95_ms": None}
     counts = cast(Sequence[int], buckets)
-    return {"p50_ms": histogram_quantile(_QUANTILE_BOUNDS, counts, 0.5),
-            "p95_ms": histogram_quantile(_QUANTILE_BOUNDS, counts, 0.95)}
+    return {
+        "p50_ms": histogram_quantile(_QUANTILE_BOUNDS, counts, 0.5),
+        "p95_ms": histogram_quantile(_QUANTILE_BOUNDS, counts, 0.95),
+    }
 
 
-def _document_notes(document: Mapping[str, Any], live: Mapping[str, Any] | None, observed: _Observed,
-                    notes: _Notes) -> None:
+def _document_notes(
+    document: Mapping[str, Any], live: Mapping[str, Any] | None, observed: _Observed, notes: _Notes
+) -> None:
     """The assumptions a document forces whatever the traffic: unknown request features in rules,
     budgets, changed escalation triggers."""
     for rule in document.get("rules") or []:
         unknown = sorted(_feature_fields(rule.get("when")) - KNOWN_FEATURES)
         if unknown:
-            notes.add(f"Rule '{rule.get('id')}' tests {', '.join(unknown)}, which the rollups do not hold: it is "
-                      "evaluated with those features absent (so it matches only through `not` or "
-                      "`exists: false`).")
+            notes.add(
+                f"Rule '{rule.get('id')}' tests {', '.join(unknown)}, which the rollups do not hold: it is "
+                "evaluated with those features absent (so it matches only through `not` or "
+                "`exists: false`)."
+            )
         elif _feature_fields(rule.get("when")) & {"prompt_tokens", "context_tokens"}:
-            notes.add(f"Rule '{rule.get('id')}' tests token counts: it is evaluated on each task type's average "
-                      "prompt tokens, not on every request's own count.")
+            notes.add(
+                f"Rule '{rule.get('id')}' tests token counts: it is evaluated on each task type's average "
+                "prompt tokens, not on every request's own count."
+            )
     budgets = [name for name, r in (document.get("routes") or {}).items() if r.get("budget")]
     if document.get("budget") or budgets:
         notes.add("Budget downgrades are not replayed: every request is routed as if no budget had been reached.")
@@ -456,16 +553,28 @@ def _document_notes(document: Mapping[str, Any], live: Mapping[str, Any] | None,
         new = route.get("escalate") or {}
         if not old or not new or not any(key[0] == name for key in observed.reached):
             continue
-        changed = [f"{k} {old.get(k, '—')} → {new.get(k, '—')}" for k in ("min_confidence", "on_validation_failure")
-                   if old.get(k) != new.get(k)]
+        changed = [
+            f"{k} {old.get(k, '—')} → {new.get(k, '—')}"
+            for k in ("min_confidence", "on_validation_failure")
+            if old.get(k) != new.get(k)
+        ]
         if changed:
-            notes.add(f"Route '{name}' changes its escalation trigger ({'; '.join(changed)}): the rate observed "
-                      "under the live setting is applied, as the rollups hold no confidence distribution to "
-                      "re-estimate it.")
+            notes.add(
+                f"Route '{name}' changes its escalation trigger ({'; '.join(changed)}): the rate observed "
+                "under the live setting is applied, as the rollups hold no confidence distribution to "
+                "re-estimate it."
+            )
 
 
-def _rate(route: str, tier: int, model: str, document: Mapping[str, Any], live: Mapping[str, Any] | None,
-          observed: _Observed, notes: _Notes) -> tuple[float, str]:
+def _rate(
+    route: str,
+    tier: int,
+    model: str,
+    document: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+    observed: _Observed,
+    notes: _Notes,
+) -> tuple[float, str]:
     """P(escalate from `tier` on `route`), observed in the period when it could be, else the
     route's escalation band midpoint (flagged)."""
     reached = observed.reached.get((route, tier), 0)
@@ -473,13 +582,17 @@ def _rate(route: str, tier: int, model: str, document: Mapping[str, Any], live: 
     if reached and (into or _live_can_escalate(live, route, tier)):
         seen = observed.models_at.get((route, tier), set())
         if seen and model not in seen:
-            notes.add(f"Route '{route}' tier {tier}: the draft uses {model}; the escalation rate observed with "
-                      f"{', '.join(sorted(seen))} is applied.")
+            notes.add(
+                f"Route '{route}' tier {tier}: the draft uses {model}; the escalation rate observed with "
+                f"{', '.join(sorted(seen))} is applied."
+            )
         return into / reached, "observed"
     mid, source, band = _band(document, route, tier)
     why = "no traffic reached it" if not reached else "the live route could not escalate from there"
-    notes.add(f"Route '{route}' tier {tier}→{tier + 1}: no observed escalation rate ({why}); the {source} "
-              f"midpoint {mid:.1%} ({band}) is used.")
+    notes.add(
+        f"Route '{route}' tier {tier}→{tier + 1}: no observed escalation rate ({why}); the {source} "
+        f"midpoint {mid:.1%} ({band}) is used."
+    )
     return mid, source
 
 
@@ -495,8 +608,7 @@ def _mean_latency(model: str, tier_latency: float | None, observed: _Observed) -
     return total / count if count else (tier_latency or 0.0)
 
 
-def _latency_weights(model: str, tier_latency: float | None, observed: _Observed,
-                     notes: _Notes) -> list[float] | None:
+def _latency_weights(model: str, tier_latency: float | None, observed: _Observed, notes: _Notes) -> list[float] | None:
     """A model's attempt-latency distribution over the rollup buckets (sums to 1): observed in
     the period, else a point at the tier's expected_latency_ms (flagged), else None."""
     counts = observed.model_buckets.get(model)
@@ -504,20 +616,32 @@ def _latency_weights(model: str, tier_latency: float | None, observed: _Observed
         total = sum(counts)
         return [n / total for n in counts]
     if tier_latency is not None:
-        notes.add(f"No latency observed for {model} in the period: its tier's expected_latency_ms "
-                  f"({tier_latency:g} ms) is used.")
+        notes.add(
+            f"No latency observed for {model} in the period: its tier's expected_latency_ms "
+            f"({tier_latency:g} ms) is used."
+        )
         weights = [0.0] * len(BUCKET_FIELDS)
         weights[bisect_right(LATENCY_BOUNDS_MS, tier_latency)] = 1.0
         return weights
-    notes.add(f"No latency observed for {model} and its tier sets no expected_latency_ms: its attempts are left "
-              "out of the draft's latency.")
+    notes.add(
+        f"No latency observed for {model} and its tier sets no expected_latency_ms: its attempts are left "
+        "out of the draft's latency."
+    )
     return None
 
 
-def _estimate(compiled: engine.Policy, document: Mapping[str, Any], live: Mapping[str, Any] | None,
-              request: engine.Request, requests: int, tokens_in: float, tokens_out: float,
-              observed: _Observed, price: PriceOf,
-              notes: _Notes) -> tuple[list[Path], Measures, list[float], set[str]]:
+def _estimate(
+    compiled: engine.Policy,
+    document: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+    request: engine.Request,
+    requests: int,
+    tokens_in: float,
+    tokens_out: float,
+    observed: _Observed,
+    price: PriceOf,
+    notes: _Notes,
+) -> tuple[list[Path], Measures, list[float], set[str]]:
     """One task type through a compiled document: its paths, measures, latency mixture (expected
     attempts per bucket, for `requests` requests) and unpriced models."""
     paths: list[Path] = []
@@ -527,10 +651,12 @@ def _estimate(compiled: engine.Policy, document: Mapping[str, Any], live: Mappin
     for probability, arm, decision in _replay(compiled, request, notes):
         route = compiled.routes[decision.route]
         if decision.reason.get("tier_by") == "score":
-            notes.add(f"Route '{decision.route}' picks its tier by difficulty score, which the rollups do not "
-                      f"hold: '{request.task_type}' was scored {decision.reason.get('score')} "
-                      f"({decision.reason.get('score_source')}, from its average prompt tokens alone, no text), "
-                      f"so it starts at tier {decision.tier}.")
+            notes.add(
+                f"Route '{decision.route}' picks its tier by difficulty score, which the rollups do not "
+                f"hold: '{request.task_type}' was scored {decision.reason.get('score')} "
+                f"({decision.reason.get('score_source')}, from its average prompt tokens alone, no text), "
+                f"so it starts at tier {decision.tier}."
+            )
 
         steps: list[Step] = []
         reach = 1.0
@@ -540,8 +666,15 @@ def _estimate(compiled: engine.Policy, document: Mapping[str, Any], live: Mappin
         while True:
             nxt = None
             for outcome in _ESCALATING_OUTCOMES:
-                candidate = engine.next_step(compiled, decision, attempt=attempt, outcome=outcome, confidence=None,
-                                             elapsed_ms=elapsed, current=current)
+                candidate = engine.next_step(
+                    compiled,
+                    decision,
+                    attempt=attempt,
+                    outcome=outcome,
+                    confidence=None,
+                    elapsed_ms=elapsed,
+                    current=current,
+                )
                 if candidate is not None and candidate.kind == "escalate":
                     nxt = candidate
                     break
@@ -589,26 +722,50 @@ def whatif_period(start: date, end: date) -> tuple[datetime, datetime]:
     days = (end - start).days + 1
     if days > MAX_DAYS:
         raise InvalidInput("Invalid period.", {"end": [f"the period is {days} days; at most {MAX_DAYS} are allowed"]})
-    return (datetime.combine(start, time.min, tzinfo=UTC),
-            datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC))
+    return (
+        datetime.combine(start, time.min, tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
+    )
 
 
 def whatif_cells(policy: Policy, start: datetime, end: datetime) -> tuple[Cell, ...]:
     """The period's rollup sums per (task type, route, tier, model): one GROUP BY, its size set by
     the policy's shape, not by the traffic."""
     dims = ("task_type", "route", "tier", "model")
-    rows = (rollup_cells(policy_id=policy.pk, start=start, end=end).values(*dims).order_by(*dims)
-            .annotate(s_count=Sum("count"), s_requests=Sum("requests"), s_escalations=Sum("escalations"),
-                      s_cost=Sum("cost_usd"), s_unpriced=Sum("unpriced"), s_tin=Sum("tokens_in"),
-                      s_tout=Sum("tokens_out"), s_latency=Sum("latency_sum_ms"),
-                      **{f"s_{name}": Sum(name) for name in BUCKET_FIELDS}))
-    return tuple(Cell(task_type=r["task_type"], route=r["route"], tier=r["tier"], model=r["model"],
-                      count=int(r["s_count"] or 0), requests=int(r["s_requests"] or 0),
-                      escalations=int(r["s_escalations"] or 0), cost_usd=float(r["s_cost"] or 0),
-                      unpriced=int(r["s_unpriced"] or 0), tokens_in=int(r["s_tin"] or 0),
-                      tokens_out=int(r["s_tout"] or 0), latency_sum_ms=float(r["s_latency"] or 0),
-                      buckets=tuple(int(r[f"s_{name}"] or 0) for name in BUCKET_FIELDS))
-                 for r in rows)
+    rows = (
+        rollup_cells(policy_id=policy.pk, start=start, end=end)
+        .values(*dims)
+        .order_by(*dims)
+        .annotate(
+            s_count=Sum("count"),
+            s_requests=Sum("requests"),
+            s_escalations=Sum("escalations"),
+            s_cost=Sum("cost_usd"),
+            s_unpriced=Sum("unpriced"),
+            s_tin=Sum("tokens_in"),
+            s_tout=Sum("tokens_out"),
+            s_latency=Sum("latency_sum_ms"),
+            **{f"s_{name}": Sum(name) for name in BUCKET_FIELDS},
+        )
+    )
+    return tuple(
+        Cell(
+            task_type=r["task_type"],
+            route=r["route"],
+            tier=r["tier"],
+            model=r["model"],
+            count=int(r["s_count"] or 0),
+            requests=int(r["s_requests"] or 0),
+            escalations=int(r["s_escalations"] or 0),
+            cost_usd=float(r["s_cost"] or 0),
+            unpriced=int(r["s_unpriced"] or 0),
+            tokens_in=int(r["s_tin"] or 0),
+            tokens_out=int(r["s_tout"] or 0),
+            latency_sum_ms=float(r["s_latency"] or 0),
+            buckets=tuple(int(r[f"s_{name}"] or 0) for name in BUCKET_FIELDS),
+        )
+        for r in rows
+    )
 
 
 def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: datetime) -> WhatIf:
@@ -620,8 +777,9 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
     live_compiled = None
     if live_document is not None:
         try:
-            live_compiled = engine.compile_policy(live_document, services.models_snapshot(
-                engine.referenced_models(live_document)))
+            live_compiled = engine.compile_policy(
+                live_document, services.models_snapshot(engine.referenced_models(live_document))
+            )
         except engine.PolicyError:
             live_compiled = None  # a live document that no longer compiles: no calibration figure
     cells = whatif_cells(policy, start, end)
@@ -632,9 +790,18 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
     def price(model: str, tokens_in: float, tokens_out: float) -> float | None:
         return book.cost(model, epoch, tokens_in, tokens_out)  # type: ignore[arg-type]
 
-    return whatif_compute(policy=policy.slug, document=document, compiled=compiled, live_document=live_document,
-                          live_compiled=live_compiled, cells=cells, price=price, start=start, end=end,
-                          priced_at=priced_at)
+    return whatif_compute(
+        policy=policy.slug,
+        document=document,
+        compiled=compiled,
+        live_document=live_document,
+        live_compiled=live_compiled,
+        cells=cells,
+        price=price,
+        start=start,
+        end=end,
+        priced_at=priced_at,
+    )
 
 
 def whatif_for_report(policy: Policy, month_start: date, month_end: date) -> dict[str, Any] | None:
@@ -664,10 +831,14 @@ def whatif_summary(result: WhatIf) -> str:
         return result.message
     total = result.total
     if total.savings_usd is None:
-        return (f"The draft would have cost ${total.draft.cost_usd:,.2f} for the priced attempts; some attempts "
-                "have no price, so the saving is not known.")
+        return (
+            f"The draft would have cost ${total.draft.cost_usd:,.2f} for the priced attempts; some attempts "
+            "have no price, so the saving is not known."
+        )
     verb = "saved" if total.savings_usd >= 0 else "added"
     pct = f" ({abs(total.savings_pct):.0%})" if total.savings_pct is not None else ""
-    return (f"The draft would have cost ${total.draft.cost_usd:,.2f} against ${total.actual.cost_usd:,.2f} "
-            f"actually spent: {verb} ${abs(total.savings_usd):,.2f}{pct} over "
-            f"{total.actual.requests:,} requests.")
+    return (
+        f"The draft would have cost ${total.draft.cost_usd:,.2f} against ${total.actual.cost_usd:,.2f} "
+        f"actually spent: {verb} ${abs(total.savings_usd):,.2f}{pct} over "
+        f"{total.actual.requests:,} requests."
+    )

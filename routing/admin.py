@@ -561,8 +561,9 @@ class PolicyAdmin(PagesAdmin):
         """Try one request against the draft or the live version: the engine's decision and its reason."""
         policy = self._policy_or_404(request, object_id)
         has_draft = selectors.policy_draft(policy) is not None
-        form = PreviewForm(request.GET if "task_type" in request.GET else None,
-                           initial={"version": "draft" if has_draft else "live"})
+        form = PreviewForm(
+            request.GET if "task_type" in request.GET else None, initial={"version": "draft" if has_draft else "live"}
+        )
         result, error = None, None
         if form.is_bound and form.is_valid():
             ref = form.cleaned_data["version"]
@@ -579,8 +580,13 @@ class PolicyAdmin(PagesAdmin):
             except engine.PolicyError as exc:
                 error = f"This version's document is invalid: {exc}"
         context = self._context(
-            request, policy, title=f"{policy.slug}: try a request", crumb="try a request",
-            form=form, result=result, error=error,
+            request,
+            policy,
+            title=f"{policy.slug}: try a request",
+            crumb="try a request",
+            form=form,
+            result=result,
+            error=error,
             reason=json.dumps(result["decision"]["reason"], indent=2, sort_keys=True) if result else "",
         )
         return TemplateResponse(request, "admin/routing/policy/preview.html", context)

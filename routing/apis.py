@@ -58,12 +58,10 @@ def check_body_size(request: Request) -> None:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        raise InvalidInput("The Content-Length header is not a number.",
-                           {"body": ["invalid Content-Length"]}) from None
+        raise InvalidInput("The Content-Length header is not a number.", {"body": ["invalid Content-Length"]}) from None
     limit = settings.POLICY_DOCUMENT_MAX_BYTES + 64 * 1024
     if length > limit:
-        raise TooLarge(f"The request body is {length:,} bytes; the limit is {limit:,}.",
-                       {"document": ["too large"]})
+        raise TooLarge(f"The request body is {length:,} bytes; the limit is {limit:,}.", {"document": ["too large"]})
 
 
 MAX_PAGE_LIMIT = 1000
@@ -79,8 +77,9 @@ def _page_bound(request: Request, name: str, low: int, high: int) -> None:
         raise InvalidInput(f"Give '{name}' once.", {name: ["given more than once"]})
     value = values[0]
     if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
-        raise InvalidInput(f"'{name}' must be a whole number from {low} to {high:,}.",
-                           {name: [f"a whole number from {low} to {high}"]})
+        raise InvalidInput(
+            f"'{name}' must be a whole number from {low} to {high:,}.", {name: [f"a whole number from {low} to {high}"]}
+        )
 
 
 def _text_param(request: Request, name: str, *, max_length: int = 200) -> str | None:
@@ -101,22 +100,31 @@ def paginate(request: Request, view: APIView, queryset: Any, serializer: type[se
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_LIMIT},
-                     description="Number of results to return per page."),
-    OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_PAGE_OFFSET},
-                     description="The initial index from which to return the results."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_LIMIT},
+        description="Number of results to return per page.",
+    ),
+    OpenApiParameter(
+        "offset",
+        {"type": "integer", "minimum": 0, "maximum": MAX_PAGE_OFFSET},
+        description="The initial index from which to return the results.",
+    ),
 ]
 
 
 def page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
     """The schema of a `paginate` response: a LimitOffsetPagination page of `serializer`."""
     name = serializer.__name__.removesuffix("Output")
-    return inline_serializer(f"Paginated{name}List", {
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": serializer(many=True),
-    })
+    return inline_serializer(
+        f"Paginated{name}List",
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )
 
 
 # --- output shapes shared by several views -------------------------------------------------------
@@ -211,8 +219,7 @@ class PolicyDetailApi(APIView):
 class PolicyVersionListApi(APIView):
     permission_classes = [CanViewPolicies]
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(VersionOutput),
-                   operation_id="policies_versions_list")
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(VersionOutput), operation_id="policies_versions_list")
     def get(self, request: Request, slug: str) -> Response:
         policy = selectors.policy_get(slug)
         return paginate(request, self, selectors.policy_versions(policy), VersionOutput)
@@ -221,8 +228,11 @@ class PolicyVersionListApi(APIView):
 class PolicyVersionDetailApi(APIView):
     permission_classes = [CanViewPolicies]
 
-    @extend_schema(responses=VersionDetailOutput, operation_id="policies_versions_retrieve",
-                   description="A version by number, or `live` / `draft`.")
+    @extend_schema(
+        responses=VersionDetailOutput,
+        operation_id="policies_versions_retrieve",
+        description="A version by number, or `live` / `draft`.",
+    )
     def get(self, request: Request, slug: str, ref: str) -> Response:
         policy = selectors.policy_get(slug)
         return Response(VersionDetailOutput(selectors.policy_version_get(policy, ref)).data)
@@ -244,9 +254,13 @@ class PolicyDraftApi(APIView):
         policy = selectors.policy_get(slug)
         return Response(VersionDetailOutput(selectors.policy_version_get(policy, "draft")).data)
 
-    @extend_schema(request=InputSerializer, responses=VersionDetailOutput, operation_id="policies_draft_save",
-                   description="Validate and save the draft. 400 names each invalid path; 409 when "
-                               "`expected_revision` is not the draft's current revision.")
+    @extend_schema(
+        request=InputSerializer,
+        responses=VersionDetailOutput,
+        operation_id="policies_draft_save",
+        description="Validate and save the draft. 400 names each invalid path; 409 when "
+        "`expected_revision` is not the draft's current revision.",
+    )
     def put(self, request: Request, slug: str) -> Response:
         check_body_size(request)
         policy = selectors.policy_get(slug)
@@ -271,9 +285,13 @@ class PolicyPublishApi(APIView):
         comment = serializers.CharField(allow_blank=True, max_length=2000)
         expected_revision = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
-    @extend_schema(request=InputSerializer, responses={201: VersionDetailOutput}, operation_id="policies_publish",
-                   description="Publish the draft as the next version. 409 with `changes` when the "
-                               "draft's base is no longer live.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: VersionDetailOutput},
+        operation_id="policies_publish",
+        description="Publish the draft as the next version. 409 with `changes` when the "
+        "draft's base is no longer live.",
+    )
     def post(self, request: Request, slug: str) -> Response:
         policy = selectors.policy_get(slug)
         data = self.InputSerializer(data=request.data)
@@ -292,15 +310,22 @@ class PolicyRollbackApi(APIView):
         to_version = serializers.IntegerField(min_value=1)
         comment = serializers.CharField(allow_blank=True, max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={201: VersionDetailOutput}, operation_id="policies_rollback",
-                   description="Publish a new version whose document equals `to_version`.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: VersionDetailOutput},
+        operation_id="policies_rollback",
+        description="Publish a new version whose document equals `to_version`.",
+    )
     def post(self, request: Request, slug: str) -> Response:
         policy = selectors.policy_get(slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        version = services.policy_rollback(policy=policy, user=request.user,
-                                           to_number=data.validated_data["to_version"],
-                                           comment=data.validated_data["comment"])
+        version = services.policy_rollback(
+            policy=policy,
+            user=request.user,
+            to_number=data.validated_data["to_version"],
+            comment=data.validated_data["comment"],
+        )
         return Response(VersionDetailOutput(version).data, status=201)
 
 
@@ -312,9 +337,10 @@ class PolicyDiffApi(APIView):
             OpenApiParameter("from", str, description="version number, `live` or `draft` (default: live)"),
             OpenApiParameter("to", str, description="version number, `live` or `draft` (default: draft)"),
         ],
-        responses=inline_serializer("PolicyDiff", {
-            "from": serializers.CharField(), "to": serializers.CharField(),
-            "changes": ChangeOutput(many=True)}),
+        responses=inline_serializer(
+            "PolicyDiff",
+            {"from": serializers.CharField(), "to": serializers.CharField(), "changes": ChangeOutput(many=True)},
+        ),
         operation_id="policies_diff",
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -323,8 +349,7 @@ class PolicyDiffApi(APIView):
         ref_to = request.query_params.get("to", "draft")
         old = selectors.policy_version_get(policy, ref_from)
         new = selectors.policy_version_get(policy, ref_to)
-        return Response({"from": old.label, "to": new.label,
-                         "changes": document_diff(old.document, new.document)})
+        return Response({"from": old.label, "to": new.label, "changes": document_diff(old.document, new.document)})
 
 
 class PreviewRequestSerializer(StrictSerializer):
@@ -333,8 +358,7 @@ class PreviewRequestSerializer(StrictSerializer):
 
     task_type = serializers.CharField(max_length=200)
     prompt_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, default=0)
-    context_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False,
-                                              allow_null=True)
+    context_tokens = serializers.IntegerField(min_value=0, max_value=100_000_000, required=False, allow_null=True)
     text = serializers.CharField(max_length=100_000, required=False, allow_null=True, allow_blank=True)
     user_id = serializers.CharField(max_length=200, required=False, allow_null=True)
     request_id = serializers.CharField(max_length=200, required=False, allow_null=True)
@@ -355,6 +379,7 @@ class PreviewRequestSerializer(StrictSerializer):
             raise serializers.ValidationError(f"values must be strings, numbers or booleans: {', '.join(bad)}")
         return value
 
+
 class PreviewFractionSerializer(StrictSerializer):
     class Meta:
         ref_name = "PreviewBudgetFraction"
@@ -362,12 +387,14 @@ class PreviewFractionSerializer(StrictSerializer):
     daily = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
     monthly = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
 
+
 class PreviewStateSerializer(StrictSerializer):
     class Meta:
         ref_name = "PreviewState"
 
     policy = PreviewFractionSerializer(required=False, allow_null=True)
     routes = serializers.DictField(child=PreviewFractionSerializer(), required=False, default=dict)
+
 
 class PreviewOutcomeSerializer(StrictSerializer):
     class Meta:
@@ -387,36 +414,49 @@ class PolicyPreviewApi(APIView):
         class Meta:
             ref_name = "PolicyPreview"
 
-        version = serializers.CharField(required=False, default="draft",
-                                        help_text="a version number, `live` or `draft`")
+        version = serializers.CharField(
+            required=False, default="draft", help_text="a version number, `live` or `draft`"
+        )
         request = PreviewRequestSerializer()
         state = PreviewStateSerializer(required=False, allow_null=True)
         outcomes = PreviewOutcomeSerializer(many=True, required=False, default=list, max_length=20)
 
-    @extend_schema(request=InputSerializer, responses={200: dict}, operation_id="policies_preview",
-                   description="Run the engine on one request against a version and explain the "
-                               "decision; `outcomes` plays attempts forward through the cascade "
-                               "and fallbacks.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: dict},
+        operation_id="policies_preview",
+        description="Run the engine on one request against a version and explain the "
+        "decision; `outcomes` plays attempts forward through the cascade "
+        "and fallbacks.",
+    )
     def post(self, request: Request, slug: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         policy = selectors.policy_get(slug)
         try:
-            result = selectors.policy_preview(policy, data.validated_data["version"],
-                                              request=data.validated_data["request"],
-                                              state=data.validated_data.get("state"),
-                                              outcomes=data.validated_data["outcomes"])
+            result = selectors.policy_preview(
+                policy,
+                data.validated_data["version"],
+                request=data.validated_data["request"],
+                state=data.validated_data.get("state"),
+                outcomes=data.validated_data["outcomes"],
+            )
         except engine.PolicyError as exc:
-            raise InvalidInput("This version's document is invalid; fix it before previewing.",
-                               {e.path or "(root)": [e.message] for e in exc.errors}) from exc
+            raise InvalidInput(
+                "This version's document is invalid; fix it before previewing.",
+                {e.path or "(root)": [e.message] for e in exc.errors},
+            ) from exc
         return Response(result)
 
 
 class PolicyDocumentSchemaApi(APIView):
     permission_classes = [CanViewPolicies]
 
-    @extend_schema(responses={200: dict}, operation_id="policy_document_schema",
-                   description="The JSON Schema every policy document is validated against.")
+    @extend_schema(
+        responses={200: dict},
+        operation_id="policy_document_schema",
+        description="The JSON Schema every policy document is validated against.",
+    )
     def get(self, request: Request) -> Response:
         return Response(engine.SCHEMA)
 
@@ -432,9 +472,11 @@ class PolicyValidateApi(APIView):
 
         document = serializers.JSONField()
 
-    @extend_schema(request=InputSerializer,
-                   responses=inline_serializer("ValidationResult", {"valid": serializers.BooleanField()}),
-                   operation_id="policy_document_validate")
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer("ValidationResult", {"valid": serializers.BooleanField()}),
+        operation_id="policy_document_validate",
+    )
     def post(self, request: Request) -> Response:
         check_body_size(request)
         data = self.InputSerializer(data=request.data)
@@ -470,9 +512,11 @@ class CatalogModelOutput(serializers.Serializer):
 class CatalogModelListApi(APIView):
     permission_classes = [CanViewCatalog]
 
-    @extend_schema(parameters=[OpenApiParameter("provider", str), OpenApiParameter("search", str),
-                               *PAGE_PARAMETERS],
-                   responses=page_of(CatalogModelOutput), operation_id="catalog_list")
+    @extend_schema(
+        parameters=[OpenApiParameter("provider", str), OpenApiParameter("search", str), *PAGE_PARAMETERS],
+        responses=page_of(CatalogModelOutput),
+        operation_id="catalog_list",
+    )
     def get(self, request: Request) -> Response:
         qs = selectors.catalog_list(provider=_text_param(request, "provider"), search=_text_param(request, "search"))
         return paginate(request, self, qs, CatalogModelOutput)
@@ -523,8 +567,10 @@ class SdkKeyListApi(APIView):
                 hidden = len(missing) - len(shown)
                 parts = [", ".join(shown)] if shown else []
                 if hidden:
-                    parts.append(f"{hidden} value{'s' if hidden > 1 else ''} that {'are' if hidden > 1 else 'is'} "
-                                 "not a policy slug")
+                    parts.append(
+                        f"{hidden} value{'s' if hidden > 1 else ''} that {'are' if hidden > 1 else 'is'} "
+                        "not a policy slug"
+                    )
                 raise serializers.ValidationError(f"unknown policies: {'; '.join(parts)}")
             return list(found.values())
 
@@ -534,8 +580,12 @@ class SdkKeyListApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: inline_serializer("SdkKeyCreated", {
-            "key": SdkKeyOutput(), "secret": serializers.CharField(help_text="Shown once; store it now.")})},
+        responses={
+            201: inline_serializer(
+                "SdkKeyCreated",
+                {"key": SdkKeyOutput(), "secret": serializers.CharField(help_text="Shown once; store it now.")},
+            )
+        },
         operation_id="keys_create",
     )
     def post(self, request: Request) -> Response:
@@ -584,9 +634,15 @@ class AuditOutput(serializers.Serializer):
 class AuditListApi(APIView):
     permission_classes = [CanViewAudit]
 
-    @extend_schema(parameters=[OpenApiParameter("policy", str), OpenApiParameter(
-        "action", str, enum=[a.value for a in AuditEntry.Action]), *PAGE_PARAMETERS],
-                   responses=page_of(AuditOutput), operation_id="audit_list")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("policy", str),
+            OpenApiParameter("action", str, enum=[a.value for a in AuditEntry.Action]),
+            *PAGE_PARAMETERS,
+        ],
+        responses=page_of(AuditOutput),
+        operation_id="audit_list",
+    )
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("policy")
         action = request.query_params.get("action")

@@ -30,8 +30,9 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 def _unauthorized(message: str) -> HttpResponse:
-    return json_error(401, message, {"authorization": [message]},
-                      headers={"WWW-Authenticate": 'Bearer realm="signalbox"'})
+    return json_error(
+        401, message, {"authorization": [message]}, headers={"WWW-Authenticate": 'Bearer realm="signalbox"'}
+    )
 
 
 @require_safe
@@ -52,11 +53,11 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     if entry.policy_id is None:
         return json_error(404, f"No policy '{slug}'.", {"policy": ["not found"]})
     if entry.policy_id not in key.policy_ids:
-        return json_error(403, f"This SDK key is not scoped to the policy '{slug}'.",
-                          {"policy": ["not in this key's scope"]})
+        return json_error(
+            403, f"This SDK key is not scoped to the policy '{slug}'.", {"policy": ["not in this key's scope"]}
+        )
     if entry.body is None or entry.etag is None:
-        return json_error(404, f"The policy '{slug}' has no published version yet.",
-                          {"policy": ["nothing published"]})
+        return json_error(404, f"The policy '{slug}' has no published version yet.", {"policy": ["nothing published"]})
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH")
     if if_none_match and _etag_matches(if_none_match, entry.etag):
         response = HttpResponse(status=304)

@@ -14,43 +14,71 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_PRICE_MAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "model_prices_litellm.json"
 
 
-def _expect(band: tuple[float, float], pass_rate: float, max_cost: float, p95: int, *,
-            tiers: int = 2) -> dict[str, Any]:
+def _expect(
+    band: tuple[float, float], pass_rate: float, max_cost: float, p95: int, *, tiers: int = 2
+) -> dict[str, Any]:
     """Route expectations; a 3-tier route also expects 5-10% of tier 2 to reach tier 3."""
     bands = [{"min": band[0], "max": band[1]}, {"min": 0.05, "max": 0.1}][: tiers - 1]
-    return {"escalation_bands": bands,
-            "min_pass_rate": pass_rate, "max_cost_per_request_usd": max_cost, "latency_p95_ms": p95}
+    return {
+        "escalation_bands": bands,
+        "min_pass_rate": pass_rate,
+        "max_cost_per_request_usd": max_cost,
+        "latency_p95_ms": p95,
+    }
 
 
 SUPPORT_ASSISTANT: dict[str, Any] = {
     "schema_version": 1,
     "default_route": "general",
-    "task_types": {"faq": "faq", "troubleshooting": "troubleshooting", "billing": "billing",
-                   "refund": "billing", "smalltalk": "general"},
+    "task_types": {
+        "faq": "faq",
+        "troubleshooting": "troubleshooting",
+        "billing": "billing",
+        "refund": "billing",
+        "smalltalk": "general",
+    },
     "rules": [
-        {"id": "long-context", "when": {"field": "context_tokens", "op": "gt", "value": 120000},
-         "route": "long_context"},
-        {"id": "screenshots", "when": {"field": "needs_vision", "op": "eq", "value": True},
-         "route": "troubleshooting", "tier": 2},
-        {"id": "risky-enterprise", "when": {"and": [
-            {"field": "user_tier", "op": "eq", "value": "enterprise"},
-            {"field": "risk", "op": "in", "value": ["high", "critical"]}]}, "route": "billing"},
-        {"id": "money-words", "when": {"field": "text", "op": "contains_any",
-                                       "value": ["refund", "chargeback", "invoice"]}, "route": "billing"},
+        {
+            "id": "long-context",
+            "when": {"field": "context_tokens", "op": "gt", "value": 120000},
+            "route": "long_context",
+        },
+        {
+            "id": "screenshots",
+            "when": {"field": "needs_vision", "op": "eq", "value": True},
+            "route": "troubleshooting",
+            "tier": 2,
+        },
+        {
+            "id": "risky-enterprise",
+            "when": {
+                "and": [
+                    {"field": "user_tier", "op": "eq", "value": "enterprise"},
+                    {"field": "risk", "op": "in", "value": ["high", "critical"]},
+                ]
+            },
+            "route": "billing",
+        },
+        {
+            "id": "money-words",
+            "when": {"field": "text", "op": "contains_any", "value": ["refund", "chargeback", "invoice"]},
+            "route": "billing",
+        },
     ],
     "routes": {
         "general": {
             "description": "Small talk and anything unclassified",
-            "tiers": [{"model": "gpt-4o-mini", "fallbacks": ["mistral/mistral-small-latest"]},
-                      {"model": "gpt-4o"}],
+            "tiers": [{"model": "gpt-4o-mini", "fallbacks": ["mistral/mistral-small-latest"]}, {"model": "gpt-4o"}],
             "escalate": {"min_confidence": 0.55, "on_validation_failure": False, "max_depth": 1},
             "latency_budget_ms": 6000,
             "expectations": _expect((0.05, 0.15), 0.9, 0.002, 3000),
         },
         "faq": {
             "description": "Answers from the help centre",
-            "tiers": [{"model": "gpt-4o-mini", "fallbacks": ["claude-haiku-4-5"], "expected_latency_ms": 900},
-                      {"model": "gpt-4o", "fallbacks": ["claude-sonnet-4-5"], "expected_latency_ms": 2500}],
+            "tiers": [
+                {"model": "gpt-4o-mini", "fallbacks": ["claude-haiku-4-5"], "expected_latency_ms": 900},
+                {"model": "gpt-4o", "fallbacks": ["claude-sonnet-4-5"], "expected_latency_ms": 2500},
+            ],
             "escalate": {"min_confidence": 0.7, "on_validation_failure": True, "max_depth": 1},
             "latency_budget_ms": 8000,
             "budget": {"daily_usd": 2, "monthly_usd": 45, "downgrade_at": 0.8},
@@ -58,9 +86,11 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
         },
         "troubleshooting": {
             "description": "Multi-step diagnosis, sometimes with screenshots",
-            "tiers": [{"model": "gpt-4.1-mini", "fallbacks": ["claude-haiku-4-5"]},
-                      {"model": "gpt-4.1", "fallbacks": ["claude-sonnet-4-5"]},
-                      {"model": "o1"}],
+            "tiers": [
+                {"model": "gpt-4.1-mini", "fallbacks": ["claude-haiku-4-5"]},
+                {"model": "gpt-4.1", "fallbacks": ["claude-sonnet-4-5"]},
+                {"model": "o1"},
+            ],
             "score": {"source": "auto", "thresholds": [0.45, 0.8]},
             "escalate": {"min_confidence": 0.7, "on_validation_failure": True, "max_depth": 2},
             "latency_budget_ms": 20000,
@@ -78,8 +108,10 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
         },
         "long_context": {
             "description": "Whole ticket histories",
-            "tiers": [{"model": "gemini/gemini-2.5-flash", "fallbacks": ["gpt-4.1-mini"]},
-                      {"model": "gemini/gemini-2.5-pro"}],
+            "tiers": [
+                {"model": "gemini/gemini-2.5-flash", "fallbacks": ["gpt-4.1-mini"]},
+                {"model": "gemini/gemini-2.5-pro"},
+            ],
             "escalate": {"min_confidence": 0.6, "on_validation_failure": True, "max_depth": 1},
             "latency_budget_ms": 30000,
             "expectations": _expect((0.1, 0.25), 0.9, 0.05, 20000),
@@ -91,19 +123,32 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
 DOCUMENT_PIPELINE: dict[str, Any] = {
     "schema_version": 1,
     "default_route": "classification",
-    "task_types": {"extraction": "extraction", "summarization": "summarization",
-                   "classification": "classification", "translation": "translation"},
+    "task_types": {
+        "extraction": "extraction",
+        "summarization": "summarization",
+        "classification": "classification",
+        "translation": "translation",
+    },
     "rules": [
-        {"id": "batch-summaries", "when": {"and": [
-            {"field": "task_type", "op": "eq", "value": "summarization"},
-            {"field": "latency_class", "op": "eq", "value": "batch"}]}, "route": "summarization"},
+        {
+            "id": "batch-summaries",
+            "when": {
+                "and": [
+                    {"field": "task_type", "op": "eq", "value": "summarization"},
+                    {"field": "latency_class", "op": "eq", "value": "batch"},
+                ]
+            },
+            "route": "summarization",
+        },
     ],
     "routes": {
         "extraction": {
             "description": "Invoice and contract field extraction (JSON schema output)",
-            "tiers": [{"model": "gpt-4.1-mini", "fallbacks": ["claude-haiku-4-5"]},
-                      {"model": "gpt-4.1", "fallbacks": ["claude-sonnet-4-5"]},
-                      {"model": "o1"}],
+            "tiers": [
+                {"model": "gpt-4.1-mini", "fallbacks": ["claude-haiku-4-5"]},
+                {"model": "gpt-4.1", "fallbacks": ["claude-sonnet-4-5"]},
+                {"model": "o1"},
+            ],
             "escalate": {"min_confidence": 0.75, "on_validation_failure": True, "max_depth": 2},
             "latency_budget_ms": 30000,
             "budget": {"daily_usd": 80, "monthly_usd": 2000, "downgrade_at": 0.8},
@@ -111,8 +156,10 @@ DOCUMENT_PIPELINE: dict[str, Any] = {
         },
         "summarization": {
             "description": "Document summaries",
-            "tiers": [{"model": "gemini/gemini-2.5-flash", "fallbacks": ["gpt-4o-mini"]},
-                      {"model": "gemini/gemini-2.5-pro"}],
+            "tiers": [
+                {"model": "gemini/gemini-2.5-flash", "fallbacks": ["gpt-4o-mini"]},
+                {"model": "gemini/gemini-2.5-pro"},
+            ],
             "escalate": {"min_confidence": 0.6, "on_validation_failure": False, "max_depth": 1},
             "latency_budget_ms": 20000,
             "budget": {"daily_usd": 30, "monthly_usd": 800, "downgrade_at": 0.8},
@@ -120,19 +167,28 @@ DOCUMENT_PIPELINE: dict[str, Any] = {
         },
         "classification": {
             "description": "Routing documents to queues",
-            "tiers": [{"model": "mistral/mistral-small-latest", "fallbacks": ["gpt-4o-mini"]},
-                      {"model": "gpt-4o-mini"}],
+            "tiers": [
+                {"model": "mistral/mistral-small-latest", "fallbacks": ["gpt-4o-mini"]},
+                {"model": "gpt-4o-mini"},
+            ],
             "escalate": {"min_confidence": 0.8, "on_validation_failure": True, "max_depth": 1},
             "latency_budget_ms": 4000,
-            "split": {"key": "request_id", "salt": "deepseek-canary",
-                      "arms": [{"name": "control", "weight": 90},
-                               {"name": "deepseek", "weight": 10, "model": "deepseek/deepseek-chat"}]},
+            "split": {
+                "key": "request_id",
+                "salt": "deepseek-canary",
+                "arms": [
+                    {"name": "control", "weight": 90},
+                    {"name": "deepseek", "weight": 10, "model": "deepseek/deepseek-chat"},
+                ],
+            },
             "expectations": _expect((0.1, 0.2), 0.97, 0.0005, 1500),
         },
         "translation": {
             "description": "Customer-facing translations",
-            "tiers": [{"model": "deepseek/deepseek-chat", "fallbacks": ["gpt-4o-mini"]},
-                      {"model": "claude-sonnet-4-5"}],
+            "tiers": [
+                {"model": "deepseek/deepseek-chat", "fallbacks": ["gpt-4o-mini"]},
+                {"model": "claude-sonnet-4-5"},
+            ],
             "escalate": {"min_confidence": 0.7, "on_validation_failure": True, "max_depth": 1},
             "latency_budget_ms": 10000,
             "expectations": _expect((0.15, 0.3), 0.95, 0.004, 5000),
@@ -142,10 +198,12 @@ DOCUMENT_PIPELINE: dict[str, Any] = {
 }
 
 DEMO_POLICIES = {
-    "support-assistant": ("Support assistant", "Customer support chat: FAQ, troubleshooting, billing.",
-                          SUPPORT_ASSISTANT),
-    "document-pipeline": ("Document pipeline", "Back-office extraction, summaries and translation.",
-                          DOCUMENT_PIPELINE),
+    "support-assistant": (
+        "Support assistant",
+        "Customer support chat: FAQ, troubleshooting, billing.",
+        SUPPORT_ASSISTANT,
+    ),
+    "document-pipeline": ("Document pipeline", "Back-office extraction, summaries and translation.", DOCUMENT_PIPELINE),
 }
 
 
@@ -162,8 +220,7 @@ def demo_routing_load() -> tuple[services.CatalogImportReport, list[Policy]]:
     for slug, (name, description, document) in DEMO_POLICIES.items():
         policy = Policy.objects.filter(slug=slug).first()
         if policy is None:
-            policy = services.policy_create(slug=slug, name=name, description=description, user=None,
-                                            document=document)
+            policy = services.policy_create(slug=slug, name=name, description=description, user=None, document=document)
             services.policy_publish(policy=policy, user=None, comment="Initial routing policy (demo)")
         policies.append(policy)
     return report, policies

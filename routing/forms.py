@@ -301,25 +301,51 @@ class PreviewForm(forms.Form):
     version = forms.ChoiceField(label="Against", choices=[("draft", "the draft"), ("live", "the live version")])
     task_type = forms.CharField(max_length=200)
     prompt_tokens = forms.IntegerField(min_value=0, max_value=100_000_000, initial=1000)
-    context_tokens = forms.IntegerField(min_value=0, max_value=100_000_000, required=False,
-                                        help_text="Prompt + expected output; blank = prompt tokens.")
-    text = forms.CharField(required=False, max_length=20_000, widget=forms.Textarea(attrs={"rows": 3}),
-                           help_text="Prompt text for keyword rules and the difficulty heuristic.")
+    context_tokens = forms.IntegerField(
+        min_value=0, max_value=100_000_000, required=False, help_text="Prompt + expected output; blank = prompt tokens."
+    )
+    text = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Prompt text for keyword rules and the difficulty heuristic.",
+    )
     score = forms.FloatField(required=False, min_value=0, max_value=1, help_text="Difficulty 0-1; blank = none.")
     user_tier = forms.CharField(required=False, max_length=100)
     user_id = forms.CharField(required=False, max_length=200, help_text="Split key for sticky experiments.")
     risk = forms.CharField(required=False, max_length=100)
-    latency_class = forms.ChoiceField(required=False, choices=[("", "—"), ("interactive", "interactive"),
-                                                               ("batch", "batch")])
+    latency_class = forms.ChoiceField(
+        required=False, choices=[("", "—"), ("interactive", "interactive"), ("batch", "batch")]
+    )
     needs_tools = forms.BooleanField(required=False)
     needs_vision = forms.BooleanField(required=False)
     critical = forms.BooleanField(required=False)
-    route_spend = forms.FloatField(required=False, min_value=0, max_value=10, label="Route budget spent",
-                                   help_text="Fraction of the route's budget spent (0.85 = 85%), to see a downgrade.")
+    route_spend = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=10,
+        label="Route budget spent",
+        help_text="Fraction of the route's budget spent (0.85 = 85%), to see a downgrade.",
+    )
 
     def request_fields(self) -> dict[str, Any]:
         data = self.cleaned_data
-        fields = {name: data[name] for name in (
-            "task_type", "prompt_tokens", "context_tokens", "text", "score", "user_tier", "user_id", "risk",
-            "latency_class", "needs_tools", "needs_vision", "critical") if data.get(name) not in (None, "")}
+        fields = {
+            name: data[name]
+            for name in (
+                "task_type",
+                "prompt_tokens",
+                "context_tokens",
+                "text",
+                "score",
+                "user_tier",
+                "user_id",
+                "risk",
+                "latency_class",
+                "needs_tools",
+                "needs_vision",
+                "critical",
+            )
+            if data.get(name) not in (None, "")
+        }
         return fields

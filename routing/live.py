@@ -110,8 +110,9 @@ def live_entry(slug: str) -> LiveEntry:
         _cache_unreachable("reading the live generation")
         # Nothing can tell whether the held budget state is still fresh, and metrics cannot write a
         # new one: stop sending it (clients keep their last state for their own max age).
-        entry = (replace(entry, generation=None, checked_at=now, budget=None) if entry is not None
-                 else _build(slug, None))
+        entry = (
+            replace(entry, generation=None, checked_at=now, budget=None) if entry is not None else _build(slug, None)
+        )
     else:
         generation = shared.get(gen_key)
         budget = _budget_value(shared.get(budget_key))
@@ -162,6 +163,7 @@ def invalidate(slug: str) -> None:
 
 
 # -- budget state: written by metrics, served with the policy ------------------------------------
+
 
 def budget_state_key(slug: str) -> str:
     """The shared-cache key holding the budget state of policy `slug` (part of the protocol)."""
@@ -239,6 +241,7 @@ def _budget_value(value: Any) -> str | None:
 
 # -- SDK keys --------------------------------------------------------------------------------------
 
+
 def key_entry(secret: str) -> KeyEntry:
     """Return the key behind a presented secret (key_id None when unknown or revoked)."""
     hashed = hashlib.sha256(secret.encode()).hexdigest()  # services.sdk_key_hash, inlined: hot path
@@ -252,11 +255,11 @@ def key_entry(secret: str) -> KeyEntry:
     prefix = _prefix_of(secret)
     row = None
     if prefix is not None:
-        row = SdkKey.objects.filter(prefix=prefix, revoked_at__isnull=True).values_list(
-            "pk", "hashed_secret").first()
+        row = SdkKey.objects.filter(prefix=prefix, revoked_at__isnull=True).values_list("pk", "hashed_secret").first()
     if row is not None and hmac.compare_digest(row[1], hashed):
         policy_ids = frozenset(
-            SdkKey.policies.through.objects.filter(sdkkey_id=row[0]).values_list("policy_id", flat=True))
+            SdkKey.policies.through.objects.filter(sdkkey_id=row[0]).values_list("policy_id", flat=True)
+        )
         entry = KeyEntry(row[0], policy_ids, now)
         sdk_key_touch(key_id=row[0])
     else:
@@ -278,7 +281,7 @@ def _prefix_of(secret: str) -> str | None:
 
     if not secret.startswith(SDK_KEY_PREFIX):
         return None
-    prefix, _, rest = secret[len(SDK_KEY_PREFIX):].partition("_")
+    prefix, _, rest = secret[len(SDK_KEY_PREFIX) :].partition("_")
     return prefix if prefix and rest else None
 
 

@@ -71,12 +71,8 @@ class PolicyVersion(models.Model):
     class Meta:
         ordering = ["policy", "-number"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["policy", "number"], name="policyversion_unique_number"
-            ),
-            models.UniqueConstraint(
-                fields=["policy"], condition=Q(status="draft"), name="policyversion_one_draft"
-            ),
+            models.UniqueConstraint(fields=["policy", "number"], name="policyversion_unique_number"),
+            models.UniqueConstraint(fields=["policy"], condition=Q(status="draft"), name="policyversion_one_draft"),
             models.CheckConstraint(
                 condition=(Q(status="draft", number__isnull=True, published_at__isnull=True))
                 | (Q(status="published", number__isnull=False, published_at__isnull=False)),
@@ -205,9 +201,7 @@ class AuditEntry(models.Model):
     )
     actor_label = models.CharField(max_length=150, blank=True, help_text="Username at the time.")
     action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
-    policy = models.ForeignKey(
-        Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
-    )
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries")
     target = models.CharField(max_length=255, help_text="What changed, e.g. 'checkout:v7'.")
     comment = models.TextField(blank=True)
     diff = models.JSONField(default=list, blank=True)

@@ -16,10 +16,8 @@ _VIEW = [
     "view_sdkkey",
     "view_auditentry",
 ]
-_EDIT = ["add_policy", "change_policy", "add_policyversion", "change_policyversion",
-         "delete_policyversion"]
-_PUBLISH = ["publish_policy", "add_sdkkey", "change_sdkkey", "change_catalogmodel",
-            "add_modelprice"]
+_EDIT = ["add_policy", "change_policy", "add_policyversion", "change_policyversion", "delete_policyversion"]
+_PUBLISH = ["publish_policy", "add_sdkkey", "change_sdkkey", "change_catalogmodel", "add_modelprice"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: _VIEW,
@@ -41,4 +39,5 @@ def role_groups_sync(group_model: Any, permission_model: Any) -> None:
     for role, codenames in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
         group.permissions.set(
-            permission_model.objects.filter(content_type__app_label="routing", codename__in=codenames))
+            permission_model.objects.filter(content_type__app_label="routing", codename__in=codenames)
+        )

@@ -22,21 +22,26 @@ def policy_list_with_draft_revision() -> QuerySet[Policy]:
 
 def policy_get(slug: str) -> Policy:
     # No slug holds a NUL byte, and PostgreSQL refuses one in a query parameter.
-    policy = None if "\x00" in slug else (
-        Policy.objects.select_related("live_version", "owner").filter(slug=slug).first())
+    policy = (
+        None if "\x00" in slug else (Policy.objects.select_related("live_version", "owner").filter(slug=slug).first())
+    )
     if policy is None:
         raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
     return policy
 
 
 def policy_draft(policy: Policy) -> PolicyVersion | None:
-    return (PolicyVersion.objects.select_related("author")
-            .filter(policy=policy, status=PolicyVersion.Status.DRAFT).first())
+    return (
+        PolicyVersion.objects.select_related("author").filter(policy=policy, status=PolicyVersion.Status.DRAFT).first()
+    )
 
 
 def policy_versions(policy: Policy) -> QuerySet[PolicyVersion]:
-    return (PolicyVersion.objects.select_related("author")
-            .filter(policy=policy, status=PolicyVersion.Status.PUBLISHED).order_by("-number"))
+    return (
+        PolicyVersion.objects.select_related("author")
+        .filter(policy=policy, status=PolicyVersion.Status.PUBLISHED)
+        .order_by("-number")
+    )
 
 
 def policy_version_get(policy: Policy, ref: str | int) -> PolicyVersion:
@@ -51,8 +56,9 @@ def policy_version_get(policy: Policy, ref: str | int) -> PolicyVersion:
         # Version numbers fit in 10 digits; int() refuses strings over 4300.
         version = qs.filter(number=int(ref)).first() if len(str(ref)) <= 10 else None
     else:
-        raise NotFound(f"'{ref}' is not a version: use a number, 'live' or 'draft'.",
-                       {"version": ["not a version reference"]})
+        raise NotFound(
+            f"'{ref}' is not a version: use a number, 'live' or 'draft'.", {"version": ["not a version reference"]}
+        )
     if version is None:
         raise NotFound(f"Policy '{policy.slug}' has no version '{ref}'.", {"version": ["not found"]})
     return version
@@ -60,15 +66,15 @@ def policy_version_get(policy: Policy, ref: str | int) -> PolicyVersion:
 
 def policy_last_change(policy_ids: list[int]) -> dict[int, AuditEntry]:
     """The newest audit entry of each policy, in one query (on PostgreSQL and SQLite alike)."""
-    newest = (AuditEntry.objects.filter(policy_id=OuterRef("policy_id"))
-              .order_by("-created_at", "-id").values("pk")[:1])
+    newest = AuditEntry.objects.filter(policy_id=OuterRef("policy_id")).order_by("-created_at", "-id").values("pk")[:1]
     entries = AuditEntry.objects.filter(policy_id__in=policy_ids, pk=Subquery(newest))
     return {entry.policy_id: entry for entry in entries if entry.policy_id is not None}
 
 
 def catalog_list(*, provider: str | None = None, search: str | None = None) -> QuerySet[CatalogModel]:
     qs = CatalogModel.objects.prefetch_related(
-        Prefetch("prices", queryset=ModelPrice.objects.order_by("-effective_from")))
+        Prefetch("prices", queryset=ModelPrice.objects.order_by("-effective_from"))
+    )
     if provider:
         qs = qs.filter(provider=provider)
     if search:
@@ -104,13 +110,21 @@ def live_document(policy: Policy) -> dict[str, Any] | None:
 
 def model_price_at(model_id: str, when: Any) -> ModelPrice | None:
     """The price period of `model_id` in force at `when` (None before its first period)."""
-    return (ModelPrice.objects.filter(model__model_id=model_id, effective_from__lte=when)
-            .order_by("-effective_from").first())
+    return (
+        ModelPrice.objects.filter(model__model_id=model_id, effective_from__lte=when)
+        .order_by("-effective_from")
+        .first()
+    )
 
 
-def policy_preview(policy: Policy, ref: str | int, *, request: dict[str, Any],
-                   state: dict[str, Any] | None = None,
-                   outcomes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def policy_preview(
+    policy: Policy,
+    ref: str | int,
+    *,
+    request: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    outcomes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run the engine on one request against a version (a draft too) and explain the result.
 
     `outcomes` plays attempts forward: each `{"outcome", "confidence", "elapsed_ms"}` is fed to
@@ -120,17 +134,25 @@ def policy_preview(policy: Policy, ref: str | int, *, request: dict[str, Any],
     from routing.services import models_snapshot
 
     version = policy_version_get(policy, ref)
-    snapshot = (version.models_snapshot if not version.is_draft
-                else models_snapshot(engine.referenced_models(version.document)))
+    snapshot = (
+        version.models_snapshot if not version.is_draft else models_snapshot(engine.referenced_models(version.document))
+    )
     compiled = engine.compile_policy(version.document, snapshot)
     decision = engine.decide(compiled, engine.Request.from_dict(request), engine.State.from_dict(state))
-    steps: list[dict[str, Any]] = [{"attempt": 1, "kind": "first", **decision.step.to_dict(),
-                                    "reason": decision.reason}]
+    steps: list[dict[str, Any]] = [
+        {"attempt": 1, "kind": "first", **decision.step.to_dict(), "reason": decision.reason}
+    ]
     current = decision.step
     for attempt, played in enumerate(outcomes or [], start=1):
-        nxt = engine.next_step(compiled, decision, attempt=attempt, outcome=played["outcome"],
-                               confidence=played.get("confidence"),
-                               elapsed_ms=played.get("elapsed_ms", 0.0), current=current)
+        nxt = engine.next_step(
+            compiled,
+            decision,
+            attempt=attempt,
+            outcome=played["outcome"],
+            confidence=played.get("confidence"),
+            elapsed_ms=played.get("elapsed_ms", 0.0),
+            current=current,
+        )
         steps[-1]["outcome"] = played["outcome"]
         if nxt is None:
             break

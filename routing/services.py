@@ -53,8 +53,15 @@ def _actor_label(user: Actor) -> str:
     return getattr(user, "get_username", lambda: "anonymous")()
 
 
-def _audit(*, user: Actor, action: str, target: str, policy: Policy | None = None,
-           comment: str = "", diff: list[dict[str, Any]] | None = None) -> AuditEntry:
+def _audit(
+    *,
+    user: Actor,
+    action: str,
+    target: str,
+    policy: Policy | None = None,
+    comment: str = "",
+    diff: list[dict[str, Any]] | None = None,
+) -> AuditEntry:
     return AuditEntry.objects.create(
         actor=user if getattr(user, "pk", None) else None,
         actor_label=_actor_label(user),
@@ -132,8 +139,10 @@ def document_check(document: Any) -> dict[str, dict[str, Any]]:
         raise InvalidInput("The document is not valid JSON.", {"document": [str(exc)]}) from exc
     nul = _nul_path(document)
     if nul is not None:  # PostgreSQL's jsonb can't store U+0000
-        raise InvalidInput(f"Invalid policy document: {nul or '(root)'}: the NUL character is not allowed",
-                           {nul or "(root)": ["the NUL character (\\u0000) is not allowed"]})
+        raise InvalidInput(
+            f"Invalid policy document: {nul or '(root)'}: the NUL character is not allowed",
+            {nul or "(root)": ["the NUL character (\\u0000) is not allowed"]},
+        )
     limit = settings.POLICY_DOCUMENT_MAX_BYTES
     if size > limit:
         raise TooLarge(
@@ -159,12 +168,23 @@ def document_check(document: Any) -> dict[str, dict[str, Any]]:
 
 
 @transaction.atomic
-def policy_create(*, slug: str, name: str, description: str = "", user: Actor,
-                  owner: Actor = None, document: dict[str, Any] | None = None) -> Policy:
+def policy_create(
+    *,
+    slug: str,
+    name: str,
+    description: str = "",
+    user: Actor,
+    owner: Actor = None,
+    document: dict[str, Any] | None = None,
+) -> Policy:
     """Create a policy, and its first draft when a document is given."""
     _require(user, PERM_CREATE_POLICY, "create policies")
-    policy = Policy(slug=slug, name=name, description=description,
-                    owner=owner if getattr(owner, "pk", None) else (user if getattr(user, "pk", None) else None))
+    policy = Policy(
+        slug=slug,
+        name=name,
+        description=description,
+        owner=owner if getattr(owner, "pk", None) else (user if getattr(user, "pk", None) else None),
+    )
     try:
         policy.full_clean(exclude=["live_version", "owner"], validate_unique=False)
     except DjangoValidationError as exc:
@@ -174,16 +194,14 @@ def policy_create(*, slug: str, name: str, description: str = "", user: Actor,
             policy.save()
     except IntegrityError as exc:
         raise Conflict(f"A policy with the slug '{slug}' exists.", {"slug": ["already exists"]}) from exc
-    _audit(user=user, action=AuditEntry.Action.POLICY_CREATE, target=slug, policy=policy,
-           comment=description[:2000])
+    _audit(user=user, action=AuditEntry.Action.POLICY_CREATE, target=slug, policy=policy, comment=description[:2000])
     if document is not None:
         draft_save(policy=policy, document=document, user=user)
     return policy
 
 
 @transaction.atomic
-def policy_update(*, policy: Policy, user: Actor, name: str | None = None,
-                  description: str | None = None) -> Policy:
+def policy_update(*, policy: Policy, user: Actor, name: str | None = None, description: str | None = None) -> Policy:
     """Change a policy's name or description (the slug never changes: clients fetch by it)."""
     _require(user, PERM_EDIT_POLICY, "edit policies")
     before = {"name": policy.name, "description": policy.description}
@@ -195,8 +213,13 @@ def policy_update(*, policy: Policy, user: Actor, name: str | None = None,
         policy.description = description
     policy.save(update_fields=["name", "description", "updated_at"])
     after = {"name": policy.name, "description": policy.description}
-    _audit(user=user, action=AuditEntry.Action.POLICY_UPDATE, target=policy.slug, policy=policy,
-           diff=document_diff(before, after))
+    _audit(
+        user=user,
+        action=AuditEntry.Action.POLICY_UPDATE,
+        target=policy.slug,
+        policy=policy,
+        diff=document_diff(before, after),
+    )
     return policy
 
 
@@ -211,8 +234,9 @@ def _live_number(policy: Policy) -> int | None:
 
 
 @transaction.atomic
-def draft_save(*, policy: Policy, document: Any, user: Actor, expected_revision: int | None = None,
-               rebase: bool = False) -> PolicyVersion:
+def draft_save(
+    *, policy: Policy, document: Any, user: Actor, expected_revision: int | None = None, rebase: bool = False
+) -> PolicyVersion:
     """Validate and save the policy's single draft, creating it from the live version if needed.
 
     `expected_revision` guards against overwriting another editor's save (409 when it differs);
@@ -226,10 +250,16 @@ def draft_save(*, policy: Policy, document: Any, user: Actor, expected_revision:
     draft = selectors.policy_draft(policy)
     if draft is None:
         if expected_revision not in (None, 0):
-            raise Conflict("The draft you edited was published or discarded meanwhile.",
-                           {"expected_revision": ["no draft exists"]})
-        draft = PolicyVersion(policy=policy, document=document, author=user if getattr(user, "pk", None) else None,
-                              base_number=live_number, revision=1)
+            raise Conflict(
+                "The draft you edited was published or discarded meanwhile.", {"expected_revision": ["no draft exists"]}
+            )
+        draft = PolicyVersion(
+            policy=policy,
+            document=document,
+            author=user if getattr(user, "pk", None) else None,
+            base_number=live_number,
+            revision=1,
+        )
         try:
             with transaction.atomic():
                 draft.save()
@@ -251,8 +281,7 @@ def draft_save(*, policy: Policy, document: Any, user: Actor, expected_revision:
         if rebase:
             draft.base_number = live_number
         draft.save()
-    _audit(user=user, action=AuditEntry.Action.DRAFT_SAVE, target=f"{policy.slug}:draft",
-           policy=policy, diff=diff)
+    _audit(user=user, action=AuditEntry.Action.DRAFT_SAVE, target=f"{policy.slug}:draft", policy=policy, diff=diff)
     return draft
 
 
@@ -268,8 +297,9 @@ def draft_discard(*, policy: Policy, user: Actor) -> None:
     _audit(user=user, action=AuditEntry.Action.DRAFT_DISCARD, target=f"{policy.slug}:draft", policy=policy)
 
 
-def _publish_locked(*, policy: Policy, version: PolicyVersion, snapshot: dict[str, Any], user: Actor,
-                    comment: str) -> PolicyVersion:
+def _publish_locked(
+    *, policy: Policy, version: PolicyVersion, snapshot: dict[str, Any], user: Actor, comment: str
+) -> PolicyVersion:
     policy.last_number += 1
     version.status = PolicyVersion.Status.PUBLISHED
     version.number = policy.last_number
@@ -286,8 +316,7 @@ def _publish_locked(*, policy: Policy, version: PolicyVersion, snapshot: dict[st
 
 
 @transaction.atomic
-def policy_publish(*, policy: Policy, user: Actor, comment: str,
-                   expected_revision: int | None = None) -> PolicyVersion:
+def policy_publish(*, policy: Policy, user: Actor, comment: str, expected_revision: int | None = None) -> PolicyVersion:
     """Publish the draft as the next version and make it live.
 
     Refused with 409 when the draft was based on a version that is no longer live (another
@@ -298,14 +327,14 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
     policy = _locked_policy(policy)
     draft = selectors.policy_draft(policy)
     if draft is None and expected_revision is not None:  # published or discarded by someone else
-        raise Conflict("The draft you reviewed was published or discarded meanwhile.",
-                       {"expected_revision": ["no draft exists"]})
+        raise Conflict(
+            "The draft you reviewed was published or discarded meanwhile.", {"expected_revision": ["no draft exists"]}
+        )
     if draft is None:
         raise NotFound("There is no draft to publish.", {"draft": ["no draft exists"]})
     if expected_revision is not None and expected_revision != draft.revision:
         raise Conflict(
-            f"The draft changed since you reviewed it (revision {draft.revision}, you reviewed "
-            f"{expected_revision}).",
+            f"The draft changed since you reviewed it (revision {draft.revision}, you reviewed {expected_revision}).",
             {"expected_revision": [f"current revision is {draft.revision}"]},
             extra={"current_revision": draft.revision},
         )
@@ -313,8 +342,10 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
     if draft.base_number != live_number:
         base_doc = (
             PolicyVersion.objects.values_list("document", flat=True)
-            .filter(policy=policy, number=draft.base_number).first()
-            if draft.base_number else {}
+            .filter(policy=policy, number=draft.base_number)
+            .first()
+            if draft.base_number
+            else {}
         )
         changed = document_diff(base_doc or {}, selectors.live_document(policy) or {})
         raise Conflict(
@@ -326,8 +357,14 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str,
     snapshot = document_check(draft.document)
     diff = document_diff(selectors.live_document(policy) or {}, draft.document)
     version = _publish_locked(policy=policy, version=draft, snapshot=snapshot, user=user, comment=comment)
-    _audit(user=user, action=AuditEntry.Action.PUBLISH, target=f"{policy.slug}:v{version.number}",
-           policy=policy, comment=comment, diff=diff)
+    _audit(
+        user=user,
+        action=AuditEntry.Action.PUBLISH,
+        target=f"{policy.slug}:v{version.number}",
+        policy=policy,
+        comment=comment,
+        diff=diff,
+    )
     return version
 
 
@@ -341,20 +378,28 @@ def policy_rollback(*, policy: Policy, to_number: int, user: Actor, comment: str
         policy=policy, number=to_number, status=PolicyVersion.Status.PUBLISHED
     ).first()
     if target is None:
-        raise NotFound(f"Version {to_number} of '{policy.slug}' does not exist.",
-                       {"to_version": [f"no published version {to_number}"]})
+        raise NotFound(
+            f"Version {to_number} of '{policy.slug}' does not exist.",
+            {"to_version": [f"no published version {to_number}"]},
+        )
     live_number = _live_number(policy)
     if live_number == to_number:
         raise Conflict(f"v{to_number} is already live.", {"to_version": ["already live"]})
     # The catalog may have changed since; the old document must still be valid against it.
     snapshot = document_check(target.document)
     diff = document_diff(selectors.live_document(policy) or {}, target.document)
-    version = PolicyVersion(policy=policy, document=target.document, rollback_of=to_number,
-                            base_number=live_number)
-    version = _publish_locked(policy=policy, version=version, snapshot=snapshot, user=user,
-                              comment=f"rollback to v{to_number}: {comment}")
-    _audit(user=user, action=AuditEntry.Action.ROLLBACK, target=f"{policy.slug}:v{version.number}",
-           policy=policy, comment=f"rollback to v{to_number}: {comment}", diff=diff)
+    version = PolicyVersion(policy=policy, document=target.document, rollback_of=to_number, base_number=live_number)
+    version = _publish_locked(
+        policy=policy, version=version, snapshot=snapshot, user=user, comment=f"rollback to v{to_number}: {comment}"
+    )
+    _audit(
+        user=user,
+        action=AuditEntry.Action.ROLLBACK,
+        target=f"{policy.slug}:v{version.number}",
+        policy=policy,
+        comment=f"rollback to v{to_number}: {comment}",
+        diff=diff,
+    )
     return version
 
 
@@ -378,11 +423,19 @@ def sdk_key_create(*, name: str, policies: Iterable[Policy], user: Actor) -> tup
         raise InvalidInput("A key must be scoped to at least one policy.", {"policies": ["at least one"]})
     prefix = secrets.token_hex(4)
     secret = f"{SDK_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    key = SdkKey.objects.create(name=name[:200], prefix=prefix, hashed_secret=sdk_key_hash(secret),
-                                created_by=user if getattr(user, "pk", None) else None)
+    key = SdkKey.objects.create(
+        name=name[:200],
+        prefix=prefix,
+        hashed_secret=sdk_key_hash(secret),
+        created_by=user if getattr(user, "pk", None) else None,
+    )
     key.policies.set(policies)
-    _audit(user=user, action=AuditEntry.Action.KEY_CREATE, target=f"key {prefix}",
-           comment=f"{name}; policies: {', '.join(p.slug for p in policies)}")
+    _audit(
+        user=user,
+        action=AuditEntry.Action.KEY_CREATE,
+        target=f"key {prefix}",
+        comment=f"{name}; policies: {', '.join(p.slug for p in policies)}",
+    )
     return key, secret
 
 
@@ -464,8 +517,9 @@ def _facts(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def catalog_import(*, entries: Any, source: str, user: Actor, effective_from: datetime | None = None,
-                   dry_run: bool = False) -> CatalogImportReport:
+def catalog_import(
+    *, entries: Any, source: str, user: Actor, effective_from: datetime | None = None, dry_run: bool = False
+) -> CatalogImportReport:
     """Import chat models with prices from a LiteLLM-format price map.
 
     New models are created with a tier from their input price; known models get their facts
@@ -502,8 +556,9 @@ def catalog_import(*, entries: Any, source: str, user: Actor, effective_from: da
 
     existing = {m.model_id: m for m in CatalogModel.objects.filter(model_id__in=list(wanted))}
     in_force: dict[int, tuple[Decimal, Decimal]] = {}
-    for price in (ModelPrice.objects.filter(model__in=list(existing.values()), effective_from__lte=when)
-                  .order_by("model_id", "-effective_from")):
+    for price in ModelPrice.objects.filter(model__in=list(existing.values()), effective_from__lte=when).order_by(
+        "model_id", "-effective_from"
+    ):
         in_force.setdefault(price.model_id, (price.input_per_mtok, price.output_per_mtok))
 
     to_create: list[CatalogModel] = []
@@ -538,12 +593,22 @@ def catalog_import(*, entries: Any, source: str, user: Actor, effective_from: da
         CatalogModel.objects.bulk_update(to_update, list(_facts({}).keys()), batch_size=1000)
     ids = dict(CatalogModel.objects.filter(model_id__in=[m for m, _, _ in new_prices]).values_list("model_id", "pk"))
     ModelPrice.objects.bulk_create(
-        [ModelPrice(model_id=ids[m], input_per_mtok=i, output_per_mtok=o, effective_from=when, source=source[:200])
-         for m, i, o in new_prices],
-        batch_size=1000, ignore_conflicts=False)
-    _audit(user=user, action=AuditEntry.Action.CATALOG_IMPORT, target=source[:255],
-           comment=(f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
-                    f"{report.prices_added} price periods added, {report.skipped_total} skipped"))
+        [
+            ModelPrice(model_id=ids[m], input_per_mtok=i, output_per_mtok=o, effective_from=when, source=source[:200])
+            for m, i, o in new_prices
+        ],
+        batch_size=1000,
+        ignore_conflicts=False,
+    )
+    _audit(
+        user=user,
+        action=AuditEntry.Action.CATALOG_IMPORT,
+        target=source[:255],
+        comment=(
+            f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.prices_added} price periods added, {report.skipped_total} skipped"
+        ),
+    )
     return report
 
 

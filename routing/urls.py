@@ -10,8 +10,9 @@ api_urlpatterns = [
     path("policies/", apis.PolicyListApi.as_view(), name="policy-list"),
     path("policies/<str:slug>/", apis.PolicyDetailApi.as_view(), name="policy-detail"),
     path("policies/<str:slug>/versions/", apis.PolicyVersionListApi.as_view(), name="policy-versions"),
-    path("policies/<str:slug>/versions/<str:ref>/", apis.PolicyVersionDetailApi.as_view(),
-         name="policy-version-detail"),
+    path(
+        "policies/<str:slug>/versions/<str:ref>/", apis.PolicyVersionDetailApi.as_view(), name="policy-version-detail"
+    ),
     path("policies/<str:slug>/draft/", apis.PolicyDraftApi.as_view(), name="policy-draft"),
     path("policies/<str:slug>/publish/", apis.PolicyPublishApi.as_view(), name="policy-publish"),
     path("policies/<str:slug>/rollback/", apis.PolicyRollbackApi.as_view(), name="policy-rollback"),

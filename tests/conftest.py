@@ -16,8 +16,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # Only what makes tests fast or independent of collectstatic.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     settings.WHITENOISE_USE_FINDERS = True
 
 
@@ -78,8 +80,9 @@ def make_user(db: Any) -> Callable[..., Any]:
             role_groups_sync(Group, Permission)
         counter["n"] += 1
         name = fields.pop("username", f"{role or 'nobody'}{counter['n']}")
-        user = User.objects.create_user(username=name, password="pw-Signalbox-1", is_staff=True,
-                                        is_superuser=superuser, **fields)
+        user = User.objects.create_user(
+            username=name, password="pw-Signalbox-1", is_staff=True, is_superuser=superuser, **fields
+        )
         if role:
             user.groups.add(Group.objects.get(name=role))
         return user

@@ -28,13 +28,15 @@ BASE_DOCUMENT: dict[str, Any] = {
     "default_route": "general",
     "task_types": {"extraction": "extraction", "chat": "general"},
     "rules": [
-        {"id": "long-context", "when": {"field": "context_tokens", "op": "gt", "value": 150000},
-         "route": "long_context"},
+        {
+            "id": "long-context",
+            "when": {"field": "context_tokens", "op": "gt", "value": 150000},
+            "route": "long_context",
+        },
     ],
     "routes": {
         "general": {
-            "tiers": [{"model": "gpt-4o-mini", "fallbacks": ["claude-3-5-haiku-20241022"]},
-                      {"model": "gpt-4o"}],
+            "tiers": [{"model": "gpt-4o-mini", "fallbacks": ["claude-3-5-haiku-20241022"]}, {"model": "gpt-4o"}],
             "escalate": {"min_confidence": 0.6, "on_validation_failure": True, "max_depth": 1},
         },
         "extraction": {
@@ -47,9 +49,12 @@ BASE_DOCUMENT: dict[str, Any] = {
             "escalate": {"min_confidence": 0.7, "on_validation_failure": True, "max_depth": 2},
             "latency_budget_ms": 10000,
             "budget": {"daily_usd": 50, "monthly_usd": 1200, "downgrade_at": 0.8},
-            "expectations": {"escalation_bands": [{"min": 0.2, "max": 0.3}, {"min": 0.05, "max": 0.1}],
-                             "min_pass_rate": 0.95, "max_cost_per_request_usd": 0.01,
-                             "latency_p95_ms": 4000},
+            "expectations": {
+                "escalation_bands": [{"min": 0.2, "max": 0.3}, {"min": 0.05, "max": 0.1}],
+                "min_pass_rate": 0.95,
+                "max_cost_per_request_usd": 0.01,
+                "latency_p95_ms": 4000,
+            },
         },
         "long_context": {"tiers": [{"model": "gemini-1.5-flash"}]},
     },
@@ -68,14 +73,24 @@ def catalog(models: dict[str, tuple] | None = None, *, effective_from: datetime 
     for model_id, (provider, tier, ctx, inp, out, vision, tools) in (models or CATALOG).items():
         model, _ = CatalogModel.objects.update_or_create(
             model_id=model_id,
-            defaults={"provider": provider, "tier": tier, "context_window": ctx,
-                      "supports_vision": vision, "supports_tools": tools})
-        ModelPrice.objects.get_or_create(model=model, effective_from=start, defaults={
-            "input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out), "source": "tests"})
+            defaults={
+                "provider": provider,
+                "tier": tier,
+                "context_window": ctx,
+                "supports_vision": vision,
+                "supports_tools": tools,
+            },
+        )
+        ModelPrice.objects.get_or_create(
+            model=model,
+            effective_from=start,
+            defaults={"input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out), "source": "tests"},
+        )
 
 
-def policy(slug: str = "checkout", *, doc: dict[str, Any] | None = None, publish: bool = True,
-           user: Any = None) -> Policy:
+def policy(
+    slug: str = "checkout", *, doc: dict[str, Any] | None = None, publish: bool = True, user: Any = None
+) -> Policy:
     """A policy with a draft of `doc` (the base document by default), published unless told not to."""
     if not CatalogModel.objects.exists():
         catalog()

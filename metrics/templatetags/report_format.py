@@ -12,8 +12,15 @@ register = template.Library()
 
 # Which way is better for each compared metric (None: neither, e.g. traffic).
 BETTER: dict[str, str | None] = {
-    "cost_usd": "down", "requests": None, "cost_per_request_usd": "down", "escalation_rate": "down",
-    "tier_1_to_2_rate": None, "tier_2_to_3_rate": None, "pass_rate": "up", "p95_ms": "down", "unpriced": "down",
+    "cost_usd": "down",
+    "requests": None,
+    "cost_per_request_usd": "down",
+    "escalation_rate": "down",
+    "tier_1_to_2_rate": None,
+    "tier_2_to_3_rate": None,
+    "pass_rate": "up",
+    "p95_ms": "down",
+    "unpriced": "down",
 }
 
 

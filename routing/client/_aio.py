@@ -120,9 +120,7 @@ class AsyncRoutingClient(ClientBase):
         self._core.requeue_inflight()
         if self._loop is not None or self._core.queue or self._core.pending:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._flush(timeout, include_spool=False), timeout=max(timeout, 0.0)
-                )
+                await asyncio.wait_for(self._flush(timeout, include_spool=False), timeout=max(timeout, 0.0))
         await asyncio.to_thread(self._core.drain_to_spool)
         if self._http is not None:
             await self._http.aclose()
@@ -171,8 +169,7 @@ class AsyncRoutingClient(ClientBase):
         attempt returned a response, the last exception raised by ``call`` is re-raised.
         """
         self._ensure_started()
-        state = self._core.start_run(task_type, request, request_fields, validate, attributes,
-                                     self._enqueue)
+        state = self._core.start_run(task_type, request, request_fields, validate, attributes, self._enqueue)
         while state.current is not None:
             state.begin()
             try:
@@ -189,9 +186,9 @@ class AsyncRoutingClient(ClientBase):
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(transport=self._options.transport,
-                                           timeout=self._options.timeout,
-                                           headers=self._core.headers)
+            self._http = httpx.AsyncClient(
+                transport=self._options.transport, timeout=self._options.timeout, headers=self._core.headers
+            )
         return self._http
 
     async def refresh(self) -> str:
@@ -199,17 +196,16 @@ class AsyncRoutingClient(ClientBase):
         self._bind()
         core = self._core
         try:
-            response = await self._client().get(core.policy_url,
-                                                headers=core.policy_request_headers())
+            response = await self._client().get(core.policy_url, headers=core.policy_request_headers())
         except Exception as exc:
             return core.policy_failed(exc)
         if response.status_code == 200:
             # Compiling and writing the cache file stay off the event loop.
-            result = await asyncio.to_thread(core.policy_answered, response.status_code,
-                                             response.headers, response.content)
+            result = await asyncio.to_thread(
+                core.policy_answered, response.status_code, response.headers, response.content
+            )
         else:
-            result = core.policy_answered(response.status_code, response.headers,
-                                          response.content)
+            result = core.policy_answered(response.status_code, response.headers, response.content)
         if core.snapshot is not None and self._ready is not None:
             self._ready.set()
         return result
@@ -240,17 +236,16 @@ class AsyncRoutingClient(ClientBase):
     async def _send_due(self, deadline: float | None, *, include_spool: bool = True) -> None:
         """Send every batch that is due now; stop at the first failure (it schedules a retry)."""
         core = self._core
-        while send := core.next_send(self._clock(), deadline, self._options.timeout,
-                                     include_spool=include_spool):
+        while send := core.next_send(self._clock(), deadline, self._options.timeout, include_spool=include_spool):
             batch, body, timeout = send
             try:
-                response = await self._client().post(core.decisions_url, content=body,
-                                                     timeout=timeout, headers=POST_HEADERS)
+                response = await self._client().post(
+                    core.decisions_url, content=body, timeout=timeout, headers=POST_HEADERS
+                )
             except Exception as exc:
                 core.send_failed(batch, exc, self._clock())
                 return
-            if core.sent(batch, response.status_code, response.headers, response.content,
-                         self._clock()) == "retry":
+            if core.sent(batch, response.status_code, response.headers, response.content, self._clock()) == "retry":
                 return
 
     # -- background tasks ------------------------------------------------------------------

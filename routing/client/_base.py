@@ -125,17 +125,24 @@ class ClientBase:
         self._ensure_started()
         return self._core.decide(task_type, None, request_fields)
 
-    def next_step(self, decision: ClientDecision, *, attempt: int, outcome: str,
-                  confidence: float | None = None, elapsed_ms: float = 0.0,
-                  current: Step | None = None) -> NextStep | None:
+    def next_step(
+        self,
+        decision: ClientDecision,
+        *,
+        attempt: int,
+        outcome: str,
+        confidence: float | None = None,
+        elapsed_ms: float = 0.0,
+        current: Step | None = None,
+    ) -> NextStep | None:
         """What to do after an attempt of ``decision`` (for callers who run the loop themselves).
 
         ``current`` is the step the attempt ran (the previous ``NextStep.step``); default: the
         decision's first model. None means stop.
         """
-        return self._core.next_step(decision, attempt=attempt, outcome=outcome,
-                                    confidence=confidence, elapsed_ms=elapsed_ms,
-                                    current=current)
+        return self._core.next_step(
+            decision, attempt=attempt, outcome=outcome, confidence=confidence, elapsed_ms=elapsed_ms, current=current
+        )
 
     def record(
         self,
@@ -161,8 +168,7 @@ class ClientBase:
         self._ensure_started()
         model = provider = tier = reason = None
         if isinstance(step, NextStep):
-            model, provider, tier, reason = (step.step.model, step.step.provider,
-                                             step.step.tier, step.reason)
+            model, provider, tier, reason = (step.step.model, step.step.provider, step.step.tier, step.reason)
         elif isinstance(step, Attempt):
             model, provider, tier, reason = step.model, step.provider, step.tier, step.reason
         elif isinstance(step, Step):
@@ -170,9 +176,19 @@ class ClientBase:
         if started_at is None:
             started_at = time.time() - max(latency_ms, 0.0) / 1000.0
         record = self._core.make_record(
-            decision, outcome=outcome, latency_ms=latency_ms, started_at=started_at,
-            attempt=attempt, model=model, provider=provider, tier=tier, reason=reason,
-            confidence=confidence, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost_usd,
+            decision,
+            outcome=outcome,
+            latency_ms=latency_ms,
+            started_at=started_at,
+            attempt=attempt,
+            model=model,
+            provider=provider,
+            tier=tier,
+            reason=reason,
+            confidence=confidence,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost_usd,
             attributes=attributes,
         )
         self._enqueue(record)

@@ -211,8 +211,7 @@ def _budget_dict(budget: Any) -> dict[str, Any]:
         raise ValueError("budget.routes is not an object")
     return {
         "policy": spend(policy, "budget.policy") if policy is not None else None,
-        "routes": {str(name): spend(value, f"budget.routes.{name}")
-                   for name, value in (routes or {}).items()},
+        "routes": {str(name): spend(value, f"budget.routes.{name}") for name, value in (routes or {}).items()},
     }
 
 
@@ -267,9 +266,7 @@ def _sanitize_attributes(values: Mapping[str, Any] | None) -> dict[str, Any]:
             break
         if value is None:
             continue
-        if not isinstance(value, str | int | float | bool) or (
-            isinstance(value, float) and not math.isfinite(value)
-        ):
+        if not isinstance(value, str | int | float | bool) or (isinstance(value, float) and not math.isfinite(value)):
             value = str(value)
         out[str(key)] = value
     return out
@@ -349,10 +346,7 @@ class ClientCore:
         self.rng = options.rng or random.Random()
         self.bootstrap_path = Path(options.bootstrap_path) if options.bootstrap_path else None
         self.cache_path = Path(options.cache_dir) / f"{slug}.json" if options.cache_dir else None
-        self.spool = (
-            Spool(Path(options.spool_dir) / slug, options.spool_max_bytes)
-            if options.spool_dir else None
-        )
+        self.spool = Spool(Path(options.spool_dir) / slug, options.spool_max_bytes) if options.spool_dir else None
 
         self.snapshot: Snapshot | None = None
         self.ready = threading.Event()
@@ -452,16 +446,20 @@ class ClientCore:
             if current is not None and version < current.version:
                 with self.lock:
                     self.counts.refresh_stale += 1
-                logger.info("ignoring policy %s version %d from %s: version %d is live",
-                            self.slug, version, source, current.version)
+                logger.info(
+                    "ignoring policy %s version %d from %s: version %d is live",
+                    self.slug,
+                    version,
+                    source,
+                    current.version,
+                )
                 return False
             try:
                 compiled = compile_policy(document, models)
             except PolicyError as exc:
                 return self._reject(source, str(exc))
             except Exception as exc:  # an engine bug must not take the client down
-                logger.exception("policy %s version %d from %s failed to compile",
-                                 self.slug, version, source)
+                logger.exception("policy %s version %d from %s failed to compile", self.slug, version, source)
                 return self._reject(source, repr(exc))
             budget = body.get("budget")
             if budget is not None:
@@ -477,8 +475,7 @@ class ClientCore:
     def _reject(self, source: str, why: str) -> bool:
         with self.lock:
             self.counts.policy_rejected += 1
-        logger.warning("rejected policy %s from %s, keeping the current one: %s",
-                       self.slug, source, why)
+        logger.warning("rejected policy %s from %s, keeping the current one: %s", self.slug, source, why)
         return False
 
     def _parse_budget(self, budget: Any) -> State | None:
@@ -498,8 +495,9 @@ class ClientCore:
         current = self.snapshot
         state = self._effective_state()
         if current is not None and current.state is not state:
-            self.snapshot = Snapshot(current.compiled, current.version, current.etag, state,
-                                     current.body, current.source)
+            self.snapshot = Snapshot(
+                current.compiled, current.version, current.etag, state, current.body, current.source
+            )
 
     def set_budget(self, budget: Mapping[str, Any] | None) -> None:
         """Set the budget state decisions use (the protocol's ``budget`` object), over the server's.
@@ -534,8 +532,7 @@ class ClientCore:
                     return
             state = None
             if len(value) > MAX_BUDGET_HEADER:
-                self.warn_once("budget-header-size", "ignoring a budget state header over %d bytes",
-                               MAX_BUDGET_HEADER)
+                self.warn_once("budget-header-size", "ignoring a budget state header over %d bytes", MAX_BUDGET_HEADER)
             else:
                 try:
                     data = _loads(value)
@@ -557,8 +554,7 @@ class ClientCore:
                 return
             self._feed, self._feed_header = None, None
             self._publish_state()
-        logger.info("policy %s: budget state not sent for %.0f s, dropped", self.slug,
-                    self.budget_max_age)
+        logger.info("policy %s: budget state not sent for %.0f s, dropped", self.slug, self.budget_max_age)
 
     def policy_request_headers(self) -> dict[str, str]:
         snapshot = self.snapshot
@@ -597,8 +593,7 @@ class ClientCore:
         message = ""
         with contextlib.suppress(Exception):
             message = str(_loads(content).get("message", ""))[:200]
-        self.warn_once(("policy-status", status), "policy %s refresh answered %d %s",
-                       self.slug, status, message)
+        self.warn_once(("policy-status", status), "policy %s refresh answered %d %s", self.slug, status, message)
         return self._refresh_failed(f"status {status}", log=False)
 
     def policy_failed(self, exc: BaseException) -> str:
@@ -609,16 +604,16 @@ class ClientCore:
             self.counts.refresh_failures += 1
         self._budget_expire()
         if log:
-            logger.warning("policy %s refresh failed, keeping the current document: %s",
-                           self.slug, why)
+            logger.warning("policy %s refresh failed, keeping the current document: %s", self.slug, why)
         return "failed"
 
     def _write_cache(self, body: dict[str, Any], etag: str | None) -> None:
         """Write the last good answer atomically: a reader sees the old file or the new one."""
         if self.cache_path is None:
             return
-        data = json.dumps({"etag": etag, "fetched_at": rfc3339(time.time()), "body": body},
-                          separators=(",", ":")).encode()
+        data = json.dumps(
+            {"etag": etag, "fetched_at": rfc3339(time.time()), "body": body}, separators=(",", ":")
+        ).encode()
         directory = self.cache_path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -633,13 +628,11 @@ class ClientCore:
                 Path(temp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            self.warn_once(("cache", type(exc)), "cannot write policy cache %s: %s",
-                           self.cache_path, exc)
+            self.warn_once(("cache", type(exc)), "cannot write policy cache %s: %s", self.cache_path, exc)
 
     # -- decisions -------------------------------------------------------------------------
 
-    def decide(self, task_type: str | Request, request: Request | None,
-               fields: dict[str, Any]) -> ClientDecision:
+    def decide(self, task_type: str | Request, request: Request | None, fields: dict[str, Any]) -> ClientDecision:
         snapshot = self.snapshot
         if snapshot is None:
             raise SignalboxNotReady(
@@ -662,17 +655,31 @@ class ClientCore:
             snapshot.compiled,
         )
 
-    def next_step(self, decision: ClientDecision, *, attempt: int, outcome: str,
-                  confidence: float | None, elapsed_ms: float,
-                  current: Step | None = None) -> NextStep | None:
+    def next_step(
+        self,
+        decision: ClientDecision,
+        *,
+        attempt: int,
+        outcome: str,
+        confidence: float | None,
+        elapsed_ms: float,
+        current: Step | None = None,
+    ) -> NextStep | None:
         compiled = decision.compiled
         if compiled is None:
             snapshot = self.snapshot
             compiled = snapshot.compiled if snapshot else None
         if compiled is None:
             return None
-        return next_step(compiled, decision, attempt=attempt, outcome=outcome,
-                         confidence=confidence, elapsed_ms=elapsed_ms, current=current)
+        return next_step(
+            compiled,
+            decision,
+            attempt=attempt,
+            outcome=outcome,
+            confidence=confidence,
+            elapsed_ms=elapsed_ms,
+            current=current,
+        )
 
     def make_record(
         self,
@@ -715,9 +722,7 @@ class ClientCore:
             "cost_usd": _cost(cost_usd),
             "latency_ms": max(float(latency_ms), 0.0),
             "client": self.client_info,
-            "attributes": _sanitize_attributes(
-                attributes if attributes is not None else decision.attributes
-            ),
+            "attributes": _sanitize_attributes(attributes if attributes is not None else decision.attributes),
         }
 
     def enqueue(self, record: dict[str, Any]) -> bool:
@@ -766,8 +771,9 @@ class ClientCore:
                 return batch
         return None
 
-    def next_send(self, now: float, deadline: float | None, timeout: float, *,
-                  include_spool: bool) -> tuple[Batch, bytes, float] | None:
+    def next_send(
+        self, now: float, deadline: float | None, timeout: float, *, include_spool: bool
+    ) -> tuple[Batch, bytes, float] | None:
         """The next batch due, its POST body and the HTTP timeout left for it; None to stop.
 
         Stops at ``deadline`` (None: no deadline), and when nothing is due.
@@ -813,8 +819,7 @@ class ClientCore:
 
     def encode(self, batch: Batch) -> bytes | None:
         """The POST body for a batch; None when it was too large and got split instead."""
-        body = json.dumps({"decisions": batch.records}, separators=(",", ":"),
-                          default=str).encode()
+        body = json.dumps({"decisions": batch.records}, separators=(",", ":"), default=str).encode()
         if len(body) > MAX_BATCH_BYTES:
             self._split(batch, "over 5 MB")
             return None
@@ -834,16 +839,16 @@ class ClientCore:
         with self.lock:
             return not (self.queue or self.pending or self.inflight)
 
-    def sent(self, batch: Batch, status: int, headers: Mapping[str, str], content: bytes,
-             now: float) -> str:
+    def sent(self, batch: Batch, status: int, headers: Mapping[str, str], content: bytes, now: float) -> str:
         """Apply the answer to a POST of ``batch``. Return "delivered", "retry", "split", "drop"."""
         if batch.abandoned:
             return "abandoned"
         if 200 <= status < 300:
             counted = self._count_results(batch, content)
             if counted is None:
-                self.warn_once("malformed-post", "decision upload answered %d with an unreadable "
-                               "body; retrying the batch", status)
+                self.warn_once(
+                    "malformed-post", "decision upload answered %d with an unreadable body; retrying the batch", status
+                )
                 self._retry(batch, self._backoff(), now)
                 return "retry"
             accepted, duplicates, rejected = counted
@@ -866,8 +871,12 @@ class ClientCore:
         if status == 408 or status >= 500 or status < 200 or 300 <= status < 400:
             self._retry(batch, self._backoff(), now)
             return "retry"
-        self.warn_once(("post-status", status), "decision upload answered %d: dropping batches "
-                       "this status rejects (%d records now)", status, len(batch.records))
+        self.warn_once(
+            ("post-status", status),
+            "decision upload answered %d: dropping batches this status rejects (%d records now)",
+            status,
+            len(batch.records),
+        )
         with self.lock:
             self.inflight.discard(batch)
             self.counts.rejected += len(batch.records)
@@ -879,8 +888,7 @@ class ClientCore:
     def send_failed(self, batch: Batch, exc: BaseException, now: float) -> str:
         if batch.abandoned:
             return "abandoned"
-        self.warn_once(("post-error", type(exc)), "decision upload failed (%s), will retry",
-                       type(exc).__name__)
+        self.warn_once(("post-error", type(exc)), "decision upload failed (%s), will retry", type(exc).__name__)
         logger.debug("decision upload failed: %r", exc)
         self._retry(batch, self._backoff(), now)
         return "retry"
@@ -893,8 +901,10 @@ class ClientCore:
         if not isinstance(body, dict):
             return None
         results = body.get("results")
-        if isinstance(results, list) and len(results) == len(batch.records) and all(
-            isinstance(r, dict) for r in results
+        if (
+            isinstance(results, list)
+            and len(results) == len(batch.records)
+            and all(isinstance(r, dict) for r in results)
         ):
             accepted = duplicates = rejected = 0
             for result in results:
@@ -907,11 +917,13 @@ class ClientCore:
                     rejected += 1
                     errors = result.get("errors")
                     fields = tuple(sorted(map(str, errors))) if isinstance(errors, dict) else ()
-                    self.warn_once(("rejected", fields),
-                                   "the server rejected a decision record: %s", errors)
+                    self.warn_once(("rejected", fields), "the server rejected a decision record: %s", errors)
             return accepted, duplicates, rejected
-        counts = [c for k in ("accepted", "duplicates", "rejected")
-                  if isinstance(c := body.get(k), int) and not isinstance(c, bool) and c >= 0]
+        counts = [
+            c
+            for k in ("accepted", "duplicates", "rejected")
+            if isinstance(c := body.get(k), int) and not isinstance(c, bool) and c >= 0
+        ]
         if len(counts) == 3 and sum(counts) == len(batch.records):
             return counts[0], counts[1], counts[2]
         return None
@@ -934,8 +946,7 @@ class ClientCore:
         with self.lock:
             self.inflight.discard(batch)
         if len(records) <= 1:
-            self.warn_once(("too-large", why), "dropping a decision record the server refuses "
-                           "as too large (%s)", why)
+            self.warn_once(("too-large", why), "dropping a decision record the server refuses as too large (%s)", why)
             with self.lock:
                 self.counts.rejected += len(records)
             self._finish_segment(batch)
@@ -965,8 +976,7 @@ class ClientCore:
         if self.spool is None:
             with self.lock:
                 self.counts.dropped += len(records)
-            self.warn_once(("drop", reason), "dropping decision records (%s) and no spool_dir "
-                           "is set", reason)
+            self.warn_once(("drop", reason), "dropping decision records (%s) and no spool_dir is set", reason)
             return
         try:
             written, dropped = self.spool.write(records, self.batch_size)
@@ -1032,10 +1042,15 @@ class ClientCore:
 
     # -- run() -----------------------------------------------------------------------------
 
-    def start_run(self, task_type: str | Request, request: Request | None,
-                  fields: dict[str, Any], validate: Callable[[Any], Any] | None,
-                  attributes: Mapping[str, Any] | None,
-                  sink: Callable[[dict[str, Any]], Any]) -> RunState:
+    def start_run(
+        self,
+        task_type: str | Request,
+        request: Request | None,
+        fields: dict[str, Any],
+        validate: Callable[[Any], Any] | None,
+        attributes: Mapping[str, Any] | None,
+        sink: Callable[[dict[str, Any]], Any],
+    ) -> RunState:
         decision = self.decide(task_type, request, fields)
         return RunState(self, decision, validate, attributes, sink)
 
@@ -1076,10 +1091,14 @@ class RunState:
         "validate",
     )
 
-    def __init__(self, core: ClientCore, decision: ClientDecision,
-                 validate: Callable[[Any], Any] | None,
-                 attributes: Mapping[str, Any] | None,
-                 sink: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(
+        self,
+        core: ClientCore,
+        decision: ClientDecision,
+        validate: Callable[[Any], Any] | None,
+        attributes: Mapping[str, Any] | None,
+        sink: Callable[[dict[str, Any]], Any],
+    ) -> None:
         self.core = core
         self.sink = sink
         self.decision = decision
@@ -1093,8 +1112,14 @@ class RunState:
         self._perf_started = self._run_started
         self._attempt_started = 0.0
         self.current: Attempt | None = Attempt(
-            decision.model, decision.provider, decision.tier, 1, "initial", decision.route,
-            decision.request_id, decision.reason,
+            decision.model,
+            decision.provider,
+            decision.tier,
+            1,
+            "initial",
+            decision.route,
+            decision.request_id,
+            decision.reason,
         )
 
     def begin(self) -> None:
@@ -1113,8 +1138,7 @@ class RunState:
             try:
                 valid = bool(self.validate(response))
             except Exception as exc:
-                logger.debug("validate() raised %s; counting a validation failure",
-                             type(exc).__name__)
+                logger.debug("validate() raised %s; counting a validation failure", type(exc).__name__)
                 valid = False
             if not valid:
                 outcome = "validation_failed"
@@ -1132,8 +1156,9 @@ class RunState:
         self.last_exception = exc
         self._finish_attempt(classify_exception(exc), latency_ms, None, (0, 0, None), exc)
 
-    def _finish_attempt(self, outcome: str, latency_ms: float, confidence: Any,
-                        extra: tuple[Any, Any, Any], exc: BaseException | None) -> None:
+    def _finish_attempt(
+        self, outcome: str, latency_ms: float, confidence: Any, extra: tuple[Any, Any, Any], exc: BaseException | None
+    ) -> None:
         attempt = self.current
         assert attempt is not None
         core = self.core
@@ -1154,27 +1179,47 @@ class RunState:
             attributes=self.attributes,
         )
         self.sink(record)
-        self.attempts.append(AttemptRecord(
-            attempt.attempt, attempt.model, attempt.provider, attempt.tier, attempt.kind,
-            outcome, record["confidence"], record["latency_ms"], record["event_id"], exc,
-        ))
+        self.attempts.append(
+            AttemptRecord(
+                attempt.attempt,
+                attempt.model,
+                attempt.provider,
+                attempt.tier,
+                attempt.kind,
+                outcome,
+                record["confidence"],
+                record["latency_ms"],
+                record["event_id"],
+                exc,
+            )
+        )
         self.last_outcome = outcome
         self.current = None
         if attempt.attempt >= MAX_ATTEMPTS:
             return
         elapsed_ms = (time.perf_counter() - self._run_started) * 1000.0
         try:
-            step = core.next_step(self.decision, attempt=attempt.attempt, outcome=outcome,
-                                  confidence=record["confidence"], elapsed_ms=elapsed_ms,
-                                  current=Step(attempt.tier, attempt.model, attempt.provider))
+            step = core.next_step(
+                self.decision,
+                attempt=attempt.attempt,
+                outcome=outcome,
+                confidence=record["confidence"],
+                elapsed_ms=elapsed_ms,
+                current=Step(attempt.tier, attempt.model, attempt.provider),
+            )
         except Exception:
-            logger.exception("next_step() failed; ending the run after attempt %d",
-                             attempt.attempt)
+            logger.exception("next_step() failed; ending the run after attempt %d", attempt.attempt)
             return
         if step is not None:
             self.current = Attempt(
-                step.step.model, step.step.provider, step.step.tier, attempt.attempt + 1,
-                step.kind, self.decision.route, self.decision.request_id, step.reason,
+                step.step.model,
+                step.step.provider,
+                step.step.tier,
+                attempt.attempt + 1,
+                step.kind,
+                self.decision.route,
+                self.decision.request_id,
+                step.reason,
             )
 
     def finish(self) -> RunResult:
@@ -1182,5 +1227,6 @@ class RunState:
         if self.response is _MISSING:
             assert self.last_exception is not None
             raise self.last_exception
-        return RunResult(self.response, self.decision, tuple(self.attempts), self.last_outcome,
-                         self.decision.request_id)
+        return RunResult(
+            self.response, self.decision, tuple(self.attempts), self.last_outcome, self.decision.request_id
+        )

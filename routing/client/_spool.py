@@ -125,8 +125,7 @@ class Spool:
             total -= size
             dropped += _count_of(path.name)
         if dropped:
-            logger.warning("decision spool over %d bytes: dropped %d oldest records",
-                           self.max_bytes, dropped)
+            logger.warning("decision spool over %d bytes: dropped %d oldest records", self.max_bytes, dropped)
         return dropped
 
     # -- reading ---------------------------------------------------------------------------

@@ -147,8 +147,7 @@ class RoutingClient(ClientBase):
         ``call`` is re-raised; the SDK raises nothing else (bar ``SignalboxNotReady``).
         """
         self._ensure_started()
-        state = self._core.start_run(task_type, request, request_fields, validate, attributes,
-                                     self._enqueue)
+        state = self._core.start_run(task_type, request, request_fields, validate, attributes, self._enqueue)
         while state.current is not None:
             state.begin()
             try:
@@ -164,9 +163,9 @@ class RoutingClient(ClientBase):
     def _client(self) -> httpx.Client:
         with self._http_lock:
             if self._http is None:
-                self._http = httpx.Client(transport=self._options.transport,
-                                          timeout=self._options.timeout,
-                                          headers=self._core.headers)
+                self._http = httpx.Client(
+                    transport=self._options.transport, timeout=self._options.timeout, headers=self._core.headers
+                )
             return self._http
 
     def refresh(self) -> str:
@@ -205,17 +204,14 @@ class RoutingClient(ClientBase):
     def _send_due(self, deadline: float | None, *, include_spool: bool = True) -> None:
         """Send every batch that is due now; stop at the first failure (it schedules a retry)."""
         core = self._core
-        while send := core.next_send(self._clock(), deadline, self._options.timeout,
-                                     include_spool=include_spool):
+        while send := core.next_send(self._clock(), deadline, self._options.timeout, include_spool=include_spool):
             batch, body, timeout = send
             try:
-                response = self._client().post(core.decisions_url, content=body, timeout=timeout,
-                                               headers=POST_HEADERS)
+                response = self._client().post(core.decisions_url, content=body, timeout=timeout, headers=POST_HEADERS)
             except Exception as exc:
                 core.send_failed(batch, exc, self._clock())
                 return
-            if core.sent(batch, response.status_code, response.headers, response.content,
-                         self._clock()) == "retry":
+            if core.sent(batch, response.status_code, response.headers, response.content, self._clock()) == "retry":
                 return
 
     # -- background threads ----------------------------------------------------------------

@@ -19,20 +19,22 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 
 def bench_env(db_name: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "tests.benchmarks.bench_settings",
-        "DATABASE_URL": f"{PG}/{db_name}",
-        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
-        "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-0000",
-        "DEBUG": "false",
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # The per-key limits run (their cost is measured) but never refuse a benchmark's traffic
-        # (unless the environment says otherwise, e.g. "off" to measure without them).
-        "CLIENT_RATE_LIMIT_POLICY_FETCH": os.environ.get("CLIENT_RATE_LIMIT_POLICY_FETCH", "1000000000/minute"),
-        "CLIENT_RATE_LIMIT_DECISIONS": os.environ.get("CLIENT_RATE_LIMIT_DECISIONS", "1000000000/minute"),
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.benchmarks.bench_settings",
+            "DATABASE_URL": f"{PG}/{db_name}",
+            "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
+            "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-0000",
+            "DEBUG": "false",
+            "SECURE_SSL_REDIRECT": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # The per-key limits run (their cost is measured) but never refuse a benchmark's traffic
+            # (unless the environment says otherwise, e.g. "off" to measure without them).
+            "CLIENT_RATE_LIMIT_POLICY_FETCH": os.environ.get("CLIENT_RATE_LIMIT_POLICY_FETCH", "1000000000/minute"),
+            "CLIENT_RATE_LIMIT_DECISIONS": os.environ.get("CLIENT_RATE_LIMIT_DECISIONS", "1000000000/minute"),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     env.update(extra)
     return env
 
@@ -55,9 +57,25 @@ def free_port() -> int:
 def gunicorn(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "controlplane.wsgi", "-w", str(workers), "-k", "sync",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--access-logfile", "-" if False else "/dev/null"],
-        cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "controlplane.wsgi",
+            "-w",
+            str(workers),
+            "-k",
+            "sync",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--access-logfile",
+            "-" if False else "/dev/null",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -32,8 +32,7 @@ def accept_all(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"ETag": '"v1"'}, json=body())
     records = json.loads(request.content)["decisions"]
     results = [{"event_id": r["event_id"], "status": "accepted"} for r in records]
-    return httpx.Response(200, json={"results": results, "accepted": len(results),
-                                     "duplicates": 0, "rejected": 0})
+    return httpx.Response(200, json={"results": results, "accepted": len(results), "duplicates": 0, "rejected": 0})
 
 
 def measure(fn, iterations: int = ITERATIONS) -> list[float]:
@@ -59,9 +58,15 @@ def summary(samples: list[float]) -> tuple[float, float]:
 
 
 def main() -> int:
-    client = RoutingClient("http://bench.test", KEY, SLUG,
-                           transport=httpx.MockTransport(accept_all), flush_interval=0.2,
-                           refresh_interval=30.0, queue_size=100_000)
+    client = RoutingClient(
+        "http://bench.test",
+        KEY,
+        SLUG,
+        transport=httpx.MockTransport(accept_all),
+        flush_interval=0.2,
+        refresh_interval=30.0,
+        queue_size=100_000,
+    )
     assert client.wait_until_ready(5), "policy did not load"
     result = CallResult("answer", confidence=0.95, tokens_in=500, tokens_out=120)
 
@@ -75,12 +80,15 @@ def main() -> int:
         ("bare no-op call", measure(noop)),
         ("engine decide()", measure(lambda: decide(policy, request, None))),
         ("client decide()", measure(lambda: client.decide("support", prompt_tokens=500))),
-        ("client run(), 1 attempt", measure(lambda: client.run("support", noop,
-                                                               prompt_tokens=500))),
+        ("client run(), 1 attempt", measure(lambda: client.run("support", noop, prompt_tokens=500))),
     ]
     escalating = {1: CallResult("weak", confidence=0.3), 2: result}
-    rows.append(("client run(), 2 attempts", measure(
-        lambda: client.run("support", lambda a: escalating[a.attempt], prompt_tokens=500))))
+    rows.append(
+        (
+            "client run(), 2 attempts",
+            measure(lambda: client.run("support", lambda a: escalating[a.attempt], prompt_tokens=500)),
+        )
+    )
 
     client.flush(timeout=30)
     stats = client.stats()

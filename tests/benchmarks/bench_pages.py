@@ -127,23 +127,44 @@ def setup(decisions: int) -> None:
         PolicyVersion.objects.filter(policy=policy, number=number).update(published_at=when)
     user = User.objects.create_user(USERNAME, password="bench-Signalbox-1", is_staff=True)
     user.groups.add(Group.objects.get(name="viewer"))
-    Alert.objects.bulk_create([
-        Alert(policy=policy, route=route, detector=detector, severity="ticket", status="resolved",
-              summary=f"{detector} on {route}", evidence={"window": "24h"}, opened_at=month + timedelta(days=d),
-              last_evaluated_at=month + timedelta(days=d, hours=6), resolved_at=month + timedelta(days=d, hours=6))
-        for d, (route, detector) in enumerate([("extraction", "escalation_band"), ("general", "pass_rate_drop"),
-                                               ("general", "latency_p95_regression"), ("", "budget_forecast")] * 5)])
+    Alert.objects.bulk_create(
+        [
+            Alert(
+                policy=policy,
+                route=route,
+                detector=detector,
+                severity="ticket",
+                status="resolved",
+                summary=f"{detector} on {route}",
+                evidence={"window": "24h"},
+                opened_at=month + timedelta(days=d),
+                last_evaluated_at=month + timedelta(days=d, hours=6),
+                resolved_at=month + timedelta(days=d, hours=6),
+            )
+            for d, (route, detector) in enumerate(
+                [
+                    ("extraction", "escalation_band"),
+                    ("general", "pass_rate_drop"),
+                    ("general", "latency_p95_regression"),
+                    ("", "budget_forecast"),
+                ]
+                * 5
+            )
+        ]
+    )
 
     days = (now - start).days + 1
     per_day = decisions // days
-    statement = (f"INSERT INTO metrics_rollup_hourly ({sql.DIMENSIONS}, {sql.MEASURES}) "
-                 + sql.aggregate_rows_sql("postgresql", f"({DECISIONS}) AS d"))
+    statement = f"INSERT INTO metrics_rollup_hourly ({sql.DIMENSIONS}, {sql.MEASURES}) " + sql.aggregate_rows_sql(
+        "postgresql", f"({DECISIONS}) AS d"
+    )
     t0 = time.perf_counter()
     with connection.cursor() as cursor:
         for day in range(days):
             n = per_day + (1 if day < decisions - per_day * days else 0)
-            cursor.execute(statement, {"start": start + timedelta(days=day), "n": n, "policy": policy.pk,
-                                       "v2": v2, "v3": v3})
+            cursor.execute(
+                statement, {"start": start + timedelta(days=day), "n": n, "policy": policy.pk, "v2": v2, "v3": v3}
+            )
             print(f"\r  {decisions:,}: day {day + 1}/{days}", end="", file=sys.stderr, flush=True)
         cursor.execute("VACUUM ANALYZE metrics_rollup_hourly")
         cursor.execute("VACUUM ANALYZE metrics_rollup_daily")
@@ -153,16 +174,22 @@ def setup(decisions: int) -> None:
         daily = cursor.fetchone()[0]
         cursor.execute("SELECT sum(count) FROM metrics_rollup_hourly")
         total = cursor.fetchone()[0]
-    print(f"\n  {total:,} decisions over {days} days -> {hourly:,} hourly and {daily:,} daily cells "
-          f"in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(
+        f"\n  {total:,} decisions over {days} days -> {hourly:,} hourly and {daily:,} daily cells "
+        f"in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
 
     session = __import__(settings.SESSION_ENGINE, fromlist=["SessionStore"]).SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
-    print(json.dumps({"session": session.session_key, "decisions": int(total), "hourly_cells": hourly,
-                      "daily_cells": daily}))
+    print(
+        json.dumps(
+            {"session": session.session_key, "decisions": int(total), "hourly_cells": hourly, "daily_cells": daily}
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -179,8 +206,14 @@ def build(db: str, decisions: int, keep: bool) -> dict[str, object]:
         return json.loads(state.read_text())
     recreate_database(db)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    out = subprocess.run([sys.executable, __file__, "--setup", "--decisions", str(decisions)], cwd=ROOT, env=env,
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--setup", "--decisions", str(decisions)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     sys.stderr.write(out.stderr)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     state.parent.mkdir(exist_ok=True)
@@ -190,8 +223,11 @@ def build(db: str, decisions: int, keep: bool) -> dict[str, object]:
 
 def paths(now: datetime) -> dict[str, str]:
     _, month, _ = window(now)
-    dashboards = {name: ("/dashboards/" if name == "overview" else f"/dashboards/{name}/") + "?policy=checkout"
-                  for name in PAGES if name != "report"}
+    dashboards = {
+        name: ("/dashboards/" if name == "overview" else f"/dashboards/{name}/") + "?policy=checkout"
+        for name in PAGES
+        if name != "report"
+    }
     return {**dashboards, "report": f"/reports/checkout/{month:%Y-%m}/"}
 
 
@@ -213,16 +249,21 @@ def main() -> None:
         return
     import httpx
 
-    sizes = {"small": ("signalbox_bench_pages_small", args.baseline),
-             "large": ("signalbox_bench_pages_large", args.decisions)}
+    sizes = {
+        "small": ("signalbox_bench_pages_small", args.baseline),
+        "large": ("signalbox_bench_pages_large", args.decisions),
+    }
     infos = {size: build(db, n, args.keep) for size, (db, n) in sizes.items()}
     urls = paths(datetime.now(UTC))
     times: dict[str, dict[str, list[float]]] = {size: {page: [] for page in urls} for size in sizes}
-    with gunicorn(env_for(sizes["small"][0]), workers=1) as small_url, \
-            gunicorn(env_for(sizes["large"][0]), workers=1) as large_url:
-        clients = {size: httpx.Client(base_url=url, timeout=60, headers={
-            "Cookie": f"sessionid={infos[size]['session']}"}) for size, url in (("small", small_url),
-                                                                                  ("large", large_url))}
+    with (
+        gunicorn(env_for(sizes["small"][0]), workers=1) as small_url,
+        gunicorn(env_for(sizes["large"][0]), workers=1) as large_url,
+    ):
+        clients = {
+            size: httpx.Client(base_url=url, timeout=60, headers={"Cookie": f"sessionid={infos[size]['session']}"})
+            for size, url in (("small", small_url), ("large", large_url))
+        }
         try:
             for _ in range(2):  # warm-up: imports, connections, plan caches
                 for page, path in urls.items():
@@ -241,23 +282,32 @@ def main() -> None:
                 client.close()
 
     small_n, large_n = infos["small"]["decisions"], infos["large"]["decisions"]
-    print(f"\nServer time per page, {args.requests} requests each, alternating sizes "
-          f"({small_n:,} vs {large_n:,} decisions; {infos['small']['daily_cells']:,} vs "
-          f"{infos['large']['daily_cells']:,} daily cells):")
-    print(f"{'page':<11} {'p50 small':>10} {'p95 small':>10} {'p50 large':>10} {'p95 large':>10} {'p95 ratio':>10}"
-          f"  target p95 ≤ {TARGET_MS:.0f} ms at large")
+    print(
+        f"\nServer time per page, {args.requests} requests each, alternating sizes "
+        f"({small_n:,} vs {large_n:,} decisions; {infos['small']['daily_cells']:,} vs "
+        f"{infos['large']['daily_cells']:,} daily cells):"
+    )
+    print(
+        f"{'page':<11} {'p50 small':>10} {'p95 small':>10} {'p50 large':>10} {'p95 large':>10} {'p95 ratio':>10}"
+        f"  target p95 ≤ {TARGET_MS:.0f} ms at large"
+    )
     result = {}
     for page in urls:
         s, la = times["small"][page], times["large"][page]
-        row = {"p50_small_ms": statistics.median(s), "p95_small_ms": p95(s), "p50_large_ms": statistics.median(la),
-               "p95_large_ms": p95(la)}
+        row = {
+            "p50_small_ms": statistics.median(s),
+            "p95_small_ms": p95(s),
+            "p50_large_ms": statistics.median(la),
+            "p95_large_ms": p95(la),
+        }
         row["p95_ratio"] = row["p95_large_ms"] / row["p95_small_ms"]
         result[page] = {k: round(v, 2) for k, v in row.items()}
-        print(f"{page:<11} {row['p50_small_ms']:>9.1f}  {row['p95_small_ms']:>9.1f}  {row['p50_large_ms']:>9.1f}  "
-              f"{row['p95_large_ms']:>9.1f}  {row['p95_ratio']:>9.2f}  "
-              f"{'ok' if row['p95_large_ms'] <= TARGET_MS else 'MISSED'}")
-    print(json.dumps({"decisions": large_n, "baseline_decisions": small_n, "requests": args.requests,
-                      "pages": result}))
+        print(
+            f"{page:<11} {row['p50_small_ms']:>9.1f}  {row['p95_small_ms']:>9.1f}  {row['p50_large_ms']:>9.1f}  "
+            f"{row['p95_large_ms']:>9.1f}  {row['p95_ratio']:>9.2f}  "
+            f"{'ok' if row['p95_large_ms'] <= TARGET_MS else 'MISSED'}"
+        )
+    print(json.dumps({"decisions": large_n, "baseline_decisions": small_n, "requests": args.requests, "pages": result}))
 
 
 if __name__ == "__main__":

@@ -46,8 +46,11 @@ def main() -> None:
     recreate_database(DB)
     env = bench_env(DB)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    key = subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    key = (
+        subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     slug = "support-assistant"
     auth = {"Authorization": f"Bearer {key}"}
 
@@ -62,8 +65,9 @@ def main() -> None:
     with gunicorn(env) as url:  # restarted so the bare view serves the same bytes
         with urllib.request.urlopen(f"{url}/bench/bare") as response:
             assert response.read() == body
-        conditional = urllib.request.Request(f"{url}/api/v1/client/policies/{slug}",
-                                             headers={**auth, "If-None-Match": etag})
+        conditional = urllib.request.Request(
+            f"{url}/api/v1/client/policies/{slug}", headers={**auth, "If-None-Match": etag}
+        )
         try:
             urllib.request.urlopen(conditional)
             sys.exit("the conditional fetch did not answer 304")
@@ -87,16 +91,28 @@ def main() -> None:
     os.unlink(body_file.name)
 
     bare = statistics.median(rates["bare Django view (same bytes)"])
-    print(f"policy fetch under gunicorn (2 sync workers), body {len(body):,} bytes, "
-          f"{args.rounds} rounds x {args.seconds}s, median req/s")
+    print(
+        f"policy fetch under gunicorn (2 sync workers), body {len(body):,} bytes, "
+        f"{args.rounds} rounds x {args.seconds}s, median req/s"
+    )
     for name, values in rates.items():
         median = statistics.median(values)
-        print(f"  {name:32s} {median:8.0f} req/s   ratio to bare {median / bare:5.2f}   "
-              f"(rounds: {', '.join(f'{v:.0f}' for v in values)})")
+        print(
+            f"  {name:32s} {median:8.0f} req/s   ratio to bare {median / bare:5.2f}   "
+            f"(rounds: {', '.join(f'{v:.0f}' for v in values)})"
+        )
     ratio = statistics.median(rates["policy fetch 304"]) / bare
-    print(json.dumps({"bare_rps": round(bare), "fetch_200_rps": round(statistics.median(rates["policy fetch 200"])),
-                      "fetch_304_rps": round(statistics.median(rates["policy fetch 304"])),
-                      "ratio_304": round(ratio, 2), "target_ratio_304": 0.8}))
+    print(
+        json.dumps(
+            {
+                "bare_rps": round(bare),
+                "fetch_200_rps": round(statistics.median(rates["policy fetch 200"])),
+                "fetch_304_rps": round(statistics.median(rates["policy fetch 304"])),
+                "ratio_304": round(ratio, 2),
+                "target_ratio_304": 0.8,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -74,8 +74,12 @@ def main() -> None:
     args = parser.parse_args()
 
     env = bench_env(DB)
-    os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL",
-                                           "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")
+        }
+    )
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start, end = today - timedelta(days=DAYS), today
     if not args.keep:
@@ -96,8 +100,9 @@ def main() -> None:
         with connection.cursor() as cursor:
             for day in range(DAYS):
                 # Version 2 of both policies goes live on day 20.
-                cursor.execute(GENERATE, {"start": start + timedelta(days=day), "n": per_day,
-                                          "version": 1 if day < 20 else 2})
+                cursor.execute(
+                    GENERATE, {"start": start + timedelta(days=day), "n": per_day, "version": 1 if day < 20 else 2}
+                )
                 print(f"\r  generated day {day + 1}/{DAYS}", end="", flush=True)
             cursor.execute("VACUUM ANALYZE metrics_decision")
         print(f"\n{per_day * DAYS:,} decisions generated in {time.perf_counter() - t0:.0f} s")
@@ -128,7 +133,8 @@ def main() -> None:
             return len(cursor.fetchall())
 
     assert selectors.rollup_cost_by_task_type(1, start, end) == selectors.rollup_cost_by_task_type(
-        1, start, end - timedelta(microseconds=1))
+        1, start, end - timedelta(microseconds=1)
+    )
     assert from_rollups() == from_hourly() == from_raw() == DAYS * 5
     rollup_ms, hourly_ms, raw_ms = [], [], []
     for _ in range(args.repeat):
@@ -142,17 +148,27 @@ def main() -> None:
         t0 = time.perf_counter()
         from_raw()
         raw_ms.append((time.perf_counter() - t0) * 1000)
-    rollup, hourly, raw = (statistics.median(rollup_ms), statistics.median(hourly_ms),
-                           statistics.median(raw_ms))
-    print(f"{total:,} decisions over {DAYS} days; {policy_cells:,} hourly and {policy_days:,} daily cells "
-          "for the policy queried")
+    rollup, hourly, raw = (statistics.median(rollup_ms), statistics.median(hourly_ms), statistics.median(raw_ms))
+    print(
+        f"{total:,} decisions over {DAYS} days; {policy_cells:,} hourly and {policy_days:,} daily cells "
+        "for the policy queried"
+    )
     print(f"cost by task type per day, 30 days, one policy ({DAYS * 5} rows):")
     print(f"  from rollups (selector, ORM, daily cells): {rollup:8.1f} ms   (target ≤ 20 ms)")
     print(f"  the selector over hourly cells:            {hourly:8.1f} ms")
     print(f"  GROUP BY over raw rows:                    {raw:8.1f} ms")
     print(f"  raw / rollups: {raw / rollup:,.0f}x; hourly / daily: {hourly / rollup:.1f}x")
-    print(json.dumps({"decisions": total, "rollup_ms": round(rollup, 2), "hourly_ms": round(hourly, 1),
-                      "raw_ms": round(raw, 1), "speedup": round(raw / rollup)}))
+    print(
+        json.dumps(
+            {
+                "decisions": total,
+                "rollup_ms": round(rollup, 2),
+                "hourly_ms": round(hourly, 1),
+                "raw_ms": round(raw, 1),
+                "speedup": round(raw / rollup),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -56,10 +56,22 @@ class Fleet:
 
         assert stack.web is not None
         self.clients = [
-            RoutingClient(stack.web.url, stack.key, POLICY, app=f"faults-{i}", cache_dir=workdir / f"cache{i}",
-                          spool_dir=workdir / f"spool{i}", refresh_interval=1.0, flush_interval=0.25,
-                          batch_size=200, queue_size=queue_size, timeout=3.0, rng=random.Random(i))
-            for i in range(clients)]
+            RoutingClient(
+                stack.web.url,
+                stack.key,
+                POLICY,
+                app=f"faults-{i}",
+                cache_dir=workdir / f"cache{i}",
+                spool_dir=workdir / f"spool{i}",
+                refresh_interval=1.0,
+                flush_interval=0.25,
+                batch_size=200,
+                queue_size=queue_size,
+                timeout=3.0,
+                rng=random.Random(i),
+            )
+            for i in range(clients)
+        ]
         for client in self.clients:
             if not client.wait_until_ready(15):
                 raise RuntimeError("a client never loaded the policy")
@@ -99,9 +111,15 @@ def tally(stack: Stack, made: list[str], extra: dict[str, Any]) -> dict[str, Any
     stored = stack.event_ids()
     rows, distinct = stack.decision_counts()
     stack.wait_rollups_caught_up(180)
-    return {"decisions_made": len(made), "stored_rows": rows, "lost": len(set(made) - stored),
-            "doubled": rows - distinct, "unexpected": len(stored - set(made)),
-            "rollups_exact": stack.rollup_total() == rows and stack.rollup_mismatches() == 0, **extra}
+    return {
+        "decisions_made": len(made),
+        "stored_rows": rows,
+        "lost": len(set(made) - stored),
+        "doubled": rows - distinct,
+        "unexpected": len(stored - set(made)),
+        "rollups_exact": stack.rollup_total() == rows and stack.rollup_mismatches() == 0,
+        **extra,
+    }
 
 
 def scenario_postgres(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -117,10 +135,19 @@ def scenario_postgres(stack: Stack, workdir: Path, args: argparse.Namespace) -> 
     finally:
         flushed = fleet.stop()
     stats = fleet.stats()
-    return tally(stack, fleet.event_ids, {
-        "faults_survived": len(downtime), "pg_unreachable_s": downtime, "client_errors": len(fleet.errors),
-        "batches_retried": stats["retried"], "server_duplicates": stats["duplicates"],
-        "client_dropped": stats["dropped"], "flushed": flushed})
+    return tally(
+        stack,
+        fleet.event_ids,
+        {
+            "faults_survived": len(downtime),
+            "pg_unreachable_s": downtime,
+            "client_errors": len(fleet.errors),
+            "batches_retried": stats["retried"],
+            "server_duplicates": stats["duplicates"],
+            "client_dropped": stats["dropped"],
+            "flushed": flushed,
+        },
+    )
 
 
 def scenario_broker(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -154,12 +181,23 @@ def scenario_broker(stack: Stack, workdir: Path, args: argparse.Namespace) -> di
     finally:
         flushed = fleet.stop()
     stats = fleet.stats()
-    return tally(stack, fleet.event_ids, {
-        "faults_survived": 1, "broker_down_s": args.broker_down, "stored_while_down": rows_down - rows_at_stop,
-        "folded_while_down": folded_down - folded_at_stop, "inbox_deltas_at_return": pending,
-        "direct_posts_while_down": posts, "slowest_post_while_down_s": round(slowest, 3),
-        "catch_up_s": round(catch_up, 1), "batches_retried": stats["retried"], "client_errors": len(fleet.errors),
-        "flushed": flushed})
+    return tally(
+        stack,
+        fleet.event_ids,
+        {
+            "faults_survived": 1,
+            "broker_down_s": args.broker_down,
+            "stored_while_down": rows_down - rows_at_stop,
+            "folded_while_down": folded_down - folded_at_stop,
+            "inbox_deltas_at_return": pending,
+            "direct_posts_while_down": posts,
+            "slowest_post_while_down_s": round(slowest, 3),
+            "catch_up_s": round(catch_up, 1),
+            "batches_retried": stats["retried"],
+            "client_errors": len(fleet.errors),
+            "flushed": flushed,
+        },
+    )
 
 
 def scenario_web(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -175,23 +213,42 @@ def scenario_web(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[
         runs_down = fleet.runs - runs_before
         stack.web.start()
         back = time.monotonic()
-        wait_for(lambda: all(c.stats().spool_bytes == 0 and c.stats().queued < 1000 for c in fleet.clients),
-                 300, "the spool never drained", interval=0.5)
+        wait_for(
+            lambda: all(c.stats().spool_bytes == 0 and c.stats().queued < 1000 for c in fleet.clients),
+            300,
+            "the spool never drained",
+            interval=0.5,
+        )
         drain = time.monotonic() - back
         time.sleep(3)
     finally:
         flushed = fleet.stop()
     stats = fleet.stats()
-    return tally(stack, fleet.event_ids, {
-        "faults_survived": 1, "outage_s": round(back - down_at, 1), "decisions_while_down": runs_down,
-        "spooled": during["spooled"], "peak_spool_bytes": during["spool_bytes"],
-        "refresh_failures": during["refresh_failures"], "spool_drained_s": round(drain, 1),
-        "client_errors": len(fleet.errors), "client_dropped": stats["dropped"], "flushed": flushed})
+    return tally(
+        stack,
+        fleet.event_ids,
+        {
+            "faults_survived": 1,
+            "outage_s": round(back - down_at, 1),
+            "decisions_while_down": runs_down,
+            "spooled": during["spooled"],
+            "peak_spool_bytes": during["spool_bytes"],
+            "refresh_failures": during["refresh_failures"],
+            "spool_drained_s": round(drain, 1),
+            "client_errors": len(fleet.errors),
+            "client_dropped": stats["dropped"],
+            "flushed": flushed,
+        },
+    )
 
 
 def _blocked(stack: Stack) -> bool:
-    return bool(stack.sql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
-                          "AND wait_event_type = 'Lock' AND query ILIKE '%metrics_rollup_inbox%'"))
+    return bool(
+        stack.sql(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query ILIKE '%metrics_rollup_inbox%'"
+        )
+    )
 
 
 def scenario_worker(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -211,13 +268,19 @@ def scenario_worker(stack: Stack, workdir: Path, args: argparse.Namespace) -> di
         return [decision_record(timestamp=ts, task_type="held", route="held") for _ in range(10)]
 
     ingest(held_batch())
-    run([sys.executable, "manage.py", "rollups_rebuild", "--since", (hour - timedelta(hours=1)).isoformat()],
-        stack.env())
+    run(
+        [sys.executable, "manage.py", "rollups_rebuild", "--since", (hour - timedelta(hours=1)).isoformat()],
+        stack.env(),
+    )
     kills = []
     for round_no, victim in enumerate(("pool process", "whole worker")):
         for start in range(0, args.deltas, 5000):
-            ingest([decision_record(timestamp=ts, task_type=f"r{round_no}-{i:06d}")
-                    for i in range(start, min(start + 5000, args.deltas))])
+            ingest(
+                [
+                    decision_record(timestamp=ts, task_type=f"r{round_no}-{i:06d}")
+                    for i in range(start, min(start + 5000, args.deltas))
+                ]
+            )
         ingest(held_batch())
         deltas = stack.inbox_size()
         stack.broker.command("FLUSHALL")
@@ -231,8 +294,9 @@ def scenario_worker(stack: Stack, workdir: Path, args: argparse.Namespace) -> di
                 for pid in stack.worker.child_pids():
                     os.kill(pid, signal.SIGKILL)
                 marker = f"[{task_id}] received"
-                wait_for(lambda m=marker: stack.worker.log_text().count(m) >= 2, 60,
-                         "the killed task was not redelivered")
+                wait_for(
+                    lambda m=marker: stack.worker.log_text().count(m) >= 2, 60, "the killed task was not redelivered"
+                )
                 redelivered = True
             else:
                 assert stack.worker.proc is not None
@@ -246,14 +310,20 @@ def scenario_worker(stack: Stack, workdir: Path, args: argparse.Namespace) -> di
             holder.rollback()
         started = time.monotonic()
         stack.wait_rollups_caught_up(120)  # beat's tick (every 5 s here, every 60 s in production)
-        kills.append({"killed": victim, "inbox_deltas": deltas, "folded_before_kill": folded_before_kill,
-                      "redelivered_at_once": redelivered, "caught_up_s": round(time.monotonic() - started, 1)})
+        kills.append(
+            {
+                "killed": victim,
+                "inbox_deltas": deltas,
+                "folded_before_kill": folded_before_kill,
+                "redelivered_at_once": redelivered,
+                "caught_up_s": round(time.monotonic() - started, 1),
+            }
+        )
         stack.worker.stop()
     return tally(stack, made, {"faults_survived": len(kills), "kills": kills})
 
 
-SCENARIOS = {"postgres": scenario_postgres, "broker": scenario_broker, "web": scenario_web,
-             "worker": scenario_worker}
+SCENARIOS = {"postgres": scenario_postgres, "broker": scenario_broker, "web": scenario_web, "worker": scenario_worker}
 
 
 def main() -> None:
@@ -288,17 +358,31 @@ def main() -> None:
                 shutil.rmtree(workdir, ignore_errors=True)
             results[name]["seconds"] = round(time.monotonic() - started, 1)
             r = results[name]
-            print(f"{name:9} made {r['decisions_made']:>7,}  stored {r['stored_rows']:>7,}  lost {r['lost']}  "
-                  f"doubled {r['doubled']}  faults survived {r['faults_survived']}  "
-                  f"rollups {'exact' if r['rollups_exact'] else 'MISMATCH'}  ({r['seconds']} s)", flush=True)
-            print("          " + json.dumps({k: v for k, v in r.items() if k not in (
-                "decisions_made", "stored_rows", "lost", "doubled", "faults_survived", "rollups_exact")}),
-                flush=True)
+            print(
+                f"{name:9} made {r['decisions_made']:>7,}  stored {r['stored_rows']:>7,}  lost {r['lost']}  "
+                f"doubled {r['doubled']}  faults survived {r['faults_survived']}  "
+                f"rollups {'exact' if r['rollups_exact'] else 'MISMATCH'}  ({r['seconds']} s)",
+                flush=True,
+            )
+            print(
+                "          "
+                + json.dumps(
+                    {
+                        k: v
+                        for k, v in r.items()
+                        if k
+                        not in ("decisions_made", "stored_rows", "lost", "doubled", "faults_survived", "rollups_exact")
+                    }
+                ),
+                flush=True,
+            )
     finally:
         stack.close()
     print(json.dumps(results))
-    bad = any(r["lost"] or r["doubled"] or r["unexpected"] or not r["rollups_exact"] or r.get("client_errors")
-              for r in results.values())
+    bad = any(
+        r["lost"] or r["doubled"] or r["unexpected"] or not r["rollups_exact"] or r.get("client_errors")
+        for r in results.values()
+    )
     sys.exit(1 if bad else 0)
 
 

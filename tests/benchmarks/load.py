@@ -71,8 +71,23 @@ def slope_per_minute(samples: list[tuple[float, float]]) -> float | None:
 
 def wrk_process(url: str, script: str, args: list[str], *, seconds: int, connections: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [need_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(LUA / script),
-         url, "--", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            need_wrk(),
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(LUA / script),
+            url,
+            "--",
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -119,8 +134,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30, help="length of the load run")
     parser.add_argument("--soak", type=int, default=0, metavar="SECONDS", help="soak mode: run this long, throttled")
     parser.add_argument("--batch", type=int, default=100, help="records per ingest request")
-    parser.add_argument("--delay-ms", type=int, default=None, help="pause per request per connection "
-                        "(default 0, soak 20)")
+    parser.add_argument(
+        "--delay-ms", type=int, default=None, help="pause per request per connection (default 0, soak 20)"
+    )
     parser.add_argument("--sample", type=float, default=10.0, help="soak: seconds between RSS samples")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     args = parser.parse_args()
@@ -144,26 +160,36 @@ def main() -> None:
         worker = CeleryWorker(env, workdir / "worker.log")
         worker.start()
         policy_url = f"{web.url}/api/v1/client/policies/{SLUG}"
-        with urllib.request.urlopen(urllib.request.Request(
-                policy_url, headers={"Authorization": f"Bearer {key}"})) as response:
+        with urllib.request.urlopen(
+            urllib.request.Request(policy_url, headers={"Authorization": f"Bearer {key}"})
+        ) as response:
             etag = response.headers["ETag"]
         ts = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
 
         def start_all(length: int) -> dict[str, subprocess.Popen[str]]:
             return {
-                "fetch-200": wrk_process(policy_url, "fetch.lua", [key, "-", str(delay)],
-                                         seconds=length, connections=2),
-                "fetch-304": wrk_process(policy_url, "fetch.lua", [key, etag, str(delay)],
-                                         seconds=length, connections=4),
-                "ingest": wrk_process(f"{web.url}/api/v1/client/decisions", "ingest.lua",
-                                      [key, ts, str(args.batch), uuid.uuid4().hex[:8], str(delay * 5)],
-                                      seconds=length, connections=2),
+                "fetch-200": wrk_process(
+                    policy_url, "fetch.lua", [key, "-", str(delay)], seconds=length, connections=2
+                ),
+                "fetch-304": wrk_process(
+                    policy_url, "fetch.lua", [key, etag, str(delay)], seconds=length, connections=4
+                ),
+                "ingest": wrk_process(
+                    f"{web.url}/api/v1/client/decisions",
+                    "ingest.lua",
+                    [key, ts, str(args.batch), uuid.uuid4().hex[:8], str(delay * 5)],
+                    seconds=length,
+                    connections=2,
+                ),
             }
 
         warm = {name: wrk_result(p) for name, p in start_all(3).items()}  # warm every worker
         sampler = Sampler(web, worker, args.sample)
-        print(f"{'soak' if soak else 'load'}: {seconds} s, fetch-200 ×2 / fetch-304 ×4 / ingest ×2 connections "
-              f"(batches of {args.batch}), delay {delay} ms per request (ingest {delay * 5} ms)", flush=True)
+        print(
+            f"{'soak' if soak else 'load'}: {seconds} s, fetch-200 ×2 / fetch-304 ×4 / ingest ×2 connections "
+            f"(batches of {args.batch}), delay {delay} ms per request (ingest {delay * 5} ms)",
+            flush=True,
+        )
         pids_before = web.worker_pids()
         if soak:
             sampler.start()
@@ -181,32 +207,47 @@ def main() -> None:
         import psycopg
 
         with psycopg.connect(f"{PG}/{DB}", autocommit=True) as conn:
-            wait_for(lambda: conn.execute("SELECT count(*) FROM metrics_rollup_inbox").fetchone()[0] == 0,
-                     300, "rollups did not catch up", interval=0.5)
-            rows, distinct = conn.execute(
-                "SELECT count(*), count(DISTINCT event_id) FROM metrics_decision").fetchone()
+            wait_for(
+                lambda: conn.execute("SELECT count(*) FROM metrics_rollup_inbox").fetchone()[0] == 0,
+                300,
+                "rollups did not catch up",
+                interval=0.5,
+            )
+            rows, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM metrics_decision").fetchone()
             rolled = int(conn.execute("SELECT coalesce(sum(count), 0) FROM metrics_rollup_hourly").fetchone()[0])
         accepted_batches = sum(r["ok"] for r in (warm["ingest"], results["ingest"]))
 
-        print(f"\n{'traffic':10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
-              f"{'max ms':>8} {'errors':>7}")
+        print(
+            f"\n{'traffic':10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+            f"{'max ms':>8} {'errors':>7}"
+        )
         for name, r in results.items():
             errors = r["bad"] + r["short"] + r["socket_errors"]
             failed |= errors > 0
-            print(f"{name:10} {r['requests']:9,} {r['requests'] / (r['duration_us'] / 1e6):8,.0f} "
-                  f"{r['p50_us'] / 1000:8.1f} {r['p90_us'] / 1000:8.1f} {r['p99_us'] / 1000:8.1f} "
-                  f"{r['max_us'] / 1000:8.1f} {errors:7}")
+            print(
+                f"{name:10} {r['requests']:9,} {r['requests'] / (r['duration_us'] / 1e6):8,.0f} "
+                f"{r['p50_us'] / 1000:8.1f} {r['p90_us'] / 1000:8.1f} {r['p99_us'] / 1000:8.1f} "
+                f"{r['max_us'] / 1000:8.1f} {errors:7}"
+            )
         ingest = results["ingest"]
         decisions_per_s = ingest["ok"] * args.batch / (ingest["duration_us"] / 1e6)
-        print(f"ingestion: {decisions_per_s:,.0f} decisions/s; stored {rows:,} rows ({distinct:,} distinct event "
-              f"ids) for {accepted_batches:,} accepted batches of {args.batch}; rollups hold {rolled:,}")
+        print(
+            f"ingestion: {decisions_per_s:,.0f} decisions/s; stored {rows:,} rows ({distinct:,} distinct event "
+            f"ids) for {accepted_batches:,} accepted batches of {args.batch}; rollups hold {rolled:,}"
+        )
         # wrk stops with requests in flight (at most one per connection and run): the server stores
         # those batches but wrk never counts their answers.
         in_flight = (rows - accepted_batches * args.batch) / args.batch
         data_ok = rows == distinct == rolled and 0 <= in_flight <= 2 * 2 and in_flight == int(in_flight)
         failed |= not data_ok
-        print("stored data: " + (f"exact (raw = accepted + {in_flight:.0f} batches in flight at the stop, "
-                                 "no duplicate, rollups = raw)" if data_ok else "MISMATCH"))
+        print(
+            "stored data: "
+            + (
+                f"exact (raw = accepted + {in_flight:.0f} batches in flight at the stop, no duplicate, rollups = raw)"
+                if data_ok
+                else "MISMATCH"
+            )
+        )
 
         slopes: dict[str, dict[str, Any]] = {}
         if soak:
@@ -215,16 +256,34 @@ def main() -> None:
             for name, samples in sorted(sampler.samples.items()):
                 half = [s for s in samples if s[0] >= samples[-1][0] / 2]
                 whole, late = slope_per_minute(samples), slope_per_minute(half)
-                slopes[name] = {"samples": len(samples), "first_mb": round(samples[0][1], 1),
-                                "last_mb": round(samples[-1][1], 1), "slope_mb_per_min": whole and round(whole, 3),
-                                "second_half_slope": late and round(late, 3)}
-                print(f"{name:28} {len(samples):7} {samples[0][1]:8.1f} {samples[-1][1]:8.1f} "
-                      f"{max(m for _, m in samples):8.1f} {whole or 0:8.3f} {late or 0:9.3f}")
+                slopes[name] = {
+                    "samples": len(samples),
+                    "first_mb": round(samples[0][1], 1),
+                    "last_mb": round(samples[-1][1], 1),
+                    "slope_mb_per_min": whole and round(whole, 3),
+                    "second_half_slope": late and round(late, 3),
+                }
+                print(
+                    f"{name:28} {len(samples):7} {samples[0][1]:8.1f} {samples[-1][1]:8.1f} "
+                    f"{max(m for _, m in samples):8.1f} {whole or 0:8.3f} {late or 0:9.3f}"
+                )
         restarts = len(set(pids_before) ^ set(web.worker_pids()))
-        print(json.dumps({"mode": "soak" if soak else "load", "seconds": seconds, "delay_ms": delay,
-                          "results": results, "decisions_per_s": round(decisions_per_s),
-                          "stored_rows": rows, "rollup_count": rolled, "data_exact": data_ok,
-                          "gunicorn_workers_replaced": restarts, "memory": slopes}))
+        print(
+            json.dumps(
+                {
+                    "mode": "soak" if soak else "load",
+                    "seconds": seconds,
+                    "delay_ms": delay,
+                    "results": results,
+                    "decisions_per_s": round(decisions_per_s),
+                    "stored_rows": rows,
+                    "rollup_count": rolled,
+                    "data_exact": data_ok,
+                    "gunicorn_workers_replaced": restarts,
+                    "memory": slopes,
+                }
+            )
+        )
     finally:
         for server in (worker, web, redis):
             if server is not None:

@@ -25,10 +25,14 @@ print(settings.DATABASES["default"]["ENGINE"], settings.CELERY_TASK_ALWAYS_EAGER
 
 
 def run(env: dict[str, str]) -> list[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in (
-        "SECRET_KEY", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS")}
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env},
-                            capture_output=True, text=True, timeout=60)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG", "DATABASE_URL", "CELERY_BROKER_URL", "ALLOWED_HOSTS")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
     return result.stdout.strip().splitlines()
 
 
@@ -45,9 +49,15 @@ def test_settings__defaults__sqlite_and_in_process_tasks_for_the_demo():
 
 
 def test_settings__environment__database_and_broker_taken_from_it():
-    lines = run({"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "testserver", "SECURE_SSL_REDIRECT": "false",
-                 "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-                 "CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"})
+    lines = run(
+        {
+            "SECRET_KEY": "x" * 50,
+            "ALLOWED_HOSTS": "testserver",
+            "SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/9",
+        }
+    )
 
     assert lines[1] == "django.db.backends.postgresql False False"
 
@@ -56,10 +66,20 @@ def test_collectstatic__production_storage__every_asset_hashed_and_compressed(tm
     """The manifest storage of production resolves every reference in the vendored assets (a
     dangling source-map comment would abort the deploy)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "STATIC_ROOT")}
-    env.update(DEBUG="false", SECRET_KEY="collectstatic-test-" + "x" * 40, ALLOWED_HOSTS="signalbox.example.com",
-               STATIC_ROOT=str(tmp_path))
-    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env.update(
+        DEBUG="false",
+        SECRET_KEY="collectstatic-test-" + "x" * 40,
+        ALLOWED_HOSTS="signalbox.example.com",
+        STATIC_ROOT=str(tmp_path),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = (tmp_path / "staticfiles.json").read_text()
     for asset in ("vendor/plotly/plotly.min.js", "vendor/jsoneditor/jsoneditor.min.js", "signalbox/report.css"):

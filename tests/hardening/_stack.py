@@ -122,9 +122,24 @@ class PrivatePostgres:
             entry = pwd.getpwnam("postgres")
             self._user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
             os.chown(directory, entry.pw_uid, entry.pw_gid)
-        subprocess.run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                        "--no-sync", "-E", "UTF8", "--locale=C"], check=True, capture_output=True,
-                       cwd=directory, **self._user)
+        subprocess.run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            check=True,
+            capture_output=True,
+            cwd=directory,
+            **self._user,
+        )
 
     def url(self, db: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
@@ -132,10 +147,32 @@ class PrivatePostgres:
     def start(self) -> None:
         log = open(self.log, "ab")  # noqa: SIM115 - the child holds it; closed with the process
         self.proc = subprocess.Popen(
-            [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.directory),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=60", "-c", "shared_buffers=64MB", "-c", "log_min_messages=warning"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.directory, **self._user)
+            [
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(self.data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.directory),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=60",
+                "-c",
+                "shared_buffers=64MB",
+                "-c",
+                "log_min_messages=warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.directory,
+            **self._user,
+        )
         log.close()
         wait_for(self._ready, 60, "PostgreSQL did not accept connections")
 
@@ -150,8 +187,9 @@ class PrivatePostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Shut down: "fast" (SIGINT: abort transactions, close sessions) or "immediate" (SIGQUIT: crash)."""
-        _stop_process(self.proc, {"fast": signal.SIGINT, "immediate": signal.SIGQUIT,
-                                  "smart": signal.SIGTERM}[mode], timeout=60)
+        _stop_process(
+            self.proc, {"fast": signal.SIGINT, "immediate": signal.SIGQUIT, "smart": signal.SIGTERM}[mode], timeout=60
+        )
         self.proc = None
 
     def restart(self, mode: str = "immediate") -> float:
@@ -180,9 +218,27 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.directory), "--logfile", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.directory)
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--logfile",
+                str(self.log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.directory,
+        )
         wait_for(self._ping, 20, "redis-server did not answer PING")
 
     def _ping(self) -> bool:
@@ -224,12 +280,33 @@ class Gunicorn:
     def start(self) -> None:
         log = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "controlplane.wsgi", "-w", str(self.workers), "-k", "sync",
-             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--graceful-timeout", "10"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "controlplane.wsgi",
+                "-w",
+                str(self.workers),
+                "-k",
+                "sync",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "--graceful-timeout",
+                "10",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
-        wait_for(lambda: self._alive() and _port_open(self.port) and len(self.worker_pids()) == self.workers,
-                 60, "gunicorn did not start")
+        wait_for(
+            lambda: self._alive() and _port_open(self.port) and len(self.worker_pids()) == self.workers,
+            60,
+            "gunicorn did not start",
+        )
 
     def _alive(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -262,16 +339,38 @@ class CeleryWorker:
         offset = self.log.stat().st_size if self.log.exists() else 0
         out = open(self.log.with_suffix(".out"), "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "controlplane", "worker", "-P", "prefork",
-             "-c", str(self.concurrency), "--without-heartbeat", "--without-gossip", "--without-mingle",
-             "-l", "info", "-f", str(self.log)],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "controlplane",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                str(self.concurrency),
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+                "-f",
+                str(self.log),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         out.close()
 
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"celery worker exited: {self.log_text()[-1500:]}"
-                                   f"{self.log.with_suffix('.out').read_text(errors='replace')[-1500:]}")
+                raise RuntimeError(
+                    f"celery worker exited: {self.log_text()[-1500:]}"
+                    f"{self.log.with_suffix('.out').read_text(errors='replace')[-1500:]}"
+                )
             return " ready." in self.log_text()[offset:] and len(self.child_pids()) == self.concurrency
 
         wait_for(ready, 90, "the Celery worker did not get ready")
@@ -327,21 +426,23 @@ class Stack:
     def env(self) -> dict[str, str]:
         assert self.pg is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "controlplane.settings",
-            "DATABASE_URL": self.pg.url(self.db),
-            "CACHE_URL": self.cache.url(0),
-            "CELERY_BROKER_URL": self.broker.url(0),
-            "SECRET_KEY": "fault-scenarios-secret-key-0000000000000000000000",
-            "DEBUG": "false",
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            # Per-key rate limits stay on but never refuse a scenario's traffic.
-            "CLIENT_RATE_LIMIT_POLICY_FETCH": "1000000000/minute",
-            "CLIENT_RATE_LIMIT_DECISIONS": "1000000000/minute",
-            "PYTHONPATH": str(ROOT),
-        })
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "controlplane.settings",
+                "DATABASE_URL": self.pg.url(self.db),
+                "CACHE_URL": self.cache.url(0),
+                "CELERY_BROKER_URL": self.broker.url(0),
+                "SECRET_KEY": "fault-scenarios-secret-key-0000000000000000000000",
+                "DEBUG": "false",
+                "SECURE_SSL_REDIRECT": "false",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "LOG_LEVEL": "WARNING",
+                # Per-key rate limits stay on but never refuse a scenario's traffic.
+                "CLIENT_RATE_LIMIT_POLICY_FETCH": "1000000000/minute",
+                "CLIENT_RATE_LIMIT_DECISIONS": "1000000000/minute",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         return env
 
     def start(self) -> Stack:
@@ -360,8 +461,13 @@ class Stack:
 
     def close(self) -> None:
         """Stop every process this stack started and remove its directory."""
-        for stop in (self.worker and self.worker.stop, self.web and self.web.stop,
-                     self.broker.stop, self.cache.stop, self.pg and (lambda: self.pg.stop("immediate"))):
+        for stop in (
+            self.worker and self.worker.stop,
+            self.web and self.web.stop,
+            self.broker.stop,
+            self.cache.stop,
+            self.pg and (lambda: self.pg.stop("immediate")),
+        ):
             if stop:
                 with contextlib.suppress(Exception):
                     stop()
@@ -425,8 +531,9 @@ class Stack:
         last_tick = 0.0
         while self.inbox_size():
             if time.monotonic() > deadline:
-                raise TimeoutError(f"rollups did not catch up within {timeout:.0f} s "
-                                   f"({self.inbox_size()} deltas pending)")
+                raise TimeoutError(
+                    f"rollups did not catch up within {timeout:.0f} s ({self.inbox_size()} deltas pending)"
+                )
             if time.monotonic() - last_tick > 5:
                 self.beat_tick()
                 last_tick = time.monotonic()
@@ -509,10 +616,21 @@ def decision_record(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "event_id": new_event_id(),
         "timestamp": (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
-        "policy": POLICY, "policy_version": 1, "route": "faq", "task_type": "faq",
-        "model": "gpt-4o-mini", "provider": "openai", "tier": 1, "attempt": 1,
-        "request_id": uuid.uuid4().hex, "reason": {"route_by": "task_type", "tier_by": "start"},
-        "outcome": "ok", "confidence": 0.9, "tokens_in": 1000, "tokens_out": 200, "latency_ms": 420.5,
+        "policy": POLICY,
+        "policy_version": 1,
+        "route": "faq",
+        "task_type": "faq",
+        "model": "gpt-4o-mini",
+        "provider": "openai",
+        "tier": 1,
+        "attempt": 1,
+        "request_id": uuid.uuid4().hex,
+        "reason": {"route_by": "task_type", "tier_by": "start"},
+        "outcome": "ok",
+        "confidence": 0.9,
+        "tokens_in": 1000,
+        "tokens_out": 200,
+        "latency_ms": 420.5,
         "client": {"app": "faults", "instance": "host:1", "sdk_version": "0.1.0"},
         "attributes": {"user_tier": "pro"},
     }
@@ -526,6 +644,9 @@ def post_decisions(stack: Stack, records: list[dict[str, Any]], *, timeout: floa
     import orjson
 
     assert stack.web is not None
-    return httpx.post(f"{stack.web.url}/api/v1/client/decisions", content=orjson.dumps({"decisions": records}),
-                      headers={"Authorization": f"Bearer {stack.key}", "Content-Type": "application/json"},
-                      timeout=timeout)
+    return httpx.post(
+        f"{stack.web.url}/api/v1/client/decisions",
+        content=orjson.dumps({"decisions": records}),
+        headers={"Authorization": f"Bearer {stack.key}", "Content-Type": "application/json"},
+        timeout=timeout,
+    )

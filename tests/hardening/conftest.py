@@ -76,8 +76,11 @@ def upload(client: Any) -> Callable[..., Any]:
     """upload(records_or_body, secret) -> the response of the decision upload."""
 
     def post(payload: Any, secret: str | None, **extra: Any) -> Any:
-        body = payload if isinstance(payload, bytes) else orjson.dumps(
-            {"decisions": payload} if isinstance(payload, list) else payload)
+        body = (
+            payload
+            if isinstance(payload, bytes)
+            else orjson.dumps({"decisions": payload} if isinstance(payload, list) else payload)
+        )
         headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}
         extra.setdefault("content_type", "application/json")
         return client.post(DECISIONS_URL, data=body, **headers, **extra)

@@ -23,8 +23,12 @@ IDENTITIES = ["anonymous", "sdk_key_bearer", "sdk_key_token", "no_role", *ROLES]
 
 def _operations() -> list[tuple[str, str, str]]:
     schema = SchemaGenerator().get_schema(public=True)
-    return sorted((op["operationId"], method.upper(), path) for path, ops in schema["paths"].items()
-                  for method, op in ops.items() if method in {"get", "post", "put", "patch", "delete"})
+    return sorted(
+        (op["operationId"], method.upper(), path)
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
 
 
 def _doc() -> dict[str, Any]:
@@ -91,26 +95,42 @@ def identities(world: Any, make_user: Any) -> dict[str, dict[str, str]]:
     """identity -> the request headers it sends."""
     from rest_framework.authtoken.models import Token
 
-    headers = {"anonymous": {}, "sdk_key_bearer": {"HTTP_AUTHORIZATION": f"Bearer {world.secret}"},
-               "sdk_key_token": {"HTTP_AUTHORIZATION": f"Token {world.secret}"}}
-    users = {"no_role": make_user(None), **{r: make_user(r) for r in ROLES[:-1]},
-             "superuser": make_user(None, superuser=True)}
+    headers = {
+        "anonymous": {},
+        "sdk_key_bearer": {"HTTP_AUTHORIZATION": f"Bearer {world.secret}"},
+        "sdk_key_token": {"HTTP_AUTHORIZATION": f"Token {world.secret}"},
+    }
+    users = {
+        "no_role": make_user(None),
+        **{r: make_user(r) for r in ROLES[:-1]},
+        "superuser": make_user(None, superuser=True),
+    }
     for name, user in users.items():
         headers[name] = {"HTTP_AUTHORIZATION": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
     return headers
 
 
 def _fill(path: str, world: Any) -> str:
-    values = {"slug": "checkout", "ref": "1", "model_id": "gpt-4o", "key_id": str(world.key.pk),
-              "policy": "checkout", "month": timezone.now().strftime("%Y-%m")}
+    values = {
+        "slug": "checkout",
+        "ref": "1",
+        "model_id": "gpt-4o",
+        "key_id": str(world.key.pk),
+        "policy": "checkout",
+        "month": timezone.now().strftime("%Y-%m"),
+    }
     return re.sub(r"{(\w+)}", lambda m: values.get(m.group(1), "1"), path)
 
 
 def _written() -> tuple[int, ...]:
     from routing.models import AuditEntry, Policy, PolicyVersion, SdkKey
 
-    return (AuditEntry.objects.count(), Policy.objects.count(), PolicyVersion.objects.count(),
-            SdkKey.objects.filter(revoked_at__isnull=True).count())
+    return (
+        AuditEntry.objects.count(),
+        Policy.objects.count(),
+        PolicyVersion.objects.count(),
+        SdkKey.objects.filter(revoked_at__isnull=True).count(),
+    )
 
 
 def _allowed(identity: str, least: str) -> bool:
@@ -136,16 +156,17 @@ def _each_in_a_savepoint(names: list[str], check: Callable[[str], None]) -> None
 
 @pytest.mark.parametrize(("operation", "method", "path"), OPERATIONS, ids=[o for o, _, _ in OPERATIONS])
 def test_api__each_identity_on_each_operation__allowed_or_refused_per_role(
-        world: Any, identities: dict[str, dict[str, str]], client: Any, operation: str, method: str,
-        path: str) -> None:
+    world: Any, identities: dict[str, dict[str, str]], client: Any, operation: str, method: str, path: str
+) -> None:
     if operation not in API:
         pytest.fail(f"{operation} is missing from the API expectation table")
     least, body, ok_status = API[operation]
 
     def check(identity: str) -> None:
         before = _written()
-        response = getattr(client, method.lower())(_fill(path, world), data=body() if body else None,
-                                                   content_type="application/json", **identities[identity])
+        response = getattr(client, method.lower())(
+            _fill(path, world), data=body() if body else None, content_type="application/json", **identities[identity]
+        )
         where = (identity, response.status_code, response.content[:200])
         assert response.status_code < 500, where
         if identity in {"anonymous", "sdk_key_bearer", "sdk_key_token"}:
@@ -272,8 +293,12 @@ def _admin_url(route: str, world: Any, objects: dict[str, Any]) -> str:
 
     model = next((m for m in objects if f"/{m}/" in route), None)
     pk = str(objects[model].pk) if model else "1"
-    values = {"object_id": pk, "number": "1", "id": pk,
-              "content_type_id": str(ContentType.objects.get_for_model(world.checkout).pk)}
+    values = {
+        "object_id": pk,
+        "number": "1",
+        "id": pk,
+        "content_type_id": str(ContentType.objects.get_for_model(world.checkout).pk),
+    }
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route)
 
 
@@ -282,8 +307,11 @@ def admin_clients(world: Any, make_user: Any) -> dict[str, Any]:
     from django.test import Client
 
     clients = {"anonymous": Client()}
-    users = {"no_role": make_user(None), **{r: make_user(r) for r in ROLES[:-1]},
-             "superuser": make_user(None, superuser=True)}
+    users = {
+        "no_role": make_user(None),
+        **{r: make_user(r) for r in ROLES[:-1]},
+        "superuser": make_user(None, superuser=True),
+    }
     for name, user in users.items():
         clients[name] = Client()
         clients[name].force_login(user)
@@ -298,9 +326,15 @@ def admin_objects(world: Any, admin_clients: Any) -> dict[str, Any]:
     from routing.models import AuditEntry, CatalogModel
 
     user = User.objects.filter(is_superuser=False).first()
-    return {"policy": world.checkout, "catalogmodel": CatalogModel.objects.get(model_id="gpt-4o"),
-            "sdkkey": world.key, "auditentry": AuditEntry.objects.first(), "user": user,
-            "group": Group.objects.get(name="viewer"), "tokenproxy": Token.objects.get_or_create(user=user)[0]}
+    return {
+        "policy": world.checkout,
+        "catalogmodel": CatalogModel.objects.get(model_id="gpt-4o"),
+        "sdkkey": world.key,
+        "auditentry": AuditEntry.objects.first(),
+        "user": user,
+        "group": Group.objects.get(name="viewer"),
+        "tokenproxy": Token.objects.get_or_create(user=user)[0],
+    }
 
 
 def _admin_written() -> tuple[int, ...]:
@@ -312,7 +346,8 @@ def _admin_written() -> tuple[int, ...]:
 
 @pytest.mark.parametrize(("name", "route"), ADMIN_PATTERNS, ids=[n for n, _ in ADMIN_PATTERNS])
 def test_admin__each_role_on_each_page__opened_or_refused(
-        world: Any, admin_clients: Any, admin_objects: Any, name: str, route: str) -> None:
+    world: Any, admin_clients: Any, admin_objects: Any, name: str, route: str
+) -> None:
     if name not in ADMIN:
         pytest.fail(f"{name} is missing from the ADMIN expectation table")
     least_get, least_post = ADMIN[name]
@@ -358,11 +393,17 @@ ADMIN_ACTIONS: dict[str, dict[str, set[str]]] = {
     "routing.catalogmodel": _NONE,
     "routing.sdkkey": {**_NONE, "publisher": {"revoke_selected"}, "superuser": {"revoke_selected"}},
     "routing.auditentry": _NONE,
-    "metrics.alert": {"viewer": set(), "editor": {"acknowledge_selected", "resolve_selected"},
-                      "publisher": {"acknowledge_selected", "resolve_selected"},
-                      "superuser": {"acknowledge_selected", "resolve_selected"}},
-    "metrics.notificationchannel": {**_NONE, "publisher": {"delete_selected", "enable_selected", "test_selected"},
-                                    "superuser": {"delete_selected", "enable_selected", "test_selected"}},
+    "metrics.alert": {
+        "viewer": set(),
+        "editor": {"acknowledge_selected", "resolve_selected"},
+        "publisher": {"acknowledge_selected", "resolve_selected"},
+        "superuser": {"acknowledge_selected", "resolve_selected"},
+    },
+    "metrics.notificationchannel": {
+        **_NONE,
+        "publisher": {"delete_selected", "enable_selected", "test_selected"},
+        "superuser": {"delete_selected", "enable_selected", "test_selected"},
+    },
     "metrics.delivery": _NONE,
 }
 REGISTERED = sorted(model._meta.label_lower for model in admin.site._registry)
@@ -370,7 +411,8 @@ REGISTERED = sorted(model._meta.label_lower for model in admin.site._registry)
 
 @pytest.mark.parametrize("label", REGISTERED)
 def test_admin_actions__offered_per_role__and_refused_to_the_rest(
-        world: Any, admin_clients: Any, admin_objects: Any, label: str) -> None:
+    world: Any, admin_clients: Any, admin_objects: Any, label: str
+) -> None:
     from django.apps import apps
     from django.test import RequestFactory
 
@@ -391,8 +433,9 @@ def test_admin_actions__offered_per_role__and_refused_to_the_rest(
             continue
         before = _admin_written()
         for action in sorted(every - offered):
-            response = admin_clients[role].post(url, {
-                "action": action, "_selected_action": [target.pk], "post": "yes", "comment": "x"})
+            response = admin_clients[role].post(
+                url, {"action": action, "_selected_action": [target.pk], "post": "yes", "comment": "x"}
+            )
             assert response.status_code < 500
         assert _admin_written() == before, (label, role)
 

@@ -22,8 +22,12 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-DOWN = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                    "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0"}}
+DOWN = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{_closed_port()}/0",
+    }
+}
 
 
 @pytest.fixture
@@ -49,7 +53,8 @@ def test_cache_down__decision_upload__accepted_and_stored(world: World, upload: 
 
 
 def test_cache_down__publish_meanwhile__other_processes_serve_it_once_the_cache_returns(
-        world: World, fetch: Any, publisher: Any, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+    world: World, fetch: Any, publisher: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     """Another web process holds the old version through the outage; the publish cannot bump the
     generation token then, yet that process serves the new version once the cache answers."""
     settings.LIVE_POLICY_CHECK_SECONDS = 0
@@ -67,14 +72,18 @@ def test_cache_down__publish_meanwhile__other_processes_serve_it_once_the_cache_
 
 
 def test_cache_down__budget_state_held_in_memory__no_longer_sent_until_the_cache_returns(
-        world: World, fetch: Any, settings: Any) -> None:
+    world: World, fetch: Any, settings: Any
+) -> None:
     """Metrics cannot refresh the state while the cache is down, so the process stops sending the
     one it holds (the client keeps its last state for its own max age) and sends it again after."""
     from datetime import UTC, datetime
 
     settings.LIVE_POLICY_CHECK_SECONDS = 0
-    live.budget_state_write(slug="checkout", as_of=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
-                            state={"policy": {"daily": 0.9, "monthly": 0.2}, "routes": {}})
+    live.budget_state_write(
+        slug="checkout",
+        as_of=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+        state={"policy": {"daily": 0.9, "monthly": 0.2}, "routes": {}},
+    )
     before = fetch("checkout", world.secret)
     assert live.BUDGET_HEADER in before.headers
     with override_settings(CACHES=DOWN):

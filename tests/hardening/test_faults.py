@@ -37,9 +37,16 @@ RATE = 60.0  # run() calls per second per traffic thread
 def make_client(stack: Stack, tmp_path: Path, **overrides: Any) -> RoutingClient:
     assert stack.web is not None
     options: dict[str, Any] = {
-        "cache_dir": tmp_path / "cache", "spool_dir": tmp_path / "spool", "refresh_interval": 0.5,
-        "flush_interval": 0.2, "batch_size": 100, "queue_size": 300, "timeout": 3.0,
-        "rng": random.Random(7), "app": "faults"}
+        "cache_dir": tmp_path / "cache",
+        "spool_dir": tmp_path / "spool",
+        "refresh_interval": 0.5,
+        "flush_interval": 0.2,
+        "batch_size": 100,
+        "queue_size": 300,
+        "timeout": 3.0,
+        "rng": random.Random(7),
+        "app": "faults",
+    }
     options.update(overrides)
     return RoutingClient(stack.web.url, stack.key, POLICY, **options)
 
@@ -57,8 +64,7 @@ def assert_rollups_exact(stack: Stack, timeout: float = 40) -> None:
     assert stack.rollup_mismatches() == 0
 
 
-def test_postgres_restart__during_steady_ingestion__every_decision_stored_once(
-        stack: Stack, tmp_path: Path) -> None:
+def test_postgres_restart__during_steady_ingestion__every_decision_stored_once(stack: Stack, tmp_path: Path) -> None:
     """Given two client threads uploading steadily, when PostgreSQL crashes and restarts
     (immediate shutdown: every open connection of gunicorn and the worker dies), the client retries
     and the database ends with exactly the decisions made, each once, and exact rollups."""
@@ -84,8 +90,7 @@ def test_postgres_restart__during_steady_ingestion__every_decision_stored_once(
     assert_rollups_exact(stack)
 
 
-def test_broker_down__ingestion_still_stores__rollups_catch_up_when_it_returns(
-        stack: Stack, tmp_path: Path) -> None:
+def test_broker_down__ingestion_still_stores__rollups_catch_up_when_it_returns(stack: Stack, tmp_path: Path) -> None:
     """Given a worker folding rollups, when the broker stops, every upload still answers 200 and is
     stored while the rollup inbox grows; when the broker returns, later ingests queue the fold again
     and the worker reconnects and catches up, ending exact."""
@@ -104,8 +109,12 @@ def test_broker_down__ingestion_still_stores__rollups_catch_up_when_it_returns(
             time.sleep(6)
             rows_down, folded_down = stack.decision_counts()[0], stack.rollup_total()
             stack.broker.start()
-            wait_for(lambda: stack.rollup_total() >= rows_down, 45,
-                     "the worker did not catch up after the broker returned", interval=0.5)
+            wait_for(
+                lambda: stack.rollup_total() >= rows_down,
+                45,
+                "the worker did not catch up after the broker returned",
+                interval=0.5,
+            )
         assert client.flush(timeout=30)
         stats = client.stats()
     finally:
@@ -123,7 +132,8 @@ def test_broker_down__ingestion_still_stores__rollups_catch_up_when_it_returns(
 
 
 def test_control_plane_down__client_routes_from_cache__spool_delivered_once_after_restart(
-        stack: Stack, tmp_path: Path) -> None:
+    stack: Stack, tmp_path: Path
+) -> None:
     """Given a client routing steadily, when gunicorn stops for OUTAGE_SECONDS, run() keeps deciding
     (no exception), records spill to the disk spool, a client started during the outage routes from
     the disk cache, and once the server is back every decision is stored exactly once."""
@@ -136,8 +146,9 @@ def test_control_plane_down__client_routes_from_cache__spool_delivered_once_afte
             stack.web.stop()
             down_at, runs_at_stop = time.monotonic(), t.runs
 
-            fresh = RoutingClient(stack.web.url, stack.key, POLICY, cache_dir=tmp_path / "cache",
-                                  refresh_interval=0.5, timeout=1.0)
+            fresh = RoutingClient(
+                stack.web.url, stack.key, POLICY, cache_dir=tmp_path / "cache", refresh_interval=0.5, timeout=1.0
+            )
             try:
                 assert fresh.wait_until_ready(2)
                 fresh_model = fresh.decide("billing").model
@@ -164,8 +175,10 @@ def test_control_plane_down__client_routes_from_cache__spool_delivered_once_afte
 
 
 def _blocked_rollup_backend(stack: Stack) -> int | None:
-    rows = stack.sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                     "AND wait_event_type = 'Lock' AND query ILIKE '%metrics_rollup_inbox%'")
+    rows = stack.sql(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query ILIKE '%metrics_rollup_inbox%'"
+    )
     return rows[0][0] if rows else None
 
 
@@ -179,8 +192,10 @@ def test_worker_killed_mid_rollup__task_reruns__rollups_exact_nothing_doubled(st
     ts = hour.isoformat().replace("+00:00", "Z")
     held = {"timestamp": ts, "task_type": "held", "route": "held"}
     assert post_decisions(stack, [decision_record(**held) for _ in range(10)]).json()["accepted"] == 10
-    run([sys.executable, "manage.py", "rollups_rebuild", "--since", (hour - timedelta(hours=1)).isoformat()],
-        stack.env())
+    run(
+        [sys.executable, "manage.py", "rollups_rebuild", "--since", (hour - timedelta(hours=1)).isoformat()],
+        stack.env(),
+    )
     assert stack.rollup_total() == 10 and stack.inbox_size() == 0
     for start in (0, 5000):
         batch = [decision_record(timestamp=ts, task_type=f"t{i:05d}") for i in range(start, start + 5000)]
@@ -197,8 +212,11 @@ def test_worker_killed_mid_rollup__task_reruns__rollups_exact_nothing_doubled(st
         assert stack.rollup_total() == 10 + 10_000  # two rounds committed, the third in flight
         [child] = stack.worker.child_pids()
         os.kill(child, signal.SIGKILL)
-        wait_for(lambda: stack.worker.log_text().count(f"rollups_update[{task_id}] received") == 2, 60,
-                 "the killed task was not redelivered")
+        wait_for(
+            lambda: stack.worker.log_text().count(f"rollups_update[{task_id}] received") == 2,
+            60,
+            "the killed task was not redelivered",
+        )
         holder.rollback()  # releases the row: the killed round's backend finds its client gone
 
     log = stack.worker.log_text()

@@ -34,14 +34,20 @@ TARGETS = {
     "policies_create": Target("post", "/api/v1/policies/", lambda v: {"slug": v, "name": "x"}, "slug"),
     "policies_update": Target("patch", "/api/v1/policies/checkout/", lambda v: {"name": v}, "name"),
     "draft_save": Target("put", "/api/v1/policies/checkout/draft/", _doc_with, "default_route"),
-    "document_validate": Target("post", "/api/v1/policy-document/validate/",
-                                lambda v: {"document": factories.document(default_route=v)}, "default_route"),
+    "document_validate": Target(
+        "post",
+        "/api/v1/policy-document/validate/",
+        lambda v: {"document": factories.document(default_route=v)},
+        "default_route",
+    ),
     "keys_create": Target("post", "/api/v1/keys/", lambda v: {"name": v, "policies": ["checkout"]}, "name"),
-    "preview": Target("post", "/api/v1/policies/checkout/preview/",
-                      lambda v: {"request": {"task_type": v}}, "task_type"),
+    "preview": Target(
+        "post", "/api/v1/policies/checkout/preview/", lambda v: {"request": {"task_type": v}}, "task_type"
+    ),
     "publish": Target("post", "/api/v1/policies/checkout/publish/", lambda v: {"comment": v}, "comment"),
-    "decisions": Target("post", "/api/v1/client/decisions", lambda v: {"decisions": [record(task_type=v)]},
-                        "task_type", client_api=True),
+    "decisions": Target(
+        "post", "/api/v1/client/decisions", lambda v: {"decisions": [record(task_type=v)]}, "task_type", client_api=True
+    ),
 }
 
 # Values put in a text field: each must be stored verbatim, or refused naming the field.
@@ -71,15 +77,26 @@ RAW_BODIES = {
 }
 
 # JSON literals placed in a number field.
-NUMBER_LITERALS = {"overflow_float": "1e309", "huge_int": "1" + "0" * 400, "nan": "NaN",
-                   "infinity": "Infinity", "minus_infinity": "-Infinity", "negative": "-1"}
+NUMBER_LITERALS = {
+    "overflow_float": "1e309",
+    "huge_int": "1" + "0" * 400,
+    "nan": "NaN",
+    "infinity": "Infinity",
+    "minus_infinity": "-Infinity",
+    "negative": "-1",
+}
 
 
 def _counts() -> tuple[int, ...]:
     from routing.models import AuditEntry, Policy, PolicyVersion, SdkKey
 
-    return (AuditEntry.objects.count(), Policy.objects.count(), PolicyVersion.objects.count(),
-            SdkKey.objects.count(), decision_count())
+    return (
+        AuditEntry.objects.count(),
+        Policy.objects.count(),
+        PolicyVersion.objects.count(),
+        SdkKey.objects.count(),
+        decision_count(),
+    )
 
 
 @pytest.fixture
@@ -90,8 +107,7 @@ def send(world: Any, client: Any, publisher: Any) -> Callable[..., Any]:
 
     def go(target: Target, body: bytes, content_type: str = "application/json") -> Any:
         auth = f"Bearer {world.secret}" if target.client_api else f"Token {token}"
-        return getattr(client, target.method)(target.url, data=body, content_type=content_type,
-                                              HTTP_AUTHORIZATION=auth)
+        return getattr(client, target.method)(target.url, data=body, content_type=content_type, HTTP_AUTHORIZATION=auth)
 
     return go
 
@@ -117,7 +133,8 @@ def test_raw_body__malformed_or_wrong_type__clear_4xx_and_nothing_written(send: 
     if response.status_code < 400:
         # The client endpoint reads JSON whatever the label says; an empty PATCH changes nothing.
         assert (TARGETS[name].client_api and kind == "text") or (name == "policies_update" and kind == "empty"), (
-            response.status_code)
+            response.status_code
+        )
         if name != "policies_update":  # an empty PATCH still writes an audit entry (noted, harmless)
             assert _counts() == before or TARGETS[name].client_api
         return
@@ -144,14 +161,18 @@ def test_text_field__hostile_string__stored_verbatim_or_refused_by_field(send: A
 
 
 @pytest.mark.parametrize("kind", sorted(NUMBER_LITERALS))
-@pytest.mark.parametrize(("name", "template", "field"), [
-    ("draft_save", '{"document": %s, "expected_revision": %s}', "expected_revision"),
-    ("preview", '{"request": {"task_type": "chat", "prompt_tokens": %s}}', "prompt_tokens"),
-    ("rollback", '{"to_version": %s, "comment": "x"}', "to_version"),
-    ("decisions", '{"decisions": [%s]}', "tokens_in"),
-])
-def test_number_field__huge_nan_or_infinite__refused_by_field(world: Any, send: Any, name: str, template: str,
-                                                               field: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "template", "field"),
+    [
+        ("draft_save", '{"document": %s, "expected_revision": %s}', "expected_revision"),
+        ("preview", '{"request": {"task_type": "chat", "prompt_tokens": %s}}', "prompt_tokens"),
+        ("rollback", '{"to_version": %s, "comment": "x"}', "to_version"),
+        ("decisions", '{"decisions": [%s]}', "tokens_in"),
+    ],
+)
+def test_number_field__huge_nan_or_infinite__refused_by_field(
+    world: Any, send: Any, name: str, template: str, field: str, kind: str
+) -> None:
     literal = NUMBER_LITERALS[kind]
     if name == "draft_save":
         body = template % (json.dumps(factories.document()), literal)
@@ -182,12 +203,21 @@ def test_number_field__huge_nan_or_infinite__refused_by_field(world: Any, send: 
         _assert_refused_cleanly(response, before, field)
 
 
-@pytest.mark.parametrize("timestamp", [
-    "0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2100-01-01T00:00:00Z",
-    "yesterday", "2024-13-45T99:99:99Z", "", "1e309", "2024-01-01T00:00:00+99:00",
-])
-def test_decision_timestamp__far_or_malformed__record_rejected_by_field(world: Any, send: Any,
-                                                                       timestamp: str) -> None:
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+        "yesterday",
+        "2024-13-45T99:99:99Z",
+        "",
+        "1e309",
+        "2024-01-01T00:00:00+99:00",
+    ],
+)
+def test_decision_timestamp__far_or_malformed__record_rejected_by_field(world: Any, send: Any, timestamp: str) -> None:
     before = _counts()
 
     response = send(TARGETS["decisions"], json.dumps({"decisions": [record(timestamp=timestamp)]}).encode())
@@ -201,8 +231,9 @@ def test_decision_timestamp__far_or_malformed__record_rejected_by_field(world: A
 
 @pytest.mark.parametrize("kind", ["nul", "rtl", "sql", "very_long", "zero_width"])
 @pytest.mark.parametrize("form", ["sdkkey_add", "sdkkey_revoke", "policy_publish"])
-def test_admin_form__hostile_string__no_500_and_refusals_write_nothing(world: Any, make_user: Any, kind: str,
-                                                                        form: str) -> None:
+def test_admin_form__hostile_string__no_500_and_refusals_write_nothing(
+    world: Any, make_user: Any, kind: str, form: str
+) -> None:
     from django.test import Client
 
     client = Client()
@@ -244,24 +275,50 @@ def test_secrets__never_in_logs_or_error_bodies(world: Any, client: Any, publish
             # An SDK key as a management token, and a management token as an SDK key.
             ("get", "/api/v1/policies/", {"HTTP_AUTHORIZATION": f"Token {secret}"}, None),
             ("get", "/api/v1/policies/", {"HTTP_AUTHORIZATION": f"Bearer {secret}"}, None),
-            ("get", f"/api/v1/client/policies/billing?key={secret}", {"HTTP_AUTHORIZATION": f"Bearer {secret}"},
-             None),
-            ("post", "/api/v1/client/decisions", {"HTTP_AUTHORIZATION": f"Bearer {secret}x"},
-             {"decisions": [record()]}),
+            ("get", f"/api/v1/client/policies/billing?key={secret}", {"HTTP_AUTHORIZATION": f"Bearer {secret}"}, None),
+            (
+                "post",
+                "/api/v1/client/decisions",
+                {"HTTP_AUTHORIZATION": f"Bearer {secret}x"},
+                {"decisions": [record()]},
+            ),
             # Secrets inside bodies, in fields that are refused and echoed nowhere.
-            ("post", "/api/v1/client/decisions", {"HTTP_AUTHORIZATION": f"Bearer {world.secret}"},
-             {"decisions": [record(task_type=secret * 50, attributes={"k": secret})], "extra": secret}),
-            ("post", "/api/v1/policies/", {"HTTP_AUTHORIZATION": f"Token {token}"},
-             {"slug": secret, "name": secret * 10, "unknown": secret}),
+            (
+                "post",
+                "/api/v1/client/decisions",
+                {"HTTP_AUTHORIZATION": f"Bearer {world.secret}"},
+                {"decisions": [record(task_type=secret * 50, attributes={"k": secret})], "extra": secret},
+            ),
+            (
+                "post",
+                "/api/v1/policies/",
+                {"HTTP_AUTHORIZATION": f"Token {token}"},
+                {"slug": secret, "name": secret * 10, "unknown": secret},
+            ),
             # (A 40-hex management token here would be echoed as an unknown slug: it looks like one.)
-            *([("post", "/api/v1/keys/", {"HTTP_AUTHORIZATION": f"Token {token}"},
-                {"name": "x", "policies": [secret]})] if secret != token else []),
-            ("put", "/api/v1/policies/checkout/draft/", {"HTTP_AUTHORIZATION": f"Token {token}"},
-             {"document": {"schema_version": 1, "default_route": secret}}),
+            *(
+                [
+                    (
+                        "post",
+                        "/api/v1/keys/",
+                        {"HTTP_AUTHORIZATION": f"Token {token}"},
+                        {"name": "x", "policies": [secret]},
+                    )
+                ]
+                if secret != token
+                else []
+            ),
+            (
+                "put",
+                "/api/v1/policies/checkout/draft/",
+                {"HTTP_AUTHORIZATION": f"Token {token}"},
+                {"document": {"schema_version": 1, "default_route": secret}},
+            ),
         ]
         for method, url, headers, body in requests:
-            response = getattr(client, method)(url, data=json.dumps(body) if body is not None else None,
-                                               content_type="application/json", **headers)
+            response = getattr(client, method)(
+                url, data=json.dumps(body) if body is not None else None, content_type="application/json", **headers
+            )
             assert response.status_code < 500
             if response.status_code >= 400 or method == "get":
                 bodies.append(response.content.decode(errors="replace"))

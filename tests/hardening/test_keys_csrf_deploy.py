@@ -98,12 +98,22 @@ def test_key__compared_in_constant_time_on_its_hash() -> None:
 def _forms(world: Any) -> list[str]:
     key = world.key.pk
     policy = world.checkout.pk
-    return ["/admin/login/", "/admin/logout/", "/admin/password_change/", "/admin/routing/policy/add/",
-            f"/admin/routing/policy/{policy}/change/", f"/admin/routing/policy/{policy}/publish/",
-            f"/admin/routing/policy/{policy}/rollback/1/", f"/admin/routing/policy/{policy}/preview/",
-            f"/admin/routing/policy/{policy}/draft/discard/", "/admin/routing/policy/",
-            "/admin/routing/sdkkey/add/", f"/admin/routing/sdkkey/{key}/revoke/", "/admin/routing/sdkkey/",
-            "/admin/routing/catalogmodel/"]
+    return [
+        "/admin/login/",
+        "/admin/logout/",
+        "/admin/password_change/",
+        "/admin/routing/policy/add/",
+        f"/admin/routing/policy/{policy}/change/",
+        f"/admin/routing/policy/{policy}/publish/",
+        f"/admin/routing/policy/{policy}/rollback/1/",
+        f"/admin/routing/policy/{policy}/preview/",
+        f"/admin/routing/policy/{policy}/draft/discard/",
+        "/admin/routing/policy/",
+        "/admin/routing/sdkkey/add/",
+        f"/admin/routing/sdkkey/{key}/revoke/",
+        "/admin/routing/sdkkey/",
+        "/admin/routing/catalogmodel/",
+    ]
 
 
 def test_csrf__every_post_form_without_a_token__refused(world: Any, make_user: Any) -> None:
@@ -114,19 +124,21 @@ def test_csrf__every_post_form_without_a_token__refused(world: Any, make_user: A
     client.force_login(superuser)
     before = decision_count(), _audit()
 
-    refused = {url: client.post(url, {"comment": "x", "post": "yes", "name": "x"}).status_code
-               for url in _forms(world)}
+    refused = {url: client.post(url, {"comment": "x", "post": "yes", "name": "x"}).status_code for url in _forms(world)}
     # The session-authenticated management API is covered by the same middleware.
-    refused["/api/v1/policies/"] = client.post("/api/v1/policies/", {"slug": "x", "name": "x"},
-                                               content_type="application/json").status_code
+    refused["/api/v1/policies/"] = client.post(
+        "/api/v1/policies/", {"slug": "x", "name": "x"}, content_type="application/json"
+    ).status_code
 
     assert refused == dict.fromkeys(refused, 403)
     assert (decision_count(), _audit()) == before
     # A token-authenticated API client needs no CSRF token (no cookie, nothing to forge).
     token = Token.objects.create(user=superuser).key
     api = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {token}")
-    assert api.post("/api/v1/policy-document/validate/", {"document": {}},
-                    content_type="application/json").status_code == 400
+    assert (
+        api.post("/api/v1/policy-document/validate/", {"document": {}}, content_type="application/json").status_code
+        == 400
+    )
 
 
 def _audit() -> int:
@@ -151,8 +163,7 @@ def test_size__decision_batch_over_the_limit__413_json(world: Any, upload: Any) 
     assert decision_count() == 0
 
 
-def test_size__policy_document_over_the_limit__413_json(world: Any, api: Any, publisher: Any,
-                                                        settings: Any) -> None:
+def test_size__policy_document_over_the_limit__413_json(world: Any, api: Any, publisher: Any, settings: Any) -> None:
     settings.POLICY_DOCUMENT_MAX_BYTES = 10_000
     big = {"document": {"schema_version": 1, "padding": "x" * 200_000}}
 
@@ -162,8 +173,9 @@ def test_size__policy_document_over_the_limit__413_json(world: Any, api: Any, pu
     assert set(response.json()) == {"message", "errors"}
 
 
-def test_size__form_over_data_upload_max_memory_size__refused_without_500(world: Any, make_user: Any,
-                                                                         settings: Any) -> None:
+def test_size__form_over_data_upload_max_memory_size__refused_without_500(
+    world: Any, make_user: Any, settings: Any
+) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
     client = Client()
     client.force_login(make_user("publisher"))
@@ -195,8 +207,14 @@ def test_deploy__documented_production_env__check_deploy_clean() -> None:
     for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"):
         env.pop(name, None)
 
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
@@ -214,7 +232,13 @@ def test_deploy__insecure_override__check_deploy_warns(relaxed: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "DJANGO_"))}
     env.update(PRODUCTION_ENV, **{name: value})
 
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode != 0

@@ -37,8 +37,7 @@ def test_policy_fetch__over_the_key_rate__429_with_retry_after(world: Any, fetch
     assert response.json()["errors"] == {"rate_limit": ["at most 3/hour per SDK key"]}
 
 
-def test_policy_fetch__one_key_over_its_rate__other_keys_still_served(world: Any, fetch: Any,
-                                                                      settings: Any) -> None:
+def test_policy_fetch__one_key_over_its_rate__other_keys_still_served(world: Any, fetch: Any, settings: Any) -> None:
     settings.CLIENT_RATE_LIMIT_POLICY_FETCH = "2/hour"
     for _ in range(2):
         fetch("checkout", world.secret)
@@ -75,8 +74,9 @@ def test_decisions__unknown_key__401_before_counting(db: Any, upload: Any, setti
     assert statuses == [401, 401, 401]
 
 
-def test_management_api__over_the_user_rate__429_with_retry_after(db: Any, api: Any, viewer: Any,
-                                                                  editor: Any, settings: Any) -> None:
+def test_management_api__over_the_user_rate__429_with_retry_after(
+    db: Any, api: Any, viewer: Any, editor: Any, settings: Any
+) -> None:
     settings.API_RATE_LIMIT_USER = "2/hour"
     client = api(viewer)
     assert [client.get("/api/v1/policies/").status_code for _ in range(2)] == [200, 200]
@@ -100,13 +100,19 @@ def _redis_or_skip() -> str:
 
 @pytest.mark.parametrize("requests", [150, 1000])  # 1000: processes reserve 10 at a time
 @pytest.mark.parametrize("backend", ["locmem", "redis"])
-def test_hit__concurrent_clients__each_request_counted_once(db: Any, settings: Any, backend: str,
-                                                           requests: int) -> None:
+def test_hit__concurrent_clients__each_request_counted_once(
+    db: Any, settings: Any, backend: str, requests: int
+) -> None:
     """8 threads (on Redis each with its own client, like separate web nodes) sending more than the
     rate get exactly the rate admitted: the count is atomic and shared."""
     if backend == "redis":
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                       "LOCATION": _redis_or_skip(), "KEY_PREFIX": f"hardening-{os.getpid()}"}}
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": _redis_or_skip(),
+                "KEY_PREFIX": f"hardening-{os.getpid()}",
+            }
+        }
     rate = ratelimit.Rate(requests, 3600)
     per_thread = requests // 8 + 25
     allowed: list[bool] = []
@@ -134,24 +140,41 @@ def test_hit__concurrent_clients__each_request_counted_once(db: Any, settings: A
     assert sum(allowed) == requests
 
 
-@pytest.mark.parametrize("setting", ["CLIENT_RATE_LIMIT_POLICY_FETCH", "CLIENT_RATE_LIMIT_DECISIONS",
-                                     "API_RATE_LIMIT_USER", "API_RATE_LIMIT_ANON"])
+@pytest.mark.parametrize(
+    "setting",
+    ["CLIENT_RATE_LIMIT_POLICY_FETCH", "CLIENT_RATE_LIMIT_DECISIONS", "API_RATE_LIMIT_USER", "API_RATE_LIMIT_ANON"],
+)
 def test_settings__malformed_rate__start_up_refused_naming_the_setting(setting: str) -> None:
     env = {**os.environ, setting: "12/fortnight", "DEBUG": "true", "DATABASE_URL": "sqlite:///:memory:"}
 
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert f"{setting}='12/fortnight' is not a rate" in result.stderr
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("6000/minute", ratelimit.Rate(6000, 60)), ("100/s", ratelimit.Rate(100, 1)),
-    (" 5 / Hour ", ratelimit.Rate(5, 3600)), ("7/days", ratelimit.Rate(7, 86400)),
-    ("off", None), ("0", None), ("0/minute", None), ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("6000/minute", ratelimit.Rate(6000, 60)),
+        ("100/s", ratelimit.Rate(100, 1)),
+        (" 5 / Hour ", ratelimit.Rate(5, 3600)),
+        ("7/days", ratelimit.Rate(7, 86400)),
+        ("off", None),
+        ("0", None),
+        ("0/minute", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_rate_parse__accepted_forms(value: str | None, expected: ratelimit.Rate | None) -> None:
     assert ratelimit.rate_parse(value, setting="X") == expected
 

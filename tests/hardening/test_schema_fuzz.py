@@ -25,8 +25,12 @@ from tests import factories
 MAX_EXAMPLES = 40
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
-schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], deterministic=True,
-                                max_examples=MAX_EXAMPLES, allow_x00=True)
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    deterministic=True,
+    max_examples=MAX_EXAMPLES,
+    allow_x00=True,
+)
 
 
 @pytest.fixture

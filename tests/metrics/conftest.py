@@ -98,8 +98,11 @@ def post(client: Any) -> Callable[..., Any]:
     """post(records_or_body, secret) -> the response of the decisions endpoint."""
 
     def send(payload: Any, secret: str | None, **extra: Any) -> Any:
-        body = payload if isinstance(payload, bytes) else orjson.dumps(
-            {"decisions": payload} if isinstance(payload, list) else payload)
+        body = (
+            payload
+            if isinstance(payload, bytes)
+            else orjson.dumps({"decisions": payload} if isinstance(payload, list) else payload)
+        )
         headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}
         return client.post(URL, data=body, content_type="application/json", **headers, **extra)
 
@@ -154,13 +157,14 @@ def browser(live_server: Any) -> Iterator[Browser]:
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = chromium.new_page(viewport={"width": 1440, "height": 900})
             opened = Browser(page, live_server.url)
-            page.on("console", lambda m: opened.errors.append(f"{page.url}: {m.text}") if m.type == "error"
-                    else None)
+            page.on("console", lambda m: opened.errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: opened.errors.append(f"{page.url}: {e}"))
             yield opened
         finally:

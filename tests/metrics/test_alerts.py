@@ -25,9 +25,21 @@ def _binomial(rng: random.Random, n: int, p: float) -> int:
     return sum(1 for _ in range(n) if rng.random() < p)
 
 
-def stream(policy: Any, *, at: datetime = AT, hours: int = 8 * 24 + 1, seed: int = 1, route: str = "extraction",
-           per_hour: int = 100, escalation: float = 0.25, pass_rate: float = 0.96, failures: float = 0.01,
-           cost_per_request: float = 0.003, change_hours: int = 0, change: dict[str, float] | None = None) -> None:
+def stream(
+    policy: Any,
+    *,
+    at: datetime = AT,
+    hours: int = 8 * 24 + 1,
+    seed: int = 1,
+    route: str = "extraction",
+    per_hour: int = 100,
+    escalation: float = 0.25,
+    pass_rate: float = 0.96,
+    failures: float = 0.01,
+    cost_per_request: float = 0.003,
+    change_hours: int = 0,
+    change: dict[str, float] | None = None,
+) -> None:
     """Hourly rollup cells of one route: `hours` hours ending with the hour holding `at`.
 
     Per hour: `per_hour` requests on tier 1 split over two task types; a share fails at the
@@ -40,8 +52,12 @@ def stream(policy: Any, *, at: datetime = AT, hours: int = 8 * 24 + 1, seed: int
     cells = []
     for i in range(hours - 1, -1, -1):
         hour = end - timedelta(hours=i)
-        p = {"escalation": escalation, "pass_rate": pass_rate, "failures": failures,
-             "cost_per_request": cost_per_request}
+        p = {
+            "escalation": escalation,
+            "pass_rate": pass_rate,
+            "failures": failures,
+            "cost_per_request": cost_per_request,
+        }
         if i < change_hours:
             p.update(change or {})
         n = max(1, per_hour + rng.randint(-10, 10))
@@ -56,34 +72,111 @@ def stream(policy: Any, *, at: datetime = AT, hours: int = 8 * 24 + 1, seed: int
             third = _binomial(rng, escalated, 0.07)  # the route expects 5–10% of tier 2 to reach tier 3
             second_ok = _binomial(rng, escalated - third, min(1.0, p["pass_rate"] + 0.03))
             unit = p["cost_per_request"] * rng.uniform(0.9, 1.1)
-            common = {"policy_id": policy.pk, "hour": hour, "policy_version": 1, "route": route,
-                      "task_type": task_type, "provider": "openai"}
-            cells.append(RollupHourly(**common, model="gpt-4o-mini", tier=1, outcome="ok", count=first_ok,
-                                      requests=first_ok, cost_usd=Decimal(str(round(unit * first_ok, 9))),
-                                      latency_b5=first_ok - first_ok // 20, latency_b6=first_ok // 20))
-            cells.append(RollupHourly(**common, model="gpt-4o-mini", tier=1, outcome="low_confidence",
-                                      count=escalated, requests=escalated,
-                                      cost_usd=Decimal(str(round(unit * escalated * 0.5, 9))),
-                                      latency_b5=escalated))
-            cells.append(RollupHourly(**common, model="gpt-4o-mini", tier=1, outcome="validation_failed",
-                                      count=bad, requests=bad, cost_usd=Decimal(str(round(unit * bad, 9))),
-                                      latency_b5=bad))
+            common = {
+                "policy_id": policy.pk,
+                "hour": hour,
+                "policy_version": 1,
+                "route": route,
+                "task_type": task_type,
+                "provider": "openai",
+            }
+            cells.append(
+                RollupHourly(
+                    **common,
+                    model="gpt-4o-mini",
+                    tier=1,
+                    outcome="ok",
+                    count=first_ok,
+                    requests=first_ok,
+                    cost_usd=Decimal(str(round(unit * first_ok, 9))),
+                    latency_b5=first_ok - first_ok // 20,
+                    latency_b6=first_ok // 20,
+                )
+            )
+            cells.append(
+                RollupHourly(
+                    **common,
+                    model="gpt-4o-mini",
+                    tier=1,
+                    outcome="low_confidence",
+                    count=escalated,
+                    requests=escalated,
+                    cost_usd=Decimal(str(round(unit * escalated * 0.5, 9))),
+                    latency_b5=escalated,
+                )
+            )
+            cells.append(
+                RollupHourly(
+                    **common,
+                    model="gpt-4o-mini",
+                    tier=1,
+                    outcome="validation_failed",
+                    count=bad,
+                    requests=bad,
+                    cost_usd=Decimal(str(round(unit * bad, 9))),
+                    latency_b5=bad,
+                )
+            )
             if failed:
-                cells.append(RollupHourly(**common, model="gpt-4o-mini", tier=1, outcome="error", count=failed,
-                                          requests=failed, latency_b7=failed))
+                cells.append(
+                    RollupHourly(
+                        **common,
+                        model="gpt-4o-mini",
+                        tier=1,
+                        outcome="error",
+                        count=failed,
+                        requests=failed,
+                        latency_b7=failed,
+                    )
+                )
             if escalated:
-                cells.append(RollupHourly(**common, model="gpt-4o", tier=2, outcome="ok", count=second_ok,
-                                          escalations=second_ok,
-                                          cost_usd=Decimal(str(round(unit * second_ok * 0.5, 9))),
-                                          latency_b6=second_ok))
+                cells.append(
+                    RollupHourly(
+                        **common,
+                        model="gpt-4o",
+                        tier=2,
+                        outcome="ok",
+                        count=second_ok,
+                        escalations=second_ok,
+                        cost_usd=Decimal(str(round(unit * second_ok * 0.5, 9))),
+                        latency_b6=second_ok,
+                    )
+                )
                 failed_2 = escalated - third - second_ok
-                cells.append(RollupHourly(**common, model="gpt-4o", tier=2, outcome="validation_failed",
-                                          count=failed_2, escalations=failed_2, latency_b6=failed_2))
-                cells.append(RollupHourly(**common, model="gpt-4o", tier=2, outcome="low_confidence",
-                                          count=third, escalations=third, latency_b6=third))
-                cells.append(RollupHourly(**common, model="o1", tier=3, outcome="ok", count=third,
-                                          escalations=third, cost_usd=Decimal(str(round(unit * third, 9))),
-                                          latency_b6=third))
+                cells.append(
+                    RollupHourly(
+                        **common,
+                        model="gpt-4o",
+                        tier=2,
+                        outcome="validation_failed",
+                        count=failed_2,
+                        escalations=failed_2,
+                        latency_b6=failed_2,
+                    )
+                )
+                cells.append(
+                    RollupHourly(
+                        **common,
+                        model="gpt-4o",
+                        tier=2,
+                        outcome="low_confidence",
+                        count=third,
+                        escalations=third,
+                        latency_b6=third,
+                    )
+                )
+                cells.append(
+                    RollupHourly(
+                        **common,
+                        model="o1",
+                        tier=3,
+                        outcome="ok",
+                        count=third,
+                        escalations=third,
+                        cost_usd=Decimal(str(round(unit * third, 9))),
+                        latency_b6=third,
+                    )
+                )
     RollupHourly.objects.bulk_create([c for c in cells if c.count])
 
 
@@ -94,8 +187,9 @@ def evaluate(*args: str, at: datetime = AT) -> str:
 
 
 def active(policy: Any) -> list[tuple[str, str, str]]:
-    return sorted(Alert.objects.filter(policy=policy, status__in=Alert.ACTIVE).values_list("detector", "route",
-                                                                                           "severity"))
+    return sorted(
+        Alert.objects.filter(policy=policy, status__in=Alert.ACTIVE).values_list("detector", "route", "severity")
+    )
 
 
 @pytest.fixture
@@ -114,14 +208,18 @@ def test_evaluate__clean_stream__opens_no_alert(checkout: Any, seed: int) -> Non
     assert "0 opened" in output
 
 
-@pytest.mark.parametrize(("change", "detector", "severity"), [
-    ({"escalation": 0.45}, "escalation_band", "ticket"),
-    ({"pass_rate": 0.80}, "pass_rate_drop", "ticket"),
-    ({"cost_per_request": 0.006}, "cost_per_request_regression", "ticket"),
-    ({"failures": 0.4}, "error_spike", "page"),
-])
+@pytest.mark.parametrize(
+    ("change", "detector", "severity"),
+    [
+        ({"escalation": 0.45}, "escalation_band", "ticket"),
+        ({"pass_rate": 0.80}, "pass_rate_drop", "ticket"),
+        ({"cost_per_request": 0.006}, "cost_per_request_regression", "ticket"),
+        ({"failures": 0.4}, "error_spike", "page"),
+    ],
+)
 def test_evaluate__injected_change__opens_one_alert_naming_the_route(
-        checkout: Any, change: dict[str, float], detector: str, severity: str) -> None:
+    checkout: Any, change: dict[str, float], detector: str, severity: str
+) -> None:
     other = factories.policy("other")
     stream(checkout, change_hours=24 if detector != "error_spike" else 2, change=change)
     stream(other, seed=9)  # a clean policy next to it stays quiet
@@ -138,7 +236,8 @@ def test_evaluate__injected_change__opens_one_alert_naming_the_route(
 
 
 def test_evaluate__pass_rate_under_expected_minimum_without_baseline_change__alert_states_the_minimum(
-        checkout: Any) -> None:
+    checkout: Any,
+) -> None:
     stream(checkout, hours=48, pass_rate=0.80)
     evaluate()
     alert = Alert.objects.get(policy=checkout, detector="pass_rate_drop")
@@ -201,7 +300,8 @@ def test_lifecycle__still_firing__one_active_alert_and_no_new_event(checkout: An
 
 
 def test_evaluate__quiet_routes__add_no_query_and_each_active_alert_one(
-        checkout: Any, django_assert_num_queries: Any) -> None:
+    checkout: Any, django_assert_num_queries: Any
+) -> None:
     """Per policy: its row lock, two rollup reads and its active alerts; a route adds a query only
     through an alert that is active (its refresh); the delivery sweep is one query per run."""
     for i in range(2):
@@ -271,10 +371,16 @@ def test_lifecycle__acknowledge_then_resolve__history_with_actor_and_note(checko
     ]
 
 
-def test_lifecycle__second_active_alert_for_same_detector_and_route__refused_by_the_database(
-        checkout: Any) -> None:
-    fields = {"policy": checkout, "route": "extraction", "detector": "escalation_band", "severity": "ticket",
-              "summary": "s", "opened_at": AT, "last_evaluated_at": AT}
+def test_lifecycle__second_active_alert_for_same_detector_and_route__refused_by_the_database(checkout: Any) -> None:
+    fields = {
+        "policy": checkout,
+        "route": "extraction",
+        "detector": "escalation_band",
+        "severity": "ticket",
+        "summary": "s",
+        "opened_at": AT,
+        "last_evaluated_at": AT,
+    }
     Alert.objects.create(**fields, status="acknowledged")
     Alert.objects.create(**fields, status="resolved")  # any number of resolved ones
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -288,8 +394,11 @@ def test_lifecycle__route_removed_from_policy__its_alert_resolves(checkout: Any)
     RollupHourly.objects.filter(route="legacy").delete()
     evaluate(at=AT + timedelta(minutes=5))
     assert active(checkout) == []
-    assert AlertEvent.objects.filter(alert__route="legacy", kind="resolved").get().note.endswith(
-        "no longer in the live policy.")
+    assert (
+        AlertEvent.objects.filter(alert__route="legacy", kind="resolved")
+        .get()
+        .note.endswith("no longer in the live policy.")
+    )
 
 
 # ------------------------------------------------------------------------------------- command
@@ -320,16 +429,25 @@ def test_task__scheduled_by_beat__evaluates_now(checkout: Any, settings: Any) ->
     from metrics import tasks
 
     assert settings.CELERY_BEAT_SCHEDULE["metrics-alerts-evaluate"] == {
-        "task": "metrics.alerts_evaluate", "schedule": settings.ALERTS_EVALUATE_SECONDS}
+        "task": "metrics.alerts_evaluate",
+        "schedule": settings.ALERTS_EVALUATE_SECONDS,
+    }
     stream(checkout, at=timezone.now(), change_hours=24, change={"escalation": 0.45})
     assert tasks.alerts_evaluate.delay().get() == {"policies": 1, "opened": 1, "resolved": 0}
     assert active(checkout) == [("escalation_band", "extraction", "ticket")]
 
 
 def test_lifecycle__forecast_alert_on_the_first_day_of_a_month__kept_open_without_opinion(checkout: Any) -> None:
-    alert = Alert.objects.create(policy=checkout, route="extraction", detector="budget_forecast", severity="ticket",
-                                 summary="forecast over", evidence={"check": "monthly"}, opened_at=AT,
-                                 last_evaluated_at=AT)
+    alert = Alert.objects.create(
+        policy=checkout,
+        route="extraction",
+        detector="budget_forecast",
+        severity="ticket",
+        summary="forecast over",
+        evidence={"check": "monthly"},
+        opened_at=AT,
+        last_evaluated_at=AT,
+    )
     first_hour = datetime(2025, 4, 1, 1, 0, tzinfo=UTC)
     evaluate(at=first_hour)
     alert.refresh_from_db()
@@ -341,8 +459,9 @@ def test_lifecycle__forecast_alert_on_the_first_day_of_a_month__kept_open_withou
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lifecycle__acknowledged_while_an_evaluation_runs__acknowledgement_kept(make_user: Any,
-                                                                                 monkeypatch: Any) -> None:
+def test_lifecycle__acknowledged_while_an_evaluation_runs__acknowledgement_kept(
+    make_user: Any, monkeypatch: Any
+) -> None:
     """An editor acknowledges the alert while the evaluator holds its copy: the acknowledgement
     waits for the evaluation, then succeeds (no deadlock) and is not overwritten by it."""
     import threading
@@ -380,4 +499,7 @@ def test_lifecycle__acknowledged_while_an_evaluation_runs__acknowledgement_kept(
     assert [type(o).__name__ for o in outcome] == ["Alert"], outcome
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by, alert.last_evaluated_at) == (
-        "acknowledged", editor, AT + timedelta(minutes=5))
+        "acknowledged",
+        editor,
+        AT + timedelta(minutes=5),
+    )

@@ -83,8 +83,7 @@ def fast_retries(settings: Any) -> Any:
 
 
 def webhook(receiver: Receiver, **fields: Any) -> NotificationChannel:
-    return alerts.channel_create(user=None, kind="webhook", name="ops", url=receiver.url,
-                                 secret="s3cret", **fields)
+    return alerts.channel_create(user=None, kind="webhook", name="ops", url=receiver.url, secret="s3cret", **fields)
 
 
 def open_escalation_alert(django_capture_on_commit_callbacks: Any) -> Alert:
@@ -94,7 +93,8 @@ def open_escalation_alert(django_capture_on_commit_callbacks: Any) -> Alert:
 
 
 def test_webhook__alert_opened__signed_slack_payload_posted_after_commit(
-        checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
     channel = webhook(receiver)
     stream(checkout, change_hours=24, change={"escalation": 0.45})
 
@@ -118,13 +118,13 @@ def test_webhook__alert_opened__signed_slack_payload_posted_after_commit(
     assert body["signalbox"]["alert"]["route"] == "extraction"
     assert body["signalbox"]["alert"]["evidence"]["window"] == "the last 24 h"
     delivery = Delivery.objects.get()
-    assert (delivery.channel, delivery.status, delivery.attempts, delivery.response_status) == (
-        channel, "sent", 1, 200)
+    assert (delivery.channel, delivery.status, delivery.attempts, delivery.response_status) == (channel, "sent", 1, 200)
     assert headers["X-Signalbox-Delivery"] == str(delivery.pk)
 
 
 def test_webhook__alert_unchanged_at_next_evaluation__not_sent_again(
-        checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
     webhook(receiver)
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     open_escalation_alert(django_capture_on_commit_callbacks)
@@ -134,7 +134,8 @@ def test_webhook__alert_unchanged_at_next_evaluation__not_sent_again(
 
 
 def test_webhook__receiver_answers_500_twice__retried_then_sent(
-        checkout: Any, receiver: Receiver, fast_retries: Any, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, fast_retries: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     channel = webhook(receiver)
     receiver.statuses = [500, 503]
     stream(checkout, change_hours=24, change={"escalation": 0.45})
@@ -143,14 +144,14 @@ def test_webhook__receiver_answers_500_twice__retried_then_sent(
     assert len(receiver.requests) == 3
     assert len({r["headers"]["X-Signalbox-Delivery"] for r in receiver.requests}) == 1
     delivery = Delivery.objects.get()
-    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.last_error) == (
-        "sent", 3, 200, "")
+    assert (delivery.status, delivery.attempts, delivery.response_status, delivery.last_error) == ("sent", 3, 200, "")
     channel.refresh_from_db()
     assert channel.consecutive_failures == 0  # a success resets the count
 
 
 def test_webhook__receiver_keeps_failing__delivery_given_up_after_max_attempts(
-        checkout: Any, receiver: Receiver, fast_retries: Any, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, fast_retries: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     channel = webhook(receiver)
     receiver.statuses = [500] * 10
     stream(checkout, change_hours=24, change={"escalation": 0.45})
@@ -166,8 +167,8 @@ def test_webhook__receiver_keeps_failing__delivery_given_up_after_max_attempts(
 
 
 def test_webhook__repeated_failures__channel_disabled_and_reenabling_resets_the_count(
-        checkout: Any, receiver: Receiver, fast_retries: Any, editor: Any,
-        django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, fast_retries: Any, editor: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     channel = webhook(receiver)
     receiver.statuses = [500] * 10
     stream(checkout, change_hours=24, change={"escalation": 0.45})
@@ -180,8 +181,7 @@ def test_webhook__repeated_failures__channel_disabled_and_reenabling_resets_the_
     assert (channel.enabled, channel.consecutive_failures) == (False, 5)
     assert channel.disabled_at is not None
     assert channel.disabled_reason.startswith("disabled after 5 failed deliveries in a row; last: HTTP 500")
-    assert list(Delivery.objects.order_by("id").values_list("status", "attempts")) == [
-        ("given_up", 3), ("given_up", 2)]
+    assert list(Delivery.objects.order_by("id").values_list("status", "attempts")) == [("given_up", 3), ("given_up", 2)]
 
     # A disabled channel gets nothing.
     with django_capture_on_commit_callbacks(execute=True):
@@ -191,11 +191,16 @@ def test_webhook__repeated_failures__channel_disabled_and_reenabling_resets_the_
     alerts.channel_update(channel=channel, user=None, enabled=True)
     channel.refresh_from_db()
     assert (channel.enabled, channel.consecutive_failures, channel.disabled_at, channel.disabled_reason) == (
-        True, 0, None, "")
+        True,
+        0,
+        None,
+        "",
+    )
 
 
 def test_webhook__redirect_to_another_host__not_followed(
-        checkout: Any, receiver: Receiver, fast_retries: Any, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, fast_retries: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     webhook(receiver)
     receiver.redirect_to = "http://localhost:9/elsewhere"
     stream(checkout, change_hours=24, change={"escalation": 0.45})
@@ -207,7 +212,8 @@ def test_webhook__redirect_to_another_host__not_followed(
 
 
 def test_webhook__redirect_on_the_same_host__followed_with_the_same_signed_body(
-        checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
     webhook(receiver)
     receiver.redirect_to = receiver.url.replace("/hook", "/moved")
     stream(checkout, change_hours=24, change={"escalation": 0.45})
@@ -218,7 +224,8 @@ def test_webhook__redirect_on_the_same_host__followed_with_the_same_signed_body(
 
 
 def test_webhook__severity_below_the_channels_minimum__not_sent(
-        checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
     webhook(receiver, min_severity="page")
     stream(checkout, change_hours=24, change={"escalation": 0.45})  # a ticket
     open_escalation_alert(django_capture_on_commit_callbacks)
@@ -227,7 +234,8 @@ def test_webhook__severity_below_the_channels_minimum__not_sent(
 
 
 def test_webhook__channel_scoped_to_another_policy__not_sent(
-        checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
     webhook(receiver, policy=factories.policy("other"))
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     open_escalation_alert(django_capture_on_commit_callbacks)
@@ -235,7 +243,8 @@ def test_webhook__channel_scoped_to_another_policy__not_sent(
 
 
 def test_email__alert_opened_and_resolved__two_mails_with_the_evidence(
-        checkout: Any, mailoutbox: list[Any], editor: Any, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, mailoutbox: list[Any], editor: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     alerts.channel_create(user=None, kind="email", name="team", emails=["oncall@example.com", "lead@example.com"])
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     alert = open_escalation_alert(django_capture_on_commit_callbacks)
@@ -268,7 +277,8 @@ def test_channel_test__webhook__signed_test_message_sent_and_counters_untouched(
 
 
 def test_sweep__delivery_lost_in_the_queue__sent_by_the_next_evaluation(
-        checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any) -> None:
+    checkout: Any, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
     webhook(receiver)
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     with django_capture_on_commit_callbacks(execute=False):

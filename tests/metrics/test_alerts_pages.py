@@ -34,13 +34,25 @@ def test_alerts_page__no_alerts__empty_state(client: Any, viewer: Any, checkout:
     assert "No drift or budget alert of <b>checkout</b>" in html
 
 
-def test_alerts_page__active_and_resolved__listed_apart_with_evidence(client: Any, viewer: Any,
-                                                                     checkout: Any) -> None:
+def test_alerts_page__active_and_resolved__listed_apart_with_evidence(client: Any, viewer: Any, checkout: Any) -> None:
     active = make_alert(checkout)
-    resolved = make_alert(checkout, detector="error_spike", route="general", status="resolved", severity="page",
-                          opened_at=T0 - timedelta(days=2), resolved_at=T0 - timedelta(days=1))
-    make_alert(checkout, detector="burn_rate", route="", status="resolved", opened_at=T0 - timedelta(days=60),
-               resolved_at=T0 - timedelta(days=59))  # before the range
+    resolved = make_alert(
+        checkout,
+        detector="error_spike",
+        route="general",
+        status="resolved",
+        severity="page",
+        opened_at=T0 - timedelta(days=2),
+        resolved_at=T0 - timedelta(days=1),
+    )
+    make_alert(
+        checkout,
+        detector="burn_rate",
+        route="",
+        status="resolved",
+        opened_at=T0 - timedelta(days=60),
+        resolved_at=T0 - timedelta(days=59),
+    )  # before the range
     make_alert(factories.policy("other"))
     client.force_login(viewer)
     html = page(client, "alerts")
@@ -59,8 +71,7 @@ def test_alerts_page__active_and_resolved__listed_apart_with_evidence(client: An
     assert len(re.findall(r'data-alert="(\d+)"', ignored)) == 2
 
 
-def test_overview__open_alerts__counts_active_alerts_of_the_policy(client: Any, viewer: Any,
-                                                                   checkout: Any) -> None:
+def test_overview__open_alerts__counts_active_alerts_of_the_policy(client: Any, viewer: Any, checkout: Any) -> None:
     make_alert(checkout)
     make_alert(checkout, detector="burn_rate", route="", status="acknowledged")
     make_alert(checkout, detector="error_spike", status="resolved", resolved_at=T0)
@@ -75,8 +86,7 @@ def test_overview__open_alerts__counts_active_alerts_of_the_policy(client: Any, 
 # ------------------------------------------------------------------------------------------ admin
 
 
-def test_admin_acknowledge_action__note_required_then_acknowledged(client: Any, editor: Any,
-                                                                   checkout: Any) -> None:
+def test_admin_acknowledge_action__note_required_then_acknowledged(client: Any, editor: Any, checkout: Any) -> None:
     alert = make_alert(checkout)
     client.force_login(editor)
     url = reverse("admin:metrics_alert_changelist")
@@ -101,11 +111,19 @@ def test_admin_resolve_action__viewer__not_offered(client: Any, viewer: Any, edi
     assert b"resolve_selected" in client.get(url).content
 
 
-def test_admin_channels__disabled_shown_and_reenabled_by_action(client: Any, publisher: Any, editor: Any,
-                                                               db: Any) -> None:
+def test_admin_channels__disabled_shown_and_reenabled_by_action(
+    client: Any, publisher: Any, editor: Any, db: Any
+) -> None:
     channel = NotificationChannel.objects.create(
-        name="ops", kind="webhook", url="https://hooks.example.com/x", secret="s", enabled=False,
-        consecutive_failures=10, disabled_at=T0, disabled_reason="disabled after 10 failed deliveries in a row")
+        name="ops",
+        kind="webhook",
+        url="https://hooks.example.com/x",
+        secret="s",
+        enabled=False,
+        consecutive_failures=10,
+        disabled_at=T0,
+        disabled_reason="disabled after 10 failed deliveries in a row",
+    )
     url = reverse("admin:metrics_notificationchannel_changelist")
     client.force_login(editor)
     assert client.get(url).status_code == 403  # channels are the publisher's
@@ -118,17 +136,28 @@ def test_admin_channels__disabled_shown_and_reenabled_by_action(client: Any, pub
     assert (channel.enabled, channel.consecutive_failures, channel.disabled_reason) == (True, 0, "")
 
 
-def test_admin_channel_add__bad_email__error_on_the_field_and_nothing_saved(client: Any, publisher: Any,
-                                                                           db: Any) -> None:
+def test_admin_channel_add__bad_email__error_on_the_field_and_nothing_saved(
+    client: Any, publisher: Any, db: Any
+) -> None:
     client.force_login(publisher)
     url = reverse("admin:metrics_notificationchannel_add")
-    response = client.post(url, {"name": "team", "kind": "email", "emails_text": "ok@example.com\nnope",
-                                 "min_severity": "ticket", "enabled": "on"})
+    response = client.post(
+        url,
+        {
+            "name": "team",
+            "kind": "email",
+            "emails_text": "ok@example.com\nnope",
+            "min_severity": "ticket",
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 200
     assert "not an email address" in response.content.decode()
     assert not NotificationChannel.objects.exists()
-    response = client.post(url, {"name": "team", "kind": "email", "emails_text": "ok@example.com",
-                                 "min_severity": "ticket", "enabled": "on"})
+    response = client.post(
+        url,
+        {"name": "team", "kind": "email", "emails_text": "ok@example.com", "min_severity": "ticket", "enabled": "on"},
+    )
     assert response.status_code == 302
     assert NotificationChannel.objects.get().emails == ["ok@example.com"]
 

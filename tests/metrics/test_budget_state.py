@@ -52,11 +52,13 @@ def _document(**budgets: Any) -> dict[str, Any]:
 def test_budget_state__policy_and_route__daily_is_the_utc_day_monthly_the_month(scoped, scope):
     policy, _ = scoped
     factories.publish(policy, _document(policy={"daily_usd": 100, "monthly_usd": 2000}))
-    _spend(scope,
-           record(timestamp=_at(NOW - timedelta(hours=1)), cost_usd=10.0),
-           record(timestamp=_at(NOW - timedelta(days=3)), cost_usd=20.0),
-           record(timestamp=_at(NOW - timedelta(days=20)), cost_usd=1000.0),  # last month
-           record(timestamp=_at(NOW - timedelta(hours=2)), route="general", cost_usd=5.0))
+    _spend(
+        scope,
+        record(timestamp=_at(NOW - timedelta(hours=1)), cost_usd=10.0),
+        record(timestamp=_at(NOW - timedelta(days=3)), cost_usd=20.0),
+        record(timestamp=_at(NOW - timedelta(days=20)), cost_usd=1000.0),  # last month
+        record(timestamp=_at(NOW - timedelta(hours=2)), route="general", cost_usd=5.0),
+    )
 
     assert budget_state.budget_state_refresh(now=NOW) == 1
 
@@ -114,7 +116,8 @@ def test_budget_state__refresh__one_aggregate_query_per_policy(scoped, django_as
 
 
 def test_budget_state__after_rollups_task__touched_policy_refreshed_others_left(
-        scoped, post, django_capture_on_commit_callbacks):
+    scoped, post, django_capture_on_commit_callbacks
+):
     _, secret = scoped
     billing = factories.policy("billing")
     live.budget_state_write(slug="billing", state={"policy": None, "routes": {}}, as_of=NOW)

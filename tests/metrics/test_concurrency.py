@@ -57,8 +57,9 @@ def test_ingest__identical_batches_from_two_threads__counted_once(committed_scop
     key_id, policy_ids, _ = committed_scope
     batch = [record() for _ in range(300)]
 
-    results = _in_threads(2, lambda: services.decision_batch_ingest(
-        key_id=key_id, policy_ids=policy_ids, records=batch))
+    results = _in_threads(
+        2, lambda: services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=batch)
+    )
     services.rollups_update()
 
     assert sum(r.accepted for r in results) == 300
@@ -67,11 +68,10 @@ def test_ingest__identical_batches_from_two_threads__counted_once(committed_scop
     assert sum(RollupHourly.objects.values_list("count", flat=True)) == 300
 
 
-def test_ingest__overlapping_batches_from_four_threads__each_record_counted_once(
-        committed_scope: Any) -> None:
+def test_ingest__overlapping_batches_from_four_threads__each_record_counted_once(committed_scope: Any) -> None:
     key_id, policy_ids, _ = committed_scope
     pool = [record() for _ in range(400)]
-    batches = [pool[i * 100: i * 100 + 200] for i in range(3)] + [pool[::2]]
+    batches = [pool[i * 100 : i * 100 + 200] for i in range(3)] + [pool[::2]]
     lock = threading.Lock()
     order = iter(batches)
 
@@ -91,8 +91,9 @@ def test_ingest__overlapping_batches_from_four_threads__each_record_counted_once
 def test_rollups_update__two_threads_racing__every_delta_folded_once(committed_scope: Any) -> None:
     key_id, policy_ids, _ = committed_scope
     for _ in range(20):
-        services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids,
-                                       records=[record(task_type=f"t{i}") for i in range(10)])
+        services.decision_batch_ingest(
+            key_id=key_id, policy_ids=policy_ids, records=[record(task_type=f"t{i}") for i in range(10)]
+        )
 
     pending = RollupInbox.objects.count()  # the eager task queued by the first commit took some
 
@@ -104,7 +105,8 @@ def test_rollups_update__two_threads_racing__every_delta_folded_once(committed_s
 
 @pytest.mark.broker
 def test_rollups__real_celery_worker_on_redis__rollups_appear(
-        committed_scope: Any, client: Any, tmp_path: Path) -> None:
+    committed_scope: Any, client: Any, tmp_path: Path
+) -> None:
     """Given a worker process on the Redis broker, an ingest over HTTP queues rollups_update after
     commit, and the worker folds the batch into the hourly rollups."""
     import redis
@@ -117,23 +119,51 @@ def test_rollups__real_celery_worker_on_redis__rollups_appear(
         pytest.skip(f"no Redis broker at {BROKER}")
     redis.Redis.from_url(BROKER).flushdb()
     db = connection.settings_dict
-    env = {**os.environ, "CELERY_BROKER_URL": BROKER, "DJANGO_SETTINGS_MODULE": "controlplane.settings",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "SECRET_KEY": "worker-test-secret-key-0000000000000000000000", "DEBUG": "false",
-           "CACHE_URL": "locmemcache://worker"}
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": BROKER,
+        "DJANGO_SETTINGS_MODULE": "controlplane.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "SECRET_KEY": "worker-test-secret-key-0000000000000000000000",
+        "DEBUG": "false",
+        "CACHE_URL": "locmemcache://worker",
+    }
     log = tmp_path / "worker.log"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "controlplane", "worker", "-P", "solo", "-c", "1",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "info", "-f", str(log)],
-        cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controlplane",
+            "worker",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "info",
+            "-f",
+            str(log),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     saved = {"task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
     app.conf.update(task_always_eager=False, broker_url=BROKER)
     app._pool = None
     app.amqp._producer_pool = None
     try:
         _, _, secret = committed_scope
-        response = client.post("/api/v1/client/decisions", data={"decisions": [record() for _ in range(25)]},
-                               content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
+        response = client.post(
+            "/api/v1/client/decisions",
+            data={"decisions": [record() for _ in range(25)]},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
         assert response.json()["accepted"] == 25
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -25,8 +25,15 @@ BUDGET = {"daily_usd": 1, "monthly_usd": 3, "downgrade_at": 0.9}
 
 def cell(policy: Any, hour: datetime, **values: Any) -> RollupHourly:
     """A rollup cell of `policy`; dimensions default to extraction / gpt-4o-mini / tier 1 / ok."""
-    dims = {"policy_version": 1, "route": "extraction", "task_type": "extraction", "model": "gpt-4o-mini",
-            "provider": "openai", "tier": 1, "outcome": "ok"}
+    dims = {
+        "policy_version": 1,
+        "route": "extraction",
+        "task_type": "extraction",
+        "model": "gpt-4o-mini",
+        "provider": "openai",
+        "tier": 1,
+        "outcome": "ok",
+    }
     dims.update({k: values.pop(k) for k in list(values) if k in dims})
     values.setdefault("cost_usd", Decimal("0"))
     values["cost_usd"] = Decimal(str(values["cost_usd"]))
@@ -52,27 +59,85 @@ def known(db: Any) -> Any:
     """
     policy = factories.policy("checkout", doc=factories.document(budget=BUDGET))
     d1, d2 = at("2025-03-02"), at("2025-03-05")
-    RollupHourly.objects.bulk_create([
-        cell(policy, d1, count=80, requests=80, cost_usd="0.40", tokens_in=80000, tokens_out=16000,
-             latency_b3=80, latency_sum_ms=12000),
-        cell(policy, d1, outcome="low_confidence", count=20, requests=20, cost_usd="0.10", tokens_in=20000,
-             tokens_out=4000, latency_b4=20, latency_sum_ms=6000),
-        cell(policy, d1, tier=2, model="gpt-4o", count=18, escalations=18, cost_usd="0.90", latency_b5=18),
-        cell(policy, d1, tier=2, model="gpt-4o", outcome="validation_failed", count=2, escalations=2,
-             cost_usd="0.10", latency_b5=2),
-        cell(policy, d1, tier=3, model="o1", count=1, escalations=1, cost_usd="0.25", latency_b6=1),
-        cell(policy, d1, tier=3, model="o1", outcome="error", count=1, escalations=1, cost_usd="0.25",
-             latency_b6=1),
-        cell(policy, d2, route="general", task_type="chat", count=50, requests=50, cost_usd="0.05",
-             latency_b2=50),
-        cell(policy, d2, route="general", task_type="chat", model="mystery-1", provider="local", count=10,
-             requests=10, unpriced=10, latency_b2=10),
-        cell(policy, d2, route="general", task_type="summarize", outcome="low_confidence", count=10,
-             requests=10, latency_b3=10),
-        cell(policy, d2, route="general", task_type="summarize", tier=2, model="gpt-4o", count=5,
-             escalations=5, cost_usd="0.05", latency_b5=5),
-        cell(policy, at("2025-02-20"), count=40, requests=40, cost_usd="0.20", latency_b3=40),
-    ])
+    RollupHourly.objects.bulk_create(
+        [
+            cell(
+                policy,
+                d1,
+                count=80,
+                requests=80,
+                cost_usd="0.40",
+                tokens_in=80000,
+                tokens_out=16000,
+                latency_b3=80,
+                latency_sum_ms=12000,
+            ),
+            cell(
+                policy,
+                d1,
+                outcome="low_confidence",
+                count=20,
+                requests=20,
+                cost_usd="0.10",
+                tokens_in=20000,
+                tokens_out=4000,
+                latency_b4=20,
+                latency_sum_ms=6000,
+            ),
+            cell(policy, d1, tier=2, model="gpt-4o", count=18, escalations=18, cost_usd="0.90", latency_b5=18),
+            cell(
+                policy,
+                d1,
+                tier=2,
+                model="gpt-4o",
+                outcome="validation_failed",
+                count=2,
+                escalations=2,
+                cost_usd="0.10",
+                latency_b5=2,
+            ),
+            cell(policy, d1, tier=3, model="o1", count=1, escalations=1, cost_usd="0.25", latency_b6=1),
+            cell(
+                policy, d1, tier=3, model="o1", outcome="error", count=1, escalations=1, cost_usd="0.25", latency_b6=1
+            ),
+            cell(policy, d2, route="general", task_type="chat", count=50, requests=50, cost_usd="0.05", latency_b2=50),
+            cell(
+                policy,
+                d2,
+                route="general",
+                task_type="chat",
+                model="mystery-1",
+                provider="local",
+                count=10,
+                requests=10,
+                unpriced=10,
+                latency_b2=10,
+            ),
+            cell(
+                policy,
+                d2,
+                route="general",
+                task_type="summarize",
+                outcome="low_confidence",
+                count=10,
+                requests=10,
+                latency_b3=10,
+            ),
+            cell(
+                policy,
+                d2,
+                route="general",
+                task_type="summarize",
+                tier=2,
+                model="gpt-4o",
+                count=5,
+                escalations=5,
+                cost_usd="0.05",
+                latency_b5=5,
+            ),
+            cell(policy, at("2025-02-20"), count=40, requests=40, cost_usd="0.20", latency_b3=40),
+        ]
+    )
     return policy
 
 
@@ -168,13 +233,20 @@ def test_filters__reversed_or_too_long_range__swapped_or_cut_and_said(known: Any
     assert problems == [f"Ranges are limited to {sel.MAX_DAYS} days: showing the last {sel.MAX_DAYS}."]
 
 
-@pytest.mark.parametrize("params", [
-    {"end": "0001-01-01"}, {"start": "0001-01-01", "end": "0001-01-05"}, {"end": "9999-12-31"},
-    {"route": "extraction\x00"}, {"model": "m" * 201},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"end": "0001-01-01"},
+        {"start": "0001-01-01", "end": "0001-01-05"},
+        {"end": "9999-12-31"},
+        {"route": "extraction\x00"},
+        {"model": "m" * 201},
+    ],
+)
 @pytest.mark.parametrize("page", PAGES)
 def test_page__unusable_filter_value__ignored_and_said_not_500(
-        logged_in: Any, known: Any, page: str, params: dict[str, str]) -> None:
+    logged_in: Any, known: Any, page: str, params: dict[str, str]
+) -> None:
     response = logged_in.get(url(page, policy="checkout", **params))
     assert response.status_code == 200
     assert len(response.context["problems"]) == 1
@@ -297,8 +369,9 @@ def test_budget__known_cells__spend_forecast_thresholds(logged_in: Any, known: A
 def test_budget__current_month__forecast_extends_rate_and_runway(db: Any) -> None:
     policy = factories.policy("checkout", doc=factories.document(budget={"monthly_usd": 100}))
     now = datetime(2025, 4, 11, 0, 0, tzinfo=UTC)  # 10 days elapsed of 30
-    RollupHourly.objects.bulk_create([cell(policy, at(f"2025-04-{d:02d}"), count=1, requests=1, cost_usd="2")
-                                      for d in range(1, 11)])
+    RollupHourly.objects.bulk_create(
+        [cell(policy, at(f"2025-04-{d:02d}"), count=1, requests=1, cost_usd="2") for d in range(1, 11)]
+    )
     f = sel.DashboardFilters(policy=sel.policy_choices()[0], start=date(2025, 4, 1), end=date(2025, 4, 10))
     data = sel.dashboard_budget(f, now=now)
     assert data["spent_usd"] == pytest.approx(20.0)
@@ -357,18 +430,30 @@ def test_time_charts__publish_and_rollback__marked_with_version(logged_in: Any, 
 # Per page: session, user, the user's permissions (2: user and group), policies, then the page's
 # own: version markers (time-chart pages) and its GROUP BY queries (the worksheet's second: its
 # last review date).
-QUERIES = {"overview": 5 + 1 + 4, "cost": 5 + 1 + 3, "escalation": 5 + 1 + 2, "quality": 5 + 1 + 2,
-           "latency": 5 + 1 + 2, "budget": 5 + 1 + 1, "worksheet": 5 + 1 + 1, "alerts": 5 + 1}
+QUERIES = {
+    "overview": 5 + 1 + 4,
+    "cost": 5 + 1 + 3,
+    "escalation": 5 + 1 + 2,
+    "quality": 5 + 1 + 2,
+    "latency": 5 + 1 + 2,
+    "budget": 5 + 1 + 1,
+    "worksheet": 5 + 1 + 1,
+    "alerts": 5 + 1,
+}
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page__query_count__pinned_and_independent_of_rows(
-        client: Any, make_user: Any, known: Any, page: str, django_assert_num_queries: Any) -> None:
+    client: Any, make_user: Any, known: Any, page: str, django_assert_num_queries: Any
+) -> None:
     client.force_login(make_user("viewer"))
     with django_assert_num_queries(QUERIES[page]):
         assert client.get(url(page, policy="checkout", **RANGE)).status_code == 200
-    more = [cell(known, at(f"2025-03-{d:02d}", h), task_type=f"t{d}", count=1, requests=1)
-            for d in range(1, 10) for h in range(0, 24, 3)]
+    more = [
+        cell(known, at(f"2025-03-{d:02d}", h), task_type=f"t{d}", count=1, requests=1)
+        for d in range(1, 10)
+        for h in range(0, 24, 3)
+    ]
     RollupHourly.objects.bulk_create(more)
     with django_assert_num_queries(QUERIES[page]):
         assert client.get(url(page, policy="checkout", **RANGE)).status_code == 200
@@ -456,37 +541,76 @@ def seed_demo_rollups(policy: Any, *, days: int = 30, end: date | None = None, s
                 t3 = int(esc_n * 0.08 + rng.random()) if route == "extraction" else 0
                 fallbacks = int(n * 0.03 + rng.random())
                 if fallbacks:  # provider errors on tier 1 retried on the fallback model
-                    rows.append(cell(policy, hour, route=route, task_type=tt, outcome="error", count=fallbacks,
-                                     requests=fallbacks, latency_sum_ms=30000 * fallbacks,
-                                     latency_b10=fallbacks))
-                    rows.append(cell(policy, hour, route=route, task_type=tt, model="claude-3-5-haiku-20241022",
-                                     provider="anthropic", count=fallbacks,
-                                     cost_usd=Decimal(str(round(0.0035 * fallbacks, 6))),
-                                     tokens_in=fallbacks * 900, tokens_out=fallbacks * 180,
-                                     latency_sum_ms=700 * fallbacks, latency_b5=fallbacks))
+                    rows.append(
+                        cell(
+                            policy,
+                            hour,
+                            route=route,
+                            task_type=tt,
+                            outcome="error",
+                            count=fallbacks,
+                            requests=fallbacks,
+                            latency_sum_ms=30000 * fallbacks,
+                            latency_b10=fallbacks,
+                        )
+                    )
+                    rows.append(
+                        cell(
+                            policy,
+                            hour,
+                            route=route,
+                            task_type=tt,
+                            model="claude-3-5-haiku-20241022",
+                            provider="anthropic",
+                            count=fallbacks,
+                            cost_usd=Decimal(str(round(0.0035 * fallbacks, 6))),
+                            tokens_in=fallbacks * 900,
+                            tokens_out=fallbacks * 180,
+                            latency_sum_ms=700 * fallbacks,
+                            latency_b5=fallbacks,
+                        )
+                    )
                 for tier, count, requests, escalations in ((1, n, n, 0), (2, esc_n, 0, esc_n), (3, t3, 0, t3)):
                     if count == 0:
                         continue
                     model, price, lat = models[tier]
                     ok = min(count, int(count * (ok1 if tier == 1 else 0.93 if tier == 2 else 0.97) + rng.random()))
-                    for outcome, c, r in (("ok", ok, int(requests * ok / count)),
-                                          ("low_confidence", count - ok, requests - int(requests * ok / count))):
+                    for outcome, c, r in (
+                        ("ok", ok, int(requests * ok / count)),
+                        ("low_confidence", count - ok, requests - int(requests * ok / count)),
+                    ):
                         if c <= 0:
                             continue
                         b = [0] * 11
                         for _ in range(min(c, 40)):
                             v = rng.lognormvariate(0, 0.5) * lat
-                            b[sum(1 for bound in (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
-                                  if v >= bound)] += 1
+                            b[
+                                sum(
+                                    1 for bound in (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000) if v >= bound
+                                )
+                            ] += 1
                         scale = c / max(1, sum(b))
                         b = [int(x * scale) for x in b]
                         b[3] += c - sum(b)
-                        rows.append(cell(policy, hour, route=route, task_type=tt, tier=tier, model=model,
-                                         outcome=outcome, count=c, requests=r,
-                                         escalations=c if escalations else 0,
-                                         cost_usd=Decimal(str(round(price * c * rng.uniform(0.9, 1.1), 6))),
-                                         tokens_in=c * 900, tokens_out=c * 180, latency_sum_ms=lat * c,
-                                         **{f"latency_b{i}": x for i, x in enumerate(b)}))
+                        rows.append(
+                            cell(
+                                policy,
+                                hour,
+                                route=route,
+                                task_type=tt,
+                                tier=tier,
+                                model=model,
+                                outcome=outcome,
+                                count=c,
+                                requests=r,
+                                escalations=c if escalations else 0,
+                                cost_usd=Decimal(str(round(price * c * rng.uniform(0.9, 1.1), 6))),
+                                tokens_in=c * 900,
+                                tokens_out=c * 180,
+                                latency_sum_ms=lat * c,
+                                **{f"latency_b{i}": x for i, x in enumerate(b)},
+                            )
+                        )
     RollupHourly.objects.bulk_create(rows)
     return len(rows)
 
@@ -494,10 +618,12 @@ def seed_demo_rollups(policy: Any, *, days: int = 30, end: date | None = None, s
 def test_pass_rate__ok_answer_that_still_escalated__capped_at_100_percent(db: Any) -> None:
     """A low-confidence `ok` escalates, so 10 requests can log 10 + 4 ok attempts."""
     policy = factories.policy("checkout")
-    RollupHourly.objects.bulk_create([
-        cell(policy, at("2025-03-02"), count=10, requests=10),
-        cell(policy, at("2025-03-02"), tier=2, model="gpt-4o", count=4, escalations=4),
-    ])
+    RollupHourly.objects.bulk_create(
+        [
+            cell(policy, at("2025-03-02"), count=10, requests=10),
+            cell(policy, at("2025-03-02"), tier=2, model="gpt-4o", count=4, escalations=4),
+        ]
+    )
     f, _ = sel.dashboard_filters_parse({"policy": "checkout", **RANGE}, sel.policy_choices())
     assert sel.dashboard_overview(f)["current"]["pass_rate"] == 1.0
     assert sel.dashboard_worksheet(f)["rows"][0]["pass_rate"] == 1.0

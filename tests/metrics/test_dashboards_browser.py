@@ -20,15 +20,19 @@ pytestmark = pytest.mark.browser
 def demo_data(transactional_db: Any, make_user: Any) -> Any:
     doc = factories.document(budget={"daily_usd": 4, "monthly_usd": 90, "downgrade_at": 0.9})
     doc["routes"]["general"]["expectations"] = {
-        "escalation_bands": [{"min": 0.05, "max": 0.15}], "min_pass_rate": 0.9,
-        "max_cost_per_request_usd": 0.003, "latency_p95_ms": 2500}
+        "escalation_bands": [{"min": 0.05, "max": 0.15}],
+        "min_pass_rate": 0.9,
+        "max_cost_per_request_usd": 0.003,
+        "latency_p95_ms": 2500,
+    }
     policy = factories.policy("checkout", doc=doc)
     factories.publish(policy, {**doc, "default_route": "extraction"}, comment="send unknown tasks to extraction")
     services.policy_rollback(policy=policy, to_number=1, user=None, comment="extraction got expensive")
     now = datetime.now(UTC)
     for number, days_ago in ((1, 24), (2, 12), (3, 5)):
         PolicyVersion.objects.filter(policy=policy, number=number).update(
-            published_at=now - timedelta(days=days_ago, hours=3))
+            published_at=now - timedelta(days=days_ago, hours=3)
+        )
     seed_demo_rollups(policy, days=60)
     make_user("viewer", username="lead")
     return policy

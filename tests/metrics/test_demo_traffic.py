@@ -22,8 +22,9 @@ def test_demo_traffic__small_run__every_attempt_stored_and_rolled_up(settings: A
     attempts = Decision.objects.count()
     assert attempts >= 1500, out.getvalue()
     assert "duplicates, 0 rejected;" in out.getvalue()
-    totals = RollupHourly.objects.aggregate(count=Sum("count"), requests=Sum("requests"),
-                                            escalations=Sum("escalations"))
+    totals = RollupHourly.objects.aggregate(
+        count=Sum("count"), requests=Sum("requests"), escalations=Sum("escalations")
+    )
     assert totals["count"] == attempts and totals["requests"] == 1500
     assert 0 < totals["escalations"] < 1500 * 0.4
     assert len(set(Decision.objects.values_list("policy_id", flat=True))) == 2
@@ -34,22 +35,26 @@ def test_demo_traffic__small_run__every_attempt_stored_and_rolled_up(settings: A
 
 
 def test_demo_traffic__one_policy__only_its_decisions() -> None:
-    call_command("demo_traffic", "--days", "3", "--decisions", "200", "--policy", "document-pipeline",
-                 stdout=io.StringIO())
+    call_command(
+        "demo_traffic", "--days", "3", "--decisions", "200", "--policy", "document-pipeline", stdout=io.StringIO()
+    )
     from routing.models import Policy
 
     assert set(Decision.objects.values_list("policy_id", flat=True)) == {
-        Policy.objects.get(slug="document-pipeline").pk}
+        Policy.objects.get(slug="document-pipeline").pk
+    }
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--days", "0"], "--days must be 1..90"),
-    (["--days", "91"], "--days must be 1..90"),
-    (["--decisions", "0"], "--decisions must be at least 1"),
-    (["--policy", "no-such-policy"], "--policy: not a demo policy: no-such-policy"),
-])
-def test_demo_traffic__bad_argument__error_names_it_and_nothing_is_written(
-        args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--days", "0"], "--days must be 1..90"),
+        (["--days", "91"], "--days must be 1..90"),
+        (["--decisions", "0"], "--decisions must be at least 1"),
+        (["--policy", "no-such-policy"], "--policy: not a demo policy: no-such-policy"),
+    ],
+)
+def test_demo_traffic__bad_argument__error_names_it_and_nothing_is_written(args: list[str], message: str) -> None:
     from django.core.management.base import CommandError
 
     from routing.models import Policy

@@ -42,8 +42,7 @@ def test_ingest__valid_batch__all_accepted_and_stored(scoped: Any, post: Any) ->
     assert stored.client_app == "tests" and stored.unpriced is False
 
 
-def test_ingest__same_batch_twice__second_all_duplicates_and_row_count_unchanged(
-        scoped: Any, post: Any) -> None:
+def test_ingest__same_batch_twice__second_all_duplicates_and_row_count_unchanged(scoped: Any, post: Any) -> None:
     _, secret = scoped
     records = [record() for _ in range(20)]
     post(records, secret)
@@ -77,54 +76,58 @@ def test_ingest__event_id_twice_in_one_batch__first_wins(scoped: Any, post: Any)
     assert list(Decision.objects.values_list("model", flat=True)) == ["gpt-4o"]
 
 
-@pytest.mark.parametrize(("changes", "path"), [
-    ({"event_id": "not-a-uuid"}, "event_id"),
-    ({"event_id": DROP}, "event_id"),
-    ({"timestamp": "2026-01-01T10:00:00"}, "timestamp"),  # no zone
-    ({"timestamp": "yesterday"}, "timestamp"),
-    ({"policy_version": 0}, "policy_version"),
-    ({"policy_version": "1"}, "policy_version"),
-    ({"route": ""}, "route"),
-    ({"route": "r" * 201}, "route"),
-    ({"route": "nul\x00byte"}, "route"),
-    ({"client": {"app": "nul\x00"}}, "client.app"),
-    ({"reason": {"note": "nul\x00"}}, "reason"),
-    ({"model": 4}, "model"),
-    ({"tier": 6}, "tier"),
-    ({"tier": True}, "tier"),
-    ({"attempt": 0}, "attempt"),
-    ({"request_id": "x" * 201}, "request_id"),
-    ({"reason": ["not", "an", "object"]}, "reason"),
-    ({"reason": {"blob": "x" * 5000}}, "reason"),
-    ({"reason": {"blob": "é" * 2100}}, "reason"),  # 2,100 characters, 4,200 bytes
-    ({"outcome": "great"}, "outcome"),
-    ({"confidence": 1.5}, "confidence"),
-    ({"tokens_in": -1}, "tokens_in"),
-    ({"tokens_out": 12.5}, "tokens_out"),
-    ({"tokens_in": 10**9}, "tokens_in"),
-    ({"cost_usd": -0.01}, "cost_usd"),
-    ({"latency_ms": "fast"}, "latency_ms"),
-    ({"client": {"app": 7}}, "client.app"),
-    ({"client": {"app": "a", "colour": "red"}}, "client.colour"),
-    ({"attributes": {"nested": {"a": 1}}}, "attributes.nested"),
-    ({"attributes": {f"k{i}": i for i in range(21)}}, "attributes"),
-    ({"surprise": 1}, "surprise"),
-    # Shapes the one-pass check must hand to the full check (which names the field).
-    ({"timestamp": "2026-13-01T10:00:00Z"}, "timestamp"),
-    ({"timestamp": "2026-01-01T10:00:00+24:00"}, "timestamp"),
-    ({"policy_version": 2**31}, "policy_version"),
-    ({"latency_ms": 86_400_001}, "latency_ms"),
-    ({"cost_usd": True}, "cost_usd"),
-    ({"confidence": "0.5"}, "confidence"),
-    ({"client": {"app": 0}}, "client.app"),
-    ({"client": []}, "client"),
-    ({"attributes": []}, "attributes"),
-    ({"attributes": {"n": 2**60}}, "attributes.n"),
-    ({"attributes": {"s": "v" * 257}}, "attributes.s"),
-    ({"attributes": {"k" * 65: 1}}, "attributes." + "k" * 64),
-])
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"event_id": "not-a-uuid"}, "event_id"),
+        ({"event_id": DROP}, "event_id"),
+        ({"timestamp": "2026-01-01T10:00:00"}, "timestamp"),  # no zone
+        ({"timestamp": "yesterday"}, "timestamp"),
+        ({"policy_version": 0}, "policy_version"),
+        ({"policy_version": "1"}, "policy_version"),
+        ({"route": ""}, "route"),
+        ({"route": "r" * 201}, "route"),
+        ({"route": "nul\x00byte"}, "route"),
+        ({"client": {"app": "nul\x00"}}, "client.app"),
+        ({"reason": {"note": "nul\x00"}}, "reason"),
+        ({"model": 4}, "model"),
+        ({"tier": 6}, "tier"),
+        ({"tier": True}, "tier"),
+        ({"attempt": 0}, "attempt"),
+        ({"request_id": "x" * 201}, "request_id"),
+        ({"reason": ["not", "an", "object"]}, "reason"),
+        ({"reason": {"blob": "x" * 5000}}, "reason"),
+        ({"reason": {"blob": "é" * 2100}}, "reason"),  # 2,100 characters, 4,200 bytes
+        ({"outcome": "great"}, "outcome"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"tokens_in": -1}, "tokens_in"),
+        ({"tokens_out": 12.5}, "tokens_out"),
+        ({"tokens_in": 10**9}, "tokens_in"),
+        ({"cost_usd": -0.01}, "cost_usd"),
+        ({"latency_ms": "fast"}, "latency_ms"),
+        ({"client": {"app": 7}}, "client.app"),
+        ({"client": {"app": "a", "colour": "red"}}, "client.colour"),
+        ({"attributes": {"nested": {"a": 1}}}, "attributes.nested"),
+        ({"attributes": {f"k{i}": i for i in range(21)}}, "attributes"),
+        ({"surprise": 1}, "surprise"),
+        # Shapes the one-pass check must hand to the full check (which names the field).
+        ({"timestamp": "2026-13-01T10:00:00Z"}, "timestamp"),
+        ({"timestamp": "2026-01-01T10:00:00+24:00"}, "timestamp"),
+        ({"policy_version": 2**31}, "policy_version"),
+        ({"latency_ms": 86_400_001}, "latency_ms"),
+        ({"cost_usd": True}, "cost_usd"),
+        ({"confidence": "0.5"}, "confidence"),
+        ({"client": {"app": 0}}, "client.app"),
+        ({"client": []}, "client"),
+        ({"attributes": []}, "attributes"),
+        ({"attributes": {"n": 2**60}}, "attributes.n"),
+        ({"attributes": {"s": "v" * 257}}, "attributes.s"),
+        ({"attributes": {"k" * 65: 1}}, "attributes." + "k" * 64),
+    ],
+)
 def test_ingest__bad_record__rejected_with_field_path_and_good_records_stored(
-        scoped: Any, post: Any, changes: dict[str, Any], path: str) -> None:
+    scoped: Any, post: Any, changes: dict[str, Any], path: str
+) -> None:
     _, secret = scoped
     good_before, bad, good_after = record(), record(**changes), record()
 
@@ -138,12 +141,10 @@ def test_ingest__bad_record__rejected_with_field_path_and_good_records_stored(
     assert Decision.objects.count() == 2
 
 
-def test_ingest__strings_with_tabs_newlines_and_backslashes__stored_verbatim(
-        scoped: Any, post: Any) -> None:
+def test_ingest__strings_with_tabs_newlines_and_backslashes__stored_verbatim(scoped: Any, post: Any) -> None:
     _, secret = scoped
     odd = "tab\there\nnew line \\ back\\slash\r"
-    sent = record(route=odd, request_id=odd, client={"app": odd}, reason={"why": odd},
-                  attributes={"k": odd})
+    sent = record(route=odd, request_id=odd, client={"app": odd}, reason={"why": odd}, attributes={"k": odd})
 
     assert post([sent], secret).json()["accepted"] == 1
 
@@ -154,11 +155,20 @@ def test_ingest__strings_with_tabs_newlines_and_backslashes__stored_verbatim(
 
 @pytest.mark.parametrize("sdk_shaped", [True, False], ids=["one-pass row", "field-by-field check"])
 def test_ingest__awkward_confidence_and_latency__stored_rounded_to_6_and_3_decimals(
-        scoped: Any, post: Any, sdk_shaped: bool) -> None:
+    scoped: Any, post: Any, sdk_shaped: bool
+) -> None:
     """The COPY text writes exactly 6 and 3 decimals; PostgreSQL must read back round(value, n)."""
     _, secret = scoped
-    values = [(0.0078125, 0.0005), (0.1234565, 1234.5675), (1 / 3, 86_400_000), (5e-324, 0.0015),
-              (1, 2.675), (0, 86_399_999.9995), (0.9999995, 1e-9), (0.5, 123_456.0005)]
+    values = [
+        (0.0078125, 0.0005),
+        (0.1234565, 1234.5675),
+        (1 / 3, 86_400_000),
+        (5e-324, 0.0015),
+        (1, 2.675),
+        (0, 86_399_999.9995),
+        (0.9999995, 1e-9),
+        (0.5, 123_456.0005),
+    ]
     sent = [record(confidence=c, latency_ms=ms) for c, ms in values]
     if not sdk_shaped:  # a record without the optional fields takes the field-by-field check
         for rec in sent:
@@ -167,12 +177,12 @@ def test_ingest__awkward_confidence_and_latency__stored_rounded_to_6_and_3_decim
     assert post(sent, secret).json()["accepted"] == len(sent)
 
     stored = {str(d.event_id): (d.confidence, d.latency_ms) for d in Decision.objects.all()}
-    assert [stored[rec["event_id"]] for rec in sent] == [(round(float(c), 6), round(float(ms), 3))
-                                                         for c, ms in values]
+    assert [stored[rec["event_id"]] for rec in sent] == [(round(float(c), 6), round(float(ms), 3)) for c, ms in values]
 
 
 def test_ingest__attribute_integer_beyond_64_bits_next_to_a_nan__both_records_rejected_naming_them(
-        scoped: Any, post: Any) -> None:
+    scoped: Any, post: Any
+) -> None:
     """A NaN makes orjson refuse the body; the standard parser then keeps a huge integer as an int,
     which the check must name (it was a 500), not serialize."""
     _, secret = scoped
@@ -206,8 +216,11 @@ def test_ingest__nan_and_infinity__only_those_records_rejected(scoped: Any, post
 def test_ingest__record_not_an_object__rejected_with_root_path(scoped: Any, post: Any) -> None:
     _, secret = scoped
     response = post([record(), "oops"], secret)
-    assert response.json()["results"][1] == {"event_id": None, "status": "rejected",
-                                             "errors": {"": ["must be an object"]}}
+    assert response.json()["results"][1] == {
+        "event_id": None,
+        "status": "rejected",
+        "errors": {"": ["must be an object"]},
+    }
 
 
 def test_ingest__timestamp_more_than_a_day_ahead__rejected(scoped: Any, post: Any) -> None:
@@ -244,13 +257,17 @@ def test_ingest__other_time_zone__stored_as_the_same_instant(scoped: Any, post: 
     assert list(Decision.objects.values_list("ts", flat=True)) == [moment, moment]
 
 
-@pytest.mark.parametrize("written", [
-    "{date}T{time}.123456789Z",  # nanoseconds: read to the microsecond
-    "{date} {time}+00:00",  # space for T
-    "{date}T{time}.5+00:00",
-])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "{date}T{time}.123456789Z",  # nanoseconds: read to the microsecond
+        "{date} {time}+00:00",  # space for T
+        "{date}T{time}.5+00:00",
+    ],
+)
 def test_ingest__other_iso_forms_of_a_timestamp__stored_as_the_instant_read(
-        scoped: Any, post: Any, written: str) -> None:
+    scoped: Any, post: Any, written: str
+) -> None:
     _, secret = scoped
     moment = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
     text = written.format(date=moment.date().isoformat(), time=moment.time().isoformat())
@@ -275,8 +292,7 @@ def test_ingest__policy_outside_key_scope__that_record_rejected(scoped: Any, pos
 @pytest.mark.parametrize("header", [None, "Bearer sbk_nope_nothing", "Token abc"])
 def test_ingest__missing_or_unknown_key__401(db: Any, client: Any, header: str | None) -> None:
     extra = {"HTTP_AUTHORIZATION": header} if header else {}
-    response = client.post(URL, data=orjson.dumps({"decisions": [record()]}),
-                           content_type="application/json", **extra)
+    response = client.post(URL, data=orjson.dumps({"decisions": [record()]}), content_type="application/json", **extra)
     assert response.status_code == 401
     assert set(response.json()) == {"message", "errors"}
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -314,14 +330,16 @@ def test_ingest__body_over_5_mb__413(scoped: Any, post: Any) -> None:
     assert Decision.objects.count() == 0
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    (b"{not json", "body"),
-    (b"[1, 2]", "body"),
-    (b'{"records": []}', "decisions"),
-    (b'{"decisions": {"a": 1}}', "decisions"),
-])
-def test_ingest__malformed_body__400_naming_the_field(scoped: Any, post: Any, body: bytes,
-                                                     field: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
+        (b'{"records": []}', "decisions"),
+        (b'{"decisions": {"a": 1}}', "decisions"),
+    ],
+)
+def test_ingest__malformed_body__400_naming_the_field(scoped: Any, post: Any, body: bytes, field: str) -> None:
     _, secret = scoped
     response = post(body, secret)
     assert response.status_code == 400
@@ -338,7 +356,8 @@ def test_ingest__empty_batch__200_with_no_results(scoped: Any, post: Any) -> Non
 
 
 def test_ingest__query_count__same_for_10_and_1000_records(
-        scoped: Any, post: Any, django_assert_num_queries: Any) -> None:
+    scoped: Any, post: Any, django_assert_num_queries: Any
+) -> None:
     """The endpoint's queries do not grow with the batch (no query per record)."""
     _, secret = scoped
     post([record()], secret)  # warms the key, scope and price caches
@@ -351,19 +370,54 @@ def test_ingest__query_count__same_for_10_and_1000_records(
     assert len(small.captured_queries) <= 9, [q["sql"][:80] for q in small.captured_queries]
 
 
-_VALUES = st.sampled_from([
-    None, True, False, 0, 1, 5, -1, 2**31, 2**60, 0.5, 1.5, -0.0, float("nan"), float("inf"), "", "x",
-    "ok", "checkout", "nul\x00", "tab\t", "back\\slash", "é" * 300, [], {}, {"from": {"tier": 1}},
-    {"app": 0}, {"app": "a", "colour": "red"}, {"k": "v"}, {"": 1}, {"k": {"a": 1}}, {"k": 2**60},
-    "2026-13-01T10:00:00Z", "2026-01-01T10:00:00", "x" * 201,
-])
+_VALUES = st.sampled_from(
+    [
+        None,
+        True,
+        False,
+        0,
+        1,
+        5,
+        -1,
+        2**31,
+        2**60,
+        0.5,
+        1.5,
+        -0.0,
+        float("nan"),
+        float("inf"),
+        "",
+        "x",
+        "ok",
+        "checkout",
+        "nul\x00",
+        "tab\t",
+        "back\\slash",
+        "é" * 300,
+        [],
+        {},
+        {"from": {"tier": 1}},
+        {"app": 0},
+        {"app": "a", "colour": "red"},
+        {"k": "v"},
+        {"": 1},
+        {"k": {"a": 1}},
+        {"k": 2**60},
+        "2026-13-01T10:00:00Z",
+        "2026-01-01T10:00:00",
+        "x" * 201,
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(changes=st.dictionaries(st.sampled_from(sorted(ALLOWED)), _VALUES, max_size=4),
-       drop=st.sets(st.sampled_from(sorted(ALLOWED)), max_size=2))
+@given(
+    changes=st.dictionaries(st.sampled_from(sorted(ALLOWED)), _VALUES, max_size=4),
+    drop=st.sets(st.sampled_from(sorted(ALLOWED)), max_size=2),
+)
 def test_record_check__random_field_values__named_errors_or_consistent_values(
-        changes: dict[str, Any], drop: set[str]) -> None:
+    changes: dict[str, Any], drop: set[str]
+) -> None:
     """Any mix of odd values answers field-path errors (a missing field named "required") or values
     whose COPY text reads back as the same instant; never an exception."""
     rec = record(**changes)
@@ -380,8 +434,9 @@ def test_record_check__random_field_values__named_errors_or_consistent_values(
     else:
         assert not drop & records.REQUIRED
         assert checked.ts == datetime.fromisoformat(checked.ts_text)
-        assert records.checked_row(checked)[-1].count("\t") == len(schema.COPY_COLUMNS) - len(
-            schema.COPY_LEAD_COLUMNS) - 1
+        assert (
+            records.checked_row(checked)[-1].count("\t") == len(schema.COPY_COLUMNS) - len(schema.COPY_LEAD_COLUMNS) - 1
+        )
 
 
 def _recent_timestamp(seconds: int, zone: int, z: bool) -> str:
@@ -395,33 +450,44 @@ _PLAIN = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, 
 # Per field, valid values of every kind (strings with COPY specials and NUL included).
 _FIELD_VALUES = {
     "event_id": st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()),
-    "timestamp": st.builds(_recent_timestamp, st.integers(0, 7 * 86_400 * 7), st.sampled_from([0, 330, -300]),
-                           st.booleans()),
+    "timestamp": st.builds(
+        _recent_timestamp, st.integers(0, 7 * 86_400 * 7), st.sampled_from([0, 330, -300]), st.booleans()
+    ),
     "policy": st.just("checkout"),
     "policy_version": st.integers(1, 2**31 - 1),
-    "route": st.text(min_size=1, max_size=6), "task_type": st.text(min_size=1, max_size=6),
-    "model": st.text(min_size=1, max_size=6), "provider": _TEXT, "request_id": st.none() | _TEXT,
+    "route": st.text(min_size=1, max_size=6),
+    "task_type": st.text(min_size=1, max_size=6),
+    "model": st.text(min_size=1, max_size=6),
+    "provider": _TEXT,
+    "request_id": st.none() | _TEXT,
     "tier": st.integers(1, 5),
     "attempt": st.integers(1, 4),
     "outcome": st.sampled_from(sorted(records.OUTCOMES)),
     "confidence": st.none() | st.floats(0, 1) | st.integers(0, 1),
-    "tokens_in": st.integers(0, 10**9 - 1), "tokens_out": st.integers(0, 10**9 - 1),
+    "tokens_in": st.integers(0, 10**9 - 1),
+    "tokens_out": st.integers(0, 10**9 - 1),
     "cost_usd": st.none() | st.floats(0, 1e6) | st.integers(0, 10**6),
     "latency_ms": st.floats(0, 86_400_000) | st.integers(0, 86_400_000),
-    "reason": st.none() | st.dictionaries(_TEXT, _PLAIN, max_size=3)
+    "reason": st.none()
+    | st.dictionaries(_TEXT, _PLAIN, max_size=3)
     | st.builds(lambda tier: {"from": {"tier": tier}}, st.integers(0, 6)),
-    "client": st.none() | st.fixed_dictionaries({}, optional={
-        "app": st.none() | _TEXT, "instance": st.none() | _TEXT, "sdk_version": st.none() | _TEXT}),
+    "client": st.none()
+    | st.fixed_dictionaries(
+        {}, optional={"app": st.none() | _TEXT, "instance": st.none() | _TEXT, "sdk_version": st.none() | _TEXT}
+    ),
     "attributes": st.none() | st.dictionaries(st.text(min_size=1, max_size=4), _PLAIN, max_size=3),
 }
 
 
 @settings(max_examples=500, deadline=None)
-@given(changes=st.fixed_dictionaries({}, optional=_FIELD_VALUES),
-       odd=st.dictionaries(st.sampled_from(sorted(ALLOWED)), _VALUES, max_size=1),
-       drop=st.sets(st.sampled_from(sorted(ALLOWED)), max_size=1))
+@given(
+    changes=st.fixed_dictionaries({}, optional=_FIELD_VALUES),
+    odd=st.dictionaries(st.sampled_from(sorted(ALLOWED)), _VALUES, max_size=1),
+    drop=st.sets(st.sampled_from(sorted(ALLOWED)), max_size=1),
+)
 def test_copy_row__random_field_values__the_row_of_the_full_check_or_none(
-        changes: dict[str, Any], odd: dict[str, Any], drop: set[str]) -> None:
+    changes: dict[str, Any], odd: dict[str, Any], drop: set[str]
+) -> None:
     """The hot path's COPY row accepts nothing the full check refuses, and is the row the full
     check's values give."""
     rec = record(**{**changes, **odd})
@@ -448,15 +514,14 @@ def test_copy_row__the_sdks_record__takes_the_one_pass_path() -> None:
     assert row is not None
     event_id, model, _, tokens_in, tokens_out, cost, text = row
     assert (event_id, model, tokens_in, tokens_out, cost) == (rec["event_id"], "gpt-4o-mini", 1000, 200, 0.5)
-    columns = dict(zip(schema.COPY_COLUMNS[len(schema.COPY_LEAD_COLUMNS):], text.split("\t"), strict=True))
+    columns = dict(zip(schema.COPY_COLUMNS[len(schema.COPY_LEAD_COLUMNS) :], text.split("\t"), strict=True))
     assert columns["ts"] == rec["timestamp"] and columns["policy_id"] == "7"
     assert (columns["confidence"], columns["latency_ms"], columns["escalated"]) == ("0.250000", "12.000", "f")
     assert columns["client_app"] == "tests" and columns["attributes"] == '{"user_tier":"pro"}'
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ingest__committed_batches_on_one_connection__staging_table_created_once(
-        _truncate_decisions: Any) -> None:
+def test_ingest__committed_batches_on_one_connection__staging_table_created_once(_truncate_decisions: Any) -> None:
     """Outside a transaction the staging table is created on a connection's first ingest only, and
     again on a new connection."""
     from django.test.utils import CaptureQueriesContext

@@ -48,9 +48,14 @@ def test_maintain__drops_partitions_past_retention_and_keeps_the_rest(settings: 
 
 def test_maintain__dropping_a_partition__drops_its_rows_only(scope: Any, settings: Any) -> None:
     now = datetime.now(UTC)
-    services.decision_batch_ingest(key_id=scope[0], policy_ids=scope[1], records=[
-        record(timestamp=(now - timedelta(days=40)).isoformat()),
-        record(timestamp=(now - timedelta(hours=1)).isoformat())])
+    services.decision_batch_ingest(
+        key_id=scope[0],
+        policy_ids=scope[1],
+        records=[
+            record(timestamp=(now - timedelta(days=40)).isoformat()),
+            record(timestamp=(now - timedelta(hours=1)).isoformat()),
+        ],
+    )
     assert Decision.objects.count() == 2
     settings.DECISION_RETENTION_DAYS = 30
 
@@ -63,8 +68,9 @@ def test_ingest__late_record_for_a_day_without_partition__partition_created(scop
     late = datetime.now(UTC) - timedelta(days=20)
     assert late.date() not in _days()
 
-    result = services.decision_batch_ingest(key_id=scope[0], policy_ids=scope[1],
-                                            records=[record(timestamp=late.isoformat())])
+    result = services.decision_batch_ingest(
+        key_id=scope[0], policy_ids=scope[1], records=[record(timestamp=late.isoformat())]
+    )
 
     assert result.accepted == 1
     assert late.date() in _days()
@@ -75,8 +81,9 @@ def test_ingest__late_record_for_a_day_without_partition__partition_created(scop
 
 def test_partition_bounds__a_record_at_midnight__lands_in_that_day(scope: Any) -> None:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
-    services.decision_batch_ingest(key_id=scope[0], policy_ids=scope[1],
-                                   records=[record(timestamp=midnight.isoformat())])
+    services.decision_batch_ingest(
+        key_id=scope[0], policy_ids=scope[1], records=[record(timestamp=midnight.isoformat())]
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {partitions.partition_name(midnight.date())}")
         assert cursor.fetchone()[0] == 1

@@ -20,16 +20,18 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def test_cost__two_price_periods__each_record_priced_at_the_period_of_its_time(
-        scoped: Any, post: Any) -> None:
+def test_cost__two_price_periods__each_record_priced_at_the_period_of_its_time(scoped: Any, post: Any) -> None:
     """Given gpt-4o-mini at $0.15/$0.60 until 10 days ago and $1/$2 since, records before and after
     the change are priced at their own period, not today's price."""
     _, secret = scoped
     now = datetime.now(UTC)
     change = now - timedelta(days=10)
-    ModelPrice.objects.create(model=CatalogModel.objects.get(model_id="gpt-4o-mini"),
-                              input_per_mtok=Decimal("1"), output_per_mtok=Decimal("2"),
-                              effective_from=change)
+    ModelPrice.objects.create(
+        model=CatalogModel.objects.get(model_id="gpt-4o-mini"),
+        input_per_mtok=Decimal("1"),
+        output_per_mtok=Decimal("2"),
+        effective_from=change,
+    )
     before = record(timestamp=_iso(change - timedelta(minutes=1)), tokens_in=1000, tokens_out=500)
     at_change = record(timestamp=_iso(change), tokens_in=1000, tokens_out=500)
     after = record(timestamp=_iso(now - timedelta(hours=1)), tokens_in=1000, tokens_out=500)
@@ -61,8 +63,7 @@ def test_cost__null_or_absent__computed(scoped: Any, post: Any) -> None:
     assert list(Decision.objects.values_list("cost_usd", flat=True)) == [Decimal("0.00027")] * 2
 
 
-def test_cost__model_not_in_catalog__accepted_unpriced_and_counted_in_rollups(
-        scoped: Any, post: Any) -> None:
+def test_cost__model_not_in_catalog__accepted_unpriced_and_counted_in_rollups(scoped: Any, post: Any) -> None:
     _, secret = scoped
     response = post([record(model="acme-llm-9000", provider="acme"), record()], secret)
     services.rollups_update()
@@ -75,35 +76,43 @@ def test_cost__model_not_in_catalog__accepted_unpriced_and_counted_in_rollups(
     assert RollupHourly.objects.get(model="gpt-4o-mini").unpriced == 0
 
 
-def test_cost__record_before_the_first_price_period__priced_at_the_first_period(
-        scoped: Any, post: Any) -> None:
+def test_cost__record_before_the_first_price_period__priced_at_the_first_period(scoped: Any, post: Any) -> None:
     """A catalog import dates a price from the import; older traffic takes the first known price."""
     _, secret = scoped
     model = CatalogModel.objects.create(model_id="late-model", provider="acme")
-    ModelPrice.objects.create(model=model, input_per_mtok=1, output_per_mtok=1,
-                              effective_from=datetime.now(UTC) - timedelta(days=1))
-    post([record(model="late-model", timestamp=_iso(datetime.now(UTC) - timedelta(days=3)),
-                 tokens_in=1_000_000, tokens_out=0)], secret)
+    ModelPrice.objects.create(
+        model=model, input_per_mtok=1, output_per_mtok=1, effective_from=datetime.now(UTC) - timedelta(days=1)
+    )
+    post(
+        [
+            record(
+                model="late-model",
+                timestamp=_iso(datetime.now(UTC) - timedelta(days=3)),
+                tokens_in=1_000_000,
+                tokens_out=0,
+            )
+        ],
+        secret,
+    )
     stored = Decision.objects.get()
     assert stored.unpriced is False and stored.cost_usd == Decimal(1)
 
 
-def test_cost__price_added_after_the_cache_loaded__used_for_the_next_batch(
-        scoped: Any, post: Any) -> None:
+def test_cost__price_added_after_the_cache_loaded__used_for_the_next_batch(scoped: Any, post: Any) -> None:
     """A model the cached price book lacks makes it reload (rate-limited), not wait a minute."""
     _, secret = scoped
     post([record()], secret)  # loads the price book
     model = CatalogModel.objects.create(model_id="new-model", provider="acme")
-    ModelPrice.objects.create(model=model, input_per_mtok=2, output_per_mtok=4,
-                              effective_from=datetime.now(UTC) - timedelta(days=1))
+    ModelPrice.objects.create(
+        model=model, input_per_mtok=2, output_per_mtok=4, effective_from=datetime.now(UTC) - timedelta(days=1)
+    )
 
     post([record(model="new-model", tokens_in=1_000_000, tokens_out=0)], secret)
 
     assert Decision.objects.get(model="new-model").cost_usd == Decimal(2)
 
 
-def test_cost__unpriced_model_in_every_batch__price_book_not_reloaded_per_batch(
-        scoped: Any, post: Any) -> None:
+def test_cost__unpriced_model_in_every_batch__price_book_not_reloaded_per_batch(scoped: Any, post: Any) -> None:
     """A model with no price reloads the price book at most once per few seconds, not per batch."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

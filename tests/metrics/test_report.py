@@ -57,48 +57,91 @@ def month_data(db: Any, publisher: Any) -> Any:
     March 20 (by the system).
     """
     policy = factories.policy("checkout", doc=_document())
-    factories.publish(policy, {**_document(), "default_route": "extraction"}, comment="unknown tasks to extraction",
-                      user=publisher)
+    factories.publish(
+        policy, {**_document(), "default_route": "extraction"}, comment="unknown tasks to extraction", user=publisher
+    )
     routing_services.policy_rollback(policy=policy, to_number=1, user=None, comment="extraction got expensive")
-    for number, when in {1: datetime(2025, 1, 15, 9, tzinfo=UTC), 2: datetime(2025, 3, 5, 9, tzinfo=UTC),
-                         3: datetime(2025, 3, 20, 16, tzinfo=UTC)}.items():
+    for number, when in {
+        1: datetime(2025, 1, 15, 9, tzinfo=UTC),
+        2: datetime(2025, 3, 5, 9, tzinfo=UTC),
+        3: datetime(2025, 3, 20, 16, tzinfo=UTC),
+    }.items():
         PolicyVersion.objects.filter(policy=policy, number=number).update(published_at=when)
-    g, x, d = {"route": "general", "task_type": "chat"}, {"route": "extraction", "task_type": "extraction"}, \
-        {"route": "drafting", "task_type": "summarize"}
+    g, x, d = (
+        {"route": "general", "task_type": "chat"},
+        {"route": "extraction", "task_type": "extraction"},
+        {"route": "drafting", "task_type": "summarize"},
+    )
     t2, t3 = {"tier": 2, "model": "gpt-4o"}, {"tier": 3, "model": "o1"}
     m1, m2 = at("2025-03-03"), at("2025-03-21")
-    RollupHourly.objects.bulk_create([
-        cell(policy, m1, **g, count=196, requests=196, cost_usd="0.196", latency_b3=196),
-        cell(policy, m1, **g, outcome="low_confidence", count=4, requests=4, cost_usd="0.004", latency_b3=4),
-        cell(policy, m1, **g, model="mystery-1", provider="local", count=10, requests=10, unpriced=10,
-             latency_b3=10),
-        cell(policy, m1, **g, **t2, count=38, requests=38, cost_usd="0.38", latency_b5=38),
-        cell(policy, m1, **g, **t2, outcome="error", count=2, requests=2, cost_usd="0.02", latency_b5=2),
-        cell(policy, m2, **g, **t2, count=4, escalations=4, cost_usd="0.04", latency_b5=4),
-        cell(policy, m1, **x, count=60, requests=60, cost_usd="0.06", latency_b3=60),
-        cell(policy, m1, **x, outcome="low_confidence", count=40, requests=40, cost_usd="0.04", latency_b3=40),
-        cell(policy, m1, **x, **t2, count=36, escalations=36, cost_usd="0.36", latency_b5=36),
-        cell(policy, m1, **x, **t2, outcome="validation_failed", count=4, escalations=4, cost_usd="0.04",
-             latency_b5=4),
-        cell(policy, m2, **x, **t3, count=3, escalations=3, cost_usd="0.30", latency_b5=3),
-        cell(policy, m2, **x, **t3, outcome="error", count=3, escalations=3, cost_usd="0.30", latency_b5=3),
-        cell(policy, m2, **d, count=10, requests=10, cost_usd="0.01", latency_b3=10),
-        cell(policy, m2, **d, outcome="low_confidence", count=10, requests=10, cost_usd="0.01", latency_b3=10),
-        cell(policy, m2, **d, **t2, count=10, escalations=10, cost_usd="0.10", latency_b5=10),
-        # February
-        cell(policy, at("2025-02-10"), **g, count=90, requests=90, cost_usd="0.09", latency_b3=90),
-        cell(policy, at("2025-02-10"), **g, outcome="low_confidence", count=10, requests=10, cost_usd="0.01",
-             latency_b3=10),
-        cell(policy, at("2025-02-10"), **g, model="claude-3-5-haiku-20241022", provider="anthropic", count=5,
-             cost_usd="0.05", latency_b4=5),
-        cell(policy, at("2025-02-11"), **x, count=40, requests=40, cost_usd="0.04", latency_b3=40),
-        cell(policy, at("2025-02-11"), **x, outcome="low_confidence", count=10, requests=10, cost_usd="0.01",
-             latency_b3=10),
-        cell(policy, at("2025-02-11"), **x, **t2, count=10, escalations=10, cost_usd="0.10", latency_b5=10),
-        # Outside both months: never counted.
-        cell(policy, at("2025-04-01", 0), **g, count=1000, requests=1000, cost_usd="100"),
-        cell(policy, at("2025-01-31", 23), **g, count=1000, requests=1000, cost_usd="100"),
-    ])
+    RollupHourly.objects.bulk_create(
+        [
+            cell(policy, m1, **g, count=196, requests=196, cost_usd="0.196", latency_b3=196),
+            cell(policy, m1, **g, outcome="low_confidence", count=4, requests=4, cost_usd="0.004", latency_b3=4),
+            cell(
+                policy, m1, **g, model="mystery-1", provider="local", count=10, requests=10, unpriced=10, latency_b3=10
+            ),
+            cell(policy, m1, **g, **t2, count=38, requests=38, cost_usd="0.38", latency_b5=38),
+            cell(policy, m1, **g, **t2, outcome="error", count=2, requests=2, cost_usd="0.02", latency_b5=2),
+            cell(policy, m2, **g, **t2, count=4, escalations=4, cost_usd="0.04", latency_b5=4),
+            cell(policy, m1, **x, count=60, requests=60, cost_usd="0.06", latency_b3=60),
+            cell(policy, m1, **x, outcome="low_confidence", count=40, requests=40, cost_usd="0.04", latency_b3=40),
+            cell(policy, m1, **x, **t2, count=36, escalations=36, cost_usd="0.36", latency_b5=36),
+            cell(
+                policy,
+                m1,
+                **x,
+                **t2,
+                outcome="validation_failed",
+                count=4,
+                escalations=4,
+                cost_usd="0.04",
+                latency_b5=4,
+            ),
+            cell(policy, m2, **x, **t3, count=3, escalations=3, cost_usd="0.30", latency_b5=3),
+            cell(policy, m2, **x, **t3, outcome="error", count=3, escalations=3, cost_usd="0.30", latency_b5=3),
+            cell(policy, m2, **d, count=10, requests=10, cost_usd="0.01", latency_b3=10),
+            cell(policy, m2, **d, outcome="low_confidence", count=10, requests=10, cost_usd="0.01", latency_b3=10),
+            cell(policy, m2, **d, **t2, count=10, escalations=10, cost_usd="0.10", latency_b5=10),
+            # February
+            cell(policy, at("2025-02-10"), **g, count=90, requests=90, cost_usd="0.09", latency_b3=90),
+            cell(
+                policy,
+                at("2025-02-10"),
+                **g,
+                outcome="low_confidence",
+                count=10,
+                requests=10,
+                cost_usd="0.01",
+                latency_b3=10,
+            ),
+            cell(
+                policy,
+                at("2025-02-10"),
+                **g,
+                model="claude-3-5-haiku-20241022",
+                provider="anthropic",
+                count=5,
+                cost_usd="0.05",
+                latency_b4=5,
+            ),
+            cell(policy, at("2025-02-11"), **x, count=40, requests=40, cost_usd="0.04", latency_b3=40),
+            cell(
+                policy,
+                at("2025-02-11"),
+                **x,
+                outcome="low_confidence",
+                count=10,
+                requests=10,
+                cost_usd="0.01",
+                latency_b3=10,
+            ),
+            cell(policy, at("2025-02-11"), **x, **t2, count=10, escalations=10, cost_usd="0.10", latency_b5=10),
+            # Outside both months: never counted.
+            cell(policy, at("2025-04-01", 0), **g, count=1000, requests=1000, cost_usd="100"),
+            cell(policy, at("2025-01-31", 23), **g, count=1000, requests=1000, cost_usd="100"),
+        ]
+    )
     return policy
 
 
@@ -127,28 +170,41 @@ def report_url(name: str = "report", *args: str) -> str:
 def sql_month(policy_id: int, first: str, after: str, where: str = "TRUE") -> dict[str, Any]:
     """Month totals straight from the rollup table."""
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             SELECT coalesce(sum(cost_usd), 0), coalesce(sum(requests), 0), coalesce(sum(escalations), 0),
                    coalesce(sum(count) FILTER (WHERE outcome = 'ok'), 0), coalesce(sum(unpriced), 0)
             FROM metrics_rollup_hourly
-            WHERE policy_id = %s AND hour >= %s AND hour < %s AND {where}""", [policy_id, first, after])
+            WHERE policy_id = %s AND hour >= %s AND hour < %s AND {where}""",
+            [policy_id, first, after],
+        )
         cost, requests, escalations, ok, unpriced = (float(v) for v in cursor.fetchone())
-    return {"cost_usd": float(cost), "requests": int(requests), "escalation_rate": escalations / requests,
-            "pass_rate": min(1.0, ok / requests), "cost_per_request_usd": float(cost) / requests,
-            "unpriced": int(unpriced)}
+    return {
+        "cost_usd": float(cost),
+        "requests": int(requests),
+        "escalation_rate": escalations / requests,
+        "pass_rate": min(1.0, ok / requests),
+        "cost_per_request_usd": float(cost) / requests,
+        "unpriced": int(unpriced),
+    }
 
 
 def sql_tiers(policy_id: int, route: str) -> dict[int, dict[str, float]]:
     """March per tier of one route: requests reaching it, escalations into it, attempts, ok, cost."""
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT tier, sum(requests) + sum(escalations), sum(escalations), sum(count),
                    sum(count) FILTER (WHERE outcome = 'ok'), sum(cost_usd)
             FROM metrics_rollup_hourly
             WHERE policy_id = %s AND route = %s AND hour >= '2025-03-01' AND hour < '2025-04-01'
-            GROUP BY tier""", [policy_id, route])
-        return {t: {"reached": int(reached), "into": int(into), "attempts": int(n), "ok": int(ok or 0),
-                    "cost": float(cost)} for t, reached, into, n, ok, cost in cursor.fetchall()}
+            GROUP BY tier""",
+            [policy_id, route],
+        )
+        return {
+            t: {"reached": int(reached), "into": int(into), "attempts": int(n), "ok": int(ok or 0), "cost": float(cost)}
+            for t, reached, into, n, ok, cost in cursor.fetchall()
+        }
 
 
 def test_report__fixture__summary_equals_sql_ground_truth(month_data: Any) -> None:
@@ -195,21 +251,33 @@ def test_report__fixture__per_task_type_and_route_equal_sql(month_data: Any) -> 
 def test_report__fixture__top_movers_by_dollars_and_percent(month_data: Any) -> None:
     movers = rsel.monthly_report(month_data, date(2025, 3, 1))["movers"]
     assert [(m["dimension"], m["name"]) for m in movers["absolute"]] == [
-        ("task_type", "extraction"), ("model", "gpt-4o"), ("model", "o1"), ("task_type", "chat"),
-        ("model", "gpt-4o-mini")]
+        ("task_type", "extraction"),
+        ("model", "gpt-4o"),
+        ("model", "o1"),
+        ("task_type", "chat"),
+        ("model", "gpt-4o-mini"),
+    ]
     assert movers["absolute"][0]["change_usd"] == pytest.approx(0.95)
     assert movers["absolute"][2]["change_pct"] is None  # o1 is new: no relative change
     assert [(m["name"], round(m["change_pct"], 4)) for m in movers["relative"]] == [
-        ("gpt-4o", 8.4), ("extraction", round(0.95 / 0.15, 4)), ("chat", round(0.49 / 0.15, 4)),
-        ("gpt-4o-mini", round(0.17 / 0.15, 4)), ("claude-3-5-haiku-20241022", -1.0)]
+        ("gpt-4o", 8.4),
+        ("extraction", round(0.95 / 0.15, 4)),
+        ("chat", round(0.49 / 0.15, 4)),
+        ("gpt-4o-mini", round(0.17 / 0.15, 4)),
+        ("claude-3-5-haiku-20241022", -1.0),
+    ]
 
 
 def test_report__fixture__recommendations_and_savings_equal_sql(month_data: Any) -> None:
     rec = rsel.monthly_report(month_data, date(2025, 3, 1))["recommendations"]
     items = {(r["kind"], r["route"], r["transition"]): r for r in rec["items"]}
-    assert set(items) == {("tier1_sufficient", "general", "1→2"), ("over_band", "extraction", "1→2"),
-                          ("over_band", "extraction", "2→3"), ("over_band", "drafting", "1→2"),
-                          ("direct_route", "drafting", "1→2")}
+    assert set(items) == {
+        ("tier1_sufficient", "general", "1→2"),
+        ("over_band", "extraction", "1→2"),
+        ("over_band", "extraction", "2→3"),
+        ("over_band", "drafting", "1→2"),
+        ("direct_route", "drafting", "1→2"),
+    }
 
     # Tier 1 good enough on general: 206 ok of 210 tier-1 attempts (98.1%), 44 requests served at
     # tier 2: savings = 44 × (tier-2 − tier-1 cost per request).
@@ -242,7 +310,9 @@ def test_report__changes_in_month__who_when_why_and_versions(month_data: Any, pu
     report = rsel.monthly_report(month_data, date(2025, 3, 1))
     changes = report["changes"]
     assert [(c["version"], c["previous_version"], c["action"], c["rollback_of"]) for c in changes] == [
-        (2, 1, "publish", None), (3, 2, "rollback", 1)]
+        (2, 1, "publish", None),
+        (3, 2, "rollback", 1),
+    ]
     assert changes[0]["by"] == publisher.get_username() and changes[1]["by"] == "system"
     assert changes[0]["comment"] == "unknown tasks to extraction"
     assert changes[1]["comment"] == "rollback to v1: extraction got expensive"
@@ -254,11 +324,17 @@ def test_report__changes_in_month__who_when_why_and_versions(month_data: Any, pu
 def test_report__alerts__open_in_month_listed(month_data: Any) -> None:
     def alert(opened: str, resolved: str | None, detector: str, policy: Any = month_data) -> Alert:
         return Alert.objects.create(
-            policy=policy, route="extraction", detector=detector, severity="ticket",
-            status="resolved" if resolved else "open", summary=f"{detector} fired", evidence={},
+            policy=policy,
+            route="extraction",
+            detector=detector,
+            severity="ticket",
+            status="resolved" if resolved else "open",
+            summary=f"{detector} fired",
+            evidence={},
             opened_at=datetime.fromisoformat(opened).replace(tzinfo=UTC),
             last_evaluated_at=datetime.fromisoformat(opened).replace(tzinfo=UTC),
-            resolved_at=datetime.fromisoformat(resolved).replace(tzinfo=UTC) if resolved else None)
+            resolved_at=datetime.fromisoformat(resolved).replace(tzinfo=UTC) if resolved else None,
+        )
 
     alert("2025-03-12T08:00", None, "escalation_band")
     alert("2025-01-20T08:00", "2025-03-02T08:00", "pass_rate_drop")
@@ -267,7 +343,9 @@ def test_report__alerts__open_in_month_listed(month_data: Any) -> None:
     alert("2025-03-12T08:00", None, "burn_rate", policy=factories.policy("other"))
     alerts = rsel.monthly_report(month_data, date(2025, 3, 1))["alerts"]
     assert [(a["detector"], a["raised_in_month"]) for a in alerts] == [
-        ("escalation_band", True), ("pass_rate_drop", False)]
+        ("escalation_band", True),
+        ("pass_rate_drop", False),
+    ]
     assert alerts[0]["summary"] == "escalation_band fired"
 
 
@@ -292,8 +370,15 @@ def test_report_page__fixture__shows_the_numbers(logged_in: Any, month_data: Any
     assert cells_of(html, "p95_ms")[0] == "892 ms"
     assert cells_of(html, "unpriced") == ("10", "0", "+10 (new)")
     assert re.search(r"data-total-savings>\$0\.74<", html)
-    for table in ("summary", "task_types", "routes", "movers-absolute", "movers-relative", "changes",
-                  "recommendations"):
+    for table in (
+        "summary",
+        "task_types",
+        "routes",
+        "movers-absolute",
+        "movers-relative",
+        "changes",
+        "recommendations",
+    ):
         assert f'id="{table}"' in html, table
     for name in rsel.TABLES:
         assert f'href="{report_url("csv", name)}"' in html
@@ -307,8 +392,7 @@ def test_report_page__fixture__shows_the_numbers(logged_in: Any, month_data: Any
     assert "plotly.min.js" in html and "signalbox/report.css" in html
 
 
-def test_report_json__same_numbers_as_page_and_api(logged_in: Any, api: Any, make_user: Any,
-                                                   month_data: Any) -> None:
+def test_report_json__same_numbers_as_page_and_api(logged_in: Any, api: Any, make_user: Any, month_data: Any) -> None:
     page = logged_in.get(report_url()).context["report"]
     body = logged_in.get(report_url("json")).json()
     assert body == page
@@ -319,9 +403,17 @@ def test_report_json__same_numbers_as_page_and_api(logged_in: Any, api: Any, mak
 
 @pytest.mark.parametrize("table", rsel.TABLES)
 def test_report_csv__every_table__same_numbers_as_json(logged_in: Any, month_data: Any, table: str) -> None:
-    Alert.objects.create(policy=month_data, route="", detector="budget_thresholds", severity="page", status="open",
-                         summary="=SUM(A1) spent 80% of the budget", evidence={},
-                         opened_at=at("2025-03-09"), last_evaluated_at=at("2025-03-09"))
+    Alert.objects.create(
+        policy=month_data,
+        route="",
+        detector="budget_thresholds",
+        severity="page",
+        status="open",
+        summary="=SUM(A1) spent 80% of the budget",
+        evidence={},
+        opened_at=at("2025-03-09"),
+        last_evaluated_at=at("2025-03-09"),
+    )
     response = logged_in.get(report_url("csv", table))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -345,8 +437,10 @@ def test_report_csv__every_table__same_numbers_as_json(logged_in: Any, month_dat
 
 
 def test_report_csv__summary__equals_sql(logged_in: Any, month_data: Any) -> None:
-    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(logged_in.get(report_url("csv", "summary"))
-                                                                .content.decode()))}
+    rows = {
+        r["metric"]: r
+        for r in csv.DictReader(io.StringIO(logged_in.get(report_url("csv", "summary")).content.decode()))
+    }
     cur = sql_month(month_data.pk, "2025-03-01", "2025-04-01")
     prev = sql_month(month_data.pk, "2025-02-01", "2025-03-01")
     assert float(rows["cost_usd"]["current"]) == pytest.approx(cur["cost_usd"])
@@ -386,17 +480,21 @@ def test_report__policy_without_any_decision__empty_state(logged_in: Any) -> Non
     assert "No decision has been recorded for this policy yet." in html
 
 
-@pytest.mark.parametrize(("month", "status", "message"), [
-    ("2025-13", 400, "the month number runs from 01 to 12"),
-    ("march", 400, "is not a month: use YYYY-MM"),
-    ("2025-3", 400, "is not a month: use YYYY-MM"),
-    ("1999-12", 400, "Reports start in January 2000"),
-    ("0000-01", 400, "Reports start in January 2000"),  # year 0 does not exist: was a 500
-    ("٢٠٢٥-٠٣", 400, "is not a month: use YYYY-MM"),  # digits, but not ASCII ones
-    ("2025-05", 404, "May 2025 has not started yet"),
-])
-def test_report__bad_month__clear_4xx_everywhere(logged_in: Any, api: Any, make_user: Any, month_data: Any,
-                                                  month: str, status: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("month", "status", "message"),
+    [
+        ("2025-13", 400, "the month number runs from 01 to 12"),
+        ("march", 400, "is not a month: use YYYY-MM"),
+        ("2025-3", 400, "is not a month: use YYYY-MM"),
+        ("1999-12", 400, "Reports start in January 2000"),
+        ("0000-01", 400, "Reports start in January 2000"),  # year 0 does not exist: was a 500
+        ("٢٠٢٥-٠٣", 400, "is not a month: use YYYY-MM"),  # digits, but not ASCII ones
+        ("2025-05", 404, "May 2025 has not started yet"),
+    ],
+)
+def test_report__bad_month__clear_4xx_everywhere(
+    logged_in: Any, api: Any, make_user: Any, month_data: Any, month: str, status: str, message: str
+) -> None:
     page = logged_in.get(reverse("reports:report", args=["checkout", month]))
     assert page.status_code == status and message in page.content.decode()
     for name in ("json", "csv"):
@@ -410,15 +508,17 @@ def test_report__bad_month__clear_4xx_everywhere(logged_in: Any, api: Any, make_
     assert logged_in.get(report_url("index") + f"?month={month}").status_code == status
 
 
-def test_report__month_with_trailing_newline__400_not_that_months_report(logged_in: Any, api: Any,
-                                                                         make_user: Any, month_data: Any) -> None:
+def test_report__month_with_trailing_newline__400_not_that_months_report(
+    logged_in: Any, api: Any, make_user: Any, month_data: Any
+) -> None:
     assert logged_in.get(reverse("reports:report", args=["checkout", MONTH + "\n"])).status_code == 400
     response = api(make_user("viewer")).get(reverse("metrics-api:report", args=["checkout", MONTH + "\n"]))
     assert response.status_code == 400 and response.json()["errors"] == {"month": ["expected YYYY-MM"]}
 
 
-def test_report__unknown_policy_or_table__404_naming_it(logged_in: Any, api: Any, make_user: Any,
-                                                         month_data: Any) -> None:
+def test_report__unknown_policy_or_table__404_naming_it(
+    logged_in: Any, api: Any, make_user: Any, month_data: Any
+) -> None:
     response = logged_in.get(reverse("reports:report", args=["nope", MONTH]))
     assert response.status_code == 404 and "No policy &#x27;nope&#x27;." in response.content.decode()
     assert "reports/nope/" not in response.content.decode()  # no link back to a report that can't exist
@@ -455,19 +555,47 @@ def test_report__access__anonymous_to_login_no_role_forbidden(client: Any, make_
 REPORT_QUERY_COUNT = 5 + rsel.REPORT_QUERIES
 
 
-def test_report__query_count__pinned_and_independent_of_rows(client: Any, make_user: Any, month_data: Any,
-                                                             django_assert_num_queries: Any) -> None:
+def test_report__query_count__pinned_and_independent_of_rows(
+    client: Any, make_user: Any, month_data: Any, django_assert_num_queries: Any
+) -> None:
     client.force_login(make_user("viewer"))
     with django_assert_num_queries(REPORT_QUERY_COUNT):
         assert client.get(report_url()).status_code == 200
-    RollupHourly.objects.bulk_create([
-        cell(month_data, at(f"2025-03-{d:02d}", h), route=f"r{d % 4}", task_type=f"t{d}", model=f"m{h % 5}",
-             tier=1 + h % 3, count=3, requests=2, escalations=1, cost_usd=Decimal("0.5"))
-        for d in range(1, 29) for h in range(0, 24, 2)])
-    Alert.objects.bulk_create([Alert(policy=month_data, route=f"r{i}", detector="mix_shift", severity="info",
-                                     status="resolved", summary="s", evidence={}, opened_at=at("2025-03-04"),
-                                     last_evaluated_at=at("2025-03-05"), resolved_at=at("2025-03-05"))
-                               for i in range(5)])
+    RollupHourly.objects.bulk_create(
+        [
+            cell(
+                month_data,
+                at(f"2025-03-{d:02d}", h),
+                route=f"r{d % 4}",
+                task_type=f"t{d}",
+                model=f"m{h % 5}",
+                tier=1 + h % 3,
+                count=3,
+                requests=2,
+                escalations=1,
+                cost_usd=Decimal("0.5"),
+            )
+            for d in range(1, 29)
+            for h in range(0, 24, 2)
+        ]
+    )
+    Alert.objects.bulk_create(
+        [
+            Alert(
+                policy=month_data,
+                route=f"r{i}",
+                detector="mix_shift",
+                severity="info",
+                status="resolved",
+                summary="s",
+                evidence={},
+                opened_at=at("2025-03-04"),
+                last_evaluated_at=at("2025-03-05"),
+                resolved_at=at("2025-03-05"),
+            )
+            for i in range(5)
+        ]
+    )
     with django_assert_num_queries(REPORT_QUERY_COUNT):
         assert client.get(report_url()).status_code == 200
     with django_assert_num_queries(REPORT_QUERY_COUNT):
@@ -475,7 +603,8 @@ def test_report__query_count__pinned_and_independent_of_rows(client: Any, make_u
 
 
 def test_report__policy_with_draft__recommendations_carry_the_drafts_whatif(
-        logged_in: Any, api: Any, make_user: Any, month_data: Any, publisher: Any) -> None:
+    logged_in: Any, api: Any, make_user: Any, month_data: Any, publisher: Any
+) -> None:
     """Given a draft that puts gpt-4o-mini on both of general's tiers, the report's what-if is the
     what-if API's estimate of that draft over the same month, and the page states it."""
     draft = _document()
@@ -483,8 +612,9 @@ def test_report__policy_with_draft__recommendations_carry_the_drafts_whatif(
     routing_services.draft_save(policy=month_data, document=draft, user=publisher)
 
     whatif = rsel.monthly_report(month_data, date(2025, 3, 1))["recommendations"]["whatif"]
-    answer = api(make_user("viewer")).post("/api/v1/metrics/whatif/", {
-        "policy": "checkout", "start": "2025-03-01", "end": "2025-03-31"}, format="json")
+    answer = api(make_user("viewer")).post(
+        "/api/v1/metrics/whatif/", {"policy": "checkout", "start": "2025-03-01", "end": "2025-03-31"}, format="json"
+    )
     assert answer.status_code == 200, answer.content
     assert whatif["draft_revision"] == 1
     assert whatif["total"] == answer.json()["total"]
@@ -513,15 +643,20 @@ def csrf_client(user: Any) -> tuple[Client, str, str]:
     return client, html, match.group(1)
 
 
-def test_mark_reviewed__editor_with_csrf__recorded_audited_and_shown(editor: Any, month_data: Any,
-                                                                      logged_in: Any) -> None:
+def test_mark_reviewed__editor_with_csrf__recorded_audited_and_shown(
+    editor: Any, month_data: Any, logged_in: Any
+) -> None:
     client, html, token = csrf_client(editor)
     assert "Mark reviewed</button>" in html
     response = client.post(report_url("review"), {"note": "tier-1 fix agreed", "csrfmiddlewaretoken": token})
     assert response.status_code == 302 and response["Location"] == report_url() + "#review"
     review = ReportReview.objects.get()
     assert (review.policy, review.month, review.reviewed_by, review.note) == (
-        month_data, date(2025, 3, 1), editor, "tier-1 fix agreed")
+        month_data,
+        date(2025, 3, 1),
+        editor,
+        "tier-1 fix agreed",
+    )
     assert review.reviewed_at == datetime(2025, 4, 10, 12, tzinfo=UTC)
     entry = AuditEntry.objects.get(action="report.review")
     assert (entry.actor, entry.target, entry.comment) == (editor, "checkout:report:2025-03", "tier-1 fix agreed")
@@ -530,12 +665,13 @@ def test_mark_reviewed__editor_with_csrf__recorded_audited_and_shown(editor: Any
     # The viewer sees the date, not the button; the worksheet's "last review" column shows it.
     viewer_html = logged_in.get(report_url()).content.decode()
     assert "data-review-date>2025-04-10<" in viewer_html and "Mark reviewed</button>" not in viewer_html
-    rows = logged_in.get(reverse("dashboards:worksheet") + "?policy=checkout&start=2025-03-01&end=2025-03-31"
-                         ).context["data"]["rows"]
+    rows = logged_in.get(reverse("dashboards:worksheet") + "?policy=checkout&start=2025-03-01&end=2025-03-31").context[
+        "data"
+    ]["rows"]
     assert {r["last_review"] for r in rows} == {"2025-04-10"}
     assert logged_in.get(report_url("json")).json()["reviews"] == [
-        {"reviewed_by": editor.get_username(), "reviewed_at": "2025-04-10T12:00:00+00:00",
-         "note": "tier-1 fix agreed"}]
+        {"reviewed_by": editor.get_username(), "reviewed_at": "2025-04-10T12:00:00+00:00", "note": "tier-1 fix agreed"}
+    ]
 
 
 def test_mark_reviewed__without_csrf_token__refused_nothing_recorded(editor: Any, month_data: Any) -> None:
@@ -561,10 +697,12 @@ def test_mark_reviewed__publisher_twice__both_kept_newest_shown(publisher: Any, 
     assert "“second”" in html and "2 reviews" in html
 
 
-@pytest.mark.parametrize(("note", "reason"), [("x" * 2001, "The note is too long."),
-                                               ("a\x00b", "The note holds a NUL character.")])
-def test_mark_reviewed__bad_note__400_said_nothing_recorded(editor: Any, month_data: Any, note: str,
-                                                             reason: str) -> None:
+@pytest.mark.parametrize(
+    ("note", "reason"), [("x" * 2001, "The note is too long."), ("a\x00b", "The note holds a NUL character.")]
+)
+def test_mark_reviewed__bad_note__400_said_nothing_recorded(
+    editor: Any, month_data: Any, note: str, reason: str
+) -> None:
     client, _, token = csrf_client(editor)
     response = client.post(report_url("review"), {"note": note, "csrfmiddlewaretoken": token})
     assert response.status_code == 400 and reason in response.content.decode()

@@ -29,10 +29,14 @@ def report_data(transactional_db: Any, make_user: Any) -> Any:
     factories.publish(policy, {**doc, "default_route": "extraction"}, comment="send unknown tasks to extraction")
     services.policy_rollback(policy=policy, to_number=1, user=None, comment="extraction got expensive")
     first = report_last_full_month()
-    for number, when in ((1, first - timedelta(days=20)), (2, first + timedelta(days=9)),
-                         (3, first + timedelta(days=17))):
+    for number, when in (
+        (1, first - timedelta(days=20)),
+        (2, first + timedelta(days=9)),
+        (3, first + timedelta(days=17)),
+    ):
         PolicyVersion.objects.filter(policy=policy, number=number).update(
-            published_at=datetime(when.year, when.month, when.day, 14, tzinfo=UTC))
+            published_at=datetime(when.year, when.month, when.day, 14, tzinfo=UTC)
+        )
     seed_demo_rollups(policy, days=70)
     make_user("editor", username="lead")
     return first
@@ -67,8 +71,9 @@ def test_report__drawn_reviewed_and_printed_without_console_errors(report_data: 
     page.wait_for_timeout(300)
     for selector in (".sb-topbar", ".sb-report-toolbar", ".sb-review-form", ".sb-csv"):
         assert not page.locator(selector).first.is_visible(), selector
-    widths = page.eval_on_selector_all(".sb-chart .main-svg:first-child",
-                                       "els => els.map(e => e.getBoundingClientRect().width)")
+    widths = page.eval_on_selector_all(
+        ".sb-chart .main-svg:first-child", "els => els.map(e => e.getBoundingClientRect().width)"
+    )
     assert widths and all(w <= 720 for w in widths), widths
     browser.screenshot("report-print")
     pdf = page.pdf(path=str(OUTPUT / "report.pdf"), format="A4", print_background=True, prefer_css_page_size=True)

@@ -32,14 +32,18 @@ NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(
 
 def _cells() -> dict[tuple, dict[str, Any]]:
     """Every rollup cell as {dimensions: {measure: value}}."""
-    return {tuple(row[d] for d in ROLLUP_DIMENSIONS): {m: row[m] for m in ROLLUP_MEASURES}
-            for row in RollupHourly.objects.values(*ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)}
+    return {
+        tuple(row[d] for d in ROLLUP_DIMENSIONS): {m: row[m] for m in ROLLUP_MEASURES}
+        for row in RollupHourly.objects.values(*ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)
+    }
 
 
 def _daily_cells() -> dict[tuple, dict[str, Any]]:
     """Every daily rollup cell as {(day_start, other dimensions): {measure: value}}."""
-    return {(row["day_start"], *(row[d] for d in ROLLUP_DIMENSIONS[1:])): {m: row[m] for m in ROLLUP_MEASURES}
-            for row in RollupDaily.objects.values("day_start", *ROLLUP_DIMENSIONS[1:], *ROLLUP_MEASURES)}
+    return {
+        (row["day_start"], *(row[d] for d in ROLLUP_DIMENSIONS[1:])): {m: row[m] for m in ROLLUP_MEASURES}
+        for row in RollupDaily.objects.values("day_start", *ROLLUP_DIMENSIONS[1:], *ROLLUP_MEASURES)
+    }
 
 
 def _hourly_summed_per_day() -> dict[tuple, dict[str, Any]]:
@@ -91,12 +95,22 @@ def _ingest(key_id: int, policy_ids: frozenset[int], records: list[dict[str, Any
 
 def test_rollups__after_update__cells_hold_the_batch_sums(scope: Any) -> None:
     at = NOW.isoformat()
-    _ingest(*scope, [
-        record(timestamp=at, latency_ms=10, confidence=0.5, tokens_in=100, tokens_out=10),
-        record(timestamp=at, latency_ms=700, confidence=None, attempt=2, tier=2, model="gpt-4o",
-               reason={"from": {"tier": 1, "model": "gpt-4o-mini"}}),
-        record(timestamp=at, latency_ms=40_000, confidence=1.0, tokens_in=300, tokens_out=30),
-    ])
+    _ingest(
+        *scope,
+        [
+            record(timestamp=at, latency_ms=10, confidence=0.5, tokens_in=100, tokens_out=10),
+            record(
+                timestamp=at,
+                latency_ms=700,
+                confidence=None,
+                attempt=2,
+                tier=2,
+                model="gpt-4o",
+                reason={"from": {"tier": 1, "model": "gpt-4o-mini"}},
+            ),
+            record(timestamp=at, latency_ms=40_000, confidence=1.0, tokens_in=300, tokens_out=30),
+        ],
+    )
 
     assert services.rollups_update() == 2  # one delta per cell the batch touched
 
@@ -115,10 +129,15 @@ def test_rollups__extreme_latencies_and_confidences__sums_exact_and_equal_to_raw
     """Latency and confidence are summed as integers of their last kept decimal: exact at the ends
     of their ranges, and equal to the numeric sums of the raw rows."""
     at = NOW.isoformat()
-    _ingest(*scope, [record(timestamp=at, latency_ms=86_400_000, confidence=0.000001),
-                     record(timestamp=at, latency_ms=0.001, confidence=1),
-                     record(timestamp=at, latency_ms=1234.5675, confidence=0.1234565),
-                     record(timestamp=at, latency_ms=0, confidence=0)])
+    _ingest(
+        *scope,
+        [
+            record(timestamp=at, latency_ms=86_400_000, confidence=0.000001),
+            record(timestamp=at, latency_ms=0.001, confidence=1),
+            record(timestamp=at, latency_ms=1234.5675, confidence=0.1234565),
+            record(timestamp=at, latency_ms=0, confidence=0),
+        ],
+    )
 
     services.rollups_update()
 
@@ -169,28 +188,31 @@ def test_rollups__late_data_into_an_existing_cell__added_to_it(scope: Any) -> No
 
 
 _SLOTS = [NOW - timedelta(days=d, hours=h) for d in (0, 1, 12) for h in (0, 5)]
-_record = st.fixed_dictionaries({
-    "slot": st.sampled_from(_SLOTS),
-    "seconds": st.integers(0, 3599),
-    "route": st.sampled_from(["extraction", "general"]),
-    "model": st.sampled_from(["gpt-4o-mini", "gpt-4o", "acme-unpriced"]),
-    "tier": st.integers(1, 3),
-    "attempt": st.integers(1, 3),
-    "from_tier": st.none() | st.integers(1, 3),
-    "outcome": st.sampled_from(["ok", "low_confidence", "error", "timeout"]),
-    "confidence": st.none() | st.floats(0, 1),
-    "tokens_in": st.integers(0, 200_000),
-    "tokens_out": st.integers(0, 20_000),
-    "cost_usd": st.none() | st.floats(0, 5, allow_nan=False),
-    "latency_ms": st.sampled_from([0.0, 24.999, 25.0, 30_000.0]) | st.floats(0, 120_000),
-    "repeat": st.booleans(),
-})
+_record = st.fixed_dictionaries(
+    {
+        "slot": st.sampled_from(_SLOTS),
+        "seconds": st.integers(0, 3599),
+        "route": st.sampled_from(["extraction", "general"]),
+        "model": st.sampled_from(["gpt-4o-mini", "gpt-4o", "acme-unpriced"]),
+        "tier": st.integers(1, 3),
+        "attempt": st.integers(1, 3),
+        "from_tier": st.none() | st.integers(1, 3),
+        "outcome": st.sampled_from(["ok", "low_confidence", "error", "timeout"]),
+        "confidence": st.none() | st.floats(0, 1),
+        "tokens_in": st.integers(0, 200_000),
+        "tokens_out": st.integers(0, 20_000),
+        "cost_usd": st.none() | st.floats(0, 5, allow_nan=False),
+        "latency_ms": st.sampled_from([0.0, 24.999, 25.0, 30_000.0]) | st.floats(0, 120_000),
+        "repeat": st.booleans(),
+    }
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(_record, min_size=1, max_size=30), min_size=1, max_size=4))
 def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
-        scope: Any, batches: list[list[dict[str, Any]]]) -> None:
+    scope: Any, batches: list[list[dict[str, Any]]]
+) -> None:
     """Property: ingest random batches (with retried records), update rollups; every rollup cell
     equals an independent GROUP BY over the raw rows, and rebuilding gives the same cells."""
     with connection.cursor() as cursor:
@@ -206,13 +228,20 @@ def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
                 records.append(sent[len(sent) // 2])
                 continue
             rec = record(
-                timestamp=(r["slot"].replace(minute=0, second=0) + timedelta(seconds=r["seconds"])
-                           ).isoformat(),
-                route=r["route"], task_type=r["route"], model=r["model"], tier=r["tier"],
-                attempt=r["attempt"], outcome=r["outcome"], confidence=r["confidence"],
-                tokens_in=r["tokens_in"], tokens_out=r["tokens_out"], cost_usd=r["cost_usd"],
+                timestamp=(r["slot"].replace(minute=0, second=0) + timedelta(seconds=r["seconds"])).isoformat(),
+                route=r["route"],
+                task_type=r["route"],
+                model=r["model"],
+                tier=r["tier"],
+                attempt=r["attempt"],
+                outcome=r["outcome"],
+                confidence=r["confidence"],
+                tokens_in=r["tokens_in"],
+                tokens_out=r["tokens_out"],
+                cost_usd=r["cost_usd"],
                 latency_ms=r["latency_ms"],
-                reason={"from": {"tier": r["from_tier"]}} if r["from_tier"] else {})
+                reason={"from": {"tier": r["from_tier"]}} if r["from_tier"] else {},
+            )
             records.append(rec)
             sent.append(rec)
         _ingest(*scope, records)
@@ -235,14 +264,19 @@ def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
 def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(scope: Any) -> None:
     at = [NOW - timedelta(hours=h) for h in range(6)]
     for moment in at:
-        _ingest(*scope, [record(timestamp=moment.isoformat(), latency_ms=h * 900.0, confidence=None)
-                         for h in range(5)])
+        _ingest(*scope, [record(timestamp=moment.isoformat(), latency_ms=h * 900.0, confidence=None) for h in range(5)])
     services.rollups_update()
     incremental = _cells()
     _ingest(*scope, [record(timestamp=at[2].isoformat())])  # a delta still pending in the inbox
 
-    call_command("rollups_rebuild", "--since", (NOW - timedelta(hours=8)).isoformat(),
-                 "--until", (NOW + timedelta(hours=1)).isoformat(), stdout=io.StringIO())
+    call_command(
+        "rollups_rebuild",
+        "--since",
+        (NOW - timedelta(hours=8)).isoformat(),
+        "--until",
+        (NOW + timedelta(hours=1)).isoformat(),
+        stdout=io.StringIO(),
+    )
     services.rollups_update()
 
     rebuilt = _cells()
@@ -253,8 +287,7 @@ def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(s
 
 
 def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
-    _ingest(*scope, [record(timestamp=(NOW - timedelta(days=2)).isoformat()),
-                     record(timestamp=NOW.isoformat())])
+    _ingest(*scope, [record(timestamp=(NOW - timedelta(days=2)).isoformat()), record(timestamp=NOW.isoformat())])
     services.rollups_update()
     RollupHourly.objects.update(count=999)  # both cells wrong
 
@@ -265,13 +298,17 @@ def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
     assert _daily_cells() == _hourly_summed_per_day()  # the days follow, wrong cell included
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--since", "garbage"], "argument --since: not an ISO 8601 date-time"),
-    (["--since", "2026-01-02T00:00Z", "--until", "yesterday"], "argument --until: not an ISO 8601"),
-    (["--since", "2026-01-02T00:00Z", "--until", "2026-01-01T00:00Z"], "--until: must be after since"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "garbage"], "argument --since: not an ISO 8601 date-time"),
+        (["--since", "2026-01-02T00:00Z", "--until", "yesterday"], "argument --until: not an ISO 8601"),
+        (["--since", "2026-01-02T00:00Z", "--until", "2026-01-01T00:00Z"], "--until: must be after since"),
+    ],
+)
 def test_rebuild_command__bad_window__error_names_the_option_and_nothing_changes(
-        scope: Any, args: list[str], message: str) -> None:
+    scope: Any, args: list[str], message: str
+) -> None:
     from django.core.management.base import CommandError
 
     _ingest(*scope, [record(timestamp=NOW.isoformat())])
@@ -286,12 +323,15 @@ def test_rebuild_command__bad_window__error_names_the_option_and_nothing_changes
 
 def test_cost_by_task_type__per_day__sums_cost_and_counts_unpriced(scope: Any) -> None:
     day1 = (NOW - timedelta(days=1)).replace(hour=10)
-    _ingest(*scope, [
-        record(timestamp=day1.isoformat(), task_type="extraction", cost_usd=1.25),
-        record(timestamp=day1.replace(hour=11).isoformat(), task_type="extraction", cost_usd=0.75),
-        record(timestamp=day1.isoformat(), task_type="chat", model="acme-unpriced"),
-        record(timestamp=NOW.isoformat(), task_type="extraction", cost_usd=2),
-    ])
+    _ingest(
+        *scope,
+        [
+            record(timestamp=day1.isoformat(), task_type="extraction", cost_usd=1.25),
+            record(timestamp=day1.replace(hour=11).isoformat(), task_type="extraction", cost_usd=0.75),
+            record(timestamp=day1.isoformat(), task_type="chat", model="acme-unpriced"),
+            record(timestamp=NOW.isoformat(), task_type="extraction", cost_usd=2),
+        ],
+    )
     services.rollups_update()
     policy_id = next(iter(scope[1]))
 
@@ -299,24 +339,35 @@ def test_cost_by_task_type__per_day__sums_cost_and_counts_unpriced(scope: Any) -
 
     day = day1.replace(hour=0, minute=0)
     assert [(r["period"], r["task_type"], r["cost_usd"], r["decisions"], r["unpriced"]) for r in rows][:2] == [
-        (day, "chat", Decimal(0), 1, 1), (day, "extraction", Decimal(2), 2, 0)]
+        (day, "chat", Decimal(0), 1, 1),
+        (day, "extraction", Decimal(2), 2, 0),
+    ]
     assert rows[-1]["cost_usd"] == Decimal(2)
 
 
-@pytest.mark.parametrize(("buckets", "q", "expected"), [
-    ([0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0], 0.5, 375.0),  # all in [250, 500): halfway
-    ([10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0.99, 24.75),
-    ([0] * 10 + [4], 0.5, 30000.0),  # open top bucket: its lower bound
-    ([0] * 11, 0.5, None),
-])
-def test_latency_percentile__interpolates_inside_the_bucket(buckets: list[int], q: float,
-                                                            expected: float | None) -> None:
+@pytest.mark.parametrize(
+    ("buckets", "q", "expected"),
+    [
+        ([0, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0], 0.5, 375.0),  # all in [250, 500): halfway
+        ([10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0.99, 24.75),
+        ([0] * 10 + [4], 0.5, 30000.0),  # open top bucket: its lower bound
+        ([0] * 11, 0.5, None),
+    ],
+)
+def test_latency_percentile__interpolates_inside_the_bucket(
+    buckets: list[int], q: float, expected: float | None
+) -> None:
     assert selectors.latency_percentile(buckets, q) == expected
 
 
 def test_rollup_totals__p95_from_buckets(scope: Any) -> None:
-    _ingest(*scope, [record(timestamp=NOW.isoformat(), latency_ms=float(ms), event_id=str(uuid.uuid4()))
-                     for ms in [100] * 90 + [4000] * 10])
+    _ingest(
+        *scope,
+        [
+            record(timestamp=NOW.isoformat(), latency_ms=float(ms), event_id=str(uuid.uuid4()))
+            for ms in [100] * 90 + [4000] * 10
+        ],
+    )
     services.rollups_update()
     row = selectors.rollup_totals()[0]
     percentiles = selectors.rollup_latency_percentiles(row)
@@ -327,12 +378,15 @@ def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_nu
     from django.test.utils import CaptureQueriesContext
 
     day1 = (NOW - timedelta(days=2)).replace(hour=23)
-    _ingest(*scope, [
-        record(timestamp=day1.isoformat(), task_type="extraction", cost_usd=1.25),
-        record(timestamp=day1.replace(hour=0).isoformat(), task_type="extraction", cost_usd=0.5),
-        record(timestamp=(day1 + timedelta(hours=2)).isoformat(), task_type="chat", model="acme-unpriced"),
-        record(timestamp=NOW.isoformat(), task_type="extraction"),
-    ])
+    _ingest(
+        *scope,
+        [
+            record(timestamp=day1.isoformat(), task_type="extraction", cost_usd=1.25),
+            record(timestamp=day1.replace(hour=0).isoformat(), task_type="extraction", cost_usd=0.5),
+            record(timestamp=(day1 + timedelta(hours=2)).isoformat(), task_type="chat", model="acme-unpriced"),
+            record(timestamp=NOW.isoformat(), task_type="extraction"),
+        ],
+    )
     services.rollups_update()
     policy_id = next(iter(scope[1]))
     start = (NOW - timedelta(days=5)).replace(hour=0, minute=0)
@@ -346,5 +400,6 @@ def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_nu
     assert per_day == by_hours
     assert [(r["period"], r["task_type"], r["decisions"], r["unpriced"]) for r in per_day][:2] == [
         (day1.replace(hour=0, minute=0), "extraction", 2, 0),
-        ((day1 + timedelta(days=1)).replace(hour=0, minute=0), "chat", 1, 1)]
+        ((day1 + timedelta(days=1)).replace(hour=0, minute=0), "chat", 1, 1),
+    ]
     assert per_day[0]["cost_usd"] == Decimal("1.75")

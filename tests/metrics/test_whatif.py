@@ -37,16 +37,31 @@ ACTUAL_CHAT = 50 * MINI + 10 * GPT4O
 
 def cell(policy: Any, *, hour: datetime | None = None, count: int, **dims: Any) -> RollupHourly:
     """A rollup cell whose attempts each carry 1000 tokens in, 200 out, priced like the catalog."""
-    values = {"policy_version": 1, "route": "extraction", "task_type": "extraction", "model": "gpt-4o-mini",
-              "provider": "openai", "tier": 1, "outcome": "ok", "requests": 0, "escalations": 0}
+    values = {
+        "policy_version": 1,
+        "route": "extraction",
+        "task_type": "extraction",
+        "model": "gpt-4o-mini",
+        "provider": "openai",
+        "tier": 1,
+        "outcome": "ok",
+        "requests": 0,
+        "escalations": 0,
+    }
     values.update(dims)
     unit = {"gpt-4o-mini": MINI, "gpt-4o": GPT4O, "o1": O1}[values["model"]]
     bucket = {"gpt-4o-mini": "latency_b3", "gpt-4o": "latency_b5", "o1": "latency_b6"}[values["model"]]
-    return RollupHourly(policy_id=policy.pk, hour=hour or datetime(2025, 3, 2, 10, tzinfo=UTC), count=count,
-                        cost_usd=Decimal(repr(unit * count)), tokens_in=1000 * count, tokens_out=200 * count,
-                        latency_sum_ms=Decimal(count * {"latency_b3": 150, "latency_b5": 700,
-                                                        "latency_b6": 1500}[bucket]),
-                        **{bucket: count}, **values)
+    return RollupHourly(
+        policy_id=policy.pk,
+        hour=hour or datetime(2025, 3, 2, 10, tzinfo=UTC),
+        count=count,
+        cost_usd=Decimal(repr(unit * count)),
+        tokens_in=1000 * count,
+        tokens_out=200 * count,
+        latency_sum_ms=Decimal(count * {"latency_b3": 150, "latency_b5": 700, "latency_b6": 1500}[bucket]),
+        **{bucket: count},
+        **values,
+    )
 
 
 def traffic(policy: Any, hour: datetime | None = None) -> list[RollupHourly]:
@@ -56,8 +71,7 @@ def traffic(policy: Any, hour: datetime | None = None) -> list[RollupHourly]:
         cell(policy, hour=hour, count=20, escalations=20, tier=2, model="gpt-4o"),
         cell(policy, hour=hour, count=2, escalations=2, tier=3, model="o1"),
         cell(policy, hour=hour, count=50, requests=50, route="general", task_type="chat"),
-        cell(policy, hour=hour, count=10, escalations=10, route="general", task_type="chat", tier=2,
-             model="gpt-4o"),
+        cell(policy, hour=hour, count=10, escalations=10, route="general", task_type="chat", tier=2, model="gpt-4o"),
     ]
 
 
@@ -159,23 +173,34 @@ def test_estimate__new_tier_without_observed_escalations__band_midpoint_flagged(
 
 def test_estimate__split_route__arms_weighted_by_their_share(checkout: Any) -> None:
     doc = factories.document()
-    doc["routes"]["general"]["split"] = {"key": "user_id", "arms": [
-        {"name": "control", "weight": 50}, {"name": "canary", "weight": 50, "model": "gemini-1.5-flash"}]}
+    doc["routes"]["general"]["split"] = {
+        "key": "user_id",
+        "arms": [{"name": "control", "weight": 50}, {"name": "canary", "weight": 50, "model": "gemini-1.5-flash"}],
+    }
 
     result = estimate(checkout, doc)
 
     chat = rows(result)["chat"]
     assert [(p.arm, p.probability, p.steps[0].model) for p in chat.paths] == [
-        ("control", 0.5, "gpt-4o-mini"), ("canary", 0.5, "gemini-1.5-flash")]
+        ("control", 0.5, "gpt-4o-mini"),
+        ("canary", 0.5, "gemini-1.5-flash"),
+    ]
     assert chat.comparison.draft.cost_usd == pytest.approx(
-        50 * (0.5 * (MINI + 0.2 * GPT4O) + 0.5 * (FLASH + 0.2 * GPT4O)))
+        50 * (0.5 * (MINI + 0.2 * GPT4O) + 0.5 * (FLASH + 0.2 * GPT4O))
+    )
     assert any("gemini-1.5-flash; the escalation rate observed with gpt-4o-mini" in a for a in result.assumptions)
 
 
 def test_estimate__rule_on_a_feature_the_rollups_lack__stated_as_assumption(checkout: Any) -> None:
     doc = factories.document()
-    doc["rules"].append({"id": "enterprise", "when": {"field": "user_tier", "op": "eq", "value": "enterprise"},
-                         "route": "extraction", "tier": 3})
+    doc["rules"].append(
+        {
+            "id": "enterprise",
+            "when": {"field": "user_tier", "op": "eq", "value": "enterprise"},
+            "route": "extraction",
+            "tier": 3,
+        }
+    )
 
     result = estimate(checkout, doc)
 
@@ -217,14 +242,16 @@ def test_estimate__ten_times_the_cells__same_queries_and_same_rates(checkout: An
     estimate(checkout, doc)  # warm the price book
     with CaptureQueriesContext(connection) as small:
         before = estimate(checkout, doc)
-    RollupHourly.objects.bulk_create([c for h in range(1, 10)
-                                      for c in traffic(checkout, datetime(2025, 3, 3, h, tzinfo=UTC))])
+    RollupHourly.objects.bulk_create(
+        [c for h in range(1, 10) for c in traffic(checkout, datetime(2025, 3, 3, h, tzinfo=UTC))]
+    )
     with CaptureQueriesContext(connection) as large:
         after = estimate(checkout, doc)
 
     assert len(large.captured_queries) == len(small.captured_queries)
     assert rows(after)["chat"].comparison.delta_cost_usd == pytest.approx(
-        10 * rows(before)["chat"].comparison.delta_cost_usd)
+        10 * rows(before)["chat"].comparison.delta_cost_usd
+    )
     assert rows(after)["extraction"].comparison.draft.escalation_rate == pytest.approx(0.22)
 
 
@@ -284,30 +311,37 @@ def test_api__invalid_document__400_with_the_engines_field_paths(api: Any, viewe
 
     assert response.status_code == 400
     assert response.json()["errors"] == {
-        "document.routes.extraction.escalate.min_confidence": ["1.4 is greater than the maximum of 1"]}
+        "document.routes.extraction.escalate.min_confidence": ["1.4 is greater than the maximum of 1"]
+    }
 
 
 def test_api__period_of_93_days__accepted(api: Any, viewer: Any, checkout: Any) -> None:
-    response = api(viewer).post(URL, {"policy": "checkout", "document": factories.document(),
-                                      "start": "2025-01-01", "end": "2025-04-03"}, format="json")
+    response = api(viewer).post(
+        URL,
+        {"policy": "checkout", "document": factories.document(), "start": "2025-01-01", "end": "2025-04-03"},
+        format="json",
+    )
 
     assert response.status_code == 200, response.json()
     assert response.json()["period"]["days"] == 93
 
 
-@pytest.mark.parametrize(("body", "field", "reason"), [
-    ({"start": "2025-01-01", "end": "2025-04-04"}, "end", "the period is 94 days; at most 93 are allowed"),
-    ({"start": "2025-03-07", "end": "2025-03-01"}, "end", "must not be before start (2025-03-07)"),
-    ({"start": "2025-02-30", "end": "2025-03-01"}, "start", "Date has wrong format"),
-    ({"start": "1999-12-31", "end": "2000-01-01"}, "start", "must be between 2000-01-01 and 2999-12-31"),
-    ({"end": "2025-03-01"}, "start", "This field is required."),
-    ({**PERIOD, "days": 7}, "days", "unknown field"),
-    ({**PERIOD, "policy": "x" * 64}, "policy", "Ensure this field has no more than 63 characters."),
-])
-def test_api__bad_period_or_field__400_naming_it(api: Any, viewer: Any, checkout: Any, body: dict[str, Any],
-                                                 field: str, reason: str) -> None:
-    response = api(viewer).post(URL, {"policy": "checkout", "document": factories.document(), **body},
-                                format="json")
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        ({"start": "2025-01-01", "end": "2025-04-04"}, "end", "the period is 94 days; at most 93 are allowed"),
+        ({"start": "2025-03-07", "end": "2025-03-01"}, "end", "must not be before start (2025-03-07)"),
+        ({"start": "2025-02-30", "end": "2025-03-01"}, "start", "Date has wrong format"),
+        ({"start": "1999-12-31", "end": "2000-01-01"}, "start", "must be between 2000-01-01 and 2999-12-31"),
+        ({"end": "2025-03-01"}, "start", "This field is required."),
+        ({**PERIOD, "days": 7}, "days", "unknown field"),
+        ({**PERIOD, "policy": "x" * 64}, "policy", "Ensure this field has no more than 63 characters."),
+    ],
+)
+def test_api__bad_period_or_field__400_naming_it(
+    api: Any, viewer: Any, checkout: Any, body: dict[str, Any], field: str, reason: str
+) -> None:
+    response = api(viewer).post(URL, {"policy": "checkout", "document": factories.document(), **body}, format="json")
 
     assert response.status_code == 400, response.json()
     assert any(reason in message for message in response.json()["errors"][field]), response.json()
@@ -325,18 +359,19 @@ def test_api__document_too_large__413_naming_document(api: Any, viewer: Any, che
 
 
 def test_api__unknown_policy__404(api: Any, viewer: Any, checkout: Any) -> None:
-    response = api(viewer).post(URL, {"policy": "nope", "document": factories.document(), **PERIOD},
-                                format="json")
+    response = api(viewer).post(URL, {"policy": "nope", "document": factories.document(), **PERIOD}, format="json")
 
     assert response.status_code == 404
     assert response.json()["errors"] == {"policy": ["not found"]}
 
 
 @pytest.mark.parametrize(("role", "status"), [(None, 403), ("viewer", 200), ("editor", 200), ("publisher", 200)])
-def test_api__roles__viewer_and_up_may_run_it(api: Any, make_user: Any, checkout: Any, role: str | None,
-                                              status: int) -> None:
-    response = api(make_user(role)).post(URL, {"policy": "checkout", "document": factories.document(), **PERIOD},
-                                         format="json")
+def test_api__roles__viewer_and_up_may_run_it(
+    api: Any, make_user: Any, checkout: Any, role: str | None, status: int
+) -> None:
+    response = api(make_user(role)).post(
+        URL, {"policy": "checkout", "document": factories.document(), **PERIOD}, format="json"
+    )
 
     assert response.status_code == status
 
@@ -366,7 +401,8 @@ def test_api__openapi__documents_the_operation(api: Any, viewer: Any) -> None:
     assert operation["operationId"] == "metrics_whatif"
     output = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert {"total", "task_types", "assumptions", "unpriced_models"} <= set(
-        schema["components"]["schemas"][output]["properties"])
+        schema["components"]["schemas"][output]["properties"]
+    )
 
 
 # ---------------------------------------------------------------------------------- the admin panel
@@ -418,5 +454,6 @@ def test_policy_page__browser__panel_estimates_the_editor_document(today_traffic
     page.click("#whatif-run")
     page.wait_for_selector("#whatif-result .sb-errors")
     assert "document.routes.extraction.escalate.min_confidence: 1.4 is greater than the maximum of 1" in (
-        page.locator("#whatif-result .sb-errors").inner_text())
+        page.locator("#whatif-result .sb-errors").inner_text()
+    )
     assert [e for e in browser.errors if "400 (Bad Request)" not in e] == []

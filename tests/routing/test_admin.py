@@ -678,8 +678,9 @@ def test_admin_preview__request_against_draft__shows_decision_and_reason(client,
 
     empty = client.get(url)
     draft = client.get(url, {"version": "draft", "task_type": "extraction", "prompt_tokens": 100})
-    live = client.get(url, {"version": "live", "task_type": "extraction", "prompt_tokens": 100,
-                            "route_spend": "0.95", "score": "0.9"})
+    live = client.get(
+        url, {"version": "live", "task_type": "extraction", "prompt_tokens": 100, "route_spend": "0.95", "score": "0.9"}
+    )
 
     assert empty.status_code == 200 and "preview-result" not in empty.content.decode()
     assert draft.context["result"]["decision"]["model"] == "gemini-1.5-flash"
@@ -690,7 +691,11 @@ def test_admin_preview__request_against_draft__shows_decision_and_reason(client,
     # The live version, not the draft: its tier-1 model, already the lowest tier at 95% of budget.
     assert live_decision["model"] == "gpt-4o-mini"
     assert live_decision["reason"]["budget"] == {
-        "scope": "route", "fraction": 0.95, "downgrade_at": 0.8, "exempt": "lowest_tier"}
+        "scope": "route",
+        "fraction": 0.95,
+        "downgrade_at": 0.8,
+        "exempt": "lowest_tier",
+    }
 
 
 def test_admin_preview__bad_input__field_errors_not_500(client, viewer):
@@ -699,8 +704,10 @@ def test_admin_preview__bad_input__field_errors_not_500(client, viewer):
     policy = f.policy("preview-bad")
     client.force_login(viewer)
 
-    response = client.get(f"/admin/routing/policy/{policy.pk}/preview/",
-                          {"version": "live", "task_type": "x", "prompt_tokens": "-5", "score": "7"})
+    response = client.get(
+        f"/admin/routing/policy/{policy.pk}/preview/",
+        {"version": "live", "task_type": "x", "prompt_tokens": "-5", "score": "7"},
+    )
 
     assert response.status_code == 200
     assert response.context["result"] is None

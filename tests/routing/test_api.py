@@ -46,10 +46,14 @@ def doc_with(path: str, value: Any) -> dict[str, Any]:
 def db_state() -> dict[str, Any]:
     """Everything a refused or invalid request must leave as it was."""
     return {
-        "policies": list(Policy.objects.order_by("pk").values_list(
-            "slug", "name", "description", "live_version_id", "last_number")),
-        "versions": list(PolicyVersion.objects.order_by("pk").values_list(
-            "pk", "status", "number", "revision", "base_number", "document", "comment")),
+        "policies": list(
+            Policy.objects.order_by("pk").values_list("slug", "name", "description", "live_version_id", "last_number")
+        ),
+        "versions": list(
+            PolicyVersion.objects.order_by("pk").values_list(
+                "pk", "status", "number", "revision", "base_number", "document", "comment"
+            )
+        ),
         "keys": list(SdkKey.objects.order_by("pk").values_list("pk", "name", "revoked_at")),
         "key_scopes": list(SdkKey.policies.through.objects.order_by("pk").values_list("sdkkey_id", "policy_id")),
         "audit": list(AuditEntry.objects.order_by("pk").values_list("pk", flat=True)),
@@ -146,11 +150,21 @@ def test_role_matrix__covers_every_api_route_and_method() -> None:
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
-@pytest.mark.parametrize(("method", "url", "body", "needs", "ok"), ENDPOINTS,
-                         ids=[f"{m.upper()} {u.removeprefix(API)}" for m, u, *_ in ENDPOINTS])
+@pytest.mark.parametrize(
+    ("method", "url", "body", "needs", "ok"),
+    ENDPOINTS,
+    ids=[f"{m.upper()} {u.removeprefix(API)}" for m, u, *_ in ENDPOINTS],
+)
 def test_role_matrix__each_principal_gets_what_its_role_allows(
-    world: dict[str, Any], api: Callable[..., APIClient], make_user: Callable[..., Any],
-    principal: str, method: str, url: str, body: dict[str, Any] | None, needs: str, ok: int,
+    world: dict[str, Any],
+    api: Callable[..., APIClient],
+    make_user: Callable[..., Any],
+    principal: str,
+    method: str,
+    url: str,
+    body: dict[str, Any] | None,
+    needs: str,
+    ok: int,
 ) -> None:
     url = url.format(key=world["key"].pk)
     client = api(_principal(principal, make_user))
@@ -227,8 +241,9 @@ def test_session_auth__write_with_csrf_token__allowed(world: dict[str, Any], pub
     token = get_token(request)
     client.cookies["csrftoken"] = request.META["CSRF_COOKIE"]
 
-    response = client.post(f"{API}/policies/checkout/publish/", {"comment": "ship it"}, format="json",
-                           HTTP_X_CSRFTOKEN=token)
+    response = client.post(
+        f"{API}/policies/checkout/publish/", {"comment": "ship it"}, format="json", HTTP_X_CSRFTOKEN=token
+    )
 
     assert response.status_code == 201, response.content
     assert response.json()["number"] == 3
@@ -245,8 +260,9 @@ def catalog(db: Any) -> None:
 def test_policy_create__with_document__creates_a_draft(
     catalog: None, api: Callable[..., APIClient], editor: Any
 ) -> None:
-    response = api(editor).post(f"{API}/policies/", {"slug": "search", "name": "Search",
-                                                     "document": factories.document()}, format="json")
+    response = api(editor).post(
+        f"{API}/policies/", {"slug": "search", "name": "Search", "document": factories.document()}, format="json"
+    )
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -256,8 +272,9 @@ def test_policy_create__with_document__creates_a_draft(
     assert draft["document"] == factories.document()
 
 
-def test_policy_create__existing_slug__conflict(world: dict[str, Any], api: Callable[..., APIClient],
-                                                editor: Any) -> None:
+def test_policy_create__existing_slug__conflict(
+    world: dict[str, Any], api: Callable[..., APIClient], editor: Any
+) -> None:
     before = db_state()
 
     response = api(editor).post(f"{API}/policies/", {"slug": "checkout", "name": "Again"}, format="json")
@@ -272,9 +289,11 @@ def test_policy_create__invalid_document__no_policy_left_behind(
 ) -> None:
     before = db_state()
 
-    response = api(editor).post(f"{API}/policies/", {"slug": "search", "name": "Search",
-                                                     "document": doc_with("default_route", "nowhere")},
-                                format="json")
+    response = api(editor).post(
+        f"{API}/policies/",
+        {"slug": "search", "name": "Search", "document": doc_with("default_route", "nowhere")},
+        format="json",
+    )
 
     assert response.status_code == 400
     assert "default_route" in assert_error_shape(response)["errors"]
@@ -286,8 +305,9 @@ def test_draft_save__expected_revision_current__revision_goes_up(
 ) -> None:
     new = doc_with("routes.extraction.latency_budget_ms", 8000)
 
-    response = api(editor).put(f"{API}/policies/checkout/draft/", {"document": new, "expected_revision": 1},
-                               format="json")
+    response = api(editor).put(
+        f"{API}/policies/checkout/draft/", {"document": new, "expected_revision": 1}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     assert (response.json()["revision"], response.json()["document"]) == (2, new)
@@ -300,8 +320,9 @@ def test_draft_save__stale_expected_revision__rejected_with_conflict(
     services.draft_save(policy=world["policy"], document=factories.document(), user=None)  # revision 2
     before = db_state()
 
-    response = api(editor).put(f"{API}/policies/checkout/draft/",
-                               {"document": DOC_V2, "expected_revision": 1}, format="json")
+    response = api(editor).put(
+        f"{API}/policies/checkout/draft/", {"document": DOC_V2, "expected_revision": 1}, format="json"
+    )
 
     assert response.status_code == 409
     body = assert_error_shape(response)
@@ -310,8 +331,7 @@ def test_draft_save__stale_expected_revision__rejected_with_conflict(
     assert db_state() == before
 
 
-def test_publish__draft__version_one_goes_live(catalog: None, api: Callable[..., APIClient],
-                                               publisher: Any) -> None:
+def test_publish__draft__version_one_goes_live(catalog: None, api: Callable[..., APIClient], publisher: Any) -> None:
     factories.policy("search", publish=False)
 
     response = api(publisher).post(f"{API}/policies/search/publish/", {"comment": "first"}, format="json")
@@ -319,7 +339,11 @@ def test_publish__draft__version_one_goes_live(catalog: None, api: Callable[...,
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["number"], body["status"], body["comment"], body["author"]) == (
-        1, "published", "first", publisher.username)
+        1,
+        "published",
+        "first",
+        publisher.username,
+    )
     assert api(publisher).get(f"{API}/policies/search/").json()["live_version"] == 1
     assert api(publisher).get(f"{API}/policies/search/draft/").status_code == 404
     entry = AuditEntry.objects.get(action=AuditEntry.Action.PUBLISH, policy__slug="search")
@@ -360,8 +384,9 @@ def test_publish__stale_expected_revision__rejected_with_conflict(
 ) -> None:
     before = db_state()
 
-    response = api(publisher).post(f"{API}/policies/checkout/publish/",
-                                   {"comment": "ship", "expected_revision": 7}, format="json")
+    response = api(publisher).post(
+        f"{API}/policies/checkout/publish/", {"comment": "ship", "expected_revision": 7}, format="json"
+    )
 
     assert response.status_code == 409
     assert assert_error_shape(response)["current_revision"] == 1
@@ -371,8 +396,9 @@ def test_publish__stale_expected_revision__rejected_with_conflict(
 def test_rollback__to_v1_after_v2__publishes_v3_with_v1_document(
     world: dict[str, Any], api: Callable[..., APIClient], publisher: Any
 ) -> None:
-    response = api(publisher).post(f"{API}/policies/checkout/rollback/",
-                                   {"to_version": 1, "comment": "v2 misroutes"}, format="json")
+    response = api(publisher).post(
+        f"{API}/policies/checkout/rollback/", {"to_version": 1, "comment": "v2 misroutes"}, format="json"
+    )
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -385,24 +411,26 @@ def test_rollback__to_v1_after_v2__publishes_v3_with_v1_document(
     assert entry.target == "checkout:v3"
 
 
-@pytest.mark.parametrize(("to_version", "status", "field"), [(2, 409, "to_version"), (9, 404, "to_version")],
-                         ids=["already-live", "unknown"])
+@pytest.mark.parametrize(
+    ("to_version", "status", "field"), [(2, 409, "to_version"), (9, 404, "to_version")], ids=["already-live", "unknown"]
+)
 def test_rollback__to_live_or_unknown_version__refused(
-    world: dict[str, Any], api: Callable[..., APIClient], publisher: Any, to_version: int, status: int,
-    field: str
+    world: dict[str, Any], api: Callable[..., APIClient], publisher: Any, to_version: int, status: int, field: str
 ) -> None:
     before = db_state()
 
-    response = api(publisher).post(f"{API}/policies/checkout/rollback/",
-                                   {"to_version": to_version, "comment": "undo"}, format="json")
+    response = api(publisher).post(
+        f"{API}/policies/checkout/rollback/", {"to_version": to_version, "comment": "undo"}, format="json"
+    )
 
     assert response.status_code == status
     assert field in assert_error_shape(response)["errors"]
     assert db_state() == before
 
 
-def test_draft_discard__deletes_the_draft_then_404(world: dict[str, Any], api: Callable[..., APIClient],
-                                                   editor: Any) -> None:
+def test_draft_discard__deletes_the_draft_then_404(
+    world: dict[str, Any], api: Callable[..., APIClient], editor: Any
+) -> None:
     client = api(editor)
 
     assert client.delete(f"{API}/policies/checkout/draft/").status_code == 204
@@ -411,29 +439,34 @@ def test_draft_discard__deletes_the_draft_then_404(world: dict[str, Any], api: C
     assert PolicyVersion.objects.filter(status="draft").count() == 0
 
 
-def test_diff__between_two_versions__lists_the_changes(world: dict[str, Any], api: Callable[..., APIClient],
-                                                       viewer: Any) -> None:
+def test_diff__between_two_versions__lists_the_changes(
+    world: dict[str, Any], api: Callable[..., APIClient], viewer: Any
+) -> None:
     response = api(viewer).get(f"{API}/policies/checkout/diff/?from=1&to=2")
 
     assert response.status_code == 200
-    assert response.json() == {"from": "v1", "to": "v2", "changes": [
-        {"op": "changed", "path": "default_route", "old": "general", "new": "extraction"}]}
+    assert response.json() == {
+        "from": "v1",
+        "to": "v2",
+        "changes": [{"op": "changed", "path": "default_route", "old": "general", "new": "extraction"}],
+    }
 
 
-def test_diff__default_is_live_against_draft(world: dict[str, Any], api: Callable[..., APIClient],
-                                             viewer: Any) -> None:
+def test_diff__default_is_live_against_draft(world: dict[str, Any], api: Callable[..., APIClient], viewer: Any) -> None:
     response = api(viewer).get(f"{API}/policies/checkout/diff/")
 
     body = response.json()
     assert (body["from"], body["to"]) == ("v2", "draft")
     assert sorted(body["changes"], key=lambda c: c["path"]) == [
         {"op": "changed", "path": "default_route", "old": "extraction", "new": "general"},
-        {"op": "changed", "path": "routes.extraction.escalate.min_confidence", "old": 0.7, "new": 0.8}]
+        {"op": "changed", "path": "routes.extraction.escalate.min_confidence", "old": 0.7, "new": 0.8},
+    ]
 
 
 @pytest.mark.parametrize("query", ["from=1&to=9", "from=x", "to=-1"])
-def test_diff__bad_reference__404(world: dict[str, Any], api: Callable[..., APIClient], viewer: Any,
-                                  query: str) -> None:
+def test_diff__bad_reference__404(
+    world: dict[str, Any], api: Callable[..., APIClient], viewer: Any, query: str
+) -> None:
     response = api(viewer).get(f"{API}/policies/checkout/diff/?{query}")
 
     assert response.status_code == 404
@@ -448,15 +481,23 @@ def test_versions_list__published_newest_first_without_the_draft(
     body = response.json()
     assert body["count"] == 2
     assert [(v["number"], v["status"], v["comment"]) for v in body["results"]] == [
-        (2, "published", "route by default to extraction"), (1, "published", "first version")]
+        (2, "published", "route by default to extraction"),
+        (1, "published", "first version"),
+    ]
     assert "document" not in body["results"][0]
 
 
-@pytest.mark.parametrize(("ref", "number", "document"), [
-    ("1", 1, factories.document()), ("2", 2, DOC_V2), ("live", 2, DOC_V2), ("draft", None, DOC_DRAFT)])
+@pytest.mark.parametrize(
+    ("ref", "number", "document"),
+    [("1", 1, factories.document()), ("2", 2, DOC_V2), ("live", 2, DOC_V2), ("draft", None, DOC_DRAFT)],
+)
 def test_version_detail__by_number_live_or_draft(
-    world: dict[str, Any], api: Callable[..., APIClient], viewer: Any, ref: str, number: int | None,
-    document: dict[str, Any]
+    world: dict[str, Any],
+    api: Callable[..., APIClient],
+    viewer: Any,
+    ref: str,
+    number: int | None,
+    document: dict[str, Any],
 ) -> None:
     response = api(viewer).get(f"{API}/policies/checkout/versions/{ref}/")
 
@@ -465,8 +506,9 @@ def test_version_detail__by_number_live_or_draft(
 
 
 @pytest.mark.parametrize("ref", ["3", "0", "latest", "+1", "1_0", "01x", "9" * 5000])
-def test_version_detail__bad_reference__404(world: dict[str, Any], api: Callable[..., APIClient],
-                                            viewer: Any, ref: str) -> None:
+def test_version_detail__bad_reference__404(
+    world: dict[str, Any], api: Callable[..., APIClient], viewer: Any, ref: str
+) -> None:
     response = api(viewer).get(f"{API}/policies/checkout/versions/{ref}/")
 
     assert response.status_code == 404
@@ -480,8 +522,9 @@ def test_policy_unknown_slug__404(world: dict[str, Any], api: Callable[..., APIC
     assert assert_error_shape(response)["errors"] == {"policy": ["not found"]}
 
 
-def test_catalog_list__filters_by_provider_and_search(catalog: None, api: Callable[..., APIClient],
-                                                      viewer: Any) -> None:
+def test_catalog_list__filters_by_provider_and_search(
+    catalog: None, api: Callable[..., APIClient], viewer: Any
+) -> None:
     client = api(viewer)
 
     by_provider = client.get(f"{API}/catalog/models/?provider=anthropic").json()
@@ -489,7 +532,9 @@ def test_catalog_list__filters_by_provider_and_search(catalog: None, api: Callab
     both = client.get(f"{API}/catalog/models/?provider=openai&search=mini").json()
 
     assert [m["model_id"] for m in by_provider["results"]] == [
-        "claude-3-5-haiku-20241022", "claude-3-5-sonnet-20241022"]
+        "claude-3-5-haiku-20241022",
+        "claude-3-5-sonnet-20241022",
+    ]
     assert [m["model_id"] for m in by_search["results"]] == ["gpt-4o", "gpt-4o-mini"]
     assert [m["model_id"] for m in both["results"]] == ["gpt-4o-mini"]
 
@@ -499,15 +544,18 @@ def test_catalog_detail__prices_newest_first(catalog: None, api: Callable[..., A
 
     model = CatalogModel.objects.get(model_id="gpt-4o")
     newer = timezone.now() - timezone.timedelta(days=1)
-    ModelPrice.objects.create(model=model, input_per_mtok="2.000000", output_per_mtok="8.000000",
-                              effective_from=newer, source="price cut")
+    ModelPrice.objects.create(
+        model=model, input_per_mtok="2.000000", output_per_mtok="8.000000", effective_from=newer, source="price cut"
+    )
 
     response = api(viewer).get(f"{API}/catalog/models/gpt-4o/")
 
     body = response.json()
     assert (body["provider"], body["tier"], body["context_window"]) == ("openai", 2, 128_000)
     assert [(p["input_per_mtok"], p["output_per_mtok"], p["source"]) for p in body["prices"]] == [
-        (2.0, 8.0, "price cut"), (2.5, 10.0, "tests")]
+        (2.0, 8.0, "price cut"),
+        (2.5, 10.0, "tests"),
+    ]
 
 
 def test_catalog_detail__model_id_with_slashes(catalog: None, api: Callable[..., APIClient], viewer: Any) -> None:
@@ -542,8 +590,9 @@ def test_key_create__secret_shown_once_and_stored_as_sha256(
     assert "hashed_secret" not in listing.json()["results"][0]
 
 
-def test_key_create__unknown_policy__400_and_no_key(world: dict[str, Any], api: Callable[..., APIClient],
-                                                    publisher: Any) -> None:
+def test_key_create__unknown_policy__400_and_no_key(
+    world: dict[str, Any], api: Callable[..., APIClient], publisher: Any
+) -> None:
     before = db_state()
 
     response = api(publisher).post(f"{API}/keys/", {"name": "x", "policies": ["checkout", "nope"]}, format="json")
@@ -578,8 +627,9 @@ def test_key_revoke__unknown_key__404(world: dict[str, Any], api: Callable[..., 
     assert assert_error_shape(response)["errors"] == {"key": ["not found"]}
 
 
-def test_audit_list__filters_by_policy_and_action(world: dict[str, Any], api: Callable[..., APIClient],
-                                                  viewer: Any) -> None:
+def test_audit_list__filters_by_policy_and_action(
+    world: dict[str, Any], api: Callable[..., APIClient], viewer: Any
+) -> None:
     factories.policy("search")
     client = api(viewer)
 
@@ -588,11 +638,18 @@ def test_audit_list__filters_by_policy_and_action(world: dict[str, Any], api: Ca
     both = client.get(f"{API}/audit/?policy=search&action=policy.publish").json()
 
     assert [e["action"] for e in checkout["results"]] == [
-        "draft.save", "policy.publish", "draft.save", "policy.publish", "draft.save", "policy.create"]
+        "draft.save",
+        "policy.publish",
+        "draft.save",
+        "policy.publish",
+        "draft.save",
+        "policy.create",
+    ]
     assert {e["policy"] for e in checkout["results"]} == {"checkout"}
     assert [e["target"] for e in publishes["results"]] == ["search:v1", "checkout:v2", "checkout:v1"]
     assert [(e["target"], e["comment"], e["actor"]) for e in both["results"]] == [
-        ("search:v1", "first version", "system")]
+        ("search:v1", "first version", "system")
+    ]
 
 
 def test_audit_list__unknown_action__400(world: dict[str, Any], api: Callable[..., APIClient], viewer: Any) -> None:
@@ -602,8 +659,9 @@ def test_audit_list__unknown_action__400(world: dict[str, Any], api: Callable[..
     assert "action" in assert_error_shape(response)["errors"]
 
 
-def test_list__limit_and_offset_page_the_results(world: dict[str, Any], api: Callable[..., APIClient],
-                                                 viewer: Any) -> None:
+def test_list__limit_and_offset_page_the_results(
+    world: dict[str, Any], api: Callable[..., APIClient], viewer: Any
+) -> None:
     body = api(viewer).get(f"{API}/audit/?limit=2&offset=1").json()
 
     assert body["count"] == AuditEntry.objects.count()
@@ -636,13 +694,19 @@ def race_world(transactional_db: Any, make_user: Callable[..., Any]) -> dict[str
     factories.catalog()
     policy = factories.policy("checkout")
     services.draft_save(policy=policy, document=DOC_V2, user=None)
-    return {"policy": policy, "publishers": [make_user("publisher"), make_user("publisher")],
-            "editors": [make_user("editor"), make_user("editor")]}
+    return {
+        "policy": policy,
+        "publishers": [make_user("publisher"), make_user("publisher")],
+        "editors": [make_user("editor"), make_user("editor")],
+    }
 
 
 def _published_numbers(slug: str) -> list[int]:
-    return list(PolicyVersion.objects.filter(policy__slug=slug, status="published")
-                .order_by("number").values_list("number", flat=True))
+    return list(
+        PolicyVersion.objects.filter(policy__slug=slug, status="published")
+        .order_by("number")
+        .values_list("number", flat=True)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -650,15 +714,22 @@ def test_publish__two_racing_on_the_same_draft__exactly_one_wins(race_world: dic
     for round_ in range(3):
         policy = selectors.policy_get("checkout")
         if round_:
-            services.draft_save(policy=policy, document=doc_with("routes.general.latency_budget_ms", 1000 + round_),
-                                user=None, rebase=True)
+            services.draft_save(
+                policy=policy,
+                document=doc_with("routes.general.latency_budget_ms", 1000 + round_),
+                user=None,
+                rebase=True,
+            )
         revision = selectors.policy_draft(policy).revision
 
-        outcomes = _race(*[
-            lambda user=user, n=round_, rev=revision: services.policy_publish(
-                policy=selectors.policy_get("checkout"), user=user, comment=f"round {n}",
-                expected_revision=rev)
-            for user in race_world["publishers"]])
+        outcomes = _race(
+            *[
+                lambda user=user, n=round_, rev=revision: services.policy_publish(
+                    policy=selectors.policy_get("checkout"), user=user, comment=f"round {n}", expected_revision=rev
+                )
+                for user in race_world["publishers"]
+            ]
+        )
 
         won = [o for o in outcomes if isinstance(o, PolicyVersion)]
         lost = [o for o in outcomes if isinstance(o, DomainError)]
@@ -676,24 +747,30 @@ def test_publish__two_racing_on_the_same_draft__exactly_one_wins(race_world: dic
 def test_publish__two_racing_with_expected_revision__loser_gets_conflict(race_world: dict[str, Any]) -> None:
     revision = selectors.policy_draft(selectors.policy_get("checkout")).revision
 
-    outcomes = _race(*[
-        lambda user=user: services.policy_publish(policy=selectors.policy_get("checkout"), user=user,
-                                                  comment="ship", expected_revision=revision)
-        for user in race_world["publishers"]])
+    outcomes = _race(
+        *[
+            lambda user=user: services.policy_publish(
+                policy=selectors.policy_get("checkout"), user=user, comment="ship", expected_revision=revision
+            )
+            for user in race_world["publishers"]
+        ]
+    )
 
     assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "PolicyVersion"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_draft_save__two_editors_on_the_same_revision__one_wins_other_conflict(
-    race_world: dict[str, Any]
-) -> None:
+def test_draft_save__two_editors_on_the_same_revision__one_wins_other_conflict(race_world: dict[str, Any]) -> None:
     docs = [doc_with("routes.extraction.latency_budget_ms", ms) for ms in (7000, 9000)]
 
-    outcomes = _race(*[
-        lambda user=user, doc=doc: services.draft_save(policy=selectors.policy_get("checkout"), document=doc,
-                                                       user=user, expected_revision=1)
-        for user, doc in zip(race_world["editors"], docs, strict=True)])
+    outcomes = _race(
+        *[
+            lambda user=user, doc=doc: services.draft_save(
+                policy=selectors.policy_get("checkout"), document=doc, user=user, expected_revision=1
+            )
+            for user, doc in zip(race_world["editors"], docs, strict=True)
+        ]
+    )
 
     won = [o for o in outcomes if isinstance(o, PolicyVersion)]
     lost = [o for o in outcomes if not isinstance(o, PolicyVersion)]
@@ -711,10 +788,12 @@ def test_publish_racing_a_draft_save__no_unreviewed_change_goes_live(race_world:
     unreviewed = doc_with("routes.extraction.latency_budget_ms", 1)
 
     save, publish = _race(
-        lambda: services.draft_save(policy=selectors.policy_get("checkout"), document=unreviewed, user=editor,
-                                    expected_revision=1),
-        lambda: services.policy_publish(policy=selectors.policy_get("checkout"), user=publisher,
-                                        comment="reviewed", expected_revision=1),
+        lambda: services.draft_save(
+            policy=selectors.policy_get("checkout"), document=unreviewed, user=editor, expected_revision=1
+        ),
+        lambda: services.policy_publish(
+            policy=selectors.policy_get("checkout"), user=publisher, comment="reviewed", expected_revision=1
+        ),
     )
 
     outcomes = sorted(type(o).__name__ for o in (save, publish))
@@ -743,9 +822,16 @@ WRITE_ENDPOINTS: list[tuple[str, str, dict[str, Any], str, Any]] = [
 ]
 WRITE_IDS = [f"{m.upper()} {u.removeprefix(API)}" for m, u, *_ in WRITE_ENDPOINTS]
 DOCUMENT_ENDPOINTS = [e for e in WRITE_ENDPOINTS if "document" in e[2]] + [
-    ("post", f"{API}/policies/", {"slug": "search", "name": "Search", "document": factories.document()},
-     "document", None)]
+    (
+        "post",
+        f"{API}/policies/",
+        {"slug": "search", "name": "Search", "document": factories.document()},
+        "document",
+        None,
+    )
+]
 DOCUMENT_IDS = [f"{m.upper()} {u.removeprefix(API)}" for m, u, *_ in DOCUMENT_ENDPOINTS]
+
 
 def test_bad_input__covers_every_api_route_that_takes_a_body() -> None:
     wanted = set()
@@ -785,13 +871,18 @@ def _url(url: str, world: dict[str, Any]) -> str:
 @pytest.mark.parametrize("case", MALFORMED_BODIES)
 @pytest.mark.parametrize(("method", "url", "body", "field", "wrong"), WRITE_ENDPOINTS, ids=WRITE_IDS)
 def test_bad_input__malformed_body__400_names_the_body_and_nothing_written(
-    world: dict[str, Any], admin_client: APIClient, method: str, url: str, body: Any, field: str, wrong: Any,
+    world: dict[str, Any],
+    admin_client: APIClient,
+    method: str,
+    url: str,
+    body: Any,
+    field: str,
+    wrong: Any,
     case: str,
 ) -> None:
     before = db_state()
 
-    response = getattr(admin_client, method)(_url(url, world), MALFORMED_BODIES[case],
-                                             content_type="application/json")
+    response = getattr(admin_client, method)(_url(url, world), MALFORMED_BODIES[case], content_type="application/json")
 
     assert response.status_code == 400, response.content
     error = assert_error_shape(response)
@@ -833,7 +924,13 @@ def test_bad_input__unknown_field__400_names_it(
 @pytest.mark.parametrize("payload", ["[]", '"ship"', "42", "null", "true"])
 @pytest.mark.parametrize(("method", "url", "body", "field", "wrong"), WRITE_ENDPOINTS, ids=WRITE_IDS)
 def test_bad_input__body_not_an_object__400_at_the_root(
-    world: dict[str, Any], admin_client: APIClient, method: str, url: str, body: Any, field: str, wrong: Any,
+    world: dict[str, Any],
+    admin_client: APIClient,
+    method: str,
+    url: str,
+    body: Any,
+    field: str,
+    wrong: Any,
     payload: str,
 ) -> None:
     before = db_state()
@@ -854,13 +951,18 @@ def _big_document(size: int) -> dict[str, Any]:
 @pytest.mark.parametrize("size", [1_010_000, 1_200_000], ids=["document-over-1MB", "body-over-limit"])
 @pytest.mark.parametrize(("method", "url", "body", "field", "wrong"), DOCUMENT_ENDPOINTS, ids=DOCUMENT_IDS)
 def test_bad_input__document_over_1mb__413(
-    world: dict[str, Any], admin_client: APIClient, method: str, url: str, body: Any, field: str, wrong: Any,
+    world: dict[str, Any],
+    admin_client: APIClient,
+    method: str,
+    url: str,
+    body: Any,
+    field: str,
+    wrong: Any,
     size: int,
 ) -> None:
     before = db_state()
 
-    response = getattr(admin_client, method)(_url(url, world), {**body, "document": _big_document(size)},
-                                             format="json")
+    response = getattr(admin_client, method)(_url(url, world), {**body, "document": _big_document(size)}, format="json")
 
     assert response.status_code == 413, response.content[:300]
     assert "document" in assert_error_shape(response)["errors"]
@@ -875,16 +977,23 @@ def _nested(depth: int) -> Any:
 
 
 DOCUMENT_ERRORS = [
-    pytest.param(doc_with("routes.extraction.tiers.1.model", "gpt-9"), "routes.extraction.tiers.1.model",
-                 None, id="unknown-model"),
-    pytest.param(doc_with("routes.extraction.escalate.min_confidence", 1.4),
-                 "routes.extraction.escalate.min_confidence",
-                 "routes.extraction.escalate.min_confidence: 1.4 is greater than the maximum of 1", id="schema"),
-    pytest.param(doc_with("routes.general.description", "a\x00b"), "routes.general.description", None,
-                 id="nul-character"),
+    pytest.param(
+        doc_with("routes.extraction.tiers.1.model", "gpt-9"),
+        "routes.extraction.tiers.1.model",
+        None,
+        id="unknown-model",
+    ),
+    pytest.param(
+        doc_with("routes.extraction.escalate.min_confidence", 1.4),
+        "routes.extraction.escalate.min_confidence",
+        "routes.extraction.escalate.min_confidence: 1.4 is greater than the maximum of 1",
+        id="schema",
+    ),
+    pytest.param(
+        doc_with("routes.general.description", "a\x00b"), "routes.general.description", None, id="nul-character"
+    ),
     pytest.param(doc_with("schema_version", 2**70), "schema_version", None, id="number-out-of-range"),
-    pytest.param(doc_with("routes.general.description", _nested(50)), None, None,
-                 id="nested-past-the-engine-limit"),
+    pytest.param(doc_with("routes.general.description", _nested(50)), None, None, id="nested-past-the-engine-limit"),
     pytest.param([1, 2], "(root)", None, id="not-an-object"),
 ]
 
@@ -892,8 +1001,16 @@ DOCUMENT_ERRORS = [
 @pytest.mark.parametrize(("document", "path", "message"), DOCUMENT_ERRORS)
 @pytest.mark.parametrize(("method", "url", "body", "field", "wrong"), DOCUMENT_ENDPOINTS, ids=DOCUMENT_IDS)
 def test_bad_input__invalid_document__400_names_the_path_and_nothing_written(
-    world: dict[str, Any], admin_client: APIClient, method: str, url: str, body: Any, field: str, wrong: Any,
-    document: Any, path: str | None, message: str | None,
+    world: dict[str, Any],
+    admin_client: APIClient,
+    method: str,
+    url: str,
+    body: Any,
+    field: str,
+    wrong: Any,
+    document: Any,
+    path: str | None,
+    message: str | None,
 ) -> None:
     before = db_state()
 
@@ -912,8 +1029,9 @@ def test_bad_input__infinite_number_in_body__400_not_500(world: dict[str, Any], 
     """1e999 is valid JSON syntax but decodes to infinity."""
     before = db_state()
 
-    response = admin_client.put(f"{API}/policies/checkout/draft/", '{"document": {"a": 1e999}}',
-                                content_type="application/json")
+    response = admin_client.put(
+        f"{API}/policies/checkout/draft/", '{"document": {"a": 1e999}}', content_type="application/json"
+    )
 
     assert response.status_code == 400
     assert_error_shape(response)
@@ -921,8 +1039,9 @@ def test_bad_input__infinite_number_in_body__400_not_500(world: dict[str, Any], 
 
 
 def test_bad_input__content_length_not_a_number__400(world: dict[str, Any], admin_client: APIClient) -> None:
-    response = admin_client.post(f"{API}/policy-document/validate/", "{}", content_type="application/json",
-                                 CONTENT_LENGTH="many")
+    response = admin_client.post(
+        f"{API}/policy-document/validate/", "{}", content_type="application/json", CONTENT_LENGTH="many"
+    )
 
     assert response.status_code == 400
     assert_error_shape(response)
@@ -946,8 +1065,9 @@ def reader(world: dict[str, Any], api: Callable[..., APIClient], publisher: Any)
     return api(publisher)
 
 
-def test_queries__policies_list_of_5(world: dict[str, Any], reader: APIClient, make_user: Callable[..., Any],
-                                     django_assert_num_queries: Any) -> None:
+def test_queries__policies_list_of_5(
+    world: dict[str, Any], reader: APIClient, make_user: Callable[..., Any], django_assert_num_queries: Any
+) -> None:
     for i in range(4):
         factories.policy(f"p{i}", user=make_user("publisher"))
 
@@ -955,12 +1075,18 @@ def test_queries__policies_list_of_5(world: dict[str, Any], reader: APIClient, m
         response = reader.get(f"{API}/policies/")
 
     assert [(p["slug"], p["live_version"]) for p in response.json()["results"]] == [
-        ("checkout", 2), ("p0", 1), ("p1", 1), ("p2", 1), ("p3", 1)]
+        ("checkout", 2),
+        ("p0", 1),
+        ("p1", 1),
+        ("p2", 1),
+        ("p3", 1),
+    ]
     assert all(p["owner"] for p in response.json()["results"][1:])
 
 
-def test_queries__policy_detail(world: dict[str, Any], reader: APIClient, make_user: Callable[..., Any],
-                                django_assert_num_queries: Any) -> None:
+def test_queries__policy_detail(
+    world: dict[str, Any], reader: APIClient, make_user: Callable[..., Any], django_assert_num_queries: Any
+) -> None:
     factories.policy("owned", user=make_user("publisher"))
 
     with django_assert_num_queries(AUTH_QUERIES + 1):
@@ -969,11 +1095,13 @@ def test_queries__policy_detail(world: dict[str, Any], reader: APIClient, make_u
     assert response.json()["owner"]
 
 
-def test_queries__versions_list(world: dict[str, Any], reader: APIClient, make_user: Callable[..., Any],
-                                django_assert_num_queries: Any) -> None:
+def test_queries__versions_list(
+    world: dict[str, Any], reader: APIClient, make_user: Callable[..., Any], django_assert_num_queries: Any
+) -> None:
     for n in range(3):
-        factories.publish(world["policy"], doc_with("routes.general.latency_budget_ms", 1000 + n),
-                          user=make_user("publisher"))
+        factories.publish(
+            world["policy"], doc_with("routes.general.latency_budget_ms", 1000 + n), user=make_user("publisher")
+        )
 
     with django_assert_num_queries(AUTH_QUERIES + 3):  # policy, count, page (authors joined)
         response = reader.get(f"{API}/policies/checkout/versions/")
@@ -982,8 +1110,9 @@ def test_queries__versions_list(world: dict[str, Any], reader: APIClient, make_u
     assert all(v["author"] for v in response.json()["results"][:3])
 
 
-def test_queries__catalog_list_of_20_with_prices(world: dict[str, Any], reader: APIClient,
-                                                 django_assert_num_queries: Any) -> None:
+def test_queries__catalog_list_of_20_with_prices(
+    world: dict[str, Any], reader: APIClient, django_assert_num_queries: Any
+) -> None:
     factories.catalog({f"extra-{i:02}": ("local", 1, 8_192, "0.1", "0.2", False, False) for i in range(13)})
     factories.catalog({"gpt-4o": factories.CATALOG["gpt-4o"]}, effective_from=factories.timezone.now())
 
@@ -995,8 +1124,9 @@ def test_queries__catalog_list_of_20_with_prices(world: dict[str, Any], reader: 
     assert sum(len(m["prices"]) for m in body["results"]) == 21
 
 
-def test_queries__keys_list_of_5(world: dict[str, Any], reader: APIClient, publisher: Any,
-                                 django_assert_num_queries: Any) -> None:
+def test_queries__keys_list_of_5(
+    world: dict[str, Any], reader: APIClient, publisher: Any, django_assert_num_queries: Any
+) -> None:
     other = factories.policy("search")
     for i in range(4):
         services.sdk_key_create(name=f"app{i}", policies=[world["policy"], other], user=publisher)
@@ -1010,8 +1140,9 @@ def test_queries__keys_list_of_5(world: dict[str, Any], reader: APIClient, publi
     assert [k["created_by"] for k in keys[:4]] == [publisher.username] * 4
 
 
-def test_queries__audit_list_of_20(world: dict[str, Any], reader: APIClient, publisher: Any,
-                                   django_assert_num_queries: Any) -> None:
+def test_queries__audit_list_of_20(
+    world: dict[str, Any], reader: APIClient, publisher: Any, django_assert_num_queries: Any
+) -> None:
     for i in range(AuditEntry.objects.count(), 20):
         services.policy_update(policy=world["policy"], user=publisher, name=f"Checkout {i}")
 

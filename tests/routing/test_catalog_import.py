@@ -33,8 +33,14 @@ def write(tmp_path: Path, entries: object, name: str = "prices.json") -> str:
 
 def test_import__shared_price_map__imports_priced_chat_models_and_counts_the_rest():
     raw = json.loads(SHARED_PRICE_MAP.read_text())
-    priced_chat = {k for k, v in raw.items() if k != "sample_spec" and v.get("mode") == "chat"
-                   and v.get("input_cost_per_token") is not None and v.get("output_cost_per_token") is not None}
+    priced_chat = {
+        k
+        for k, v in raw.items()
+        if k != "sample_spec"
+        and v.get("mode") == "chat"
+        and v.get("input_cost_per_token") is not None
+        and v.get("output_cost_per_token") is not None
+    }
 
     output = run(str(SHARED_PRICE_MAP))
 
@@ -45,7 +51,11 @@ def test_import__shared_price_map__imports_priced_chat_models_and_counts_the_res
     assert "no price" in output and "mode embedding" in output
     gpt4o = CatalogModel.objects.get(model_id="gpt-4o")
     assert (gpt4o.provider, gpt4o.context_window, gpt4o.supports_vision, gpt4o.supports_tools) == (
-        "openai", 128_000, True, True)
+        "openai",
+        128_000,
+        True,
+        True,
+    )
     assert gpt4o.prices.get().input_per_mtok == Decimal("2.5")
     assert gpt4o.prices.get().output_per_mtok == Decimal("10")
     assert gpt4o.tier == 2
@@ -61,14 +71,25 @@ def test_import__same_file_twice__adds_nothing():
 
 
 def test_import__changed_price__adds_a_period_and_keeps_history(tmp_path):
-    entry = {"litellm_provider": "openai", "mode": "chat", "max_input_tokens": 128000,
-             "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05}
-    run(write(tmp_path, {"gpt-4o": entry, "other": {**entry, "input_cost_per_token": 1e-07}}),
-        "--effective-from", "2026-01-01T00:00:00Z")
+    entry = {
+        "litellm_provider": "openai",
+        "mode": "chat",
+        "max_input_tokens": 128000,
+        "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05,
+    }
+    run(
+        write(tmp_path, {"gpt-4o": entry, "other": {**entry, "input_cost_per_token": 1e-07}}),
+        "--effective-from",
+        "2026-01-01T00:00:00Z",
+    )
 
     cheaper = {**entry, "input_cost_per_token": 1.25e-06}
-    output = run(write(tmp_path, {"gpt-4o": cheaper, "other": {**entry, "input_cost_per_token": 1e-07}}),
-                 "--effective-from", "2026-06-01T00:00:00Z")
+    output = run(
+        write(tmp_path, {"gpt-4o": cheaper, "other": {**entry, "input_cost_per_token": 1e-07}}),
+        "--effective-from",
+        "2026-06-01T00:00:00Z",
+    )
 
     assert "0 models created, 1 updated, 1 unchanged, 1 price periods added" in output
     march = datetime(2026, 3, 1, tzinfo=UTC)
@@ -83,33 +104,60 @@ def test_import__odd_entries__skipped_by_reason(tmp_path):
         "sample_spec": {"mode": "one of: chat, embedding"},
         "no-price": {"litellm_provider": "x", "mode": "chat"},
         "half-price": {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": 1e-6},
-        "negative": {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": -1,
-                     "output_cost_per_token": 1e-6},
-        "text-price": {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": "cheap",
-                       "output_cost_per_token": 1e-6},
-        "bool-price": {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": True,
-                       "output_cost_per_token": 1e-6},
-        "embedder": {"litellm_provider": "x", "mode": "embedding", "input_cost_per_token": 1e-6,
-                     "output_cost_per_token": 0},
+        "negative": {
+            "litellm_provider": "x",
+            "mode": "chat",
+            "input_cost_per_token": -1,
+            "output_cost_per_token": 1e-6,
+        },
+        "text-price": {
+            "litellm_provider": "x",
+            "mode": "chat",
+            "input_cost_per_token": "cheap",
+            "output_cost_per_token": 1e-6,
+        },
+        "bool-price": {
+            "litellm_provider": "x",
+            "mode": "chat",
+            "input_cost_per_token": True,
+            "output_cost_per_token": 1e-6,
+        },
+        "embedder": {
+            "litellm_provider": "x",
+            "mode": "embedding",
+            "input_cost_per_token": 1e-6,
+            "output_cost_per_token": 0,
+        },
         "no-provider": {"mode": "chat", "input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6},
         "not-an-object": [1, 2],
-        "weird-context": {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": 1e-6,
-                          "output_cost_per_token": 2e-6, "max_input_tokens": "lots", "max_tokens": 4096},
+        "weird-context": {
+            "litellm_provider": "x",
+            "mode": "chat",
+            "input_cost_per_token": 1e-6,
+            "output_cost_per_token": 2e-6,
+            "max_input_tokens": "lots",
+            "max_tokens": 4096,
+        },
     }
 
     output = run(write(tmp_path, entries))
 
     assert list(CatalogModel.objects.values_list("model_id", "context_window")) == [("weird-context", 4096)]
-    for reason in ("documentation entry", "no price", "malformed price", "mode embedding", "no provider",
-                   "not an object"):
+    for reason in (
+        "documentation entry",
+        "no price",
+        "malformed price",
+        "mode embedding",
+        "no provider",
+        "not an object",
+    ):
         assert reason in output
     assert "9 entries skipped" in output
 
 
 def test_import__tiers_from_input_price(tmp_path):
     def entry(price: float) -> dict:
-        return {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": price,
-                "output_cost_per_token": price}
+        return {"litellm_provider": "x", "mode": "chat", "input_cost_per_token": price, "output_cost_per_token": price}
 
     run(write(tmp_path, {"cheap": entry(0.1e-6), "mid": entry(3e-6), "strong": entry(15e-6)}))
 
@@ -124,11 +172,14 @@ def test_import__dry_run__writes_nothing():
     assert not AuditEntry.objects.exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    ("{not json", "not a JSON price map"),
-    ("[1, 2]", "keyed by model id"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("{not json", "not a JSON price map"),
+        ("[1, 2]", "keyed by model id"),
+    ],
+)
 def test_import__bad_file__clear_error_and_nothing_written(tmp_path, content, message):
     path = tmp_path / "prices.json"
     if content is not None:

@@ -76,8 +76,7 @@ def test_fetch__warm__304_and_200_make_no_database_query(client, checkout, key, 
         assert fetch(client, "checkout", key).status_code == 200
 
 
-def test_fetch__after_publish__serves_new_version_and_etag(client, checkout, key,
-                                                          django_capture_on_commit_callbacks):
+def test_fetch__after_publish__serves_new_version_and_etag(client, checkout, key, django_capture_on_commit_callbacks):
     old_etag = fetch(client, "checkout", key)["ETag"]
     doc = factories.document(default_route="extraction")
 
@@ -92,7 +91,8 @@ def test_fetch__after_publish__serves_new_version_and_etag(client, checkout, key
 
 
 def test_fetch__after_rollback__serves_new_version_with_old_document(
-        client, checkout, key, django_capture_on_commit_callbacks):
+    client, checkout, key, django_capture_on_commit_callbacks
+):
     v1_etag = fetch(client, "checkout", key)["ETag"]
     with django_capture_on_commit_callbacks(execute=True):
         factories.publish(checkout, factories.document(default_route="extraction"))
@@ -228,8 +228,11 @@ def write_budget(slug: str, daily: float) -> None:
 
     from routing import live
 
-    live.budget_state_write(slug=slug, as_of=datetime(2026, 11, 22, 9, 0, tzinfo=UTC), state={
-        "policy": None, "routes": {"extraction": {"daily": daily, "monthly": 0.125}}})
+    live.budget_state_write(
+        slug=slug,
+        as_of=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+        state={"policy": None, "routes": {"extraction": {"daily": daily, "monthly": 0.125}}},
+    )
 
 
 @pytest.fixture
@@ -250,8 +253,11 @@ def test_fetch__budget_state__sent_on_200_and_304_as_compact_json(client, checko
     ok = fetch(client, "checkout", key)
     not_modified = fetch(client, "checkout", key, ok["ETag"])
 
-    expected = {"as_of": "2026-11-22T09:00:00Z", "policy": None,
-                "routes": {"extraction": {"daily": 0.85, "monthly": 0.125}}}
+    expected = {
+        "as_of": "2026-11-22T09:00:00Z",
+        "policy": None,
+        "routes": {"extraction": {"daily": 0.85, "monthly": 0.125}},
+    }
     assert budget_of(ok) == expected
     assert not_modified.status_code == 304
     assert budget_of(not_modified) == expected
@@ -267,7 +273,8 @@ def test_fetch__no_budget_state__no_header(client, checkout, key):
 
 
 def test_fetch__spend_changes_through_ingest_and_rollups__etag_unchanged_header_follows(
-        client, checkout, key, metrics_memory, settings, django_capture_on_commit_callbacks):
+    client, checkout, key, metrics_memory, settings, django_capture_on_commit_callbacks
+):
     from datetime import UTC, datetime
 
     from tests.metrics.conftest import record
@@ -278,9 +285,12 @@ def test_fetch__spend_changes_through_ingest_and_rollups__etag_unchanged_header_
     fractions = []
     for cost in (10.0, 30.0):  # extraction's daily budget is 50 USD
         with django_capture_on_commit_callbacks(execute=True):  # the rollup task runs after commit
-            posted = client.post("/api/v1/client/decisions", content_type="application/json",
-                                 HTTP_AUTHORIZATION=f"Bearer {key}",
-                                 data={"decisions": [record(timestamp=now, cost_usd=cost)]})
+            posted = client.post(
+                "/api/v1/client/decisions",
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {key}",
+                data={"decisions": [record(timestamp=now, cost_usd=cost)]},
+            )
         assert posted.status_code == 200 and posted.json()["accepted"] == 1
         response = fetch(client, "checkout", key, etag)
         assert response.status_code == 304
@@ -303,8 +313,7 @@ def test_fetch__budget_state__a_key_sees_only_its_policys_state(client, checkout
     assert BUDGET_HEADER not in refused.headers
 
 
-def test_fetch__budget_state_warm__304_makes_no_database_query(client, checkout, key,
-                                                              django_assert_num_queries):
+def test_fetch__budget_state_warm__304_makes_no_database_query(client, checkout, key, django_assert_num_queries):
     write_budget("checkout", 0.85)
     etag = fetch(client, "checkout", key)["ETag"]
 
@@ -315,7 +324,8 @@ def test_fetch__budget_state_warm__304_makes_no_database_query(client, checkout,
 
 
 def test_fetch__budget_state_from_another_process__seen_at_the_check_not_on_every_request(
-        client, checkout, key, settings):
+    client, checkout, key, settings
+):
     """The state is read with the generation token, every LIVE_POLICY_CHECK_SECONDS, not per request."""
     from django.core.cache import cache
 
@@ -324,8 +334,10 @@ def test_fetch__budget_state_from_another_process__seen_at_the_check_not_on_ever
     settings.LIVE_POLICY_CHECK_SECONDS = 3600
     etag = fetch(client, "checkout", key)["ETag"]
     # What metrics writes from a worker process: the shared cache only, not this process's memory.
-    cache.set(live.budget_state_key("checkout"),
-              '{"as_of":"2026-11-22T09:00:00Z","policy":{"daily":0.9,"monthly":null},"routes":{}}')
+    cache.set(
+        live.budget_state_key("checkout"),
+        '{"as_of":"2026-11-22T09:00:00Z","policy":{"daily":0.9,"monthly":null},"routes":{}}',
+    )
 
     assert BUDGET_HEADER not in fetch(client, "checkout", key, etag).headers, "memory still fresh"
 

@@ -54,8 +54,12 @@ def test_schema__documents_every_api_route_and_method(schema: dict[str, Any]) ->
         for method in ("get", "post", "put", "patch", "delete"):
             if hasattr(view, method):
                 wanted.add((_openapi_path(str(pattern.pattern)), method))
-    documented = {(path, method) for path, operations in schema["paths"].items() for method in operations
-                  if method in ("get", "post", "put", "patch", "delete")}
+    documented = {
+        (path, method)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
 
     assert wanted <= documented, sorted(wanted - documented)
 
@@ -108,8 +112,9 @@ def test_schema__responses_have_the_documented_shape(
     policy = factories.policy("checkout")
     services.draft_save(policy=policy, document=factories.document(default_route="extraction"), user=None)
     factories.sdk_key(policy)
-    documented = _resolve(schema, schema["paths"][path]["get"]["responses"]["200"]["content"]
-                          ["application/json"]["schema"])
+    documented = _resolve(
+        schema, schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    )
 
     body = api(publisher).get(url).json()
 
@@ -122,8 +127,9 @@ def test_schema__responses_have_the_documented_shape(
 
 
 def test_schema__key_creation_documents_the_secret(schema: dict[str, Any]) -> None:
-    created = _resolve(schema, schema["paths"]["/api/v1/keys/"]["post"]["responses"]["201"]["content"]
-                       ["application/json"]["schema"])
+    created = _resolve(
+        schema, schema["paths"]["/api/v1/keys/"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    )
 
     assert set(created["properties"]) == {"key", "secret"}
     key = _resolve(schema, created["properties"]["key"])

@@ -50,8 +50,11 @@ def test_preview__rule_and_unknown_task_type__explained(api, viewer, checkout):
 
 
 def test_preview__budget_state__downgrades_and_says_why(api, viewer, checkout):
-    body = {"version": "live", "request": {"task_type": "extraction", "score": 0.9},
-            "state": {"routes": {"extraction": {"daily": 0.95}}}}
+    body = {
+        "version": "live",
+        "request": {"task_type": "extraction", "score": 0.9},
+        "state": {"routes": {"extraction": {"daily": 0.95}}},
+    }
 
     response = api(viewer).post(URL, body, format="json")
 
@@ -61,24 +64,33 @@ def test_preview__budget_state__downgrades_and_says_why(api, viewer, checkout):
 
 
 def test_preview__outcomes__walk_the_cascade(api, viewer, checkout):
-    body = {"version": "live", "request": {"task_type": "extraction"},
-            "outcomes": [{"outcome": "rate_limited"}, {"outcome": "low_confidence", "confidence": 0.3}]}
+    body = {
+        "version": "live",
+        "request": {"task_type": "extraction"},
+        "outcomes": [{"outcome": "rate_limited"}, {"outcome": "low_confidence", "confidence": 0.3}],
+    }
 
     steps = api(viewer).post(URL, body, format="json").json()["steps"]
 
     assert [(s["kind"], s["model"]) for s in steps] == [
-        ("first", "gpt-4o-mini"), ("fallback", "claude-3-5-haiku-20241022"), ("escalate", "gpt-4o")]
+        ("first", "gpt-4o-mini"),
+        ("fallback", "claude-3-5-haiku-20241022"),
+        ("escalate", "gpt-4o"),
+    ]
     assert steps[0]["outcome"] == "rate_limited"
 
 
-@pytest.mark.parametrize("body, path", [
-    ({"request": {}}, "request.task_type"),
-    ({"request": {"task_type": "x", "prompt_tokens": -1}}, "request.prompt_tokens"),
-    ({"request": {"task_type": "x", "bogus": 1}}, "request.bogus"),
-    ({"request": {"task_type": "x"}, "state": {"routes": {"a": {"daily": "lots"}}}}, "state.routes.a.daily"),
-    ({"request": {"task_type": "x"}, "outcomes": [{"outcome": "exploded"}]}, "outcomes.0.outcome"),
-    ({"request": {"task_type": "x"}, "version": "v9"}, "version"),
-])
+@pytest.mark.parametrize(
+    "body, path",
+    [
+        ({"request": {}}, "request.task_type"),
+        ({"request": {"task_type": "x", "prompt_tokens": -1}}, "request.prompt_tokens"),
+        ({"request": {"task_type": "x", "bogus": 1}}, "request.bogus"),
+        ({"request": {"task_type": "x"}, "state": {"routes": {"a": {"daily": "lots"}}}}, "state.routes.a.daily"),
+        ({"request": {"task_type": "x"}, "outcomes": [{"outcome": "exploded"}]}, "outcomes.0.outcome"),
+        ({"request": {"task_type": "x"}, "version": "v9"}, "version"),
+    ],
+)
 def test_preview__bad_input__400_or_404_naming_the_field(api, viewer, checkout, body, path):
     response = api(viewer).post(URL, body, format="json")
 

@@ -53,8 +53,7 @@ def test_publish__stale_draft__rejected_with_conflict_listing_changes():
 
     assert exc.value.status_code == 409
     assert exc.value.extra["live_number"] == 2
-    assert exc.value.extra["changes"] == [
-        {"op": "removed", "path": "task_types.extraction", "old": "extraction"}]
+    assert exc.value.extra["changes"] == [{"op": "removed", "path": "task_types.extraction", "old": "extraction"}]
     p.refresh_from_db()
     assert p.live_version.number == 2
 
@@ -92,8 +91,7 @@ def test_draft_save__invalid_document__errors_by_path_and_nothing_written():
     with pytest.raises(InvalidInput) as exc:
         services.draft_save(policy=p, document=doc, user=None)
 
-    assert exc.value.errors["routes.extraction.escalate.min_confidence"] == [
-        "1.4 is greater than the maximum of 1"]
+    assert exc.value.errors["routes.extraction.escalate.min_confidence"] == ["1.4 is greater than the maximum of 1"]
     assert "routes.extraction.escalate.min_confidence: 1.4 is greater than the maximum of 1" in exc.value.message
     assert not PolicyVersion.objects.filter(policy=p, status="draft").exists()
     assert AuditEntry.objects.count() == audit_before
@@ -182,8 +180,7 @@ def test_version_numbers__unique_per_policy_in_the_database():
     p = factories.policy("a")
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        PolicyVersion.objects.create(policy=p, document={}, status="published", number=1,
-                                     published_at=timezone.now())
+        PolicyVersion.objects.create(policy=p, document={}, status="published", number=1, published_at=timezone.now())
 
 
 def test_every_change__writes_an_audit_entry_with_actor(publisher):
@@ -280,20 +277,22 @@ def test_catalog_model_update__without_publisher_role__refused(make_user, role):
     from routing.models import CatalogModel
 
     with pytest.raises(NotAllowed):
-        services.catalog_model_update(model=CatalogModel.objects.get(model_id="gpt-4o"), tier=3,
-                                      user=make_user(role))
+        services.catalog_model_update(model=CatalogModel.objects.get(model_id="gpt-4o"), tier=3, user=make_user(role))
     assert CatalogModel.objects.get(model_id="gpt-4o").tier == 2
 
 
-@pytest.mark.parametrize("comment, field_error", [("x" * 2001, "At most 2000 characters."),
-                                                  ("ok\x00", "the NUL character is not allowed")])
+@pytest.mark.parametrize(
+    "comment, field_error", [("x" * 2001, "At most 2000 characters."), ("ok\x00", "the NUL character is not allowed")]
+)
 def test_comments__too_long_or_nul__refused_and_nothing_written(comment, field_error):
     p = factories.policy("a")
     key, _ = factories.sdk_key(p)
     factories.publish(p, factories.document(default_route="extraction"))
 
-    for call in (lambda: services.policy_rollback(policy=p, to_number=1, user=None, comment=comment),
-                 lambda: services.sdk_key_revoke(key=key, user=None, comment=comment)):
+    for call in (
+        lambda: services.policy_rollback(policy=p, to_number=1, user=None, comment=comment),
+        lambda: services.sdk_key_revoke(key=key, user=None, comment=comment),
+    ):
         with pytest.raises(InvalidInput) as exc:
             call()
         assert exc.value.errors == {"comment": [field_error]}

@@ -18,8 +18,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--policy", help="only this policy (slug)")
-        parser.add_argument("--at", help="evaluate as of this moment, ISO 8601 with a time zone "
-                                         "(default: now), e.g. 2025-03-10T12:00:00Z")
+        parser.add_argument(
+            "--at",
+            help="evaluate as of this moment, ISO 8601 with a time zone (default: now), e.g. 2025-03-10T12:00:00Z",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         policy = None
@@ -44,9 +46,12 @@ class Command(BaseCommand):
         for c in report.changes:
             where = c.route or "(policy)"
             style = self.style.SUCCESS if c.action == "resolved" else self.style.WARNING
-            self.stdout.write(style(f"{c.action:<9}") + f" #{c.alert_id} {c.policy}/{where} {c.detector} "
-                              f"[{c.severity}]: {c.summary}")
-        self.stdout.write(f"Evaluated {report.policies} polic{'y' if report.policies == 1 else 'ies'} "
-                          f"({report.evaluations} detector verdicts): {report.count('opened')} opened, "
-                          f"{report.count('reopened')} reopened, {report.count('escalated')} escalated, "
-                          f"{report.count('resolved')} resolved.")
+            self.stdout.write(
+                style(f"{c.action:<9}") + f" #{c.alert_id} {c.policy}/{where} {c.detector} [{c.severity}]: {c.summary}"
+            )
+        self.stdout.write(
+            f"Evaluated {report.policies} polic{'y' if report.policies == 1 else 'ies'} "
+            f"({report.evaluations} detector verdicts): {report.count('opened')} opened, "
+            f"{report.count('reopened')} reopened, {report.count('escalated')} escalated, "
+            f"{report.count('resolved')} resolved."
+        )

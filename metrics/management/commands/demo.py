@@ -19,8 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addrport", default="127.0.0.1:8000")
         parser.add_argument("--no-serve", action="store_true", help="set up the data and exit")
-        parser.add_argument("--decisions", type=int, default=100_000,
-                            help="requests of demo traffic to generate on first run (30 days)")
+        parser.add_argument(
+            "--decisions", type=int, default=100_000, help="requests of demo traffic to generate on first run (30 days)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -33,10 +34,10 @@ class Command(BaseCommand):
         report, policies = demo_routing_load()
         _, secret = demo_sdk_key(policies)
         if not Decision.objects.exists() and options["decisions"] > 0:
-            self.stdout.write(f"Generating 30 days of demo traffic ({options['decisions']:,} requests) "
-                              "with the client SDK…")
-            call_command("demo_traffic", "--days", "30", "--decisions", str(options["decisions"]),
-                         stdout=self.stdout)
+            self.stdout.write(
+                f"Generating 30 days of demo traffic ({options['decisions']:,} requests) with the client SDK…"
+            )
+            call_command("demo_traffic", "--days", "30", "--decisions", str(options["decisions"]), stdout=self.stdout)
         self.stdout.write("Evaluating drift and budget alerts…")
         call_command("alerts_evaluate", stdout=self.stdout)
         host = options["addrport"] if ":" in options["addrport"] else f"127.0.0.1:{options['addrport']}"
@@ -48,6 +49,7 @@ class Command(BaseCommand):
             f"  admin:    http://{host}/admin/   user: admin   password: {password}\n"
             f"  API docs: http://{host}/api/docs/\n"
             f"  SDK key:  {secret}\n"
-            f"  try:      curl -H 'Authorization: Bearer {secret}' http://{host}/api/v1/client/policies/{policies[0].slug}\n")
+            f"  try:      curl -H 'Authorization: Bearer {secret}' http://{host}/api/v1/client/policies/{policies[0].slug}\n"
+        )
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)

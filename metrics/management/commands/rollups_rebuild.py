@@ -34,5 +34,6 @@ class Command(BaseCommand):
         except DomainError as exc:
             fields = "; ".join(f"--{name}: {', '.join(reasons)}" for name, reasons in exc.errors.items())
             raise CommandError(fields or exc.message) from exc
-        self.stdout.write(f"rebuilt {cells} hourly cells from {since.isoformat()} "
-                          f"to {(until or datetime.now(UTC)).isoformat()}")
+        self.stdout.write(
+            f"rebuilt {cells} hourly cells from {since.isoformat()} to {(until or datetime.now(UTC)).isoformat()}"
+        )

@@ -14,8 +14,10 @@ from routing import services
 
 
 class Command(BaseCommand):
-    help = ("Import chat models with prices from a LiteLLM-format price map (model id -> entry). "
-            "Re-importing adds a price period only where a price changed.")
+    help = (
+        "Import chat models with prices from a LiteLLM-format price map (model id -> entry). "
+        "Re-importing adds a price period only where a price changed."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
@@ -36,14 +38,16 @@ class Command(BaseCommand):
             if effective_from is None or effective_from.tzinfo is None:
                 raise CommandError("--effective-from: give an ISO time with a zone, e.g. 2026-11-01T00:00:00Z")
         try:
-            report = services.catalog_import(entries=entries, source=path.name, user=None,
-                                             effective_from=effective_from, dry_run=options["dry_run"])
+            report = services.catalog_import(
+                entries=entries, source=path.name, user=None, effective_from=effective_from, dry_run=options["dry_run"]
+            )
         except DomainError as exc:
             raise CommandError(f"{path}: {exc.message}") from None
         prefix = "would import" if options["dry_run"] else "imported"
         self.stdout.write(
             f"{prefix} {path.name}: {report.created} models created, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.prices_added} price periods added, "
-            f"{report.skipped_total} entries skipped")
+            f"{report.skipped_total} entries skipped"
+        )
         for why, count in sorted(report.skipped.items(), key=lambda item: (-item[1], item[0])):
             self.stdout.write(f"  skipped {count:>5}  {why}")

@@ -46,17 +46,38 @@ DOCUMENT: dict[str, Any] = {
 }
 
 MODELS: dict[str, Any] = {
-    "gpt-4o-mini": {"provider": "openai", "context_window": 128_000, "supports_vision": True,
-                    "supports_tools": True, "input_cost_per_mtok": 0.15,
-                    "output_cost_per_mtok": 0.6},
-    "gpt-4o": {"provider": "openai", "context_window": 128_000, "supports_vision": True,
-               "supports_tools": True, "input_cost_per_mtok": 2.5, "output_cost_per_mtok": 10.0},
-    "claude-3-5-haiku": {"provider": "anthropic", "context_window": 200_000,
-                         "supports_vision": False, "supports_tools": True,
-                         "input_cost_per_mtok": 0.8, "output_cost_per_mtok": 4.0},
-    "gemini-1.5-pro": {"provider": "google", "context_window": 2_000_000,
-                       "supports_vision": True, "supports_tools": True,
-                       "input_cost_per_mtok": 1.25, "output_cost_per_mtok": 5.0},
+    "gpt-4o-mini": {
+        "provider": "openai",
+        "context_window": 128_000,
+        "supports_vision": True,
+        "supports_tools": True,
+        "input_cost_per_mtok": 0.15,
+        "output_cost_per_mtok": 0.6,
+    },
+    "gpt-4o": {
+        "provider": "openai",
+        "context_window": 128_000,
+        "supports_vision": True,
+        "supports_tools": True,
+        "input_cost_per_mtok": 2.5,
+        "output_cost_per_mtok": 10.0,
+    },
+    "claude-3-5-haiku": {
+        "provider": "anthropic",
+        "context_window": 200_000,
+        "supports_vision": False,
+        "supports_tools": True,
+        "input_cost_per_mtok": 0.8,
+        "output_cost_per_mtok": 4.0,
+    },
+    "gemini-1.5-pro": {
+        "provider": "google",
+        "context_window": 2_000_000,
+        "supports_vision": True,
+        "supports_tools": True,
+        "input_cost_per_mtok": 1.25,
+        "output_cost_per_mtok": 5.0,
+    },
 }
 
 
@@ -160,8 +181,7 @@ class FakeServer:
             for record in records:
                 event_id = record["event_id"]
                 if event_id in self.reject_ids:
-                    results.append({"event_id": event_id, "status": "rejected",
-                                    "errors": {"tier": ["bad"]}})
+                    results.append({"event_id": event_id, "status": "rejected", "errors": {"tier": ["bad"]}})
                 elif event_id in self.accepted:
                     self.accepted[event_id] += 1
                     results.append({"event_id": event_id, "status": "duplicate"})
@@ -170,10 +190,15 @@ class FakeServer:
                     self.records[event_id] = record
                     results.append({"event_id": event_id, "status": "accepted"})
         statuses = Counter(r["status"] for r in results)
-        return httpx.Response(200, json={
-            "results": results, "accepted": statuses["accepted"],
-            "duplicates": statuses["duplicate"], "rejected": statuses["rejected"],
-        })
+        return httpx.Response(
+            200,
+            json={
+                "results": results,
+                "accepted": statuses["accepted"],
+                "duplicates": statuses["duplicate"],
+                "rejected": statuses["rejected"],
+            },
+        )
 
 
 class FakeClock:

@@ -17,8 +17,13 @@ from .fakes import KEY, SLUG, FakeClock, FakeServer, body
 
 def make(server: FakeServer, clock: FakeClock | None = None, **options) -> AsyncRoutingClient:
     clock = clock or FakeClock()
-    defaults = {"transport": server.async_transport(), "start": False, "clock": clock,
-                "sleep": clock.async_sleep, "rng": random.Random(7)}
+    defaults = {
+        "transport": server.async_transport(),
+        "start": False,
+        "clock": clock,
+        "sleep": clock.async_sleep,
+        "rng": random.Random(7),
+    }
     return AsyncRoutingClient(BASE_URL, KEY, SLUG, **(defaults | options))
 
 
@@ -40,8 +45,8 @@ def test_async_run__low_confidence_escalates_and_429_falls_back_like_the_sync_cl
         def limited(attempt):  # a plain function works too
             if attempt.provider == "openai":
                 raise httpx.HTTPStatusError(
-                    "429", request=httpx.Request("POST", "https://llm.test"),
-                    response=httpx.Response(429))
+                    "429", request=httpx.Request("POST", "https://llm.test"), response=httpx.Response(429)
+                )
             return "fallback"
 
         fell_back = await client.run("support", limited)
@@ -51,14 +56,14 @@ def test_async_run__low_confidence_escalates_and_429_falls_back_like_the_sync_cl
 
     escalated, fell_back = asyncio.run(scenario())
 
-    assert [(a.model, a.outcome) for a in escalated.attempts] == [
-        ("gpt-4o-mini", "low_confidence"), ("gpt-4o", "ok")]
+    assert [(a.model, a.outcome) for a in escalated.attempts] == [("gpt-4o-mini", "low_confidence"), ("gpt-4o", "ok")]
     assert [(a.model, a.kind, a.outcome) for a in fell_back.attempts] == [
-        ("gpt-4o-mini", "initial", "rate_limited"), ("claude-3-5-haiku", "fallback", "ok")]
+        ("gpt-4o-mini", "initial", "rate_limited"),
+        ("claude-3-5-haiku", "fallback", "ok"),
+    ]
     event_ids = [a.event_id for r in (escalated, fell_back) for a in r.attempts]
     assert server.delivered_ids == sorted(event_ids)
-    assert [server.records[e]["outcome"] for e in event_ids] == [
-        "low_confidence", "ok", "rate_limited", "ok"]
+    assert [server.records[e]["outcome"] for e in event_ids] == ["low_confidence", "ok", "rate_limited", "ok"]
 
 
 def test_async_run__decisions_match_the_sync_client():
@@ -70,13 +75,18 @@ def test_async_run__decisions_match_the_sync_client():
     async def decide_all():
         client = make(server)
         await client.refresh()
-        return [client.decide(task, **fields).to_dict()
-                for task in ("support", "extraction", "other") for fields in requests]
+        return [
+            client.decide(task, **fields).to_dict()
+            for task in ("support", "extraction", "other")
+            for fields in requests
+        ]
 
     try:
         assert asyncio.run(decide_all()) == [
             sync_client.decide(task, **fields).to_dict()
-            for task in ("support", "extraction", "other") for fields in requests]
+            for task in ("support", "extraction", "other")
+            for fields in requests
+        ]
     finally:
         sync_client.close(timeout=0)
 
@@ -117,7 +127,8 @@ def test_options__both_shells_take_the_same_arguments_with_the_same_defaults():
     assert list(sync)[1:] == list(aio)[1:] == fields
     differ = {"transport", "sleep"}  # a sync or an async transport and sleep
     assert {n: p.default for n, p in sync.items() if n not in differ} == {
-        n: p.default for n, p in aio.items() if n not in differ}
+        n: p.default for n, p in aio.items() if n not in differ
+    }
 
 
 def test_async_flush__429_waits_retry_after_then_5xx_backs_off():
@@ -178,9 +189,15 @@ def test_async_startup__server_down__bootstrap_then_background_tasks_take_over(t
     server.policy_faults = ["connect"]
 
     async def scenario():
-        client = AsyncRoutingClient(BASE_URL, KEY, SLUG, transport=server.async_transport(),
-                                    bootstrap_path=bootstrap, refresh_interval=0.01,
-                                    flush_interval=0.01)
+        client = AsyncRoutingClient(
+            BASE_URL,
+            KEY,
+            SLUG,
+            transport=server.async_transport(),
+            bootstrap_path=bootstrap,
+            refresh_interval=0.01,
+            flush_interval=0.01,
+        )
         assert client.decide("support").policy_version == 1  # from the bootstrap
         decision = client.decide("support")
         event_id = client.record(decision, outcome="ok", latency_ms=1)
@@ -203,8 +220,9 @@ def test_async_not_ready__decide_raises_and_wait_times_out():
     server.policy_faults = ["connect"] * 1000
 
     async def scenario():
-        async with AsyncRoutingClient(BASE_URL, KEY, SLUG, transport=server.async_transport(),
-                                      refresh_interval=0.01) as client:
+        async with AsyncRoutingClient(
+            BASE_URL, KEY, SLUG, transport=server.async_transport(), refresh_interval=0.01
+        ) as client:
             with pytest.raises(SignalboxNotReady):
                 client.decide("support")
             return await client.wait_until_ready(timeout=0.05)
@@ -216,8 +234,9 @@ def test_async_close__flushes_queued_records():
     server = FakeServer()
 
     async def scenario():
-        async with AsyncRoutingClient(BASE_URL, KEY, SLUG, transport=server.async_transport(),
-                                      flush_interval=60, refresh_interval=60) as client:
+        async with AsyncRoutingClient(
+            BASE_URL, KEY, SLUG, transport=server.async_transport(), flush_interval=60, refresh_interval=60
+        ) as client:
             assert await client.wait_until_ready(timeout=2)
             decision = client.decide("support")
             return [client.record(decision, outcome="ok", latency_ms=1) for _ in range(4)]

@@ -18,10 +18,12 @@ from .fakes import FakeServer
 from .test_async import make as make_async
 
 BUDGET_STATE_MAX_AGE = 600.0  # documented in docs/client.md
-OVER = json.dumps({"as_of": "2026-11-22T09:00:00Z", "policy": None,
-                   "routes": {"extraction": {"daily": 0.85, "monthly": 0.3}}})
-UNDER = json.dumps({"as_of": "2026-11-22T09:01:00Z", "policy": None,
-                    "routes": {"extraction": {"daily": 0.1, "monthly": 0.1}}})
+OVER = json.dumps(
+    {"as_of": "2026-11-22T09:00:00Z", "policy": None, "routes": {"extraction": {"daily": 0.85, "monthly": 0.3}}}
+)
+UNDER = json.dumps(
+    {"as_of": "2026-11-22T09:01:00Z", "policy": None, "routes": {"extraction": {"daily": 0.1, "monthly": 0.1}}}
+)
 
 
 class BudgetServer(FakeServer):
@@ -56,8 +58,13 @@ def test_budget_header__on_the_first_200__decisions_downgraded_with_the_reason(s
 
     decision = client.decide("extraction")
     assert decision.tier == 1
-    assert decision.reason["budget"] == {"scope": "route", "fraction": 0.85, "downgrade_at": 0.8,
-                                         "from_tier": 2, "to_tier": 1}
+    assert decision.reason["budget"] == {
+        "scope": "route",
+        "fraction": 0.85,
+        "downgrade_at": 0.8,
+        "from_tier": 2,
+        "to_tier": 1,
+    }
     assert client.decide("extraction", critical=True).tier == 2
 
 
@@ -121,19 +128,21 @@ def test_budget_header__server_unreachable__state_dropped_after_max_age(server, 
     assert client.decide("support").model == "gpt-4o-mini", "the document itself is kept"
 
 
-@pytest.mark.parametrize("value", [
-    "not json",
-    "[0.9]",
-    '"0.9"',
-    '{"routes": {"extraction": {"daily": "0.9"}}}',
-    '{"routes": {"extraction": {"daily": true}}}',
-    '{"routes": []}',
-    '{"policy": 5}',
-    "{" * 100_000,
-    json.dumps({"routes": {f"r{i}": {"daily": 0.5} for i in range(10_000)}}),  # over the size limit
-])
-def test_budget_header__malformed__never_raises_and_the_last_state_is_kept(server, make_client, value,
-                                                                          caplog):
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not json",
+        "[0.9]",
+        '"0.9"',
+        '{"routes": {"extraction": {"daily": "0.9"}}}',
+        '{"routes": {"extraction": {"daily": true}}}',
+        '{"routes": []}',
+        '{"policy": 5}',
+        "{" * 100_000,
+        json.dumps({"routes": {f"r{i}": {"daily": 0.5} for i in range(10_000)}}),  # over the size limit
+    ],
+)
+def test_budget_header__malformed__never_raises_and_the_last_state_is_kept(server, make_client, value, caplog):
     server.budget = OVER
     client = make_client()
     client.refresh()
@@ -149,8 +158,14 @@ def test_budget_header__malformed__never_raises_and_the_last_state_is_kept(serve
 
 
 def test_budget_header__unknown_fields__ignored_known_ones_used(server, make_client):
-    server.budget = json.dumps({"as_of": "2026-11-22T09:00:00Z", "currency": "USD", "policy": None,
-                                "routes": {"extraction": {"daily": 0.9, "hourly": 0.2}}})
+    server.budget = json.dumps(
+        {
+            "as_of": "2026-11-22T09:00:00Z",
+            "currency": "USD",
+            "policy": None,
+            "routes": {"extraction": {"daily": 0.9, "hourly": 0.2}},
+        }
+    )
     client = make_client()
 
     client.refresh()

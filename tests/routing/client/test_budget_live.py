@@ -70,8 +70,15 @@ def client(live_server: Any, tmp_path: Any, settings: Any, _fresh_metrics: None)
     settings.ROLLUPS_DEBOUNCE_SECONDS = 0  # each upload's rollup update runs (as beat would soon after)
     policy = factories.policy("checkout", doc=DOCUMENT)
     secret = factories.sdk_key(policy)[1]
-    client = RoutingClient(live_server.url, secret, "checkout", refresh_interval=INTERVAL, jitter=0,
-                           flush_interval=60, cache_dir=tmp_path / "cache")
+    client = RoutingClient(
+        live_server.url,
+        secret,
+        "checkout",
+        refresh_interval=INTERVAL,
+        jitter=0,
+        flush_interval=60,
+        cache_dir=tmp_path / "cache",
+    )
     assert client.wait_until_ready(5)
     yield client
     client.close(timeout=1)
@@ -104,8 +111,13 @@ def test_budget_loop__route_spend_past_80_percent__live_client_downgrades_within
     assert took < INTERVAL * 3
     chat = client.decide("chat")
     assert (chat.tier, chat.model) == (1, "gpt-4o-mini")
-    assert chat.reason["budget"] == {"scope": "route", "fraction": pytest.approx(0.9), "downgrade_at": 0.8,
-                                     "from_tier": 2, "to_tier": 1}
+    assert chat.reason["budget"] == {
+        "scope": "route",
+        "fraction": pytest.approx(0.9),
+        "downgrade_at": 0.8,
+        "from_tier": 2,
+        "to_tier": 1,
+    }
     payments = client.decide("payments")
     assert (payments.tier, payments.model) == (2, "gpt-4o"), "a critical route is exempt"
     assert payments.reason["budget"]["exempt"] == "critical_route"

@@ -20,8 +20,7 @@ def _signalbox_threads() -> set[str]:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork__child_forgets_parent_queue_restarts_threads_and_sends_only_its_own():
     server = FakeServer()
-    client = RoutingClient(BASE_URL, KEY, SLUG, transport=server.transport(),
-                           flush_interval=60, refresh_interval=60)
+    client = RoutingClient(BASE_URL, KEY, SLUG, transport=server.transport(), flush_interval=60, refresh_interval=60)
     assert client.wait_until_ready(2)
     decision = client.decide("support")
     parent_ids = [client.record(decision, outcome="ok", latency_ms=1) for _ in range(3)]
@@ -36,8 +35,7 @@ def test_fork__child_forgets_parent_queue_restarts_threads_and_sends_only_its_ow
                 client.ready,  # the policy survives the fork
                 _signalbox_threads() == set(),  # the parent's threads do not exist here
             ]
-            child_ids = [client.record(client.decide("support"), outcome="ok", latency_ms=2)
-                         for _ in range(2)]
+            child_ids = [client.record(client.decide("support"), outcome="ok", latency_ms=2) for _ in range(2)]
             checks.append(_signalbox_threads() == {"signalbox-refresh", "signalbox-upload"})
             checks.append(client.flush(timeout=2))
             checks.append(set(server.accepted) == set(child_ids))

@@ -84,17 +84,18 @@ MALFORMED_POLICY_ANSWERS = {
     "version a string": (json.dumps(_with(version="2")).encode(), "rejected"),
     "version a boolean": (json.dumps(_with(version=True)).encode(), "rejected"),
     "version a float": (json.dumps(_with(version=2.0)).encode(), "rejected"),
-    "routes an array": (json.dumps(_with(document={**DOCUMENT, "routes": []})).encode(),
-                        "rejected"),
-    "tier model a number": (json.dumps(_with(document={**DOCUMENT, "routes": {
-        **DOCUMENT["routes"], "long": {"tiers": [{"model": 5}]}}})).encode(), "rejected"),
+    "routes an array": (json.dumps(_with(document={**DOCUMENT, "routes": []})).encode(), "rejected"),
+    "tier model a number": (
+        json.dumps(
+            _with(document={**DOCUMENT, "routes": {**DOCUMENT["routes"], "long": {"tiers": [{"model": 5}]}}})
+        ).encode(),
+        "rejected",
+    ),
 }
 
 
-@pytest.mark.parametrize(("content", "result"), MALFORMED_POLICY_ANSWERS.values(),
-                         ids=MALFORMED_POLICY_ANSWERS.keys())
-def test_refresh__malformed_body__counted_document_kept_never_raised(server, make_client,
-                                                                     content, result):
+@pytest.mark.parametrize(("content", "result"), MALFORMED_POLICY_ANSWERS.values(), ids=MALFORMED_POLICY_ANSWERS.keys())
+def test_refresh__malformed_body__counted_document_kept_never_raised(server, make_client, content, result):
     client = make_client()
     client.refresh()
     server.policy_faults = [lambda request: httpx.Response(200, content=content)]
@@ -108,12 +109,14 @@ def test_refresh__malformed_body__counted_document_kept_never_raised(server, mak
     assert client.decide("support").model == "gpt-4o-mini"
 
 
-@pytest.mark.parametrize("models", [
-    {"gpt-4o-mini": "not an object"},
-    {"gpt-4o-mini": {"provider": 5, "context_window": "big", "supports_tools": "yes"}},
-])
-def test_refresh__model_catalog_entry_of_the_wrong_type__treated_as_unknown(server, make_client,
-                                                                            models):
+@pytest.mark.parametrize(
+    "models",
+    [
+        {"gpt-4o-mini": "not an object"},
+        {"gpt-4o-mini": {"provider": 5, "context_window": "big", "supports_tools": "yes"}},
+    ],
+)
+def test_refresh__model_catalog_entry_of_the_wrong_type__treated_as_unknown(server, make_client, models):
     server.publish({**body(1), "models": {**body(1)["models"], **models}}, '"m1"')
     client = make_client()
 
@@ -124,16 +127,18 @@ def test_refresh__model_catalog_entry_of_the_wrong_type__treated_as_unknown(serv
     assert client.run("support", lambda attempt: "fine").response == "fine"
 
 
-@pytest.mark.parametrize("budget", [
-    {"routes": {"extraction": {"daily": "0.85"}}},  # a string the engine would compare
-    {"policy": {"daily": True}},
-    {"policy": 5},
-    {"routes": []},
-    {"routes": {"extraction": None}},
-    "0.85",
-])
-def test_refresh__budget_of_the_wrong_type__ignored_decisions_unaffected(server, make_client,
-                                                                         budget):
+@pytest.mark.parametrize(
+    "budget",
+    [
+        {"routes": {"extraction": {"daily": "0.85"}}},  # a string the engine would compare
+        {"policy": {"daily": True}},
+        {"policy": 5},
+        {"routes": []},
+        {"routes": {"extraction": None}},
+        "0.85",
+    ],
+)
+def test_refresh__budget_of_the_wrong_type__ignored_decisions_unaffected(server, make_client, budget):
     server.publish(body(1, budget=budget), '"b1"')
     client = make_client()
 
@@ -145,9 +150,16 @@ def test_refresh__budget_of_the_wrong_type__ignored_decisions_unaffected(server,
 
 
 def test_refresh__budget_with_unknown_keys__the_known_ones_used(server, make_client):
-    server.publish(body(1, budget={
-        "routes": {"extraction": {"daily": 0.85, "hourly": 0.1}}, "currency": "USD",
-    }), '"b1"')
+    server.publish(
+        body(
+            1,
+            budget={
+                "routes": {"extraction": {"daily": 0.85, "hourly": 0.1}},
+                "currency": "USD",
+            },
+        ),
+        '"b1"',
+    )
     client = make_client()
 
     assert client.refresh() == "installed"
@@ -155,9 +167,7 @@ def test_refresh__budget_with_unknown_keys__the_known_ones_used(server, make_cli
     assert client.decide("extraction").tier == 1  # downgraded: route spend 0.85 >= 0.8
 
 
-def test_refresh__errors_and_network_failures__counted_and_logged_once_per_status(
-    server, make_client, caplog
-):
+def test_refresh__errors_and_network_failures__counted_and_logged_once_per_status(server, make_client, caplog):
     client = make_client()
     client.refresh()
     server.policy_faults = [401, 401, 404, 503, "timeout", "connect"]
@@ -173,10 +183,17 @@ def test_refresh__errors_and_network_failures__counted_and_logged_once_per_statu
 
 
 def test_refresh__unknown_fields_ignored_and_budget_fed_to_state(server, make_client):
-    server.publish(body(1, new_field={"anything": True}, budget={
-        "policy": {"daily": 0.4, "monthly": 0.7},
-        "routes": {"extraction": {"daily": 0.85, "monthly": None}},
-    }), '"b1"')
+    server.publish(
+        body(
+            1,
+            new_field={"anything": True},
+            budget={
+                "policy": {"daily": 0.4, "monthly": 0.7},
+                "routes": {"extraction": {"daily": 0.85, "monthly": None}},
+            },
+        ),
+        '"b1"',
+    )
     client = make_client()
 
     assert client.refresh() == "installed"
@@ -191,8 +208,14 @@ def test_background_refresh__picks_up_a_new_version_without_being_asked():
     server = FakeServer()
     from routing.client import RoutingClient
 
-    client = RoutingClient("http://signalbox.test", KEY, "checkout", transport=server.transport(),
-                           refresh_interval=0.01, flush_interval=0.01)
+    client = RoutingClient(
+        "http://signalbox.test",
+        KEY,
+        "checkout",
+        transport=server.transport(),
+        refresh_interval=0.01,
+        flush_interval=0.01,
+    )
     try:
         assert client.wait_until_ready(timeout=2)
         server.publish(body(2), '"v2"')

@@ -52,8 +52,7 @@ def test_decide__local__never_touches_the_network(client, server):
 def test_decide__accepts_a_request_and_applies_rules(client):
     decision = client.decide(Request("support", prompt_tokens=150_000, request_id="req-1"))
 
-    assert (decision.route, decision.model, decision.reason["rule"]) == (
-        "long", "gemini-1.5-pro", "long-context")
+    assert (decision.route, decision.model, decision.reason["rule"]) == ("long", "gemini-1.5-pro", "long-context")
     assert decision.request_id == "req-1"
 
 
@@ -84,27 +83,52 @@ def test_decide__many_threads_during_refreshes__always_a_valid_decision(client, 
 
 def test_run__ok_first_try__one_record_with_every_protocol_field(client, server):
     result = client.run(
-        "support", lambda attempt: CallResult("answer", confidence=0.9, tokens_in=120,
-                                              tokens_out=30, cost_usd=0.0004),
-        prompt_tokens=120, attributes={"tenant": "acme", "beta": True},
+        "support",
+        lambda attempt: CallResult("answer", confidence=0.9, tokens_in=120, tokens_out=30, cost_usd=0.0004),
+        prompt_tokens=120,
+        attributes={"tenant": "acme", "beta": True},
     )
 
-    assert (result.response, result.final_outcome, result.model) == ("answer", "ok",
-                                                                       "gpt-4o-mini")
+    assert (result.response, result.final_outcome, result.model) == ("answer", "ok", "gpt-4o-mini")
     [record] = records_of(client, server)
     assert set(record) == {
-        "event_id", "timestamp", "policy", "policy_version", "route", "task_type", "model",
-        "provider", "tier", "attempt", "request_id", "reason", "outcome", "confidence",
-        "tokens_in", "tokens_out", "cost_usd", "latency_ms", "client", "attributes",
+        "event_id",
+        "timestamp",
+        "policy",
+        "policy_version",
+        "route",
+        "task_type",
+        "model",
+        "provider",
+        "tier",
+        "attempt",
+        "request_id",
+        "reason",
+        "outcome",
+        "confidence",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "latency_ms",
+        "client",
+        "attributes",
     }
     assert uuid.UUID(record["event_id"]).version == 4
     assert record["timestamp"].endswith("Z") and "T" in record["timestamp"]
     assert (record["policy"], record["policy_version"], record["route"], record["task_type"]) == (
-        "checkout", 1, "general", "support")
-    assert (record["model"], record["provider"], record["tier"], record["attempt"]) == (
-        "gpt-4o-mini", "openai", 1, 1)
-    assert (record["outcome"], record["confidence"], record["tokens_in"], record["tokens_out"],
-            record["cost_usd"]) == ("ok", 0.9, 120, 30, 0.0004)
+        "checkout",
+        1,
+        "general",
+        "support",
+    )
+    assert (record["model"], record["provider"], record["tier"], record["attempt"]) == ("gpt-4o-mini", "openai", 1, 1)
+    assert (record["outcome"], record["confidence"], record["tokens_in"], record["tokens_out"], record["cost_usd"]) == (
+        "ok",
+        0.9,
+        120,
+        30,
+        0.0004,
+    )
     assert record["reason"] == {"route_by": "task_type", "tier_by": "start"}
     assert record["latency_ms"] >= 0
     assert record["client"]["app"] == "checkout-api" and record["client"]["sdk_version"]
@@ -119,7 +143,9 @@ def test_run__low_confidence__escalates_to_next_tier(client, server):
 
     assert result.response == "gpt-4o"
     assert [(a.model, a.kind, a.outcome) for a in result.attempts] == [
-        ("gpt-4o-mini", "initial", "low_confidence"), ("gpt-4o", "escalate", "ok")]
+        ("gpt-4o-mini", "initial", "low_confidence"),
+        ("gpt-4o", "escalate", "ok"),
+    ]
     first, second = records_of(client, server)
     assert first["request_id"] == second["request_id"] == result.request_id
     assert (first["outcome"], second["attempt"], second["tier"]) == ("low_confidence", 2, 2)
@@ -127,8 +153,9 @@ def test_run__low_confidence__escalates_to_next_tier(client, server):
 
 
 def test_run__validation_failure__escalates(client, server):
-    result = client.run("support", lambda a: {"model": a.model},
-                        validate=lambda response: response["model"] == "gpt-4o")
+    result = client.run(
+        "support", lambda a: {"model": a.model}, validate=lambda response: response["model"] == "gpt-4o"
+    )
 
     assert [a.outcome for a in result.attempts] == ["validation_failed", "ok"]
     assert result.response == {"model": "gpt-4o"}
@@ -145,12 +172,13 @@ def test_run__rate_limited__falls_back_to_the_next_provider(client, server):
 
     assert result.response == "from anthropic"
     assert [(a.model, a.kind, a.outcome) for a in result.attempts] == [
-        ("gpt-4o-mini", "initial", "rate_limited"), ("claude-3-5-haiku", "fallback", "ok")]
+        ("gpt-4o-mini", "initial", "rate_limited"),
+        ("claude-3-5-haiku", "fallback", "ok"),
+    ]
     assert [r["provider"] for r in records_of(client, server)] == ["openai", "anthropic"]
 
 
-def test_run__every_attempt_raises__callers_last_exception_reraised_attempts_logged(client,
-                                                                                   server):
+def test_run__every_attempt_raises__callers_last_exception_reraised_attempts_logged(client, server):
     seen = []
 
     def call(attempt):
@@ -173,8 +201,7 @@ def test_run__last_attempt_raises_after_an_answer__earlier_answer_returned(clien
     result = client.run("support", call)
 
     assert (result.response, result.final_outcome) == ("weak", "error")
-    assert [(a.tier, a.outcome) for a in result.attempts] == [(1, "low_confidence"),
-                                                              (2, "error")]
+    assert [(a.tier, a.outcome) for a in result.attempts] == [(1, "low_confidence"), (2, "error")]
     assert isinstance(result.attempts[-1].error, ServerError)
 
 
@@ -187,15 +214,18 @@ def test_run__validate_raising__counted_as_validation_failure(client):
     assert [a.outcome for a in result.attempts] == ["validation_failed", "validation_failed"]
 
 
-@pytest.mark.parametrize(("exc", "outcome"), [
-    (httpx.ReadTimeout("slow"), "timeout"),
-    (TimeoutError(), "timeout"),
-    (RateLimited(), "rate_limited"),
-    (ServerError(), "error"),
-    (ValueError("bad"), "error"),
-    (ProviderError("rate_limited"), "rate_limited"),
-    (ProviderError("validation_failed"), "validation_failed"),
-])
+@pytest.mark.parametrize(
+    ("exc", "outcome"),
+    [
+        (httpx.ReadTimeout("slow"), "timeout"),
+        (TimeoutError(), "timeout"),
+        (RateLimited(), "rate_limited"),
+        (ServerError(), "error"),
+        (ValueError("bad"), "error"),
+        (ProviderError("rate_limited"), "rate_limited"),
+        (ProviderError("validation_failed"), "validation_failed"),
+    ],
+)
 def test_classify_exception__maps_caller_errors_to_outcomes(exc, outcome):
     assert classify_exception(exc) == outcome
 
@@ -204,14 +234,16 @@ def test_record__caller_runs_the_loop__records_follow_the_steps(client, server):
     decision = client.decide("support", request_id="r-42")
     first = client.record(decision, outcome="rate_limited", latency_ms=30)
     step = client.next_step(decision, attempt=1, outcome="rate_limited", elapsed_ms=30)
-    second = client.record(decision, outcome="ok", latency_ms=80, attempt=2, step=step,
-                           confidence=1.7, tokens_in=-5)
+    second = client.record(decision, outcome="ok", latency_ms=80, attempt=2, step=step, confidence=1.7, tokens_in=-5)
 
     assert step is not None and step.kind == "fallback"
     by_id = {r["event_id"]: r for r in records_of(client, server)}
     assert by_id[first]["model"] == "gpt-4o-mini"
     assert (by_id[second]["model"], by_id[second]["attempt"], by_id[second]["request_id"]) == (
-        "claude-3-5-haiku", 2, "r-42")
+        "claude-3-5-haiku",
+        2,
+        "r-42",
+    )
     assert (by_id[second]["confidence"], by_id[second]["tokens_in"]) == (1.0, 0)  # clamped
     with pytest.raises(ValueError):
         client.record(decision, outcome="meh", latency_ms=1)
@@ -220,15 +252,13 @@ def test_record__caller_runs_the_loop__records_follow_the_steps(client, server):
 
 def test_record__attributes_kept_small_and_flat(client, server):
     decision = client.decide("support")
-    attributes = {"nested": {"a": 1}, "nan": float("nan"), "none": None} | {
-        f"k{i}": i for i in range(30)}
+    attributes = {"nested": {"a": 1}, "nan": float("nan"), "none": None} | {f"k{i}": i for i in range(30)}
 
     client.record(decision, outcome="ok", latency_ms=1, attributes=attributes)
 
     [record] = records_of(client, server)
     # The first 20 kept in order; None skipped; anything not a JSON scalar sent as its str().
-    assert record["attributes"] == {"nested": "{'a': 1}", "nan": "nan"} | {
-        f"k{i}": i for i in range(18)}
+    assert record["attributes"] == {"nested": "{'a': 1}", "nan": "nan"} | {f"k{i}": i for i in range(18)}
 
 
 def test_logs__never_contain_the_key_or_prompt_text(make_client, server, caplog):

@@ -28,8 +28,7 @@ def write_bootstrap(tmp_path, version: int = 3):
 
 
 def test_constructor__server_down_no_document__does_not_raise_and_decide_says_not_ready(tmp_path):
-    client = RoutingClient(BASE_URL, KEY, SLUG, transport=down_transport(), refresh_interval=0.01,
-                           cache_dir=tmp_path)
+    client = RoutingClient(BASE_URL, KEY, SLUG, transport=down_transport(), refresh_interval=0.01, cache_dir=tmp_path)
     try:
         assert client.wait_until_ready(timeout=0.05) is False
         with pytest.raises(SignalboxNotReady):
@@ -71,8 +70,9 @@ def test_startup__bootstrap_newer_than_cache__newer_version_wins(tmp_path, make_
     server = FakeServer(body(version=2))
     make_client(transport=server.transport(), cache_dir=tmp_path).refresh()
 
-    client = make_client(transport=down_transport(), cache_dir=tmp_path,
-                         bootstrap_path=write_bootstrap(tmp_path, version=9))
+    client = make_client(
+        transport=down_transport(), cache_dir=tmp_path, bootstrap_path=write_bootstrap(tmp_path, version=9)
+    )
 
     assert client.policy_version == 9
 
@@ -80,8 +80,9 @@ def test_startup__bootstrap_newer_than_cache__newer_version_wins(tmp_path, make_
 def test_startup__corrupt_cache__falls_back_to_bootstrap(tmp_path, make_client):
     (tmp_path / f"{SLUG}.json").write_text("{not json")
 
-    client = make_client(transport=down_transport(), cache_dir=tmp_path,
-                         bootstrap_path=write_bootstrap(tmp_path, version=4))
+    client = make_client(
+        transport=down_transport(), cache_dir=tmp_path, bootstrap_path=write_bootstrap(tmp_path, version=4)
+    )
 
     assert client.policy_version == 4
 
@@ -96,8 +97,7 @@ def test_startup__invalid_bootstrap_document__rejected_and_not_ready(tmp_path, m
     assert client.stats().policy_rejected == 1
 
 
-def test_cache__written_atomically__a_concurrent_reader_never_sees_a_partial_file(tmp_path,
-                                                                                 make_client):
+def test_cache__written_atomically__a_concurrent_reader_never_sees_a_partial_file(tmp_path, make_client):
     server = FakeServer()
     client = make_client(transport=server.transport(), cache_dir=tmp_path)
     cache_file = tmp_path / f"{SLUG}.json"

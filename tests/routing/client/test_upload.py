@@ -17,8 +17,7 @@ from .fakes import KEY, SLUG, FakeServer, wait_for
 
 def record_n(client, n: int, **fields) -> list[str]:
     decision = client.decide("support", **fields)
-    return [client.record(decision, outcome="ok", latency_ms=12.5, tokens_in=100, tokens_out=20)
-            for _ in range(n)]
+    return [client.record(decision, outcome="ok", latency_ms=12.5, tokens_in=100, tokens_out=20) for _ in range(n)]
 
 
 def ready_client(make_client, **options):
@@ -39,9 +38,7 @@ def test_flush__server_accepts__every_record_delivered_once_in_batches(server, m
     assert (stats.recorded, stats.sent, stats.queued, stats.retried) == (10, 10, 0, 0)
 
 
-def test_flush__5xx_timeout_and_network_errors__retried_with_capped_full_jitter_backoff(
-    server, make_client, clock
-):
+def test_flush__5xx_timeout_and_network_errors__retried_with_capped_full_jitter_backoff(server, make_client, clock):
     client = ready_client(make_client)
     ids = record_n(client, 3)
     server.post_faults = [500, "timeout", "connect", 503, 408]
@@ -67,8 +64,7 @@ def test_flush__429__waits_exactly_retry_after(server, make_client, clock):
     assert server.delivered_ids == sorted(ids)
 
 
-def test_flush__backoff_longer_than_timeout__returns_false_and_keeps_records(server, make_client,
-                                                                            clock):
+def test_flush__backoff_longer_than_timeout__returns_false_and_keeps_records(server, make_client, clock):
     client = ready_client(make_client)
     ids = record_n(client, 2)
     server.post_faults = [(429, {"Retry-After": "120"})]
@@ -82,9 +78,7 @@ def test_flush__backoff_longer_than_timeout__returns_false_and_keeps_records(ser
     assert server.delivered_ids == sorted(ids)
 
 
-def test_flush__batch_processed_but_answer_lost__resend_counted_as_duplicate_not_twice(
-    server, make_client
-):
+def test_flush__batch_processed_but_answer_lost__resend_counted_as_duplicate_not_twice(server, make_client):
     client = ready_client(make_client)
     ids = record_n(client, 3)
 
@@ -116,8 +110,7 @@ def test_flush__413__batch_split_until_it_fits(server, make_client):
     assert (stats.sent, stats.rejected, stats.retried) == (7, 0, 0)
 
 
-def test_flush__4xx_for_whole_batch__dropped_counted_never_retried_warned_once(server, make_client,
-                                                                             caplog):
+def test_flush__4xx_for_whole_batch__dropped_counted_never_retried_warned_once(server, make_client, caplog):
     client = ready_client(make_client, batch_size=2)
     record_n(client, 4)
     server.post_faults = [400, 400]
@@ -157,8 +150,7 @@ MALFORMED_POST_ANSWERS = {
 }
 
 
-@pytest.mark.parametrize("content", MALFORMED_POST_ANSWERS.values(),
-                         ids=MALFORMED_POST_ANSWERS.keys())
+@pytest.mark.parametrize("content", MALFORMED_POST_ANSWERS.values(), ids=MALFORMED_POST_ANSWERS.keys())
 def test_flush__malformed_200__batch_retried_never_raised(server, make_client, content):
     client = ready_client(make_client)
     ids = record_n(client, 2)
@@ -173,12 +165,14 @@ def test_flush__malformed_200__batch_retried_never_raised(server, make_client, c
 
 
 @pytest.mark.parametrize("errors", [5, [1, "a"], "bad", None, {"tier": ["bad"], "1": 2}])
-def test_flush__rejected_result_with_odd_errors__counted_never_raised(server, make_client,
-                                                                      errors):
+def test_flush__rejected_result_with_odd_errors__counted_never_raised(server, make_client, errors):
     client = ready_client(make_client)
     record_n(client, 2)
-    server.post_faults = [lambda request: httpx.Response(200, json={"results": [
-        {"status": "accepted"}, {"status": "rejected", "errors": errors}]})]
+    server.post_faults = [
+        lambda request: httpx.Response(
+            200, json={"results": [{"status": "accepted"}, {"status": "rejected", "errors": errors}]}
+        )
+    ]
 
     assert client.flush() is True
 
@@ -189,8 +183,7 @@ def test_flush__rejected_result_with_odd_errors__counted_never_raised(server, ma
 def test_spool__outage_then_recovery__every_record_delivered_exactly_once(tmp_path, make_client):
     down = FakeServer()
     down.post_faults = [503] * 1000
-    first = ready_client(make_client, transport=down.transport(), spool_dir=tmp_path,
-                         batch_size=4)
+    first = ready_client(make_client, transport=down.transport(), spool_dir=tmp_path, batch_size=4)
     ids = record_n(first, 10)
     assert first.flush(timeout=1) is False  # retries during the outage, within the time bound
 
@@ -234,8 +227,7 @@ def test_queue_full_without_spool__overflow_dropped_and_counted(server, make_cli
 
 
 def test_spool__over_capacity__oldest_dropped_and_counted(server, make_client, tmp_path):
-    client = ready_client(make_client, queue_size=4, batch_size=4, spool_dir=tmp_path,
-                          spool_max_bytes=6_000)
+    client = ready_client(make_client, queue_size=4, batch_size=4, spool_dir=tmp_path, spool_max_bytes=6_000)
 
     ids = record_n(client, 40)
 
@@ -265,8 +257,9 @@ def test_spool__corrupt_line__skipped_and_counted_rest_delivered(server, make_cl
 def test_close__flushes_within_time_bound_then_spools_the_rest(tmp_path):
     down = FakeServer()
     down.post_faults = ["connect"] * 10_000
-    client = RoutingClient(BASE_URL, KEY, SLUG, transport=down.transport(), spool_dir=tmp_path,
-                           flush_interval=0.01, refresh_interval=0.01)
+    client = RoutingClient(
+        BASE_URL, KEY, SLUG, transport=down.transport(), spool_dir=tmp_path, flush_interval=0.01, refresh_interval=0.01
+    )
     assert client.wait_until_ready(2)
     ids = record_n(client, 5)
 
@@ -275,17 +268,20 @@ def test_close__flushes_within_time_bound_then_spools_the_rest(tmp_path):
 
     assert time.monotonic() - started < 1.0
     assert client.stats().spooled == 5
-    spooled = [json.loads(line)["event_id"]
-               for path in (tmp_path / SLUG).glob("seg-*") for line in path.read_text().split()]
+    spooled = [
+        json.loads(line)["event_id"] for path in (tmp_path / SLUG).glob("seg-*") for line in path.read_text().split()
+    ]
     assert sorted(spooled) == sorted(ids)
 
 
 def test_background_upload__by_size_and_by_interval():
     server = FakeServer()
-    by_size = RoutingClient(BASE_URL, KEY, SLUG, transport=server.transport(), batch_size=5,
-                            flush_interval=60, refresh_interval=60)
-    by_interval = RoutingClient(BASE_URL, KEY, SLUG, transport=server.transport(),
-                                flush_interval=0.02, refresh_interval=60)
+    by_size = RoutingClient(
+        BASE_URL, KEY, SLUG, transport=server.transport(), batch_size=5, flush_interval=60, refresh_interval=60
+    )
+    by_interval = RoutingClient(
+        BASE_URL, KEY, SLUG, transport=server.transport(), flush_interval=0.02, refresh_interval=60
+    )
     try:
         assert by_size.wait_until_ready(2) and by_interval.wait_until_ready(2)
         full = record_n(by_size, 5)
@@ -299,8 +295,9 @@ def test_background_upload__by_size_and_by_interval():
 
 def test_close__context_manager_delivers_what_is_queued():
     server = FakeServer()
-    with RoutingClient(BASE_URL, KEY, SLUG, transport=server.transport(), flush_interval=60,
-                       refresh_interval=60) as client:
+    with RoutingClient(
+        BASE_URL, KEY, SLUG, transport=server.transport(), flush_interval=60, refresh_interval=60
+    ) as client:
         assert client.wait_until_ready(2)
         ids = record_n(client, 3)
 
