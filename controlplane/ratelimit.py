@@ -153,7 +153,7 @@ def _cache_unreachable() -> None:
     now = time.monotonic()
     if now - _last_warning >= 60:
         _last_warning = now
-        logger.warning("shared cache unreachable: rate limits are not enforced", exc_info=True)
+        logger.warning("shared cache unreachable: rate limits are not enforced")
 
 
 def forget() -> None:

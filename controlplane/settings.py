@@ -20,7 +20,7 @@ DEBUG = env.bool("DEBUG", default=False)
 # admin) with ImproperlyConfigured, while commands that sign nothing (migrate, check) still run.
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
-    SECRET_KEY = "signalbox-insecure-local-demo-key-never-use-in-production"
+    SECRET_KEY = "signalbox-insecure-local-demo-key-never-use-in-production"  # noqa: S105 - DEBUG only
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -295,7 +295,7 @@ def escalation_rates(data: dict[str, Any]) -> go.Figure:
     """Tier 1→2 and 2→3 rates per route as bars over their expected band (green shading)."""
     from plotly.subplots import make_subplots
 
-    routes = [r for r in data["routes"]][::-1]
+    routes = list(data["routes"])[::-1]
     names = [r["route"] for r in routes]
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=("Tier 1 → 2", "Tier 2 → 3")

@@ -632,8 +632,10 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
 
     max_tier = max(overall, default=1)
     funnel = [{"stage": "Started at tier 1", "tier": 1, "count": overall.get(1, {}).get("requests", 0)}]
-    for t in range(2, max(max_tier, 3) + 1):
-        funnel.append({"stage": f"Escalated to tier {t}", "tier": t, "count": overall.get(t, {}).get("escalations", 0)})
+    funnel.extend(
+        {"stage": f"Escalated to tier {t}", "tier": t, "count": overall.get(t, {}).get("escalations", 0)}
+        for t in range(2, max(max_tier, 3) + 1)
+    )
 
     days = _days(f)
     daily: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))

@@ -529,7 +529,7 @@ def _daily(rows: list[dict[str, Any]], first: date) -> dict[str, Any]:
                 "escalations": r["escs"],
                 "unpriced": 0,
                 "tier": r["tier"],
-                **{name: 0 for name in BUCKET_FIELDS},
+                **dict.fromkeys(BUCKET_FIELDS, 0),
             },
             "",
         )

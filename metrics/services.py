@@ -225,7 +225,7 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
     connection.ensure_connection()
     raw = connection.connection.cursor()
     insert = (
-        f"INSERT OR IGNORE INTO metrics_decision ({', '.join(DECISION_COLUMNS)}) "
+        f"INSERT OR IGNORE INTO metrics_decision ({', '.join(DECISION_COLUMNS)}) "  # noqa: S608 - constant identifiers
         f"VALUES ({','.join('?' * len(DECISION_COLUMNS))})"
     )
     for _, c in valid:
@@ -298,7 +298,7 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
         columns = f"{sql.DIMENSIONS}, {sql.MEASURES}"
         marks = ",".join("?" * (len(ROLLUP_DIMENSIONS) + len(ROLLUP_MEASURES)))
         raw.executemany(
-            f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",
+            f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",  # noqa: S608 - constant identifiers
             [(*cell, *d) for cell, d in deltas.items()],
         )
     raw.close()

@@ -71,7 +71,7 @@ def aggregate_rows_sql(vendor: str, source: str, where: str = "") -> str:
         FROM (SELECT {_hour(vendor)} AS hour, {_ROW_DIMENSIONS}, attempt, escalated, cost_usd,
                      tokens_in, tokens_out, confidence, latency_ms, {_bucket(vendor)} AS b
               FROM {source} {where}) AS rows
-        GROUP BY {DIMENSIONS}"""
+        GROUP BY {DIMENSIONS}"""  # noqa: S608 - constant identifiers
 
 
 def _merge_set() -> str:
@@ -101,7 +101,7 @@ INGEST_POSTGRES = f"""
         {aggregate_rows_sql("postgresql", "ins")}
     )
     SELECT staged.event_id::text FROM metrics_decision_staging AS staged
-    WHERE NOT EXISTS (SELECT FROM ins WHERE ins.event_id = staged.event_id AND ins.ts = staged.ts)"""
+    WHERE NOT EXISTS (SELECT FROM ins WHERE ins.event_id = staged.event_id AND ins.ts = staged.ts)"""  # noqa: S608 - constant identifiers
 
 # Fold up to %s inbox deltas into the hourly cells, in one statement: the deltas are deleted in the
 # same transaction that adds them, so each counts exactly once; SKIP LOCKED lets workers share the
@@ -119,14 +119,14 @@ ROLLUP_UPDATE_POSTGRES = f"""
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM merged),
-           (SELECT array_agg(DISTINCT policy_id) FROM taken)"""
+           (SELECT array_agg(DISTINCT policy_id) FROM taken)"""  # noqa: S608 - constant identifiers
 
 # SQLite (the demo): one writer at a time, so two statements over an id range do the same.
 ROLLUP_UPDATE_SQLITE_MERGE = f"""
     INSERT INTO metrics_rollup_hourly ({DIMENSIONS}, {MEASURES})
     SELECT {DIMENSIONS}, {_sum_measures()} FROM metrics_rollup_inbox WHERE id <= %s
     GROUP BY {DIMENSIONS} ORDER BY {DIMENSIONS}
-    ON CONFLICT ({DIMENSIONS}) DO UPDATE SET {_merge_set()}"""
+    ON CONFLICT ({DIMENSIONS}) DO UPDATE SET {_merge_set()}"""  # noqa: S608 - constant identifiers
 
 
 def rebuild_insert_sql(vendor: str) -> str:
@@ -161,13 +161,13 @@ def _daily_add_set() -> str:
 
 def _pg_daily_apply(parts: tuple[tuple[str, str], ...]) -> str:
     changes = " UNION ALL ".join(
-        f"SELECT {_day('postgresql', 'c.hour')} AS day_start, {_DAY_DIMENSIONS}, "
+        f"SELECT {_day('postgresql', 'c.hour')} AS day_start, {_DAY_DIMENSIONS}, "  # noqa: S608 - constant identifiers
         + ", ".join(f"{sign}c.{m} AS {m}" for m in ROLLUP_MEASURES)
         + f" FROM {table} AS c"
         for table, sign in parts
     )
     return (
-        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
+        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "  # noqa: S608 - constant identifiers
         f"SELECT {DAILY_KEY}, {_sum_measures()} FROM ({changes}) AS changes "
         f"GROUP BY {DAILY_KEY} ORDER BY {DAILY_KEY} "
         f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()}"
@@ -184,7 +184,7 @@ _PG_DAILY_CLEANUP = f"""
     WHERE d.count = 0 AND d.day_start = o.day_start AND {_same_cell("d", "o")}
       AND NOT EXISTS (SELECT FROM metrics_rollup_hourly AS h
                       WHERE h.hour >= o.day_start AND h.hour < o.day_start + interval '1 day'
-                        AND {_same_cell("h", "o")})"""
+                        AND {_same_cell("h", "o")})"""  # noqa: S608 - constant identifiers
 
 
 def _sqlite_daily_upsert(row: str, sign: str) -> str:
@@ -196,7 +196,7 @@ def _sqlite_daily_upsert(row: str, sign: str) -> str:
         ]
     )
     return (
-        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) VALUES ({values}) "
+        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) VALUES ({values}) "  # noqa: S608 - constant identifiers
         f"ON CONFLICT ({DAILY_KEY}) DO UPDATE SET {_daily_add_set()};"
     )
 
@@ -208,7 +208,7 @@ _SQLITE_DAILY_CLEANUP = f"""
       AND NOT EXISTS (SELECT 1 FROM metrics_rollup_hourly AS h
                       WHERE h.hour >= {_day("sqlite", "OLD.hour")}
                         AND h.hour < strftime('%Y-%m-%d 00:00:00', OLD.hour, '+1 day')
-                        AND {_same_cell("h", "OLD")});"""
+                        AND {_same_cell("h", "OLD")});"""  # noqa: S608 - constant identifiers
 
 
 def daily_triggers_create_sql(vendor: str) -> list[str]:
@@ -270,7 +270,7 @@ def daily_triggers_drop_sql(vendor: str) -> list[str]:
 def daily_backfill_sql(vendor: str) -> str:
     """Fill the daily cells from the hourly cells already there (the migration that adds them)."""
     return (
-        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "
+        f"INSERT INTO metrics_rollup_daily ({DAILY_KEY}, {MEASURES}) "  # noqa: S608 - constant identifiers
         f"SELECT {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}, {_sum_measures()} FROM metrics_rollup_hourly "
         f"GROUP BY {_day(vendor, 'hour')}, {_DAY_DIMENSIONS}"
     )

@@ -31,9 +31,7 @@ def _walk(old: Any, new: Any, path: str, out: list[dict[str, Any]]) -> None:
                 _walk(old[key], new[key], child, out)
             else:
                 out.append({"op": "removed", "path": child, "old": old[key]})
-        for key in new:
-            if key not in old:
-                out.append({"op": "added", "path": _join(path, key), "new": new[key]})
+        out.extend({"op": "added", "path": _join(path, key), "new": new[key]} for key in new if key not in old)
         return
     if isinstance(old, list) and isinstance(new, list):
         for index in range(max(len(old), len(new))):

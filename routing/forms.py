@@ -330,7 +330,7 @@ class PreviewForm(forms.Form):
 
     def request_fields(self) -> dict[str, Any]:
         data = self.cleaned_data
-        fields = {
+        return {
             name: data[name]
             for name in (
                 "task_type",
@@ -348,4 +348,3 @@ class PreviewForm(forms.Form):
             )
             if data.get(name) not in (None, "")
         }
-        return fields

@@ -140,7 +140,7 @@ def _cache_unreachable(doing: str) -> None:
     now = time.monotonic()
     if now - _last_cache_warning >= 60:
         _last_cache_warning = now
-        logger.warning("shared cache unreachable while %s; serving from process memory", doing, exc_info=True)
+        logger.warning("shared cache unreachable while %s; serving from process memory", doing)
 
 
 def _new_generation() -> str:

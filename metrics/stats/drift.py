@@ -311,7 +311,8 @@ def latency_p95_regression(
         )
     cur = histogram_quantile(bounds, counts, quantile)
     base = histogram_quantile(bounds, baseline_counts, quantile)
-    assert cur is not None and base is not None  # both histograms are non-empty here
+    assert cur is not None
+    assert base is not None
     r = cur / base if base > 0 else math.inf
     numbers.update(p95_ms=cur, baseline_p95_ms=base, ratio=r)
     fired = r > ratio and cur > floor_ms

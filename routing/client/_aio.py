@@ -260,7 +260,8 @@ class AsyncRoutingClient(ClientBase):
 
     async def _upload_loop(self) -> None:
         core = self._core
-        assert self._wake is not None and self._send_lock is not None
+        assert self._wake is not None
+        assert self._send_lock is not None
         wake = self._wake
         while True:
             backoff = core.retry_at - self._clock()

@@ -623,7 +623,7 @@ class ClientCore:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
-                os.replace(temp, self.cache_path)
+                Path(temp).replace(self.cache_path)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
                 raise
@@ -813,7 +813,7 @@ class ClientCore:
 
     def upload_crashed(self) -> None:
         """After an unexpected error in a background upload round: try again one interval on."""
-        logger.exception("decision upload crashed; retrying later")
+        logger.error("decision upload crashed; retrying later")
         with self.lock:
             self.retry_at = self.clock() + self.flush_interval
 

@@ -93,7 +93,7 @@ class Spool:
                 handle.writelines(lines)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, final)
+            temp.replace(final)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -169,7 +169,7 @@ class Spool:
         for path, _size in self._segments():
             claimed = path.with_name(f"{path.name}.sending-{os.getpid()}")
             try:
-                os.rename(path, claimed)
+                path.rename(claimed)
             except FileNotFoundError:
                 continue  # claimed by another process in the meantime
             records, corrupt = self._read(claimed)
@@ -185,7 +185,7 @@ class Spool:
     def _read(path: Path) -> tuple[list[dict[str, Any]], int]:
         records: list[dict[str, Any]] = []
         corrupt = 0
-        with open(path, "rb") as handle:
+        with path.open("rb") as handle:
             for line in handle:
                 if not line.strip():
                     continue
@@ -210,7 +210,7 @@ class Spool:
         if match is None:
             return
         with contextlib.suppress(FileNotFoundError):
-            os.rename(segment.path, segment.path.with_name(match.group(1)))
+            segment.path.rename(segment.path.with_name(match.group(1)))
 
     def release_stale_claims(self) -> None:
         """Give back segments claimed by processes that no longer run."""
@@ -222,6 +222,6 @@ class Spool:
             match = _CLAIMED.match(entry.name)
             if match and not _pid_alive(int(match.group(2))):
                 try:
-                    os.rename(entry.path, self.directory / match.group(1))
+                    Path(entry.path).rename(self.directory / match.group(1))
                 except FileNotFoundError:
                     continue

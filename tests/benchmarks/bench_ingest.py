@@ -114,38 +114,36 @@ def make_records(n: int, rng: random.Random) -> list[dict[str, Any]]:
 
 def raw_rows(records: list[dict[str, Any]], policy_ids: dict[str, int]) -> list[tuple]:
     """The staging-table tuples of `records` (what the service computes, prepared in advance)."""
-    rows = []
-    for r in records:
-        rows.append(
-            (
-                datetime.fromisoformat(r["timestamp"]),
-                r["event_id"],
-                1,
-                policy_ids[r["policy"]],
-                r["policy_version"],
-                r["route"],
-                r["task_type"],
-                r["model"],
-                r["provider"],
-                r["tier"],
-                r["attempt"],
-                r["attempt"] > 1,
-                r["request_id"],
-                json.dumps(r["reason"]),
-                r["outcome"],
-                r["confidence"],
-                r["tokens_in"],
-                r["tokens_out"],
-                r["tokens_in"] * 1e-7,
-                False,
-                r["latency_ms"],
-                r["client"]["app"],
-                r["client"]["instance"],
-                r["client"]["sdk_version"],
-                json.dumps(r["attributes"]),
-            )
+    return [
+        (
+            datetime.fromisoformat(r["timestamp"]),
+            r["event_id"],
+            1,
+            policy_ids[r["policy"]],
+            r["policy_version"],
+            r["route"],
+            r["task_type"],
+            r["model"],
+            r["provider"],
+            r["tier"],
+            r["attempt"],
+            r["attempt"] > 1,
+            r["request_id"],
+            json.dumps(r["reason"]),
+            r["outcome"],
+            r["confidence"],
+            r["tokens_in"],
+            r["tokens_out"],
+            r["tokens_in"] * 1e-7,
+            False,
+            r["latency_ms"],
+            r["client"]["app"],
+            r["client"]["instance"],
+            r["client"]["sdk_version"],
+            json.dumps(r["attributes"]),
         )
-    return rows
+        for r in records
+    ]
 
 
 def run_raw(url: str, batches: list[list[tuple]]) -> float:
@@ -263,9 +261,11 @@ def main() -> None:
         [
             sys.executable,
             "-c",
-            "import django; django.setup(); from datetime import *; "
-            "from metrics.partitions import partitions_ensure; "
-            "t = datetime.now(UTC).date(); partitions_ensure([t - timedelta(days=n) for n in range(3)])",
+            (
+                "import django; django.setup(); from datetime import *; "
+                "from metrics.partitions import partitions_ensure; "
+                "t = datetime.now(UTC).date(); partitions_ensure([t - timedelta(days=n) for n in range(3)])"
+            ),
         ],
         cwd=ROOT,
         env=env,
@@ -292,8 +292,10 @@ def main() -> None:
                     [
                         sys.executable,
                         "-c",
-                        "import django; django.setup(); "
-                        "from metrics.services import rollups_update; print(rollups_update())",
+                        (
+                            "import django; django.setup(); "
+                            "from metrics.services import rollups_update; print(rollups_update())"
+                        ),
                     ],
                     cwd=ROOT,
                     env=env,

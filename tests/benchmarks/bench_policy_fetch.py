@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -88,7 +87,7 @@ def main() -> None:
                 if bad:
                     sys.exit(f"{name}: {bad} error responses")
                 rates[name].append(rate)
-    os.unlink(body_file.name)
+    Path(body_file.name).unlink()
 
     bare = statistics.median(rates["bare Django view (same bytes)"])
     print(

@@ -123,7 +123,8 @@ def tally(stack: Stack, made: list[str], extra: dict[str, Any]) -> dict[str, Any
 
 
 def scenario_postgres(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    assert stack.pg is not None and stack.worker is not None
+    assert stack.pg is not None
+    assert stack.worker is not None
     stack.worker.start()
     fleet = Fleet(stack, workdir, clients=args.clients, rate=args.rate)
     downtime = []
@@ -201,7 +202,8 @@ def scenario_broker(stack: Stack, workdir: Path, args: argparse.Namespace) -> di
 
 
 def scenario_web(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    assert stack.web is not None and stack.worker is not None
+    assert stack.web is not None
+    assert stack.worker is not None
     stack.worker.start()
     fleet = Fleet(stack, workdir, clients=args.clients, rate=args.rate, queue_size=200)
     try:
@@ -254,7 +256,8 @@ def _blocked(stack: Stack) -> bool:
 def scenario_worker(stack: Stack, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     import psycopg
 
-    assert stack.worker is not None and stack.pg is not None
+    assert stack.worker is not None
+    assert stack.pg is not None
     made: list[str] = []
     hour = (datetime.now(UTC) - timedelta(hours=3)).replace(minute=30, second=0, microsecond=0)
     ts = hour.isoformat().replace("+00:00", "Z")

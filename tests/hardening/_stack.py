@@ -79,9 +79,9 @@ def children(pid: int) -> list[int]:
     """Direct child processes of `pid` (Linux /proc)."""
     found: list[int] = []
     with contextlib.suppress(FileNotFoundError):
-        for task in os.listdir(f"/proc/{pid}/task"):
+        for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(FileNotFoundError):
-                found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+                found += [int(c) for c in (task / "children").read_text().split()]
     return found
 
 
@@ -145,7 +145,7 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
-        log = open(self.log, "ab")  # noqa: SIM115 - the child holds it; closed with the process
+        log = self.log.open("ab")
         self.proc = subprocess.Popen(
             [
                 str(PG_BIN / "postgres"),
@@ -278,7 +278,7 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = open(self.log, "ab")  # noqa: SIM115
+        log = self.log.open("ab")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -337,7 +337,7 @@ class CeleryWorker:
 
     def start(self) -> None:
         offset = self.log.stat().st_size if self.log.exists() else 0
-        out = open(self.log.with_suffix(".out"), "ab")  # noqa: SIM115
+        out = self.log.with_suffix(".out").open("ab")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -411,7 +411,7 @@ class Stack:
 
     def __init__(self, *, web_workers: int = 2, worker_concurrency: int = 1) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="signalbox-faults-"))
-        os.chmod(self.directory, 0o755)
+        self.directory.chmod(0o755)
         (self.directory / "pg").mkdir()
         self.pg: PrivatePostgres | None = None
         self.cache = PrivateRedis(self.directory, "cache")

@@ -365,7 +365,8 @@ def test_admin__each_role_on_each_page__opened_or_refused(
                 if response.status_code == 302:
                     assert "/login/" not in response["Location"], where
             elif identity == "anonymous":
-                assert response.status_code == 302 and "/login/" in response["Location"], where
+                assert response.status_code == 302, where
+                assert "/login/" in response["Location"], where
             else:  # 404, or 302 to the index: the admin says no more than "not here"
                 assert response.status_code in {403, 404} or response["Location"] == "/admin/", where
         if least_post is not None and level < _rank(least_post):
@@ -374,7 +375,8 @@ def test_admin__each_role_on_each_page__opened_or_refused(
             where = (identity, url, response.status_code)
             assert response.status_code < 500, where
             if identity == "anonymous":
-                assert response.status_code == 302 and "/login/" in response["Location"], where
+                assert response.status_code == 302, where
+                assert "/login/" in response["Location"], where
             # Some forms re-render or redirect with the service's refusal: what counts is that
             # nothing was written.
             assert _admin_written() == before, f"{identity} wrote through {url}"

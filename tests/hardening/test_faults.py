@@ -68,7 +68,8 @@ def test_postgres_restart__during_steady_ingestion__every_decision_stored_once(s
     """Given two client threads uploading steadily, when PostgreSQL crashes and restarts
     (immediate shutdown: every open connection of gunicorn and the worker dies), the client retries
     and the database ends with exactly the decisions made, each once, and exact rollups."""
-    assert stack.pg is not None and stack.worker is not None
+    assert stack.pg is not None
+    assert stack.worker is not None
     stack.worker.start()
     client = make_client(stack, tmp_path)
     try:
@@ -120,7 +121,8 @@ def test_broker_down__ingestion_still_stores__rollups_catch_up_when_it_returns(s
     finally:
         client.close()
 
-    assert direct.status_code == 200 and direct.json()["accepted"] == 50
+    assert direct.status_code == 200
+    assert direct.json()["accepted"] == 50
     assert direct_seconds < 5, "an ingest waited on the down broker"
     assert rows_down > rows_at_stop + 100, "ingestion stopped storing while the broker was down"
     assert folded_down < rows_down, "rollups kept up although the broker was down"
@@ -167,7 +169,8 @@ def test_control_plane_down__client_routes_from_cache__spool_delivered_once_afte
     assert t.errors == []
     assert fresh_model
     assert runs_down >= OUTAGE_SECONDS * RATE, "routing slowed down while the server was away"
-    assert during.spooled > 0 and during.refresh_failures > 0
+    assert during.spooled > 0
+    assert during.refresh_failures > 0
     assert (stats.dropped, stats.rejected) == (0, 0)
     assert stats.sent + stats.duplicates == stats.recorded == len(t.event_ids)
     assert not list((tmp_path / "spool").rglob("seg-*")), "spooled records left behind"
@@ -196,7 +199,8 @@ def test_worker_killed_mid_rollup__task_reruns__rollups_exact_nothing_doubled(st
         [sys.executable, "manage.py", "rollups_rebuild", "--since", (hour - timedelta(hours=1)).isoformat()],
         stack.env(),
     )
-    assert stack.rollup_total() == 10 and stack.inbox_size() == 0
+    assert stack.rollup_total() == 10
+    assert stack.inbox_size() == 0
     for start in (0, 5000):
         batch = [decision_record(timestamp=ts, task_type=f"t{i:05d}") for i in range(start, start + 5000)]
         assert post_decisions(stack, batch).json()["accepted"] == 5000

@@ -115,7 +115,8 @@ def send(world: Any, client: Any, publisher: Any) -> Callable[..., Any]:
 def _assert_refused_cleanly(response: Any, before: tuple[int, ...], field: str | None = None) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
     body = response.json()
-    assert set(body) >= {"message", "errors"} and body["message"]
+    assert set(body) >= {"message", "errors"}
+    assert body["message"]
     assert body["errors"], body
     if field is not None:
         assert any(field in path for path in body["errors"]), body["errors"]

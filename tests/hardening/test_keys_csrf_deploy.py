@@ -75,9 +75,8 @@ def test_key__stored_hashed__no_plaintext_secret_in_the_database(world: Any) -> 
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
             cursor.execute(f'SELECT * FROM "{table}"')
-            for row in cursor.fetchall():
-                if any(secret_part in str(value) for value in row):
-                    hits.append(table)
+            if any(secret_part in str(value) for row in cursor.fetchall() for value in row):
+                hits.append(table)
     assert hits == []
 
 

@@ -148,7 +148,7 @@ def browser(live_server: Any) -> Iterator[Browser]:
 
     Request the test's data fixtures before this one: database work done under Playwright's event
     loop leaves a connection that keeps the test database from being dropped at the session's end."""
-    if not os.path.exists(CHROMIUM):
+    if not Path(CHROMIUM).exists():
         pytest.skip(f"needs Debian's chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 

@@ -229,7 +229,9 @@ def test_evaluate__injected_change__opens_one_alert_naming_the_route(
     alert = Alert.objects.get(policy=checkout, detector=detector)
     assert (alert.route, alert.severity, alert.status) == ("extraction", severity, "open")
     assert alert.summary.startswith("route extraction: ")
-    assert alert.evidence["window"] and alert.evidence["test"] and alert.evidence["numbers"]
+    assert alert.evidence["window"]
+    assert alert.evidence["test"]
+    assert alert.evidence["numbers"]
     assert f"opened    #{alert.pk} checkout/extraction {detector} [{severity}]" in output
     assert active(other) == []
     assert list(alert.events.values_list("kind", "actor_label")) == [("opened", "system")]
@@ -296,7 +298,8 @@ def test_lifecycle__still_firing__one_active_alert_and_no_new_event(checkout: An
     alert = Alert.objects.get(policy=checkout, detector="escalation_band")
     assert alert.events.count() == 1
     assert alert.last_evaluated_at == AT + timedelta(minutes=5)
-    assert "0 opened" in output and "0 escalated" in output
+    assert "0 opened" in output
+    assert "0 escalated" in output
 
 
 def test_evaluate__quiet_routes__add_no_query_and_each_active_alert_one(
@@ -327,7 +330,8 @@ def test_lifecycle__back_in_band__resolved_automatically_with_history(checkout: 
     stream(checkout, hours=24, at=AT + timedelta(days=1), seed=11)
     output = evaluate(at=AT + timedelta(days=1))
     alert = Alert.objects.get(policy=checkout, detector="escalation_band")
-    assert alert.status == "resolved" and alert.resolved_at == AT + timedelta(days=1)
+    assert alert.status == "resolved"
+    assert alert.resolved_at == AT + timedelta(days=1)
     assert [e.kind for e in alert.events.all()] == ["opened", "resolved"]
     assert alert.events.last().note.startswith("Resolved automatically")
     assert f"resolved  #{alert.pk}" in output
@@ -350,7 +354,8 @@ def test_lifecycle__fires_again_after_resolution__same_alert_reopened(checkout: 
     alerts.alert_resolve(alert=alert, user=editor, note="tuned the threshold")
     output = evaluate(at=AT + timedelta(minutes=5))
     alert.refresh_from_db()
-    assert alert.status == "open" and alert.resolved_at is None
+    assert alert.status == "open"
+    assert alert.resolved_at is None
     assert [e.kind for e in alert.events.all()] == ["opened", "resolved", "reopened"]
     assert Alert.objects.filter(policy=checkout, detector="escalation_band").count() == 1
     assert "reopened" in output

@@ -250,7 +250,8 @@ def test_acknowledge__note_missing_or_blank__400_naming_note_and_nothing_changes
         assert response.status_code == 400, body
         assert "note" in response.json()["errors"]
     alert.refresh_from_db()
-    assert alert.status == "open" and alert.events.count() == 1
+    assert alert.status == "open"
+    assert alert.events.count() == 1
 
 
 def test_acknowledge__then_again__409_conflict(api: Any, editor: Any, alert: Alert) -> None:
@@ -268,7 +269,8 @@ def test_resolve__by_hand__resolved_with_actor_and_note_then_409(api: Any, edito
     response = client.post(f"{BASE}/alerts/{alert.pk}/resolve/", {"note": "false alarm"}, format="json")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "resolved" and body["resolved_at"] is not None
+    assert body["status"] == "resolved"
+    assert body["resolved_at"] is not None
     assert body["events"][-1] | {"at": None} == {
         "id": body["events"][-1]["id"],
         "kind": "resolved",
@@ -463,4 +465,6 @@ def test_channel_test__unreachable_webhook__reported_not_raised(api: Any, publis
     response = api(publisher).post(f"{BASE}/channels/{channel.pk}/test/")
     assert response.status_code == 200
     body = response.json()
-    assert body["ok"] is False and body["status"] is None and body["error"].startswith("ConnectError")
+    assert body["ok"] is False
+    assert body["status"] is None
+    assert body["error"].startswith("ConnectError")

@@ -257,7 +257,8 @@ def test_email__alert_opened_and_resolved__two_mails_with_the_evidence(
     ]
     assert mailoutbox[0].to == ["oncall@example.com", "lead@example.com"]
     body = mailoutbox[0].body
-    assert "Window: the last 24 h" in body and "Test: Wilson score interval, 99%" in body
+    assert "Window: the last 24 h" in body
+    assert "Test: Wilson score interval, 99%" in body
     assert f"#alert-{alert.pk}" in body
     assert f"Note from {editor.username}: prompt reverted" in mailoutbox[1].body
     assert list(Delivery.objects.values_list("status", flat=True)) == ["sent", "sent"]

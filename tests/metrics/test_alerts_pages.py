@@ -60,7 +60,8 @@ def test_alerts_page__active_and_resolved__listed_apart_with_evidence(client: An
     recent_table = html.split('id="alerts-recent"')[1].split("</table>")[0]
     assert re.findall(r'data-alert="(\d+)"', active_table) == [str(active.pk)]
     assert re.findall(r'data-alert="(\d+)"', recent_table) == [str(resolved.pk)]
-    assert "Wilson score interval, 99%" in active_table and "the last 24 h" in active_table
+    assert "Wilson score interval, 99%" in active_table
+    assert "the last 24 h" in active_table
     assert "<dt>requests</dt><dd>500</dd>" in active_table
 
     narrowed = page(client, "alerts", severity="page")
@@ -92,7 +93,8 @@ def test_admin_acknowledge_action__note_required_then_acknowledged(client: Any, 
     url = reverse("admin:metrics_alert_changelist")
     form = {"action": "acknowledge_selected", "_selected_action": [alert.pk]}
     asked = client.post(url, form)
-    assert asked.status_code == 200 and b'id="confirm-note-action"' in asked.content
+    assert asked.status_code == 200
+    assert b'id="confirm-note-action"' in asked.content
     blank = client.post(url, {**form, "post": "yes", "note": " "})
     assert b"A note is required." in blank.content
     done = client.post(url, {**form, "post": "yes", "note": "on it"})

@@ -99,7 +99,8 @@ def test_rollups_update__two_threads_racing__every_delta_folded_once(committed_s
 
     folded = _in_threads(2, lambda: services.rollups_update(limit=7))
 
-    assert sum(folded) == pending and RollupInbox.objects.count() == 0
+    assert sum(folded) == pending
+    assert RollupInbox.objects.count() == 0
     assert sum(RollupHourly.objects.values_list("count", flat=True)) == 200
 
 

@@ -205,7 +205,8 @@ def test_page__policy_without_decisions__says_how_to_send_them(logged_in: Any, p
     factories.policy("checkout")
     html = logged_in.get(url(page, policy="checkout")).content.decode()
     assert "No decisions yet for <b>checkout</b>" in html
-    assert "docs/client.md" in html and "manage.py demo_traffic" in html
+    assert "docs/client.md" in html
+    assert "manage.py demo_traffic" in html
     assert "plotly.min.js" not in html
 
 
@@ -268,7 +269,8 @@ def test_overview__known_cells__headline_numbers(logged_in: Any, known: Any) -> 
     assert kpi(html, "escalation-rate") == "15.9%"
     assert kpi(html, "pass-rate") == "96.5%"
     assert kpi(html, "open-alerts") == "0"
-    assert "of $3 policy budget" in html and "70%" in html
+    assert "of $3 policy budget" in html
+    assert "70%" in html
 
 
 def test_overview__movers__extraction_first_with_change(known: Any) -> None:
@@ -300,7 +302,8 @@ def test_cost__known_cells__per_request_flags_routing_failure(logged_in: Any, kn
     providers = {p["provider"]: p["cost_usd"] for p in data["by_provider"]}
     assert providers == {"openai": pytest.approx(2.10), "local": 0.0}
     series = {s["task_type"]: s["cost_usd"] for s in data["over_time"]}
-    assert series["extraction"][1] == pytest.approx(2.00) and sum(series["extraction"]) == pytest.approx(2.00)
+    assert series["extraction"][1] == pytest.approx(2.00)
+    assert sum(series["extraction"]) == pytest.approx(2.00)
     assert "routing failure" in html
 
 
@@ -315,7 +318,8 @@ def test_escalation__known_cells__rates_bands_and_advisory(logged_in: Any, known
     assert t23["band"] == {"min": 0.05, "max": 0.1, "source": "policy"}
     general = routes["general"]["steps"][0]
     assert general["rate"] == pytest.approx(5 / 70)
-    assert general["status"] == "below band" and general["band"]["source"] == "default"
+    assert general["status"] == "below band"
+    assert general["band"]["source"] == "default"
     # The general route has two tiers: no tier 2→3 band to be "below".
     assert (routes["general"]["steps"][1]["status"], routes["general"]["steps"][1]["band"]) == ("no tier 3", None)
     assert [a["task_type"] for a in data["advisories"]] == ["summarize"]  # 5/10 = 50% > 40%
@@ -333,7 +337,8 @@ def test_quality__known_cells__pass_rate_per_task_type_and_tier(logged_in: Any, 
     assert cells[("extraction", 2)]["pass_rate"] == pytest.approx(0.90)
     assert cells[("extraction", 3)]["pass_rate"] == pytest.approx(0.50)
     assert cells[("extraction", 3)]["band"] == "poor"
-    assert cells[("chat", 1)]["pass_rate"] == 1.0 and cells[("chat", 1)]["band"] == "good"
+    assert cells[("chat", 1)]["pass_rate"] == 1.0
+    assert cells[("chat", 1)]["band"] == "good"
     assert cells[("summarize", 1)]["pass_rate"] == 0.0
     assert kpi(response.content.decode(), "pass-rate") == "96.5%"
 
@@ -346,7 +351,8 @@ def test_latency__known_cells__percentiles_from_buckets(logged_in: Any, known: A
     assert mini["p50"] == pytest.approx(193.75)
     assert mini["p95"] == pytest.approx(437.5)
     assert mini["p99"] == pytest.approx(487.5)
-    assert mini["p95_budget_ms"] == 4000 and mini["over_budget"] is False
+    assert mini["p95_budget_ms"] == 4000
+    assert mini["over_budget"] is False
     assert mini["mean_ms"] == pytest.approx(180.0)
     assert "438 ms" in response.content.decode()
 
@@ -354,10 +360,12 @@ def test_latency__known_cells__percentiles_from_buckets(logged_in: Any, known: A
 def test_budget__known_cells__spend_forecast_thresholds(logged_in: Any, known: Any) -> None:
     response = logged_in.get(url("budget", policy="checkout", **RANGE))
     data = response.context["data"]
-    assert data["month"] == "2025-03" and data["period_days"] == 31
+    assert data["month"] == "2025-03"
+    assert data["period_days"] == 31
     assert data["spent_usd"] == pytest.approx(2.10)
     assert data["fraction"] == pytest.approx(0.70)
-    assert data["cumulative_usd"][1] == pytest.approx(2.00) and data["cumulative_usd"][-1] == pytest.approx(2.10)
+    assert data["cumulative_usd"][1] == pytest.approx(2.00)
+    assert data["cumulative_usd"][-1] == pytest.approx(2.10)
     assert data["forecast"]["projected_usd"] == pytest.approx(2.10)  # the month is over
     assert [t["crossed_on"] for t in data["thresholds"]] == ["2025-03-02", None, None]
     routes = {r["route"]: r for r in data["routes"]}
@@ -403,7 +411,8 @@ def test_filters__route_and_model__narrow_every_number(logged_in: Any, known: An
     assert data["total_cost_usd"] == pytest.approx(1.00)
     assert [r["model"] for r in data["by_model"]] == ["gpt-4o"]
     html = response.content.decode()
-    assert 'name="route"' in html and "<option selected>extraction</option>" in html
+    assert 'name="route"' in html
+    assert "<option selected>extraction</option>" in html
 
 
 # ----------------------------------------------------------------------------- version markers
@@ -497,9 +506,11 @@ def test_api__unknown_policy_or_bad_date__404_and_400(api: Any, staff: Any, know
     assert response.status_code == 400
     assert "start" in response.json()["errors"]
     response = client.get(reverse("metrics-api:cost"), {"policy": "checkout", "end": "0001-01-01"})
-    assert response.status_code == 400 and "end" in response.json()["errors"]
+    assert response.status_code == 400
+    assert "end" in response.json()["errors"]
     response = client.get(reverse("metrics-api:cost"), {"policy": "checkout", "route": "a\x00"})
-    assert response.status_code == 400 and "route" in response.json()["errors"]
+    assert response.status_code == 400
+    assert "route" in response.json()["errors"]
 
 
 def test_api__needs_view_policy(api: Any, make_user: Any, known: Any) -> None:

@@ -44,7 +44,8 @@ def test_every_dashboard__drawn_without_console_errors(demo_data: Any, browser: 
     for name in PAGES:
         path = "/dashboards/" if name == "overview" else f"/dashboards/{name}/"
         response = page.goto(f"{browser.url}{path}?policy=checkout")
-        assert response is not None and response.status == 200, name
+        assert response is not None, name
+        assert response.status == 200, name
         charts = page.locator(".sb-chart[data-figure]")
         for i in range(charts.count()):
             charts.nth(i).locator(".main-svg").first.wait_for(state="attached", timeout=10_000)

@@ -25,7 +25,8 @@ def test_demo_traffic__small_run__every_attempt_stored_and_rolled_up(settings: A
     totals = RollupHourly.objects.aggregate(
         count=Sum("count"), requests=Sum("requests"), escalations=Sum("escalations")
     )
-    assert totals["count"] == attempts and totals["requests"] == 1500
+    assert totals["count"] == attempts
+    assert totals["requests"] == 1500
     assert 0 < totals["escalations"] < 1500 * 0.4
     assert len(set(Decision.objects.values_list("policy_id", flat=True))) == 2
     outcomes = set(Decision.objects.values_list("outcome", flat=True).distinct())
@@ -62,4 +63,5 @@ def test_demo_traffic__bad_argument__error_names_it_and_nothing_is_written(args:
     with pytest.raises(CommandError, match=message):
         call_command("demo_traffic", *args, stdout=io.StringIO())
 
-    assert not Policy.objects.exists() and not Decision.objects.exists()
+    assert not Policy.objects.exists()
+    assert not Decision.objects.exists()

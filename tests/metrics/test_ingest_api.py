@@ -33,13 +33,18 @@ def test_ingest__valid_batch__all_accepted_and_stored(scoped: Any, post: Any) ->
 
     assert response.status_code == 200
     body = response.json()
-    assert body["accepted"] == 5 and body["duplicates"] == 0 and body["rejected"] == 0
+    assert body["accepted"] == 5
+    assert body["duplicates"] == 0
+    assert body["rejected"] == 0
     assert [r["event_id"] for r in body["results"]] == [r["event_id"] for r in records]
     assert all("errors" not in r for r in body["results"])
     stored = Decision.objects.get(event_id=records[0]["event_id"])
-    assert stored.route == "extraction" and stored.tokens_in == 1000
-    assert stored.reason == records[0]["reason"] and stored.attributes == {"user_tier": "pro"}
-    assert stored.client_app == "tests" and stored.unpriced is False
+    assert stored.route == "extraction"
+    assert stored.tokens_in == 1000
+    assert stored.reason == records[0]["reason"]
+    assert stored.attributes == {"user_tier": "pro"}
+    assert stored.client_app == "tests"
+    assert stored.unpriced is False
 
 
 def test_ingest__same_batch_twice__second_all_duplicates_and_row_count_unchanged(scoped: Any, post: Any) -> None:
@@ -49,7 +54,8 @@ def test_ingest__same_batch_twice__second_all_duplicates_and_row_count_unchanged
 
     again = post(records, secret)
 
-    assert again.json()["duplicates"] == 20 and again.json()["accepted"] == 0
+    assert again.json()["duplicates"] == 20
+    assert again.json()["accepted"] == 0
     assert set(_statuses(again)) == {"duplicate"}
     assert Decision.objects.count() == 20
 
@@ -137,7 +143,8 @@ def test_ingest__bad_record__rejected_with_field_path_and_good_records_stored(
     body = response.json()
     assert _statuses(response) == ["accepted", "rejected", "accepted"]
     assert path in body["results"][1]["errors"], body["results"][1]
-    assert body["rejected"] == 1 and body["accepted"] == 2
+    assert body["rejected"] == 1
+    assert body["accepted"] == 2
     assert Decision.objects.count() == 2
 
 
@@ -150,7 +157,8 @@ def test_ingest__strings_with_tabs_newlines_and_backslashes__stored_verbatim(sco
 
     stored = Decision.objects.get()
     assert stored.route == stored.request_id == stored.client_app == odd
-    assert stored.reason == {"why": odd} and stored.attributes == {"k": odd}
+    assert stored.reason == {"why": odd}
+    assert stored.attributes == {"k": odd}
 
 
 @pytest.mark.parametrize("sdk_shaped", [True, False], ids=["one-pass row", "field-by-field check"])
@@ -318,7 +326,8 @@ def test_ingest__more_than_5000_records__413(scoped: Any, post: Any) -> None:
 def test_ingest__exactly_5000_records__accepted(scoped: Any, post: Any) -> None:
     _, secret = scoped
     response = post([record(reason={}, attributes={}, client=DROP) for _ in range(5000)], secret)
-    assert response.status_code == 200 and response.json()["accepted"] == 5000
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 5000
 
 
 def test_ingest__body_over_5_mb__413(scoped: Any, post: Any) -> None:
@@ -429,7 +438,8 @@ def test_record_check__random_field_values__named_errors_or_consistent_values(
     checked = records.record_check(rec, **limits)
 
     if type(checked) is dict:
-        assert checked and all(type(path) is str and reasons for path, reasons in checked.items())
+        assert checked
+        assert all(type(path) is str and reasons for path, reasons in checked.items())
         assert all(checked[name] == ["required"] for name in drop & records.REQUIRED)
     else:
         assert not drop & records.REQUIRED
@@ -515,13 +525,16 @@ def test_copy_row__the_sdks_record__takes_the_one_pass_path() -> None:
     event_id, model, _, tokens_in, tokens_out, cost, text = row
     assert (event_id, model, tokens_in, tokens_out, cost) == (rec["event_id"], "gpt-4o-mini", 1000, 200, 0.5)
     columns = dict(zip(schema.COPY_COLUMNS[len(schema.COPY_LEAD_COLUMNS) :], text.split("\t"), strict=True))
-    assert columns["ts"] == rec["timestamp"] and columns["policy_id"] == "7"
+    assert columns["ts"] == rec["timestamp"]
+    assert columns["policy_id"] == "7"
     assert (columns["confidence"], columns["latency_ms"], columns["escalated"]) == ("0.250000", "12.000", "f")
-    assert columns["client_app"] == "tests" and columns["attributes"] == '{"user_tier":"pro"}'
+    assert columns["client_app"] == "tests"
+    assert columns["attributes"] == '{"user_tier":"pro"}'
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ingest__committed_batches_on_one_connection__staging_table_created_once(_truncate_decisions: Any) -> None:
+@pytest.mark.usefixtures("_truncate_decisions")
+def test_ingest__committed_batches_on_one_connection__staging_table_created_once() -> None:
     """Outside a transaction the staging table is created on a connection's first ingest only, and
     again on a new connection."""
     from django.test.utils import CaptureQueriesContext

@@ -70,9 +70,12 @@ def test_cost__model_not_in_catalog__accepted_unpriced_and_counted_in_rollups(sc
 
     assert response.json()["accepted"] == 2
     stored = Decision.objects.get(model="acme-llm-9000")
-    assert stored.unpriced is True and stored.cost_usd is None
+    assert stored.unpriced is True
+    assert stored.cost_usd is None
     cell = RollupHourly.objects.get(model="acme-llm-9000")
-    assert cell.unpriced == 1 and cell.count == 1 and cell.cost_usd == 0
+    assert cell.unpriced == 1
+    assert cell.count == 1
+    assert cell.cost_usd == 0
     assert RollupHourly.objects.get(model="gpt-4o-mini").unpriced == 0
 
 
@@ -95,7 +98,8 @@ def test_cost__record_before_the_first_price_period__priced_at_the_first_period(
         secret,
     )
     stored = Decision.objects.get()
-    assert stored.unpriced is False and stored.cost_usd == Decimal(1)
+    assert stored.unpriced is False
+    assert stored.cost_usd == Decimal(1)
 
 
 def test_cost__price_added_after_the_cache_loaded__used_for_the_next_batch(scoped: Any, post: Any) -> None:

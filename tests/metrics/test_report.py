@@ -223,13 +223,15 @@ def test_report__fixture__summary_equals_sql_ground_truth(month_data: Any) -> No
     assert summary["escalation_rate"]["current"] == pytest.approx(60 / 370)
     assert summary["pass_rate"]["current"] == pytest.approx(367 / 370)
     assert summary["pass_rate"]["previous"] == pytest.approx(145 / 150)
-    assert summary["unpriced"]["current"] == 10 and summary["unpriced"]["previous"] == 0
+    assert summary["unpriced"]["current"] == 10
+    assert summary["unpriced"]["previous"] == 0
     # Tier 1→2: escalations into tier 2 (4 + 40 + 10) over requests reaching tier 1 (210 + 100 + 20).
     assert summary["tier_1_to_2_rate"]["current"] == pytest.approx(54 / 330)
     assert summary["tier_2_to_3_rate"]["current"] == pytest.approx(6 / (40 + 54))
     # 330 attempts in [100, 250) ms, 100 in [500, 1000): p95 at rank 408.5 → 500 + 500 · 78.5 / 100.
     assert summary["p95_ms"]["current"] == pytest.approx(892.5)
-    assert report["has_data"] and report["complete"]
+    assert report["has_data"]
+    assert report["complete"]
 
 
 def test_report__fixture__per_task_type_and_route_equal_sql(month_data: Any) -> None:
@@ -244,7 +246,8 @@ def test_report__fixture__per_task_type_and_route_equal_sql(month_data: Any) -> 
     tasks = {r["task_type"]: r["metrics"] for r in report["task_types"]}
     assert [r["task_type"] for r in report["task_types"]] == ["extraction", "chat", "summarize"]  # by spend
     assert tasks["chat"]["cost_usd"]["previous"] == pytest.approx(0.15)
-    assert tasks["summarize"]["cost_usd"]["previous"] == 0.0 and tasks["summarize"]["cost_usd"]["change_pct"] is None
+    assert tasks["summarize"]["cost_usd"]["previous"] == 0.0
+    assert tasks["summarize"]["cost_usd"]["change_pct"] is None
     assert tasks["extraction"]["tier_1_to_2_rate"]["current"] == pytest.approx(0.40)
 
 
@@ -300,7 +303,8 @@ def test_report__fixture__recommendations_and_savings_equal_sql(month_data: Any)
     assert items[("over_band", "drafting", "1→2")]["threshold"] == 0.30  # the default band: the route says none
 
     advisory = items[("direct_route", "drafting", "1→2")]
-    assert advisory["task_type"] == "summarize" and advisory["estimated_monthly_savings_usd"] is None
+    assert advisory["task_type"] == "summarize"
+    assert advisory["estimated_monthly_savings_usd"] is None
     assert "route this task type directly to the stronger tier" in advisory["message"]
     assert rec["total_savings_usd"] == pytest.approx(44 * (0.01 - 0.20 / 210) + 0.10 + 0.20 + 0.04)
     assert rec["whatif"] is None
@@ -313,10 +317,12 @@ def test_report__changes_in_month__who_when_why_and_versions(month_data: Any, pu
         (2, 1, "publish", None),
         (3, 2, "rollback", 1),
     ]
-    assert changes[0]["by"] == publisher.get_username() and changes[1]["by"] == "system"
+    assert changes[0]["by"] == publisher.get_username()
+    assert changes[1]["by"] == "system"
     assert changes[0]["comment"] == "unknown tasks to extraction"
     assert changes[1]["comment"] == "rollback to v1: extraction got expensive"
-    assert changes[0]["at"].startswith("2025-03-05T09:00") and changes[0]["changed_paths"] == ["default_route"]
+    assert changes[0]["at"].startswith("2025-03-05T09:00")
+    assert changes[0]["changed_paths"] == ["default_route"]
     assert [m["label"] for m in report["markers"]] == ["v2", "v3 ↺ v1"]
     assert rsel.monthly_report(month_data, date(2025, 2, 1))["changes"] == []
 
@@ -383,13 +389,15 @@ def test_report_page__fixture__shows_the_numbers(logged_in: Any, month_data: Any
     for name in rsel.TABLES:
         assert f'href="{report_url("csv", name)}"' in html
     assert f'href="{report_url("json")}"' in html
-    assert "rollback to v1" in html and "v2 → <b>v3</b>" in html
+    assert "rollback to v1" in html
+    assert "v2 → <b>v3</b>" in html
     assert 'id="whatif-estimate"' in html
     figures = {f["name"]: f["figure"] for f in response.context["figures"]}
     assert set(figures) == {"daily_spend", "spend_change", "escalation_daily", "pass_rate_daily"}
     marks = [a["text"] for a in figures["daily_spend"]["layout"]["annotations"]]
     assert marks == ["v2", "v3 ↺ v1"]
-    assert "plotly.min.js" in html and "signalbox/report.css" in html
+    assert "plotly.min.js" in html
+    assert "signalbox/report.css" in html
 
 
 def test_report_json__same_numbers_as_page_and_api(logged_in: Any, api: Any, make_user: Any, month_data: Any) -> None:
@@ -467,7 +475,8 @@ def test_report__month_without_decisions__empty_state_says_what_to_do(logged_in:
     assert response.status_code == 200
     html = response.content.decode()
     assert "No decisions recorded for checkout in March 2025" in html
-    assert "manage.py demo_traffic" in html and "docs/client.md" in html
+    assert "manage.py demo_traffic" in html
+    assert "docs/client.md" in html
     assert f'href="{reverse("reports:report", args=["checkout", "2025-02"])}">February 2025</a>' in html
     assert "plotly.min.js" not in html
     assert "rollback to v1" in html  # the month's policy changes still show
@@ -496,14 +505,17 @@ def test_report__bad_month__clear_4xx_everywhere(
     logged_in: Any, api: Any, make_user: Any, month_data: Any, month: str, status: str, message: str
 ) -> None:
     page = logged_in.get(reverse("reports:report", args=["checkout", month]))
-    assert page.status_code == status and message in page.content.decode()
+    assert page.status_code == status
+    assert message in page.content.decode()
     for name in ("json", "csv"):
         args = ["checkout", month] + (["summary"] if name == "csv" else [])
         response = logged_in.get(reverse(f"reports:{name}", args=args))
-        assert response.status_code == status and message in response.json()["message"]
+        assert response.status_code == status
+        assert message in response.json()["message"]
         assert "month" in response.json()["errors"]
     response = api(make_user("viewer")).get(reverse("metrics-api:report", args=["checkout", month]))
-    assert response.status_code == status and message in response.json()["message"]
+    assert response.status_code == status
+    assert message in response.json()["message"]
     assert "month" in response.json()["errors"]
     assert logged_in.get(report_url("index") + f"?month={month}").status_code == status
 
@@ -513,24 +525,28 @@ def test_report__month_with_trailing_newline__400_not_that_months_report(
 ) -> None:
     assert logged_in.get(reverse("reports:report", args=["checkout", MONTH + "\n"])).status_code == 400
     response = api(make_user("viewer")).get(reverse("metrics-api:report", args=["checkout", MONTH + "\n"]))
-    assert response.status_code == 400 and response.json()["errors"] == {"month": ["expected YYYY-MM"]}
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"month": ["expected YYYY-MM"]}
 
 
 def test_report__unknown_policy_or_table__404_naming_it(
     logged_in: Any, api: Any, make_user: Any, month_data: Any
 ) -> None:
     response = logged_in.get(reverse("reports:report", args=["nope", MONTH]))
-    assert response.status_code == 404 and "No policy &#x27;nope&#x27;." in response.content.decode()
+    assert response.status_code == 404
+    assert "No policy &#x27;nope&#x27;." in response.content.decode()
     assert "reports/nope/" not in response.content.decode()  # no link back to a report that can't exist
     assert logged_in.get(reverse("reports:index", args=["nope"])).status_code == 404
     response = logged_in.get(reverse("reports:csv", args=["checkout", MONTH, "secrets"]))
-    assert response.status_code == 404 and "the tables are summary, task_types" in response.json()["message"]
+    assert response.status_code == 404
+    assert "the tables are summary, task_types" in response.json()["message"]
     assert api(make_user("viewer")).get(reverse("metrics-api:report", args=["nope", MONTH])).status_code == 404
 
 
 def test_report_index__redirects_to_last_full_month_or_the_picked_one(logged_in: Any, month_data: Any) -> None:
     response = logged_in.get(report_url("index"))
-    assert response.status_code == 302 and response["Location"] == report_url()
+    assert response.status_code == 302
+    assert response["Location"] == report_url()
     response = logged_in.get(report_url("index") + "?month=2025-01")
     assert response["Location"] == reverse("reports:report", args=["checkout", "2025-01"])
     assert logged_in.get(reverse("reports:root"))["Location"] == report_url("index")
@@ -538,7 +554,8 @@ def test_report_index__redirects_to_last_full_month_or_the_picked_one(logged_in:
 
 def test_dashboards__every_page__links_the_monthly_report(logged_in: Any, month_data: Any) -> None:
     html = logged_in.get(reverse("dashboards:cost") + "?policy=checkout").content.decode()
-    assert f'action="{report_url("index")}"' in html and 'type="month" name="month"' in html
+    assert f'action="{report_url("index")}"' in html
+    assert 'type="month" name="month"' in html
 
 
 def test_report__access__anonymous_to_login_no_role_forbidden(client: Any, make_user: Any, month_data: Any) -> None:
@@ -619,10 +636,12 @@ def test_report__policy_with_draft__recommendations_carry_the_drafts_whatif(
     assert whatif["draft_revision"] == 1
     assert whatif["total"] == answer.json()["total"]
     # The fixture's 10 requests on the unpriced mystery-1 keep the saving unknown rather than $0.
-    assert whatif["total"]["actual"]["unpriced_attempts"] == 10 and whatif["total"]["savings_usd"] is None
+    assert whatif["total"]["actual"]["unpriced_attempts"] == 10
+    assert whatif["total"]["savings_usd"] is None
     assert "the saving is not known" in whatif["summary"]
     page = logged_in.get(report_url()).content.decode()
-    assert "What-if of the draft (revision 1)" in page and whatif["summary"] in page
+    assert "What-if of the draft (revision 1)" in page
+    assert whatif["summary"] in page
 
 
 def test_report__policy_without_draft__whatif_says_how_to_get_one(logged_in: Any, month_data: Any) -> None:
@@ -649,7 +668,8 @@ def test_mark_reviewed__editor_with_csrf__recorded_audited_and_shown(
     client, html, token = csrf_client(editor)
     assert "Mark reviewed</button>" in html
     response = client.post(report_url("review"), {"note": "tier-1 fix agreed", "csrfmiddlewaretoken": token})
-    assert response.status_code == 302 and response["Location"] == report_url() + "#review"
+    assert response.status_code == 302
+    assert response["Location"] == report_url() + "#review"
     review = ReportReview.objects.get()
     assert (review.policy, review.month, review.reviewed_by, review.note) == (
         month_data,
@@ -661,10 +681,12 @@ def test_mark_reviewed__editor_with_csrf__recorded_audited_and_shown(
     entry = AuditEntry.objects.get(action="report.review")
     assert (entry.actor, entry.target, entry.comment) == (editor, "checkout:report:2025-03", "tier-1 fix agreed")
     html = client.get(report_url()).content.decode()
-    assert f"by <b>{editor.get_username()}</b> on" in html and "2025-04-10" in html
+    assert f"by <b>{editor.get_username()}</b> on" in html
+    assert "2025-04-10" in html
     # The viewer sees the date, not the button; the worksheet's "last review" column shows it.
     viewer_html = logged_in.get(report_url()).content.decode()
-    assert "data-review-date>2025-04-10<" in viewer_html and "Mark reviewed</button>" not in viewer_html
+    assert "data-review-date>2025-04-10<" in viewer_html
+    assert "Mark reviewed</button>" not in viewer_html
     rows = logged_in.get(reverse("dashboards:worksheet") + "?policy=checkout&start=2025-03-01&end=2025-03-31").context[
         "data"
     ]["rows"]
@@ -682,10 +704,13 @@ def test_mark_reviewed__without_csrf_token__refused_nothing_recorded(editor: Any
 
 def test_mark_reviewed__viewer__no_button_and_post_forbidden(viewer: Any, month_data: Any) -> None:
     client, html, token = csrf_client(viewer)
-    assert "Mark reviewed</button>" not in html and "Not reviewed yet" in html
+    assert "Mark reviewed</button>" not in html
+    assert "Not reviewed yet" in html
     response = client.post(report_url("review"), {"csrfmiddlewaretoken": token})
-    assert response.status_code == 403 and "permission to mark reports reviewed" in response.content.decode()
-    assert not ReportReview.objects.exists() and not AuditEntry.objects.filter(action="report.review").exists()
+    assert response.status_code == 403
+    assert "permission to mark reports reviewed" in response.content.decode()
+    assert not ReportReview.objects.exists()
+    assert not AuditEntry.objects.filter(action="report.review").exists()
 
 
 def test_mark_reviewed__publisher_twice__both_kept_newest_shown(publisher: Any, month_data: Any) -> None:
@@ -694,7 +719,8 @@ def test_mark_reviewed__publisher_twice__both_kept_newest_shown(publisher: Any, 
     client.post(report_url("review"), {"note": "second", "csrfmiddlewaretoken": token})
     assert list(ReportReview.objects.order_by("id").values_list("note", flat=True)) == ["first", "second"]
     html = client.get(report_url()).content.decode()
-    assert "“second”" in html and "2 reviews" in html
+    assert "“second”" in html
+    assert "2 reviews" in html
 
 
 @pytest.mark.parametrize(
@@ -705,7 +731,8 @@ def test_mark_reviewed__bad_note__400_said_nothing_recorded(
 ) -> None:
     client, _, token = csrf_client(editor)
     response = client.post(report_url("review"), {"note": note, "csrfmiddlewaretoken": token})
-    assert response.status_code == 400 and reason in response.content.decode()
+    assert response.status_code == 400
+    assert reason in response.content.decode()
     assert not ReportReview.objects.exists()
 
 

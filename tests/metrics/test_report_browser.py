@@ -74,7 +74,8 @@ def test_report__drawn_reviewed_and_printed_without_console_errors(report_data: 
     widths = page.eval_on_selector_all(
         ".sb-chart .main-svg:first-child", "els => els.map(e => e.getBoundingClientRect().width)"
     )
-    assert widths and all(w <= 720 for w in widths), widths
+    assert widths, widths
+    assert all(w <= 720 for w in widths), widths
     browser.screenshot("report-print")
     pdf = page.pdf(path=str(OUTPUT / "report.pdf"), format="A4", print_background=True, prefer_css_page_size=True)
     assert pdf.startswith(b"%PDF")

@@ -117,7 +117,8 @@ def test_rollups__after_update__cells_hold_the_batch_sums(scope: Any) -> None:
     mini = RollupHourly.objects.get(model="gpt-4o-mini")
     assert (mini.count, mini.requests, mini.escalations) == (2, 2, 0)
     assert (mini.tokens_in, mini.tokens_out) == (400, 40)
-    assert mini.confidence_sum == Decimal("1.5") and mini.confidence_count == 2
+    assert mini.confidence_sum == Decimal("1.5")
+    assert mini.confidence_count == 2
     assert mini.latency_sum_ms == Decimal("40010")
     assert mini.latency_buckets == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
     escalated = RollupHourly.objects.get(model="gpt-4o")
@@ -175,7 +176,8 @@ def test_rollups__late_record_20_days_old__lands_in_its_hour(scope: Any) -> None
     assert result.accepted == 1
     cell = RollupHourly.objects.get()
     assert cell.hour == late.replace(minute=0, second=0, microsecond=0)
-    assert cell.count == 1 and cell.tokens_in == 77
+    assert cell.count == 1
+    assert cell.tokens_in == 77
 
 
 def test_rollups__late_data_into_an_existing_cell__added_to_it(scope: Any) -> None:
@@ -283,7 +285,8 @@ def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(s
     assert rebuilt == _reference_cells()
     _assert_days_equal_hours_and_raw()
     changed = [k for k in rebuilt if rebuilt[k] != incremental.get(k)]
-    assert len(changed) == 1 and rebuilt[changed[0]]["count"] == incremental[changed[0]]["count"] + 1
+    assert len(changed) == 1
+    assert rebuilt[changed[0]]["count"] == incremental[changed[0]]["count"] + 1
 
 
 def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
@@ -371,7 +374,8 @@ def test_rollup_totals__p95_from_buckets(scope: Any) -> None:
     services.rollups_update()
     row = selectors.rollup_totals()[0]
     percentiles = selectors.rollup_latency_percentiles(row)
-    assert 100 <= percentiles["p50"] < 250 and 2500 <= percentiles["p95"] < 5000
+    assert 100 <= percentiles["p50"] < 250
+    assert 2500 <= percentiles["p95"] < 5000
 
 
 def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_numbers(scope: Any) -> None:
@@ -396,7 +400,8 @@ def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_nu
         per_day = selectors.rollup_cost_by_task_type(policy_id, start, end)
     by_hours = selectors.rollup_cost_by_task_type(policy_id, start, end - timedelta(minutes=1))
 
-    assert "metrics_rollup_daily" in queries[0]["sql"] and len(queries) == 1
+    assert "metrics_rollup_daily" in queries[0]["sql"]
+    assert len(queries) == 1
     assert per_day == by_hours
     assert [(r["period"], r["task_type"], r["decisions"], r["unpriced"]) for r in per_day][:2] == [
         (day1.replace(hour=0, minute=0), "extraction", 2, 0),

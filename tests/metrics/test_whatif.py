@@ -218,8 +218,10 @@ def test_estimate__draft_model_without_price__reported_not_free(checkout: Any) -
 
     chat = rows(result)["chat"].comparison
     assert chat.draft.unpriced_attempts == 50
-    assert chat.draft.cost_usd == 0 and not chat.draft.complete
-    assert chat.delta_cost_usd is None and chat.savings_usd is None
+    assert chat.draft.cost_usd == 0
+    assert not chat.draft.complete
+    assert chat.delta_cost_usd is None
+    assert chat.savings_usd is None
     assert result.total.delta_cost_usd is None
     assert result.unpriced_models == ("house-llm",)
     assert rows(result)["extraction"].comparison.delta_cost_usd == pytest.approx(0, abs=1e-12)
@@ -230,8 +232,10 @@ def test_estimate__no_traffic_in_period__empty_result_says_why(db: Any) -> None:
 
     result = estimate(policy, factories.document())
 
-    assert result.empty and result.rows == ()
-    assert result.total.actual.requests == 0 and result.total.delta_cost_usd == 0
+    assert result.empty
+    assert result.rows == ()
+    assert result.total.actual.requests == 0
+    assert result.total.delta_cost_usd == 0
     assert "No requests were logged for 'quiet'" in result.message
     assert result.to_dict()["task_types"] == []
 
@@ -412,7 +416,9 @@ def test_policy_page__shows_the_panel_next_to_the_draft(client: Any, viewer: Any
     client.force_login(viewer)
     html = client.get(f"/admin/routing/policy/{checkout.pk}/change/").content.decode()
 
-    assert 'id="whatif"' in html and f'data-url="{URL}"' in html and 'data-policy="checkout"' in html
+    assert 'id="whatif"' in html
+    assert f'data-url="{URL}"' in html
+    assert 'data-policy="checkout"' in html
     assert html.index('id="draft"') < html.index('id="whatif"') < html.index('id="thresholds"')
     assert "signalbox/whatif.js" in html
 

@@ -96,8 +96,10 @@ def test_policy_page__shows_sections_editor_and_versions(client: Any, publisher:
     assert "cdn" not in html.lower()
     assert 'name="expected_revision" value="1"' in html  # the draft's revision
     assert "routes.extraction.escalate.min_confidence" in html  # the draft-vs-live diff
-    assert 'name="extraction__min_confidence"' in html and 'value="0.65"' in html
-    assert "LIVE" in html and "Publish draft" in html
+    assert 'name="extraction__min_confidence"' in html
+    assert 'value="0.65"' in html
+    assert "LIVE" in html
+    assert "Publish draft" in html
     assert "Roll back to this version" not in html  # the only version is live
 
 
@@ -174,7 +176,8 @@ def test_draft_save__valid_document__bumps_the_revision(client: Any, editor: Any
     )
     assert response.status_code == 302
     draft = _draft(checkout)
-    assert draft is not None and draft.revision == 2
+    assert draft is not None
+    assert draft.revision == 2
     assert draft.document["default_route"] == "extraction"
     assert draft.author == editor
 
@@ -187,7 +190,9 @@ def test_draft_save__no_draft__creates_one_from_the_text(client: Any, editor: An
     )
     assert response.status_code == 302
     draft = _draft(policy)
-    assert draft is not None and draft.revision == 1 and draft.base_number == 1
+    assert draft is not None
+    assert draft.revision == 1
+    assert draft.base_number == 1
 
 
 def test_draft_save__invalid_document__path_error_shown_text_kept_draft_unchanged(
@@ -204,7 +209,8 @@ def test_draft_save__invalid_document__path_error_shown_text_kept_draft_unchange
     assert "routes.extraction.escalate.min_confidence: 1.4 is greater than the maximum of 1" in html
     assert "1.4" in response.context["draft_form"]["document"].value()
     draft = _draft(checkout)
-    assert draft is not None and draft.revision == 1
+    assert draft is not None
+    assert draft.revision == 1
     assert draft.document["routes"]["extraction"]["escalate"]["min_confidence"] == 0.65
 
 
@@ -243,7 +249,9 @@ def test_draft_save__someone_saved_meanwhile__409_with_diff_then_overwrite(
     )
     assert response.status_code == 302
     draft = _draft(checkout)
-    assert draft is not None and draft.revision == 3 and draft.document == mine
+    assert draft is not None
+    assert draft.revision == 3
+    assert draft.document == mine
 
 
 def test_draft_save__viewer__refused_and_draft_unchanged(client: Any, viewer: Any, checkout: Policy) -> None:
@@ -283,12 +291,15 @@ def test_thresholds__save__patches_the_fields_into_a_draft_made_from_live(client
     response = client.post(_policy_url(policy), data)
     assert response.status_code == 302
     draft = _draft(policy)
-    assert draft is not None and draft.revision == 1 and draft.base_number == 1
+    assert draft is not None
+    assert draft.revision == 1
+    assert draft.base_number == 1
     route = draft.document["routes"]["extraction"]
     assert route["escalate"]["min_confidence"] == 0.75
     assert route["expectations"]["escalation_bands"] == [{"min": 0.1, "max": 0.25}, {"min": 0.05, "max": 0.1}]
     assert "max_cost_per_request_usd" not in route["expectations"]
-    assert route["latency_budget_ms"] == 8000 and isinstance(route["latency_budget_ms"], int)
+    assert route["latency_budget_ms"] == 8000
+    assert isinstance(route["latency_budget_ms"], int)
     assert route["budget"]["downgrade_at"] == 0.8  # untouched
     assert draft.document["routes"]["general"]["escalate"]["min_confidence"] == 0.5
     # everything not in the form is exactly as it was
@@ -306,7 +317,8 @@ def test_thresholds__existing_draft__saved_on_top_of_it(client: Any, editor: Any
     data["extraction__downgrade_at"] = "0.9"
     assert client.post(_policy_url(checkout), data).status_code == 302
     draft = _draft(checkout)
-    assert draft is not None and draft.revision == 2
+    assert draft is not None
+    assert draft.revision == 2
     assert draft.document["routes"]["extraction"]["budget"]["downgrade_at"] == 0.9
     assert draft.document["routes"]["extraction"]["escalate"]["min_confidence"] == 0.65
 
@@ -356,7 +368,8 @@ def test_policy_add__creates_and_opens_the_policy(client: Any, editor: Any) -> N
         reverse("admin:routing_policy_add"), {"slug": "search", "name": "Search", "description": ""}
     )
     policy = Policy.objects.get(slug="search")
-    assert response.status_code == 302 and response["Location"] == _policy_url(policy)
+    assert response.status_code == 302
+    assert response["Location"] == _policy_url(policy)
     assert _login(client, editor).get(_policy_url(policy)).status_code == 200
 
 
@@ -380,7 +393,8 @@ def test_publish__with_comment__draft_becomes_the_next_live_version(
     )
     assert response.status_code == 302
     live = _live(checkout)
-    assert live.number == 2 and live.comment == "lower the escalation threshold"
+    assert live.number == 2
+    assert live.comment == "lower the escalation threshold"
     assert live.document["routes"]["extraction"]["escalate"]["min_confidence"] == 0.65
     assert _draft(checkout) is None
 
@@ -427,16 +441,19 @@ def test_publish__stale_base__conflict_with_changes_then_rebase_and_publish(
     )
     assert response.status_code == 409
     html = response.content.decode()
-    assert "v3 is live now" in html and "default_route" in html  # what changed meanwhile
+    assert "v3 is live now" in html
+    assert "default_route" in html
     assert 'name="_action" value="rebase"' in html
 
     response = client.post(
         _policy_url(checkout),
         {"_action": "rebase", "expected_revision": str(draft.revision), "next": _policy_url(checkout, "publish")},
     )
-    assert response.status_code == 302 and response["Location"] == _policy_url(checkout, "publish")
+    assert response.status_code == 302
+    assert response["Location"] == _policy_url(checkout, "publish")
     draft = _draft(checkout)
-    assert draft is not None and draft.base_number == 3
+    assert draft is not None
+    assert draft.base_number == 3
     response = client.post(
         _policy_url(checkout, "publish"), {"comment": "ship", "expected_revision": str(draft.revision)}
     )
@@ -450,11 +467,13 @@ def test_rollback__publishes_a_copy_of_the_old_version_and_audits_it(
     factories.publish(checkout, factories.document(default_route="extraction"), comment="v2")
     _login(client, publisher)
     page = client.get(_policy_url(checkout, "rollback", 1))
-    assert page.status_code == 200 and "default_route" in page.content.decode()
+    assert page.status_code == 200
+    assert "default_route" in page.content.decode()
     response = client.post(_policy_url(checkout, "rollback", 1), {"comment": "v2 misroutes chat"})
     assert response.status_code == 302
     live = _live(checkout)
-    assert live.number == 3 and live.rollback_of == 1
+    assert live.number == 3
+    assert live.rollback_of == 1
     assert live.document == PolicyVersion.objects.get(policy=checkout, number=1).document
     entry = AuditEntry.objects.filter(policy=checkout, action=AuditEntry.Action.ROLLBACK).get()
     assert entry.comment == "rollback to v1: v2 misroutes chat"
@@ -509,7 +528,8 @@ def test_publish_and_rollback__without_publish_permission__refused_db_unchanged(
     assert draft is not None
     _login(client, make_user(role))
     html = client.get(_policy_url(checkout)).content.decode()
-    assert "Publish draft" not in html and "Roll back to this version" not in html
+    assert "Publish draft" not in html
+    assert "Roll back to this version" not in html
 
     response = client.post(
         _policy_url(checkout, "publish"), {"comment": "sneaky", "expected_revision": str(draft.revision)}
@@ -569,7 +589,8 @@ def test_key_revoke__action_confirms_then_revokes(client: Any, publisher: Any, c
     _login(client, publisher)
     url = reverse("admin:routing_sdkkey_changelist")
     confirm = client.post(url, {"action": "revoke_selected", "_selected_action": [first.pk, second.pk]})
-    assert confirm.status_code == 200 and "Revoke 2 keys?" in confirm.content.decode()
+    assert confirm.status_code == 200
+    assert "Revoke 2 keys?" in confirm.content.decode()
     assert SdkKey.objects.filter(revoked_at__isnull=False).count() == 0
     response = client.post(
         url,
@@ -623,7 +644,10 @@ def test_keys__without_permission__create_and_revoke_refused(
 
 def test_catalog__lists_current_prices(client: Any, viewer: Any, checkout: Policy) -> None:
     html = _login(client, viewer).get(reverse("admin:routing_catalogmodel_changelist")).content.decode()
-    assert "gpt-4o-mini" in html and "$0.15" in html and "$0.60" in html and "128,000" in html
+    assert "gpt-4o-mini" in html
+    assert "$0.15" in html
+    assert "$0.60" in html
+    assert "128,000" in html
 
 
 def test_catalog__publisher_edits_the_tier_viewer_cannot(client: Any, make_user: Any, checkout: Policy) -> None:
@@ -655,7 +679,8 @@ def test_audit__read_only_for_everyone_and_shows_the_diff(client: Any, make_user
     _login(client, make_user("publisher", superuser=True))
     url = reverse("admin:routing_auditentry_change", args=[entry.pk])
     html = client.get(url).content.decode()
-    assert "routes.extraction.escalate.min_confidence" in html and "sb-diff" in html
+    assert "routes.extraction.escalate.min_confidence" in html
+    assert "sb-diff" in html
     assert 'name="_save"' not in html
     assert client.post(url, {"comment": "rewritten"}).status_code == 403
     assert client.get(reverse("admin:routing_auditentry_add")).status_code == 403
@@ -682,7 +707,8 @@ def test_admin_preview__request_against_draft__shows_decision_and_reason(client,
         url, {"version": "live", "task_type": "extraction", "prompt_tokens": 100, "route_spend": "0.95", "score": "0.9"}
     )
 
-    assert empty.status_code == 200 and "preview-result" not in empty.content.decode()
+    assert empty.status_code == 200
+    assert "preview-result" not in empty.content.decode()
     assert draft.context["result"]["decision"]["model"] == "gemini-1.5-flash"
     import html
 

@@ -63,11 +63,14 @@ def db_state() -> dict[str, Any]:
 def assert_error_shape(response: Any) -> dict[str, Any]:
     body = response.json()
     assert set(body) >= {"message", "errors"}, body
-    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["message"], str)
+    assert body["message"]
     assert isinstance(body["errors"], dict)
     for path, reasons in body["errors"].items():
-        assert isinstance(path, str) and path, body
-        assert isinstance(reasons, list) and all(isinstance(r, str) for r in reasons), body
+        assert isinstance(path, str), body
+        assert path, body
+        assert isinstance(reasons, list), body
+        assert all(isinstance(r, str) for r in reasons), body
     return body
 
 
@@ -613,7 +616,8 @@ def test_key_revoke__sets_revoked_at_and_twice_is_a_conflict(
     second = client.post(url, {"comment": "again"}, format="json")
 
     assert first.status_code == 200
-    assert first.json()["revoked_at"] is not None and revoked_at is not None
+    assert first.json()["revoked_at"] is not None
+    assert revoked_at is not None
     assert second.status_code == 409
     assert assert_error_shape(second)["errors"] == {"key": ["already revoked"]}
     assert SdkKey.objects.get(pk=world["key"].pk).revoked_at == revoked_at
@@ -666,7 +670,8 @@ def test_list__limit_and_offset_page_the_results(
 
     assert body["count"] == AuditEntry.objects.count()
     assert len(body["results"]) == 2
-    assert body["previous"] is not None and body["next"] is not None
+    assert body["previous"] is not None
+    assert body["next"] is not None
 
 
 # --- racing writers (real transactions on PostgreSQL) ---------------------------------------------
@@ -733,7 +738,7 @@ def test_publish__two_racing_on_the_same_draft__exactly_one_wins(race_world: dic
 
         won = [o for o in outcomes if isinstance(o, PolicyVersion)]
         lost = [o for o in outcomes if isinstance(o, DomainError)]
-        assert len(won) == 1 and len(lost) == 1, outcomes
+        assert (len(won), len(lost)) == (1, 1), outcomes
         assert lost[0].status_code in (404, 409)
 
     numbers = _published_numbers("checkout")
@@ -774,8 +779,9 @@ def test_draft_save__two_editors_on_the_same_revision__one_wins_other_conflict(r
 
     won = [o for o in outcomes if isinstance(o, PolicyVersion)]
     lost = [o for o in outcomes if not isinstance(o, PolicyVersion)]
-    assert len(won) == 1 and len(lost) == 1, outcomes
-    assert isinstance(lost[0], Conflict) and lost[0].extra == {"current_revision": 2}
+    assert (len(won), len(lost)) == (1, 1), outcomes
+    assert isinstance(lost[0], Conflict)
+    assert lost[0].extra == {"current_revision": 2}
     draft = selectors.policy_draft(selectors.policy_get("checkout"))
     assert (draft.revision, draft.document) == (2, won[0].document)
     assert AuditEntry.objects.filter(action=AuditEntry.Action.DRAFT_SAVE).count() == 3
@@ -800,7 +806,8 @@ def test_publish_racing_a_draft_save__no_unreviewed_change_goes_live(race_world:
     assert outcomes == ["Conflict", "PolicyVersion"], (save, publish)
     live = selectors.policy_get("checkout").live_version
     if isinstance(publish, PolicyVersion):
-        assert live.number == 2 and live.document == DOC_V2
+        assert live.number == 2
+        assert live.document == DOC_V2
     else:
         assert live.number == 1
         assert selectors.policy_draft(selectors.policy_get("checkout")).document == unreviewed
@@ -1151,4 +1158,5 @@ def test_queries__audit_list_of_20(
 
     entries = response.json()["results"]
     assert len(entries) == 20
-    assert entries[0]["actor"] == publisher.username and entries[0]["policy"] == "checkout"
+    assert entries[0]["actor"] == publisher.username
+    assert entries[0]["policy"] == "checkout"

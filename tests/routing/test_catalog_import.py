@@ -48,7 +48,8 @@ def test_import__shared_price_map__imports_priced_chat_models_and_counts_the_res
     assert ModelPrice.objects.count() == 3125
     assert f"{len(priced_chat)} models created" in output
     assert f"{len(raw) - len(priced_chat)} entries skipped" in output
-    assert "no price" in output and "mode embedding" in output
+    assert "no price" in output
+    assert "mode embedding" in output
     gpt4o = CatalogModel.objects.get(model_id="gpt-4o")
     assert (gpt4o.provider, gpt4o.context_window, gpt4o.supports_vision, gpt4o.supports_tools) == (
         "openai",
@@ -173,7 +174,7 @@ def test_import__dry_run__writes_nothing():
 
 
 @pytest.mark.parametrize(
-    "content, message",
+    ("content", "message"),
     [
         (None, "no such file"),
         ("{not json", "not a JSON price map"),

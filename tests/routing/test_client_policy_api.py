@@ -47,7 +47,9 @@ def test_fetch__valid_key__returns_live_document_with_strong_etag(client, checko
     assert body["models"]["gpt-4o"]["context_window"] == 128_000
     assert body["models"]["gpt-4o"]["input_cost_per_mtok"] == 2.5
     etag = response["ETag"]
-    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+    assert etag.startswith('"')
+    assert etag.endswith('"')
+    assert not etag.startswith("W/")
 
 
 def test_fetch__matching_if_none_match__304_without_body(client, checkout, key):
@@ -115,9 +117,13 @@ def test_fetch__publish_rolled_back__old_version_still_served(client):
     etag = fetch(client, "checkout", key)["ETag"]
     from django.db import transaction
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        factories.publish(checkout, factories.document(default_route="extraction"))
-        raise RuntimeError("the surrounding request failed")
+    def publish_in_a_failing_request() -> None:
+        with transaction.atomic():
+            factories.publish(checkout, factories.document(default_route="extraction"))
+            raise RuntimeError("the surrounding request failed")
+
+    with pytest.raises(RuntimeError, match="the surrounding request failed"):
+        publish_in_a_failing_request()
 
     assert fetch(client, "checkout", key, etag).status_code == 304
 
@@ -291,7 +297,8 @@ def test_fetch__spend_changes_through_ingest_and_rollups__etag_unchanged_header_
                 HTTP_AUTHORIZATION=f"Bearer {key}",
                 data={"decisions": [record(timestamp=now, cost_usd=cost)]},
             )
-        assert posted.status_code == 200 and posted.json()["accepted"] == 1
+        assert posted.status_code == 200
+        assert posted.json()["accepted"] == 1
         response = fetch(client, "checkout", key, etag)
         assert response.status_code == 304
         assert response["ETag"] == etag
@@ -320,7 +327,8 @@ def test_fetch__budget_state_warm__304_makes_no_database_query(client, checkout,
     with django_assert_num_queries(0):
         response = fetch(client, "checkout", key, etag)
 
-    assert response.status_code == 304 and budget_of(response) is not None
+    assert response.status_code == 304
+    assert budget_of(response) is not None
 
 
 def test_fetch__budget_state_from_another_process__seen_at_the_check_not_on_every_request(

@@ -161,7 +161,8 @@ def test_docs__render_redoc_from_local_static(db: Any, viewer: Any) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     scripts = re.findall(r"""<script\b[^>]*?\bsrc=["']([^"']+)["']""", html)
-    assert scripts and all(s.startswith("/static/") for s in scripts), scripts
+    assert scripts, html
+    assert all(s.startswith("/static/") for s in scripts), scripts
     assert "/api/schema/" in html
     static = client.get(scripts[0])
     assert static.status_code == 200

@@ -81,7 +81,7 @@ def test_preview__outcomes__walk_the_cascade(api, viewer, checkout):
 
 
 @pytest.mark.parametrize(
-    "body, path",
+    ("body", "path"),
     [
         ({"request": {}}, "request.task_type"),
         ({"request": {"task_type": "x", "prompt_tokens": -1}}, "request.prompt_tokens"),

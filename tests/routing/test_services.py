@@ -282,7 +282,8 @@ def test_catalog_model_update__without_publisher_role__refused(make_user, role):
 
 
 @pytest.mark.parametrize(
-    "comment, field_error", [("x" * 2001, "At most 2000 characters."), ("ok\x00", "the NUL character is not allowed")]
+    ("comment", "field_error"),
+    [("x" * 2001, "At most 2000 characters."), ("ok\x00", "the NUL character is not allowed")],
 )
 def test_comments__too_long_or_nul__refused_and_nothing_written(comment, field_error):
     p = factories.policy("a")

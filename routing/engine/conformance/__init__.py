@@ -13,10 +13,10 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-from ..decide import decide, next_step
-from ..policy import compile_policy
-from ..types import Request, State, Step
-from ..validation import validate_document
+from routing.engine.decide import decide, next_step
+from routing.engine.policy import compile_policy
+from routing.engine.types import Request, State, Step
+from routing.engine.validation import validate_document
 
 SUITE_VERSION = "1.0"
 TOLERANCE = 1e-9

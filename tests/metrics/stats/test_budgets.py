@@ -33,7 +33,8 @@ def test_budget_thresholds__severity_follows_highest_new_threshold():
     assert budget_thresholds(55, 100).severity == "info"
     assert budget_thresholds(85, 100, already_crossed=[0.5]).severity == "ticket"
     f = budget_thresholds(120, 100, already_crossed=[0.5], subject="route summarize daily")
-    assert f.severity == "page" and f.numbers["newly_crossed"] == [0.8, 1.0]
+    assert f.severity == "page"
+    assert f.numbers["newly_crossed"] == [0.8, 1.0]
     assert "crossing 80%, 100%" in f.summary
     assert not budget_thresholds(85, 100, already_crossed=[0.5, 0.8]).fired
 
@@ -55,7 +56,8 @@ def test_forecast__steady_spend__least_squares_recovers_the_rate():
 def test_forecast__partial_day_is_placed_at_its_time():
     # 3 full days at 10/day, then 5 in the first half of day 4: a steady 10/day.
     f = forecast_linear([10.0, 10.0, 10.0, 5.0], period_days=30, elapsed_days=3.5)
-    assert f.method == "least_squares" and f.daily_rate == pytest.approx(10.0)
+    assert f.method == "least_squares"
+    assert f.daily_rate == pytest.approx(10.0)
     assert f.projected == pytest.approx(35 + 10 * 26.5)
 
 
@@ -73,7 +75,7 @@ def test_forecast__nothing_elapsed__method_none():
 
 
 def test_forecast__wrong_number_of_days__rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs 3 daily values"):
         forecast_linear([1.0, 2.0], period_days=30, elapsed_days=3)
 
 
@@ -90,7 +92,8 @@ def test_forecast__never_below_spent(daily, frac):
 
 def test_forecast_overrun__states_method_and_runway():
     f = budget_forecast_overrun(forecast_linear([10.0] * 10, 30, 10), budget=250)
-    assert f.fired and f.severity == "ticket"
+    assert f.fired
+    assert f.severity == "ticket"
     assert f.numbers["method"] == "least_squares"
     assert f.numbers["runway_days"] == pytest.approx(15.0)
     assert "least squares over 10 days" in f.summary
@@ -123,7 +126,8 @@ def _spend(rate_by_window: dict[int, float]) -> dict[int, float]:
 
 def test_burn_rate_alert__fast_and_short_both_high__pages():
     f = burn_rate_alert(_spend({60: 20, 5: 20, 360: 4, 30: 20}), budget=720, period_hours=720)
-    assert f.fired and f.severity == "page"
+    assert f.fired
+    assert f.severity == "page"
     assert "20.0× the sustainable rate over the last 60 min" in f.summary
 
 
@@ -134,10 +138,11 @@ def test_burn_rate_alert__spike_already_over__short_window_stops_the_page():
 
 def test_burn_rate_alert__slow_leak__tickets():
     f = burn_rate_alert(_spend({60: 7, 5: 7, 360: 7, 30: 7}), budget=720, period_hours=720)
-    assert f.fired and f.severity == "ticket"
+    assert f.fired
+    assert f.severity == "ticket"
     assert [r["fired"] for r in f.numbers["rules"]] == [False, True]
 
 
 def test_burn_rate_alert__missing_window__rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no spend for the"):
         burn_rate_alert({60: 1.0}, budget=720, period_hours=720)

@@ -20,14 +20,16 @@ BAND = (0.20, 0.30)
 
 def test_escalation_band__credibly_above__alerts_with_interval_in_summary():
     f = escalation_band(169, 412, band=BAND, confidence=0.95, subject="tier 1→2 escalation", window="the last 24 h")
-    assert f.fired and f.severity == "ticket"
+    assert f.fired
+    assert f.severity == "ticket"
     assert f.numbers["direction"] == "above"
     assert f.summary == (
         "tier 1→2 escalation 41% (95% CI 36–46%) is above the expected 20–30% over the last 24 h, n=412"
     )
     assert f.evidence.test == "Wilson score interval, 95%"
     lo, hi = f.evidence.interval
-    assert lo > 0.30 and hi > lo
+    assert lo > 0.30
+    assert hi > lo
 
 
 def test_escalation_band__point_outside_but_interval_overlapping__does_not_alert():
@@ -39,12 +41,14 @@ def test_escalation_band__point_outside_but_interval_overlapping__does_not_alert
 
 def test_escalation_band__credibly_below__alerts_below():
     f = escalation_band(40, 1000, band=BAND)
-    assert f.fired and f.numbers["direction"] == "below"
+    assert f.fired
+    assert f.numbers["direction"] == "below"
 
 
 def test_escalation_band__too_few_requests__insufficient_data_not_ok():
     f = escalation_band(40, 45, band=BAND)
-    assert f.status == "insufficient_data" and not f.fired
+    assert f.status == "insufficient_data"
+    assert not f.fired
     assert "n=45 < 50" in f.summary
 
 
@@ -52,8 +56,10 @@ def test_pass_rate_drop__significant_and_material__alerts():
     f = pass_rate_drop(2110, 2400, 15960, 16800, window="the last 24 h", baseline_window="the previous 7 days")
     assert f.fired
     assert f.numbers["drop"] == pytest.approx(0.95 - 2110 / 2400)
-    assert f.evidence.p_value < 1e-10 and f.evidence.statistic < 0
-    assert "points below the baseline 95.0%" in f.summary and "the previous 7 days" in f.summary
+    assert f.evidence.p_value < 1e-10
+    assert f.evidence.statistic < 0
+    assert "points below the baseline 95.0%" in f.summary
+    assert "the previous 7 days" in f.summary
 
 
 def test_pass_rate_drop__significant_but_under_min_drop__does_not_alert():
@@ -72,12 +78,14 @@ def test_pass_rate_drop__large_but_not_significant__does_not_alert():
 
 def test_pass_rate_drop__rise__never_alerts():
     f = pass_rate_drop(990, 1000, 900, 1000)
-    assert not f.fired and "points above" in f.summary
+    assert not f.fired
+    assert "points above" in f.summary
 
 
 def test_cost_per_request__over_ratio__alerts_with_ratio():
     f = cost_per_request_regression(15.0, 1000, 50.0, 5000)
-    assert f.fired and f.evidence.statistic == pytest.approx(1.5)
+    assert f.fired
+    assert f.evidence.statistic == pytest.approx(1.5)
 
 
 def test_cost_per_request__under_ratio_or_too_few__no_alert():
@@ -87,7 +95,8 @@ def test_cost_per_request__under_ratio_or_too_few__no_alert():
 
 def test_cost_per_request__free_baseline__infinite_ratio_alerts():
     f = cost_per_request_regression(1.0, 1000, 0.0, 5000)
-    assert f.fired and math.isinf(f.numbers["ratio"])
+    assert f.fired
+    assert math.isinf(f.numbers["ratio"])
 
 
 BOUNDS = [250, 500, 1000, 2000, 4000, math.inf]
@@ -106,20 +115,23 @@ def test_latency_p95__regression_under_floor__no_alert():
     base = [1000, 0, 0, 0, 0, 0]  # p95 = 237.5
     cur = [500, 500, 0, 0, 0, 0]  # p95 = 475: 2× but under 500 ms
     f = latency_p95_regression(BOUNDS, cur, base)
-    assert f.numbers["ratio"] > 1.3 and not f.fired
+    assert f.numbers["ratio"] > 1.3
+    assert not f.fired
 
 
 def test_mix_shift__identical_mix__ok():
     mix = {"chat": 400, "code": 300, "extract": 300}
     f = mix_shift(mix, {k: 7 * v for k, v in mix.items()})
-    assert f.status == "ok" and f.numbers["jsd"] < 1e-6  # smoothing only
+    assert f.status == "ok"
+    assert f.numbers["jsd"] < 1e-6
 
 
 def test_mix_shift__major_shift__ticket_naming_the_movers():
     f = mix_shift(
         {"chat": 200, "code": 700, "extract": 100}, {"chat": 2500, "code": 500, "extract": 2000}, subject="model mix"
     )
-    assert f.fired and f.severity == "ticket"
+    assert f.fired
+    assert f.severity == "ticket"
     assert f.numbers["psi"] > 0.25
     assert f.numbers["top_movers"][0]["category"] == "code"
     assert f.summary.startswith("model mix over")
@@ -128,12 +140,14 @@ def test_mix_shift__major_shift__ticket_naming_the_movers():
 def test_mix_shift__moderate_shift__info_level_alert():
     f = mix_shift({"a": 530, "b": 470}, {"a": 7000, "b": 3000})
     assert 0.1 <= f.numbers["psi"] < 0.25
-    assert f.fired and f.severity == "info"
+    assert f.fired
+    assert f.severity == "info"
 
 
 def test_mix_shift__new_category__finite_and_counted():
     f = mix_shift({"chat": 500, "brand_new": 500}, {"chat": 1000})
-    assert math.isfinite(f.numbers["psi"]) and f.fired
+    assert math.isfinite(f.numbers["psi"])
+    assert f.fired
 
 
 def test_mix_shift__small_window__insufficient_data():
@@ -142,7 +156,8 @@ def test_mix_shift__small_window__insufficient_data():
 
 def test_error_spike__outage__pages():
     f = error_spike(30, 100, 50, 2500, window="the last hour", baseline_window="the previous 24 h")
-    assert f.fired and f.severity == "page"
+    assert f.fired
+    assert f.severity == "page"
     assert f.numbers["limit"] == pytest.approx(0.06)  # 3 × 2%
     assert f.evidence.interval[0] > 0.06
 
@@ -155,7 +170,9 @@ def test_error_spike__few_failures_in_a_quiet_hour__does_not_page():
 
 def test_error_spike__no_baseline__judged_against_the_floor():
     f = error_spike(20, 100, 0, 10)
-    assert f.fired and f.numbers["baseline_rate"] is None and f.numbers["limit"] == 0.05
+    assert f.fired
+    assert f.numbers["baseline_rate"] is None
+    assert f.numbers["limit"] == 0.05
 
 
 def test_finding__to_dict__is_json_ready():
@@ -163,4 +180,5 @@ def test_finding__to_dict__is_json_ready():
 
     f = error_spike(30, 100, 50, 2500)
     data = json.loads(json.dumps(f.to_dict()))
-    assert data["detector"] == "error_spike" and data["evidence"]["numbers"]["failures"] == 30
+    assert data["detector"] == "error_spike"
+    assert data["evidence"]["numbers"]["failures"] == 30

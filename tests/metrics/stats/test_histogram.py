@@ -45,7 +45,7 @@ def test_histogram_quantile__skips_empty_buckets_before_the_rank():
     [([100, 200], [1], 0.5), ([200, 100], [1, 1], 0.5), ([100, 200], [1, 1], 1.5), ([100, 200], [1, -1], 0.5)],
 )
 def test_histogram_quantile__malformed_input__rejected(bounds, counts, q):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"bounds|q must be|counts"):
         histogram_quantile(bounds, counts, q)
 
 
@@ -57,12 +57,13 @@ def test_histogram_quantile__malformed_input__rejected(bounds, counts, q):
 def test_histogram_quantile__is_monotone_in_q_and_within_bounds(counts, q1, q2):
     lo, hi = sorted((q1, q2))
     a, b = histogram_quantile(BOUNDS, counts, lo), histogram_quantile(BOUNDS, counts, hi)
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     assert 0.0 <= a <= b <= 1000.0
 
 
 def test_sum_histograms__adds_per_bucket():
     assert sum_histograms([[1, 2, 3], [4, 5, 6]]) == [5, 7, 9]
     assert sum_histograms([]) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="different bucket counts"):
         sum_histograms([[1, 2], [1, 2, 3]])

@@ -47,7 +47,7 @@ def test_wilson_interval__99_percent__is_wider_than_95():
 
 @pytest.mark.parametrize(("successes", "n"), [(-1, 10), (11, 10), (0, -1)])
 def test_wilson_interval__impossible_counts__rejected(successes, n):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 0 <= successes <= n"):
         wilson_interval(successes, n)
 
 

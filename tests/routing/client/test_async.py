@@ -70,7 +70,7 @@ def test_async_run__decisions_match_the_sync_client():
     server = FakeServer()
     sync_client = RoutingClient(BASE_URL, KEY, SLUG, transport=server.transport(), start=False)
     sync_client.refresh()
-    requests = [dict(prompt_tokens=n, critical=n % 2 == 0) for n in (10, 90_000, 150_000)]
+    requests = [{"prompt_tokens": n, "critical": n % 2 == 0} for n in (10, 90_000, 150_000)]
 
     async def decide_all():
         client = make(server)
@@ -148,7 +148,9 @@ def test_async_flush__429_waits_retry_after_then_5xx_backs_off():
 
     ids, stats = asyncio.run(scenario())
 
-    assert clock.sleeps[0] == 3.0 and len(clock.sleeps) == 2 and clock.sleeps[1] <= 1.0
+    assert clock.sleeps[0] == 3.0
+    assert len(clock.sleeps) == 2
+    assert clock.sleeps[1] <= 1.0
     assert server.delivered_ids == sorted(ids)
     assert stats.retried == 2
 

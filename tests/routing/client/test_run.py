@@ -114,7 +114,8 @@ def test_run__ok_first_try__one_record_with_every_protocol_field(client, server)
         "attributes",
     }
     assert uuid.UUID(record["event_id"]).version == 4
-    assert record["timestamp"].endswith("Z") and "T" in record["timestamp"]
+    assert record["timestamp"].endswith("Z")
+    assert "T" in record["timestamp"]
     assert (record["policy"], record["policy_version"], record["route"], record["task_type"]) == (
         "checkout",
         1,
@@ -131,7 +132,8 @@ def test_run__ok_first_try__one_record_with_every_protocol_field(client, server)
     )
     assert record["reason"] == {"route_by": "task_type", "tier_by": "start"}
     assert record["latency_ms"] >= 0
-    assert record["client"]["app"] == "checkout-api" and record["client"]["sdk_version"]
+    assert record["client"]["app"] == "checkout-api"
+    assert record["client"]["sdk_version"]
     assert record["attributes"] == {"tenant": "acme", "beta": True}
     assert record["request_id"] == result.request_id
 
@@ -236,7 +238,8 @@ def test_record__caller_runs_the_loop__records_follow_the_steps(client, server):
     step = client.next_step(decision, attempt=1, outcome="rate_limited", elapsed_ms=30)
     second = client.record(decision, outcome="ok", latency_ms=80, attempt=2, step=step, confidence=1.7, tokens_in=-5)
 
-    assert step is not None and step.kind == "fallback"
+    assert step is not None
+    assert step.kind == "fallback"
     by_id = {r["event_id"]: r for r in records_of(client, server)}
     assert by_id[first]["model"] == "gpt-4o-mini"
     assert (by_id[second]["model"], by_id[second]["attempt"], by_id[second]["request_id"]) == (
@@ -245,7 +248,7 @@ def test_record__caller_runs_the_loop__records_follow_the_steps(client, server):
         "r-42",
     )
     assert (by_id[second]["confidence"], by_id[second]["tokens_in"]) == (1.0, 0)  # clamped
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="outcome must be one of"):
         client.record(decision, outcome="meh", latency_ms=1)
     assert "meh" not in OUTCOMES
 
@@ -275,6 +278,7 @@ def test_logs__never_contain_the_key_or_prompt_text(make_client, server, caplog)
 
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "answered 400" in text  # the failures were logged, just not the secrets
-    assert "secret prompt" not in text and "sbk_test" not in text
+    assert "secret prompt" not in text
+    assert "sbk_test" not in text
     assert len(server.records) == 1  # the first batch was dropped (400), the second retried (500)
     assert "secret prompt" not in str(server.records)

@@ -127,5 +127,6 @@ def test_cache__written_atomically__a_concurrent_reader_never_sees_a_partial_fil
 
     assert bad_reads == []
     saved = json.loads(cache_file.read_bytes())
-    assert saved["etag"] == '"v13"' and saved["body"]["version"] == 13
+    assert saved["etag"] == '"v13"'
+    assert saved["body"]["version"] == 13
     assert [p.name for p in tmp_path.iterdir()] == [cache_file.name]  # no temp files left behind

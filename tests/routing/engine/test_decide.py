@@ -119,9 +119,13 @@ def test_next_step__unknown_outcome__raises_value_error(policy):
 def test_next_step__fallback_then_escalate__reasons(policy):
     d = decide(policy, Request("t", score=0.0))
     first = next_step(policy, d, attempt=1, outcome="rate_limited", confidence=None, elapsed_ms=10)
-    assert first is not None and first.kind == "fallback" and first.step == Step(1, "small-b", "anthropic")
+    assert first is not None
+    assert first.kind == "fallback"
+    assert first.step == Step(1, "small-b", "anthropic")
     second = next_step(policy, d, attempt=2, outcome="ok", confidence=0.1, elapsed_ms=600, current=first.step)
-    assert second is not None and second.kind == "escalate" and second.step == Step(2, "large", "openai")
+    assert second is not None
+    assert second.kind == "escalate"
+    assert second.step == Step(2, "large", "openai")
     assert second.reason == {
         "trigger": "low_confidence",
         "attempt": 3,
