@@ -26,8 +26,8 @@ import orjson
 
 from metrics import services
 from routing import live
-from routing.client import RoutingClient
 from routing.models import Policy
+from signalbox_client import RoutingClient
 
 # What each demo task type looks like: share of its policy's traffic, prompt/completion tokens
 # (median), request features the policy's rules read.

@@ -33,9 +33,10 @@ from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS
 from metrics.pricing import prices
 from metrics.selectors import rollup_cells
 from metrics.stats.histogram import histogram_quantile
-from routing import engine, selectors, services
-from routing.engine.policy import bucket
+from routing import selectors, services
 from routing.models import Policy
+from signalbox_client import engine
+from signalbox_client.engine.policy import bucket
 
 MAX_DAYS = 93
 _QUANTILE_BOUNDS = (*map(float, LATENCY_BOUNDS_MS), math.inf)

@@ -26,7 +26,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
 from controlplane.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
-from routing import engine, selectors, services
+from routing import selectors, services
 from routing.diff import document_diff
 from routing.forms import (
     STARTER_DOCUMENT,
@@ -42,6 +42,7 @@ from routing.forms import (
 )
 from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 from routing.roles import PERM_EDIT_DRAFT, PERM_EDIT_POLICY, PERM_MANAGE_KEYS, PERM_PUBLISH
+from signalbox_client import engine
 
 # --- shared helpers ------------------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.errors import InvalidInput, TooLarge
-from routing import engine, selectors, services
+from routing import selectors, services
 from routing.diff import document_diff
 from routing.models import SLUG_VALIDATOR, AuditEntry, Policy, SdkKey
+from signalbox_client import engine
 
 
 class StrictSerializer(serializers.Serializer):

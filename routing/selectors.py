@@ -130,8 +130,8 @@ def policy_preview(
     `outcomes` plays attempts forward: each `{"outcome", "confidence", "elapsed_ms"}` is fed to
     `next_step`, and the steps taken are returned in order, as the client SDK would take them.
     """
-    from routing import engine
     from routing.services import models_snapshot
+    from signalbox_client import engine
 
     version = policy_version_get(policy, ref)
     snapshot = (

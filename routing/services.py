@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from controlplane.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
-from routing import engine, live, selectors
+from routing import live, selectors
 from routing.diff import document_diff
 from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 from routing.roles import (
@@ -30,6 +30,7 @@ from routing.roles import (
     PERM_MANAGE_KEYS,
     PERM_PUBLISH,
 )
+from signalbox_client import engine
 
 Actor = AbstractBaseUser | AnonymousUser | None
 

@@ -18,8 +18,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from routing.client import CallResult, Request, RoutingClient
-from routing.engine import compile_policy, decide
+from signalbox_client import CallResult, Request, RoutingClient
+from signalbox_client.engine import compile_policy, decide
 from tests.routing.client.fakes import DOCUMENT, KEY, MODELS, SLUG, body
 
 ITERATIONS = 20_000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from routing.engine import BudgetFraction, Request, State, compile_policy, decide
+from signalbox_client.engine import BudgetFraction, Request, State, compile_policy, decide
 
 N_ROUTES, N_RULES, N_REQUESTS = 20, 30, 1000
 ROUNDS = 30

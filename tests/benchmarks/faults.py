@@ -52,7 +52,7 @@ class Fleet:
     """Several RoutingClients (each with its own spool and disk cache), two traffic threads each."""
 
     def __init__(self, stack: Stack, workdir: Path, *, clients: int, rate: float, queue_size: int = 500) -> None:
-        from routing.client import RoutingClient
+        from signalbox_client import RoutingClient
 
         assert stack.web is not None
         self.clients = [

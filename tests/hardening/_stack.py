@@ -558,7 +558,7 @@ class Traffic:
         self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(threads)]
 
     def _loop(self, index: int) -> None:
-        from routing.client import CallResult
+        from signalbox_client import CallResult
 
         def call(attempt: Any) -> Any:
             return CallResult("ok", confidence=0.95, tokens_in=120, tokens_out=30)

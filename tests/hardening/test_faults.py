@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from routing.client import RoutingClient
+from signalbox_client import RoutingClient
 from tests.hardening._stack import (
     POLICY,
     Stack,

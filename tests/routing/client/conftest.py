@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from routing.client import RoutingClient
+from signalbox_client import RoutingClient
 
 from .fakes import KEY, SLUG, FakeClock, FakeServer
 

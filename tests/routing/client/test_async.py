@@ -9,7 +9,7 @@ import random
 import httpx
 import pytest
 
-from routing.client import AsyncRoutingClient, CallResult, RoutingClient, SignalboxNotReady
+from signalbox_client import AsyncRoutingClient, CallResult, RoutingClient, SignalboxNotReady
 
 from .conftest import BASE_URL
 from .fakes import KEY, SLUG, FakeClock, FakeServer, body
@@ -118,7 +118,7 @@ def test_options__both_shells_take_the_same_arguments_with_the_same_defaults():
     import dataclasses
     import inspect
 
-    from routing.client._core import ClientOptions
+    from signalbox_client._core import ClientOptions
 
     sync = inspect.signature(RoutingClient.__init__).parameters
     aio = inspect.signature(AsyncRoutingClient.__init__).parameters

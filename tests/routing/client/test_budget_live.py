@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from routing.client import CallResult, RoutingClient
+from signalbox_client import CallResult, RoutingClient
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from routing.client import RoutingClient
+from signalbox_client import RoutingClient
 
 from .conftest import BASE_URL
 from .fakes import KEY, SLUG, FakeServer

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from routing import services
-from routing.client import RoutingClient
+from signalbox_client import RoutingClient
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,7 +130,7 @@ def test_client__revoked_key__keeps_last_document_and_counts_failures(make_clien
 def test_client__outage_then_recovery__every_decision_delivered_exactly_once(make_client, tmp_path):
     """Decisions made while the control plane is down are spooled to disk and delivered once it's back."""
     from metrics.models import Decision
-    from routing.client import CallResult
+    from signalbox_client import CallResult
 
     warm = make_client()  # leaves the policy in the disk cache
     assert warm.wait_until_ready(5)

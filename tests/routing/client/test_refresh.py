@@ -206,7 +206,7 @@ def test_refresh__unknown_fields_ignored_and_budget_fed_to_state(server, make_cl
 
 def test_background_refresh__picks_up_a_new_version_without_being_asked():
     server = FakeServer()
-    from routing.client import RoutingClient
+    from signalbox_client import RoutingClient
 
     client = RoutingClient(
         "http://signalbox.test",

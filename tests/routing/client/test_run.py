@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from routing.client import (
+from signalbox_client import (
     OUTCOMES,
     CallResult,
     ProviderError,

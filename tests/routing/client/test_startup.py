@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from routing.client import RoutingClient, SignalboxNotReady
+from signalbox_client import RoutingClient, SignalboxNotReady
 
 from .conftest import BASE_URL
 from .fakes import KEY, SLUG, FakeServer, body

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from routing.client import RoutingClient
+from signalbox_client import RoutingClient
 
 from .conftest import BASE_URL
 from .fakes import KEY, SLUG, FakeServer, wait_for

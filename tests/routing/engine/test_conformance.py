@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from jsonschema import Draft202012Validator
 
-from routing.engine.conformance import SUITE_VERSION, case_schema, check_case, iter_cases, load_suites
+from signalbox_client.engine.conformance import SUITE_VERSION, case_schema, check_case, iter_cases, load_suites
 
 SUITES = load_suites()
 CASES = list(iter_cases())

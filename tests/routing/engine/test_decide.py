@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from routing.engine import (
+from signalbox_client.engine import (
     OUTCOMES,
     BudgetFraction,
     Decision,
@@ -164,7 +164,7 @@ def test_difficulty_score__documented_example():
 
 
 def test_budget_fraction__malformed_values__treated_as_unknown():
-    from routing.engine import BudgetFraction
+    from signalbox_client.engine import BudgetFraction
 
     assert BudgetFraction(daily="0.9", monthly=None).fraction is None  # type: ignore[arg-type]
     assert BudgetFraction(daily=True, monthly=0.5).fraction == 0.5  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.engine import (
+from signalbox_client.engine import (
     SCHEMA,
     DocumentError,
     PolicyError,

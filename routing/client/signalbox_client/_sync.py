@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from routing.engine import Request
+from signalbox_client.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
 from ._core import POST_HEADERS, ClientOptions

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from routing.engine import NextStep, Request, Step
+from signalbox_client.engine import NextStep, Request, Step
 
 from ._core import ClientCore, ClientDecision, ClientOptions
 from ._types import Attempt, Stats

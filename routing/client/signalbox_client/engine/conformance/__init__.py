@@ -13,10 +13,10 @@ from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
-from routing.engine.decide import decide, next_step
-from routing.engine.policy import compile_policy
-from routing.engine.types import Request, State, Step
-from routing.engine.validation import validate_document
+from signalbox_client.engine.decide import decide, next_step
+from signalbox_client.engine.policy import compile_policy
+from signalbox_client.engine.types import Request, State, Step
+from signalbox_client.engine.validation import validate_document
 
 SUITE_VERSION = "1.0"
 TOLERANCE = 1e-9

@@ -1,9 +1,9 @@
 """Signalbox client SDK: fetch a routing policy, decide locally, log decisions back.
 
-Imports only the standard library, httpx and ``routing.engine``. See ``docs/client.md``.
+Imports only the standard library, httpx and ``signalbox_client.engine``. See ``docs/client.md``.
 """
 
-from routing.engine import OUTCOMES, NextStep, Request, Step
+from signalbox_client.engine import OUTCOMES, NextStep, Request, Step
 
 from ._aio import AsyncRoutingClient
 from ._core import SDK_VERSION, ClientDecision, classify_exception

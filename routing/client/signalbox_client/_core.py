@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from routing.engine import (
+from signalbox_client.engine import (
     OUTCOMES,
     Decision,
     NextStep,
@@ -48,6 +48,7 @@ from ._types import (
     SignalboxNotReady,
     Stats,
 )
+from ._version import __version__
 
 logger = logging.getLogger("signalbox.client")
 
@@ -65,16 +66,7 @@ BUDGET_STATE_MAX_AGE = 600.0  # seconds a server budget state is used without be
 MAX_BUDGET_HEADER = 64_000
 
 
-def _sdk_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("signalbox")
-    except Exception:
-        return "0+unknown"
-
-
-SDK_VERSION = _sdk_version()
+SDK_VERSION = __version__
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +108,7 @@ class ClientOptions:
 
 @dataclass(frozen=True, slots=True)
 class ClientDecision(Decision):
-    """An engine :class:`~routing.engine.Decision` plus what a decision record needs later.
+    """An engine :class:`~signalbox_client.engine.Decision` plus what a decision record needs later.
 
     ``decide()`` returns these, so ``record(decision, ...)`` knows the task type, the policy version
     the decision came from and the request id that ties attempts together.
