@@ -9,6 +9,7 @@ from pathlib import Path
 import environ
 
 from controlplane.ratelimit import rate_parse
+from metrics.stats.budgets import DEFAULT_THRESHOLDS  # Django-free: the thresholds' one definition
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -206,7 +207,7 @@ CELERY_BEAT_SCHEDULE["metrics-budget-state-refresh"] = {
 # tries, backoff ALERTS_DELIVERY_BACKOFF_SECONDS × 2^(try−1); a channel is disabled after
 # ALERTS_CHANNEL_MAX_FAILURES failed tries in a row. Email goes through EMAIL_URL (console by default).
 ALERTS_EVALUATE_SECONDS = env.float("ALERTS_EVALUATE_SECONDS", default=300.0)
-ALERTS_BUDGET_THRESHOLDS = env.list("ALERTS_BUDGET_THRESHOLDS", cast=float, default=[0.5, 0.8, 1.0])
+ALERTS_BUDGET_THRESHOLDS = env.list("ALERTS_BUDGET_THRESHOLDS", cast=float, default=list(DEFAULT_THRESHOLDS))
 ALERTS_REOPEN_HOURS = env.float("ALERTS_REOPEN_HOURS", default=24.0)
 ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=5)
 ALERTS_DELIVERY_BACKOFF_SECONDS = env.float("ALERTS_DELIVERY_BACKOFF_SECONDS", default=30.0)

@@ -38,9 +38,9 @@ from django.utils import timezone
 from controlplane.celery import queue_now
 from controlplane.errors import Conflict, InvalidInput, NotAllowed
 from metrics import alerts_checks
+from metrics.budget.thresholds import spend_thresholds
 from metrics.models import (
     BUCKET_FIELDS,
-    LATENCY_BOUNDS_MS,
     SEVERITY_RANK,
     Alert,
     AlertEvent,
@@ -49,6 +49,12 @@ from metrics.models import (
     RollupHourly,
     Severity,
 )
+from metrics.rules import bands as band_rules
+from metrics.rules.bands import route_doc as _route_doc
+from metrics.rules.latency import QUANTILE_BOUNDS
+from metrics.rules.numbers import count as _int
+from metrics.rules.numbers import num as _num
+from metrics.rules.periods import midnight, month_days
 from metrics.stats import (
     PROVIDER_FAILURE_OUTCOMES,
     BurnRateRule,
@@ -85,10 +91,6 @@ DETECTORS: tuple[str, ...] = (
     "budget_forecast",
     "burn_rate",
 )
-# Healthy escalation bands where a route's expectations are silent: tier 1→2, tier 2→3 (the
-# dashboards use the same).
-DEFAULT_ESCALATION_BANDS: tuple[tuple[float, float], ...] = ((0.20, 0.30), (0.05, 0.10))
-_QUANTILE_BOUNDS = (*map(float, LATENCY_BOUNDS_MS), math.inf)
 MAX_NOTE = 2000
 SYSTEM = "system"
 
@@ -183,7 +185,7 @@ class Windows:
 
     @property
     def day_start(self) -> datetime:
-        return datetime.combine(self.at.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+        return midnight(self.at.astimezone(UTC).date())
 
     @property
     def month_start(self) -> datetime:
@@ -191,9 +193,7 @@ class Windows:
 
     @property
     def month_days(self) -> int:
-        start = self.month_start
-        following = (start + timedelta(days=32)).replace(day=1)
-        return (following - start).days
+        return month_days(self.month_start.date())
 
     @property
     def spend_start(self) -> datetime:
@@ -222,14 +222,6 @@ class _RouteTotals:
     spike_failures: int = 0
     spike_base_attempts: int = 0
     spike_base_failures: int = 0
-
-
-def _int(value: Any) -> int:
-    return int(value) if value is not None else 0
-
-
-def _num(value: Any) -> float:
-    return float(value) if value is not None else 0.0
 
 
 def _route_totals(policy_id: int, w: Windows) -> dict[str, _RouteTotals]:
@@ -336,24 +328,6 @@ def _combine(detector: str, route: str, named: Sequence[tuple[str, Finding]]) ->
     return Evaluation(detector, route, replace(finding, detector=detector), name, {n: f.status for n, f in named})
 
 
-def _route_doc(doc: Mapping[str, Any], route: str) -> Mapping[str, Any]:
-    return (doc.get("routes") or {}).get(route) or {}
-
-
-def _bands(route_doc: Mapping[str, Any], max_tier: int) -> list[tuple[float, float]]:
-    declared = (route_doc.get("expectations") or {}).get("escalation_bands") or []
-    tiers = route_doc.get("tiers")
-    transitions = len(tiers) - 1 if tiers else min(max(max_tier - 1, 0), len(DEFAULT_ESCALATION_BANDS))
-    bands = []
-    for i in range(transitions):
-        if i < len(declared):
-            lo, hi = float(declared[i]["min"]), float(declared[i]["max"])
-            bands.append((min(lo, hi), max(lo, hi)))  # the schema does not order them
-        elif i < len(DEFAULT_ESCALATION_BANDS):
-            bands.append(DEFAULT_ESCALATION_BANDS[i])
-    return bands
-
-
 def route_drift_evaluate(route: str, t: _RouteTotals, route_doc: Mapping[str, Any]) -> list[Evaluation]:
     """The six drift detectors on one route's window totals, thresholds from its expectations."""
     who = f"route {route}"
@@ -362,12 +336,19 @@ def route_drift_evaluate(route: str, t: _RouteTotals, route_doc: Mapping[str, An
     out: list[Evaluation | None] = []
 
     steps = []
-    for i, band in enumerate(_bands(route_doc, max(t.tiers, default=1))):
+    for i, band in enumerate(band_rules.escalation_bands(route_doc, max(t.tiers, default=1))):
+        if band is None:
+            continue  # a transition with no band is not judged
         lower, upper = t.tiers.get(i + 1, [0, 0]), t.tiers.get(i + 2, [0, 0])
         reached, escalated = lower[0] + lower[1], upper[1]
         step = f"tier {i + 1}→{i + 2}"
         steps.append(
-            (step, escalation_band(escalated, reached, band=band, subject=f"{who}: {step} escalation", window=cw))
+            (
+                step,
+                escalation_band(
+                    escalated, reached, band=(band.lo, band.hi), subject=f"{who}: {step} escalation", window=cw
+                ),
+            )
         )
     out.append(_combine("escalation_band", route, steps))
 
@@ -430,7 +411,7 @@ def route_drift_evaluate(route: str, t: _RouteTotals, route_doc: Mapping[str, An
         (
             "against baseline",
             latency_p95_regression(
-                _QUANTILE_BOUNDS,
+                QUANTILE_BOUNDS,
                 t.buckets,
                 t.base_buckets,
                 subject=f"{who}: latency p95",
@@ -444,7 +425,7 @@ def route_drift_evaluate(route: str, t: _RouteTotals, route_doc: Mapping[str, An
             (
                 "against p95 budget",
                 alerts_checks.latency_p95_over_budget(
-                    _QUANTILE_BOUNDS,
+                    QUANTILE_BOUNDS,
                     t.buckets,
                     budget_ms=float(expect["latency_p95_ms"]),
                     subject=f"{who}: latency p95",
@@ -605,7 +586,7 @@ def policy_evaluate(policy: Policy, *, at: datetime) -> list[Evaluation]:
     evaluations: list[Evaluation] = []
     for route in routes:
         evaluations += route_drift_evaluate(route, totals.get(route) or _RouteTotals(), _route_doc(doc, route))
-    thresholds = tuple(sorted(float(t) for t in settings.ALERTS_BUDGET_THRESHOLDS))
+    thresholds = spend_thresholds()
     budgets = [("", doc.get("budget"))]
     budgets += [(r, _route_doc(doc, r).get("budget")) for r in sorted(doc.get("routes") or {})]
     if any(b for _, b in budgets):

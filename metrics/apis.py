@@ -62,6 +62,11 @@ def _shape(name: str, **fields: serializers.Field) -> serializers.Serializer:
     return type(name, (serializers.Serializer,), fields)()
 
 
+def _nullable_shape(name: str, help_text: str = "", **fields: serializers.Field) -> serializers.Serializer:
+    """A named nested serializer whose value may be null."""
+    return type(name, (serializers.Serializer,), fields)(allow_null=True, help_text=help_text)
+
+
 def _list(name: str, **fields: serializers.Field) -> serializers.ListField:
     return serializers.ListField(child=type(name, (serializers.Serializer,), fields)())
 
@@ -221,8 +226,14 @@ def _steps(name: str) -> serializers.ListField:
         reached=I(),
         escalated=I(),
         rate=_nullable(F()),
-        band=_shape(f"{name}Band", min=F(), max=F(), source=S()),
-        status=S(required=False),
+        band=_nullable_shape(
+            f"{name}Band",
+            help_text="the transition's expected band; null where it has none (metrics.rules.bands)",
+            min=F(),
+            max=F(),
+            source=S(help_text="policy or default"),
+        ),
+        status=S(required=False, help_text="in band, below band, above band, no data, no band or no tier N"),
     )
 
 
@@ -263,6 +274,8 @@ class MetricsEscalationApi(MetricsApi):
             tier_2_to_3=serializers.ListField(child=_nullable(F())),
         )
         advisory_rate = F()
+        transitions = _list("EscalationTransition", from_tier=I(), to_tier=I())
+        default_bands = _list("EscalationDefaultBand", from_tier=I(), to_tier=I(), min=F(), max=F())
 
     @extend_schema(
         operation_id="metrics_escalation",

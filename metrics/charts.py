@@ -292,23 +292,29 @@ def spend_by_model(data: dict[str, Any]) -> go.Figure:
 
 
 def escalation_rates(data: dict[str, Any]) -> go.Figure:
-    """Tier 1→2 and 2→3 rates per route as bars over their expected band (green shading)."""
+    """Each tier transition's rate per route as bars over its expected band (green shading)."""
     from plotly.subplots import make_subplots
 
     routes = list(data["routes"])[::-1]
     names = [r["route"] for r in routes]
+    depth = max((len(r["steps"]) for r in routes), default=2)
     fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06, subplot_titles=("Tier 1 → 2", "Tier 2 → 3")
+        rows=1,
+        cols=depth,
+        shared_yaxes=True,
+        horizontal_spacing=0.06 if depth <= 2 else 0.03,
+        subplot_titles=[f"Tier {t} → {t + 1}" for t in range(1, depth + 1)],
     )
     colors = {"in band": GOOD, "below band": WATCH, "above band": BAD, "no data": MUTED}
-    for col, idx in ((1, 0), (2, 1)):
+    for col, idx in ((i + 1, i) for i in range(depth)):
         xs, cols, custom = [], [], []
         for i, r in enumerate(routes):
             step = r["steps"][idx]
             xs.append(step["rate"] if step["rate"] is not None else 0)
             cols.append(colors.get(step["status"], MUTED))
-            band = step.get("band") or {"min": 0, "max": 0}
-            custom.append([step["escalated"], step["reached"], band["min"], band["max"], step["status"]])
+            band = step.get("band")
+            expected = f"expected {band['min']:.0%}–{band['max']:.0%}" if band else "no band"
+            custom.append([step["escalated"], step["reached"], expected, step["status"]])
             if step["reached"] and step.get("band"):
                 fig.add_shape(
                     type="rect",
@@ -332,8 +338,8 @@ def escalation_rates(data: dict[str, Any]) -> go.Figure:
             col=col,
             customdata=custom,
             width=0.5,
-            hovertemplate="%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<br>expected "
-            "%{customdata[2]:.0%}–%{customdata[3]:.0%}: %{customdata[4]}<extra></extra>",
+            hovertemplate="%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<br>"
+            "%{customdata[2]}: %{customdata[3]}<extra></extra>",
         )
     _layout(fig, height=max(240, 90 + 44 * len(routes)), legend=False)
     fig.update_xaxes(

@@ -17,7 +17,6 @@ Definitions used on every page (also shown in the pages' footnotes):
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -30,22 +29,24 @@ from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
+from metrics.budget.thresholds import spend_thresholds
 from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, Alert, ReportReview, RollupHourly
+from metrics.rules import bands as band_rules
+from metrics.rules.latency import buckets_of, latency_quantiles
+from metrics.rules.numbers import count as _int
+from metrics.rules.numbers import num as _num
+from metrics.rules.numbers import ratio
+from metrics.rules.periods import midnight, month_end, month_start
 from metrics.selectors import rollup_range_cells
 from metrics.stats.budgets import forecast_linear
-from metrics.stats.histogram import histogram_quantile
 from routing.models import Policy, PolicyVersion
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-# Healthy escalation bands when a route's expectations do not say: tier 1→2, tier 2→3.
-DEFAULT_ESCALATION_BANDS: tuple[tuple[float, float], ...] = ((0.20, 0.30), (0.05, 0.10))
 # "Fallback rate above 40%: route this task type directly to the stronger tier."
 DIRECT_ROUTE_ADVISORY_RATE = 0.40
 PASS_RATE_GOOD = 0.95
 PASS_RATE_POOR = 0.75
-BUDGET_THRESHOLDS = (0.5, 0.8, 1.0)
-_QUANTILE_BOUNDS = (*map(float, LATENCY_BOUNDS_MS), math.inf)
 _OK = Q(outcome="ok")
 
 
@@ -221,19 +222,6 @@ def _cells(
     return qs
 
 
-def _num(value: Any) -> float:
-    return float(value) if value is not None else 0.0
-
-
-def _int(value: Any) -> int:
-    return int(value) if value is not None else 0
-
-
-def ratio(part: float, whole: float) -> float | None:
-    """part / whole, or None when there is nothing to divide by."""
-    return part / whole if whole else None
-
-
 def pass_rate(ok: int, requests: int) -> float | None:
     """ok attempts / requests, capped at 1: an `ok` answer below the route's min_confidence still
     escalates, so one request can log two ok attempts."""
@@ -242,17 +230,12 @@ def pass_rate(ok: int, requests: int) -> float | None:
 
 
 def _buckets(row: Mapping[str, Any]) -> list[int]:
-    return [_int(row.get(f"s_{name}")) for name in BUCKET_FIELDS]
+    return buckets_of(row, "s_")
 
 
 def _bucket_sums() -> dict[str, Sum]:
     # Aliases must not shadow the model's fields.
     return {f"s_{name}": Sum(name) for name in BUCKET_FIELDS}
-
-
-def latency_quantiles(buckets: list[int]) -> dict[str, float | None]:
-    """p50/p95/p99 (ms) of a latency histogram in the rollups' buckets."""
-    return {f"p{int(q * 100)}": histogram_quantile(_QUANTILE_BOUNDS, buckets, q) for q in (0.5, 0.95, 0.99)}
 
 
 def _day(value: datetime | date) -> str:
@@ -271,20 +254,10 @@ def route_expectations(f: DashboardFilters, route: str) -> dict[str, Any]:
     return route_settings(f, route).get("expectations") or {}
 
 
-def escalation_bands(f: DashboardFilters, route: str) -> list[dict[str, Any]]:
-    """The route's bands for tier 1→2, 2→3, … ; the healthy defaults where the policy is silent."""
-    declared = route_expectations(f, route).get("escalation_bands") or []
-    tiers = route_settings(f, route).get("tiers")
-    # A route with n tiers has n-1 transitions; a 2-tier route has no tier 2→3 band to miss.
-    transitions = len(tiers) - 1 if tiers else max(len(declared), len(DEFAULT_ESCALATION_BANDS))
-    bands = []
-    for i in range(transitions):
-        if i < len(declared):
-            bands.append({"min": float(declared[i]["min"]), "max": float(declared[i]["max"]), "source": "policy"})
-        else:
-            lo, hi = DEFAULT_ESCALATION_BANDS[i]
-            bands.append({"min": lo, "max": hi, "source": "default"})
-    return bands
+def escalation_bands(f: DashboardFilters, route: str, observed_tiers: int = 0) -> list[band_rules.Band | None]:
+    """The route's band for each transition tier 1→2, 2→3, …, None where it has none
+    (`metrics.rules.bands`)."""
+    return band_rules.escalation_bands(route_settings(f, route), observed_tiers)
 
 
 def version_markers(f: DashboardFilters) -> list[dict[str, Any]]:
@@ -313,16 +286,6 @@ def version_markers(f: DashboardFilters) -> list[dict[str, Any]]:
     ]
 
 
-def _status(value: float | None, lo: float, hi: float) -> str:
-    if value is None:
-        return "no data"
-    if value < lo:
-        return "below band"
-    if value > hi:
-        return "above band"
-    return "in band"
-
-
 # --------------------------------------------------------------------------------------------
 # Overview
 
@@ -341,12 +304,6 @@ def budget_for(f: DashboardFilters) -> dict[str, Any]:
         "daily_usd": budget.get("daily_usd"),
         "downgrade_at": budget.get("downgrade_at"),
     }
-
-
-def _month_bounds(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
-    last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
-    return first, last
 
 
 def open_alerts_count(f: DashboardFilters) -> int:
@@ -419,12 +376,8 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
     movers.sort(key=lambda m: (-abs(m["cost_change_usd"]), -abs(m["requests_change"]), m["task_type"]))
 
     # Spend of the calendar month holding the range's end, against the monthly budget.
-    month_start, month_end = _month_bounds(f.end)
-    month_spend = _num(
-        _cells(f, start=datetime.combine(month_start, time.min, tzinfo=UTC), end=f.end_dt).aggregate(c=Sum("cost_usd"))[
-            "c"
-        ]
-    )
+    month_first, month_last = month_start(f.end), month_end(f.end)
+    month_spend = _num(_cells(f, start=midnight(month_first), end=f.end_dt).aggregate(c=Sum("cost_usd"))["c"])
     budget = budget_for(f)
     monthly = budget["monthly_usd"]
 
@@ -445,10 +398,10 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
         "previous": previous,
         "budget": {
             **budget,
-            "month": month_start.strftime("%Y-%m"),
-            "month_label": month_start.strftime("%B %Y"),
+            "month": month_first.strftime("%Y-%m"),
+            "month_label": month_first.strftime("%B %Y"),
             "month_to_date_usd": month_spend,
-            "month_end": month_end.isoformat(),
+            "month_end": month_last.isoformat(),
             "fraction": ratio(month_spend, float(monthly)) if monthly else None,
         },
         "open_alerts": open_alerts_count(f),
@@ -573,7 +526,7 @@ def _cascade(tiers: Mapping[int, Mapping[str, int]], depth: int) -> list[dict[st
 
 
 def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
-    """Tier 1→2 and 2→3 rates per route against their bands, a cascade funnel, the direct-route
+    """Each tier transition's rate per route against its band, a cascade funnel, the direct-route
     advisory per task type, and the daily tier 1→2 rate (2 queries)."""
     per_route: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     per_task: dict[tuple[str, str], dict[int, dict[str, int]]] = defaultdict(
@@ -596,16 +549,20 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
 
     routes = []
     for route, tiers in sorted(per_route.items()):
-        bands = escalation_bands(f, route)
-        steps = _cascade(tiers, 2)
-        for i, step in enumerate(steps):
-            band = bands[i] if i < len(bands) else None
-            step["band"] = band
-            if band is None:
-                step["status"] = f"no tier {i + 2}"
-            else:
-                step["status"] = _status(step["rate"], band["min"], band["max"]) if step["reached"] else "no data"
+        bands = escalation_bands(f, route, observed_tiers=max(tiers, default=1))
+        steps = _cascade(tiers, len(bands))
+        for step, band in zip(steps, bands, strict=True):
+            step["band"] = band.as_dict() if band else None
+            step["status"] = band_rules.status(band, step["rate"]) if step["reached"] else band_rules.NO_DATA
         routes.append({"route": route, "requests": sum(t["requests"] for t in tiers.values()), "steps": steps})
+    # Every route answers for every transition shown, at least tier 1→2 and 2→3 (a shorter route: "no tier").
+    depth = max([2, *(len(r["steps"]) for r in routes)])
+    for r in routes:
+        for t in range(len(r["steps"]) + 1, depth + 1):
+            r["steps"].append(
+                {"from_tier": t, "to_tier": t + 1, "reached": 0, "escalated": 0, "rate": None, "band": None}
+                | {"status": f"no tier {t + 1}"}
+            )
 
     advisories = []
     task_rows = []
@@ -664,6 +621,11 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
         "funnel": funnel,
         "daily": daily_rates,
         "advisory_rate": DIRECT_ROUTE_ADVISORY_RATE,
+        "transitions": [{"from_tier": t, "to_tier": t + 1} for t in range(1, depth + 1)],
+        "default_bands": [
+            {"from_tier": i + 1, "to_tier": i + 2, "min": lo, "max": hi}
+            for i, (lo, hi) in enumerate(band_rules.DEFAULT_ESCALATION_BANDS)
+        ],
     }
 
 
@@ -785,10 +747,10 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
     """Cumulative spend of the calendar month holding the range's end against the budget, the
     linear forecast to month end, threshold crossings, runway, and per-route budgets (1 query)."""
     now = (now or timezone.now()).astimezone(UTC)
-    month_start, month_end = _month_bounds(f.end)
-    start_dt = datetime.combine(month_start, time.min, tzinfo=UTC)
-    end_dt = datetime.combine(month_end + timedelta(days=1), time.min, tzinfo=UTC)
-    period_days = float(month_end.day)
+    month_first, month_last = month_start(f.end), month_end(f.end)
+    start_dt = midnight(month_first)
+    end_dt = midnight(month_last + timedelta(days=1))
+    period_days = float(month_last.day)
     elapsed_days = min(period_days, max(0.0, (min(now, end_dt) - start_dt).total_seconds() / 86400))
     per_day: dict[str, float] = defaultdict(float)
     per_route: dict[str, float] = defaultdict(float)
@@ -802,7 +764,7 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
         per_day[_day(r["day"])] += _num(r["cost"])
         per_route[r["route"]] += _num(r["cost"])
     n_days = math.ceil(elapsed_days - 1e-9)
-    days = [(month_start + timedelta(days=i)).isoformat() for i in range(int(period_days))]
+    days = [(month_first + timedelta(days=i)).isoformat() for i in range(int(period_days))]
     daily_spend = [per_day.get(d, 0.0) for d in days[:n_days]]
     cumulative, running = [], 0.0
     for spend in daily_spend:
@@ -814,7 +776,7 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
     spent = running
     runway = forecast.runway_days(monthly) if forecast and monthly is not None else None
     thresholds = []
-    for t in BUDGET_THRESHOLDS:
+    for t in spend_thresholds():
         crossed_on = None
         if monthly:
             crossed_on = next((days[i] for i, c in enumerate(cumulative) if c >= t * monthly), None)
@@ -838,10 +800,10 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
     return {
         "filters": f.as_dict(),
         "budget": budget,
-        "month": month_start.strftime("%Y-%m"),
-        "month_label": month_start.strftime("%B %Y"),
-        "month_start": month_start.isoformat(),
-        "month_end": month_end.isoformat(),
+        "month": month_first.strftime("%Y-%m"),
+        "month_label": month_first.strftime("%B %Y"),
+        "month_start": month_first.isoformat(),
+        "month_end": month_last.isoformat(),
         "period_days": period_days,
         "elapsed_days": round(elapsed_days, 4),
         "days": days,

@@ -22,12 +22,11 @@ savings are estimated is in docs/reports.md.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import CharField, OuterRef, Q, Subquery, Sum, Value
@@ -38,6 +37,10 @@ from controlplane.errors import InvalidInput, NotFound
 from metrics import dashboard_selectors as sel
 from metrics import selectors as metrics_selectors
 from metrics.models import BUCKET_FIELDS, Alert, ReportReview, RollupHourly
+from metrics.rules.latency import latency_quantiles
+from metrics.rules.numbers import count as _int
+from metrics.rules.numbers import num as _num
+from metrics.rules.periods import midnight, month_end, month_next, month_previous
 from metrics.whatif import whatif_for_report
 from routing import selectors as routing_selectors
 from routing.models import AuditEntry, Policy, PolicyVersion
@@ -104,36 +107,11 @@ def report_month_parse(value: str, *, today: date | None = None) -> date:
 def report_last_full_month(*, today: date | None = None) -> date:
     """The first day of the last month that is over."""
     today = today or timezone.now().astimezone(UTC).date()
-    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def month_end(first: date) -> date:
-    """The last day of the month starting on `first`."""
-    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
-
-
-def month_previous(first: date) -> date:
-    return (first - timedelta(days=1)).replace(day=1)
-
-
-def month_next(first: date) -> date:
-    return month_end(first) + timedelta(days=1)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    return month_previous(today)
 
 
 # --------------------------------------------------------------------------------------------
 # Sums and the metrics drawn from them
-
-
-def _num(value: Any) -> float:
-    return float(value) if value is not None else 0.0
-
-
-def _int(value: Any) -> int:
-    return int(value) if value is not None else 0
 
 
 @dataclass
@@ -165,6 +143,9 @@ class _Sums:
         tier = self.tiers[row["tier"]]
         for i, value in enumerate((requests, escalations, attempts, ok, cost)):
             tier[i] += value
+
+    def max_tier(self) -> int:
+        return max(self.tiers, default=1)
 
     def reached(self, tier: int) -> int:
         """Requests that reached `tier`: started there or escalated into it."""
@@ -198,7 +179,7 @@ class _Sums:
             "tier_1_to_2_rate": self.step_rate(1),
             "tier_2_to_3_rate": self.step_rate(2),
             "pass_rate": sel.pass_rate(self.ok, self.requests),
-            "p95_ms": sel.latency_quantiles(self.buckets)["p95"],
+            "p95_ms": latency_quantiles(self.buckets)["p95"],
             "unpriced": self.unpriced,
         }
 
@@ -230,7 +211,7 @@ def _compare(current: _Sums, previous: _Sums) -> dict[str, dict[str, float | Non
 def _month_cells(policy: Policy, start: date, end: date) -> Any:
     """The cells of whole days [start, end]: the daily rollup, addressed as `hour` like the hourly one."""
     return metrics_selectors.rollup_range_cells(
-        policy_id=policy.pk, start=_midnight(start), end=_midnight(end + timedelta(days=1))
+        policy_id=policy.pk, start=midnight(start), end=midnight(end + timedelta(days=1))
     )
 
 
@@ -238,7 +219,7 @@ def _two_month_rows(policy: Policy, first: date) -> list[dict[str, Any]]:
     """Query 1: per route × task type × model × tier, every measure summed per month
     (prefix c_ for the month, p_ for the month before)."""
     previous = month_previous(first)
-    split = _midnight(first)
+    split = midnight(first)
     periods = {"c_": Q(hour__gte=split), "p_": Q(hour__lt=split)}
     measures: dict[str, Sum] = {}
     for prefix, period in periods.items():
@@ -282,7 +263,7 @@ def _published_versions(policy: Policy, first: date) -> list[PolicyVersion]:
     ).order_by("-created_at", "-id")
     return list(
         routing_selectors.policy_versions(policy)
-        .filter(published_at__gte=_midnight(first), published_at__lt=_midnight(month_next(first)))
+        .filter(published_at__gte=midnight(first), published_at__lt=midnight(month_next(first)))
         .annotate(audit_actor=Subquery(entry.values("actor_label")[:1]), audit_diff=Subquery(entry.values("diff")[:1]))
         .order_by("published_at", "number")
     )
@@ -291,7 +272,7 @@ def _published_versions(policy: Policy, first: date) -> list[PolicyVersion]:
 def _alerts(policy: Policy, first: date) -> list[Alert]:
     """Query 4: alerts open at some moment of the month (raised in it, or still open from
     before), newest first."""
-    return list(metrics_selectors.alert_list(policy=policy, since=_midnight(first), until=_midnight(month_next(first))))
+    return list(metrics_selectors.alert_list(policy=policy, since=midnight(first), until=midnight(month_next(first))))
 
 
 def report_reviews(policy: Policy, first: date) -> list[ReportReview]:
@@ -424,12 +405,12 @@ def _recommendations(
                 )
             )
         # 2. Escalation above the route's band: savings from bringing the rate back to its top.
-        for i, band in enumerate(sel.escalation_bands(f, route)):
+        for i, band in enumerate(sel.escalation_bands(f, route, observed_tiers=cur.max_tier())):
             tier = i + 1
             reached, rate = cur.reached(tier), cur.step_rate(tier)
-            if rate is None or rate <= band["max"]:
-                continue
-            excess = cur.escalated_into(tier + 1) - band["max"] * reached
+            if band is None or rate is None or rate <= band.hi:
+                continue  # no band (a deep transition nothing declares) is not judged
+            excess = cur.escalated_into(tier + 1) - band.hi * reached
             cpr_up = cur.tier_cost_per_request(tier + 1)
             savings = excess * cpr_up if cpr_up is not None else None
             items.append(
@@ -437,11 +418,11 @@ def _recommendations(
                     "over_band",
                     route,
                     f"Route {route}: tier {tier} → {tier + 1} escalation was {rate:.1%} in {label}, above its "
-                    f"{band['min']:.0%}–{band['max']:.0%} band: {excess:,.0f} fewer escalations at the band's top "
+                    f"{band.text} band: {excess:,.0f} fewer escalations at the band's top "
                     f"would not pay tier {tier + 1}'s ${cpr_up or 0:.4f} per request.",
                     transition=f"{tier}→{tier + 1}",
                     observed_rate=rate,
-                    threshold=band["max"],
+                    threshold=band.hi,
                     affected_requests=excess,
                     from_cost=cpr_up,
                     to_cost=None,
@@ -570,7 +551,7 @@ def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) 
     alerts = [
         {
             "opened_at": _iso(a.opened_at),
-            "raised_in_month": a.opened_at >= _midnight(first),
+            "raised_in_month": a.opened_at >= midnight(first),
             "route": a.route,
             "detector": a.detector,
             "severity": a.severity,
@@ -598,7 +579,7 @@ def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) 
         "previous_month_label": previous_label,
         "previous_start": previous.isoformat(),
         "previous_end": month_end(previous).isoformat(),
-        "complete": now >= _midnight(last + timedelta(days=1)),
+        "complete": now >= midnight(last + timedelta(days=1)),
         "has_data": not overall[0].empty,
         "previous_has_data": not overall[1].empty,
         "summary": summary,

@@ -10,7 +10,8 @@ from typing import Any
 from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
-from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_MEASURES, RollupDaily, RollupHourly
+from metrics.models import ROLLUP_MEASURES, RollupDaily, RollupHourly
+from metrics.rules.latency import buckets_of, latency_quantiles
 
 GRANULARITIES = ("hour", "day", "week", "month")
 
@@ -93,32 +94,9 @@ def rollup_totals(
     return list(qs.values(*group_by).order_by(*group_by).annotate(**measures))
 
 
-def latency_percentile(buckets: Sequence[int], q: float) -> float | None:
-    """The q-quantile (0..1) of a latency histogram, by linear interpolation inside its bucket.
-
-    Bucket i spans [LATENCY_BOUNDS_MS[i-1], LATENCY_BOUNDS_MS[i]) with 0 below the first bound;
-    the open last bucket reports its lower bound (what is known for sure).
-    """
-    total = sum(buckets)
-    if total == 0:
-        return None
-    rank = q * total
-    seen = 0
-    for i, n in enumerate(buckets):
-        if n and seen + n >= rank:
-            if i == len(LATENCY_BOUNDS_MS):
-                return float(LATENCY_BOUNDS_MS[-1])
-            lower = 0.0 if i == 0 else float(LATENCY_BOUNDS_MS[i - 1])
-            upper = float(LATENCY_BOUNDS_MS[i])
-            return lower + (upper - lower) * (rank - seen) / n
-        seen += n
-    return float(LATENCY_BOUNDS_MS[-1])
-
-
 def rollup_latency_percentiles(row: dict[str, Any]) -> dict[str, float | None]:
-    """p50/p95/p99 of a `rollup_totals` row."""
-    buckets = [int(row[name] or 0) for name in BUCKET_FIELDS]
-    return {f"p{int(q * 100)}": latency_percentile(buckets, q) for q in (0.5, 0.95, 0.99)}
+    """p50/p95/p99 of a `rollup_totals` row (`metrics.rules.latency`)."""
+    return latency_quantiles(buckets_of(row))
 
 
 def as_float(value: Decimal | float | None) -> float | None:

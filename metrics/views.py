@@ -177,6 +177,20 @@ class EscalationPage(DashboardPage):
     figures_from_data = {"escalation_rates": charts.escalation_rates, "funnel": charts.escalation_funnel}
     figures_over_time = {"escalation_daily": charts.escalation_daily}
 
+    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        built = super().build(f, markers)
+        if "data" in built:
+            defaults = " and ".join(
+                f"{b['min']:.0%}–{b['max']:.0%} for tier {b['from_tier']} → {b['to_tier']}"
+                for b in built["data"]["default_bands"]
+            )
+            built["band_subtitle"] = (
+                f"Green box: the expected band (the route's expectations, else the healthy {defaults}; "
+                "deeper transitions without a declared band are not judged). "
+                "Bars: green in band, amber below, red above."
+            )
+        return built
+
 
 class QualityPage(DashboardPage):
     page, title = "quality", "Quality"

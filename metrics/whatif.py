@@ -15,7 +15,6 @@ GROUP BY over the hourly rollups, the catalog, the live document) and never read
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -28,18 +27,18 @@ from typing import Any, cast
 from django.db.models import Sum
 
 from controlplane.errors import InvalidInput
-from metrics.dashboard_selectors import DEFAULT_ESCALATION_BANDS, FIRST_DATE, LAST_DATE
+from metrics.dashboard_selectors import FIRST_DATE, LAST_DATE
 from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS
 from metrics.pricing import prices
+from metrics.rules import bands as band_rules
+from metrics.rules.latency import latency_quantile
 from metrics.selectors import rollup_cells
-from metrics.stats.histogram import histogram_quantile
 from routing import selectors, services
 from routing.models import Policy
 from signalbox_client import engine
 from signalbox_client.engine.policy import bucket
 
 MAX_DAYS = 93
-_QUANTILE_BOUNDS = (*map(float, LATENCY_BOUNDS_MS), math.inf)
 # Request features a rollup carries for its task type: the rest are unknown to the replay.
 KNOWN_FEATURES = frozenset({"task_type", "prompt_tokens", "context_tokens"})
 _ESCALATING_OUTCOMES = ("low_confidence", "validation_failed")
@@ -82,7 +81,7 @@ class Step:
     reach: float
     cost_usd: float | None
     next_rate: float | None = None
-    next_rate_source: str | None = None  # "observed", "policy band", "default band"
+    next_rate_source: str | None = None  # "observed", "policy band", "default band", "assumed band"
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,15 +300,9 @@ class _Observed:
 
 
 def _band(document: Mapping[str, Any], route: str, tier: int) -> tuple[float, str, str]:
-    """(midpoint, source, band text) of the route's escalation band for tier → tier+1."""
-    bands = ((document.get("routes") or {}).get(route) or {}).get("expectations", {}).get("escalation_bands") or []
-    if tier - 1 < len(bands):
-        lo, hi = float(bands[tier - 1]["min"]), float(bands[tier - 1]["max"])
-        source = "policy band"
-    else:
-        lo, hi = DEFAULT_ESCALATION_BANDS[min(tier - 1, len(DEFAULT_ESCALATION_BANDS) - 1)]
-        source = "default band"
-    return (lo + hi) / 2, source, f"{lo:.0%}–{hi:.0%}"
+    """(midpoint, source, band text) of the band assumed for tier → tier+1 (`metrics.rules.bands`)."""
+    band = band_rules.assumed_band(band_rules.route_doc(document, route), tier - 1)
+    return band.midpoint, f"{band.source} band", band.text
 
 
 def _live_can_escalate(live: Mapping[str, Any] | None, route: str, tier: int) -> bool:
@@ -522,8 +515,8 @@ def _quantiles(buckets: Sequence[float]) -> dict[str, float | None]:
         return {"p50_ms": None, "p95_ms": None}
     counts = cast(Sequence[int], buckets)
     return {
-        "p50_ms": histogram_quantile(_QUANTILE_BOUNDS, counts, 0.5),
-        "p95_ms": histogram_quantile(_QUANTILE_BOUNDS, counts, 0.95),
+        "p50_ms": latency_quantile(counts, 0.5),
+        "p95_ms": latency_quantile(counts, 0.95),
     }
 
 

@@ -23,6 +23,7 @@ from metrics.models import (
     RollupDaily,
     RollupHourly,
 )
+from metrics.rules.latency import latency_quantile
 from tests.metrics.conftest import record
 
 pytestmark = pytest.mark.django_db
@@ -360,7 +361,7 @@ def test_cost_by_task_type__per_day__sums_cost_and_counts_unpriced(scope: Any) -
 def test_latency_percentile__interpolates_inside_the_bucket(
     buckets: list[int], q: float, expected: float | None
 ) -> None:
-    assert selectors.latency_percentile(buckets, q) == expected
+    assert latency_quantile(buckets, q) == expected
 
 
 def test_rollup_totals__p95_from_buckets(scope: Any) -> None:
