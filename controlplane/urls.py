@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-from metrics.client_api import client_decisions_ingest
+from metrics.ingest.apis import client_decisions_ingest
 from metrics.urls import api_urlpatterns as metrics_api_urlpatterns
 from metrics.urls import report_urlpatterns
 from routing.urls import api_urlpatterns, client_urlpatterns

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from controlplane.errors import DomainError
-from metrics import alerts
+from metrics.alerts import services as alerts
 from metrics.models import Alert, AlertEvent, Delivery, NotificationChannel
 from routing.admin import badge
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from metrics import services
+from metrics.ingest import services as ingest
 from routing import live
 from routing.models import Policy
 from signalbox_client import RoutingClient
@@ -93,7 +93,7 @@ def _transport(key_id: int, policy_ids: frozenset[int], report: TrafficReport) -
             return httpx.Response(200, content=entry.body, headers={"ETag": entry.etag or ""})
         if request.method == "POST" and path == "/api/v1/client/decisions":
             records = orjson.loads(request.content)["decisions"]
-            result = services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=records)
+            result = ingest.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=records)
             report.accepted += result.accepted
             report.duplicates += result.duplicates
             report.rejected += result.rejected

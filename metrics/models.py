@@ -1,9 +1,9 @@
 """Decision logs (raw, time-partitioned), their hourly and daily rollups, and the inbox of rollup deltas.
 
 The raw table `metrics_decision` is created by a migration with raw SQL: on PostgreSQL it is
-`PARTITION BY RANGE (ts)` with one partition per UTC day (see `metrics.partitions`); on SQLite
+`PARTITION BY RANGE (ts)` with one partition per UTC day (see `metrics.ingest.partitions`); on SQLite
 (the embedded demo) it is a plain table. Django maps it read-only (`managed = False`); every
-write goes through `metrics.services`.
+write goes through `metrics.ingest.services` and `metrics.rollups.services`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 # Upper bounds (exclusive) of the latency histogram buckets, in milliseconds. Bucket i counts
 # latencies in [LATENCY_BOUNDS_MS[i-1], LATENCY_BOUNDS_MS[i]); bucket 0 is [0, 25) and the last
 # bucket, index len(LATENCY_BOUNDS_MS), is [30000, +inf). It is PostgreSQL's
@@ -40,7 +42,7 @@ ROLLUP_MEASURES: tuple[str, ...] = (
 
 OUTCOMES: tuple[str, ...] = ("ok", "low_confidence", "validation_failed", "error", "timeout", "rate_limited")
 
-# Lengths of the raw table's strings; the ingest validation (`metrics.records`) enforces them.
+# Lengths of the raw table's strings; the ingest validation (`metrics.ingest.records`) enforces them.
 MAX_SHORT = 200  # route, task type, request id, client fields
 MAX_MODEL = 255
 MAX_PROVIDER = 100
@@ -81,7 +83,7 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 DECISION_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _COLUMNS if name != "received_at")
 
 # The same columns in the order of the ingest's COPY lines: the three the service adds (the key, and
-# the price it looks up) first, then those of one record's text (`metrics.records.copy_row`), which
+# the price it looks up) first, then those of one record's text (`metrics.ingest.records.copy_row`), which
 # the per-record check can then build in one piece before the batch is priced.
 COPY_LEAD_COLUMNS: tuple[str, ...] = ("key_id", "cost_usd", "unpriced")
 COPY_COLUMNS: tuple[str, ...] = COPY_LEAD_COLUMNS + tuple(
@@ -129,3 +131,8 @@ CREATE TABLE metrics_decision (
 """
 
 DROP = "DROP TABLE IF EXISTS metrics_decision"
+
+
+def sqlite_timestamp(ts: datetime) -> str:
+    """An instant as the SQLite demo stores timestamps: UTC, text, microseconds."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -6,19 +6,22 @@ from typing import Any
 
 from celery import shared_task
 
-from metrics import budget_state, services
+from metrics.alerts import services as alerts
+from metrics.budget import state as budget_state
+from metrics.ingest import services as ingest
+from metrics.rollups import services as rollups
 
 
-@shared_task(name="metrics.rollups_update", ignore_result=True)
+@shared_task(name=rollups.ROLLUPS_UPDATE_TASK, ignore_result=True)
 def rollups_update() -> int:
     """Fold pending rollup deltas into the rollups and publish the budget state they change."""
-    return services.rollups_update()
+    return rollups.rollups_update()
 
 
 @shared_task(name="metrics.partitions_maintain", ignore_result=True)
 def partitions_maintain() -> dict[str, list[str]]:
     """Create decision partitions ahead and drop those past retention."""
-    report = services.partitions_maintain()
+    report = ingest.partitions_maintain()
     return {"created": [d.isoformat() for d in report.created], "dropped": [d.isoformat() for d in report.dropped]}
 
 
@@ -31,18 +34,14 @@ def budget_state_refresh() -> int:
 @shared_task(name="metrics.alerts_evaluate", ignore_result=True)
 def alerts_evaluate() -> dict[str, int]:
     """Evaluate every live policy's drift and budget detectors and update their alerts."""
-    from metrics import alerts
-
     report = alerts.alerts_evaluate()
     return {"policies": report.policies, "opened": report.count("opened"), "resolved": report.count("resolved")}
 
 
-@shared_task(bind=True, name="metrics.notification_deliver", ignore_result=True, max_retries=None)
+@shared_task(bind=True, name=alerts.NOTIFICATION_DELIVER_TASK, ignore_result=True, max_retries=None)
 def notification_deliver(self: Any, delivery_id: int) -> None:
     """Send one notification; retry with exponential backoff while the service asks to (it bounds
     the attempts with ALERTS_DELIVERY_MAX_ATTEMPTS)."""
-    from metrics import alerts
-
     retry_in = alerts.notification_deliver(delivery_id=delivery_id)
     if retry_in is not None and self.request.is_eager:
         # In-process (no broker: the demo, the tests) nothing can wait out a countdown, and an

@@ -149,7 +149,7 @@ def raw_rows(records: list[dict[str, Any]], policy_ids: dict[str, int]) -> list[
 def run_raw(url: str, batches: list[list[tuple]]) -> float:
     import psycopg
 
-    from metrics import sql
+    from metrics.rollups import sql
     from metrics.schema import POSTGRES_STAGING
 
     with psycopg.connect(url) as conn:
@@ -263,7 +263,7 @@ def main() -> None:
             "-c",
             (
                 "import django; django.setup(); from datetime import *; "
-                "from metrics.partitions import partitions_ensure; "
+                "from metrics.ingest.partitions import partitions_ensure; "
                 "t = datetime.now(UTC).date(); partitions_ensure([t - timedelta(days=n) for n in range(3)])"
             ),
         ],
@@ -294,7 +294,7 @@ def main() -> None:
                         "-c",
                         (
                             "import django; django.setup(); "
-                            "from metrics.services import rollups_update; print(rollups_update())"
+                            "from metrics.rollups.services import rollups_update; print(rollups_update())"
                         ),
                     ],
                     cwd=ROOT,

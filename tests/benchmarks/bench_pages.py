@@ -10,7 +10,7 @@ decisions are spread evenly from the first day of the month before the last full
 decisions are generated in SQL (generate_series: five task types on three routes, first attempts,
 fallbacks and escalations on six models over three tiers, six outcomes, token counts, prices and
 log-normal latencies; versions 2 and 3 go live inside the report month) and aggregated straight
-into the hourly rollup by the aggregate ingestion and the rebuild use (`metrics.sql.aggregate_rows_sql`),
+into the hourly rollup by the aggregate ingestion and the rebuild use (`metrics.rollups.sql.aggregate_rows_sql`),
 so the cells, and the daily cells the database keeps from them, are exactly what ingesting those
 decisions would produce. Raw rows are not written: no page reads them.
 
@@ -109,8 +109,8 @@ def setup(decisions: int) -> None:
     from django.contrib.auth.models import Group, User
     from django.db import connection
 
-    from metrics import sql
     from metrics.models import Alert
+    from metrics.rollups import sql
     from routing import services
     from routing.models import PolicyVersion
     from tests import factories

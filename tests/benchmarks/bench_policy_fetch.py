@@ -29,7 +29,7 @@ DB = "signalbox_bench_fetch"
 SETUP = """
 import django; django.setup()
 from routing.demo import demo_routing_load, demo_sdk_key
-from metrics.budget_state import budget_state_refresh
+from metrics.budget.state import budget_state_refresh
 report, policies = demo_routing_load()
 budget_state_refresh()  # the demo policies have budgets: every answer carries Signalbox-Budget
 print(demo_sdk_key(policies)[1])

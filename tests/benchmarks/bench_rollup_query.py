@@ -5,7 +5,7 @@
 Builds a scratch PostgreSQL database with the real schema, generates the decisions directly in
 SQL (generate_series; two policies, five task types each, three models per task type, six
 outcomes, a new policy version on day 20, 30 days), builds the rollups through the rebuild path
-(`services.rollups_rebuild`; the daily cells follow the hourly ones by trigger), then times, for one
+(`rollups.rollups_rebuild`; the daily cells follow the hourly ones by trigger), then times, for one
 policy over 30 days:
 - the dashboard selector `rollup_cost_by_task_type(policy, start, end, granularity="day")`
   (Django ORM, rows fetched): whole days, so it reads the daily cells;
@@ -91,7 +91,9 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from metrics import partitions, selectors, services
+    from metrics.ingest import partitions
+    from metrics.rollups import selectors as rollup_selectors
+    from metrics.rollups import services as rollups
 
     if not args.keep:
         partitions.partitions_ensure([(start + timedelta(days=d)).date() for d in range(-1, DAYS + 1)])
@@ -107,7 +109,7 @@ def main() -> None:
             cursor.execute("VACUUM ANALYZE metrics_decision")
         print(f"\n{per_day * DAYS:,} decisions generated in {time.perf_counter() - t0:.0f} s")
         t0 = time.perf_counter()
-        cells = services.rollups_rebuild(since=start, until=end)
+        cells = rollups.rollups_rebuild(since=start, until=end)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE metrics_rollup_hourly")
             cursor.execute("VACUUM ANALYZE metrics_rollup_daily")
@@ -122,17 +124,19 @@ def main() -> None:
         policy_days = cursor.fetchone()[0]
 
     def from_rollups() -> int:
-        return len(selectors.rollup_cost_by_task_type(1, start, end, granularity="day"))
+        return len(rollup_selectors.rollup_cost_by_task_type(1, start, end, granularity="day"))
 
     def from_hourly() -> int:
-        return len(selectors.rollup_cost_by_task_type(1, start, end - timedelta(microseconds=1), granularity="day"))
+        return len(
+            rollup_selectors.rollup_cost_by_task_type(1, start, end - timedelta(microseconds=1), granularity="day")
+        )
 
     def from_raw() -> int:
         with connection.cursor() as cursor:
             cursor.execute(RAW_QUERY, [1, start, end])
             return len(cursor.fetchall())
 
-    assert selectors.rollup_cost_by_task_type(1, start, end) == selectors.rollup_cost_by_task_type(
+    assert rollup_selectors.rollup_cost_by_task_type(1, start, end) == rollup_selectors.rollup_cost_by_task_type(
         1, start, end - timedelta(microseconds=1)
     )
     assert from_rollups() == from_hourly() == from_raw() == DAYS * 5

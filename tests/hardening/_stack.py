@@ -505,7 +505,7 @@ class Stack:
 
     def rollup_mismatches(self) -> int:
         """Cells where the hourly rollups differ from a GROUP BY over the raw rows (both ways)."""
-        from metrics import sql
+        from metrics.rollups import sql
 
         cells = f"SELECT {sql.DIMENSIONS}, {sql.MEASURES} FROM metrics_rollup_hourly"
         grouped = sql.aggregate_rows_sql("postgresql", "metrics_decision")

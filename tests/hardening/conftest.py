@@ -22,15 +22,16 @@ DECISIONS_URL = "/api/v1/client/decisions"
 @pytest.fixture(autouse=True)
 def _fresh_metrics_memory() -> Iterator[None]:
     from controlplane import ratelimit
-    from metrics import partitions, pricing, services
+    from metrics.ingest import partitions, pricing
+    from metrics.ingest import services as ingest
 
     pricing.forget()
-    services.scope_forget()
+    ingest.scope_forget()
     partitions.forget()
     ratelimit.forget()
     yield
     pricing.forget()
-    services.scope_forget()
+    ingest.scope_forget()
     partitions.forget()
     ratelimit.forget()
 

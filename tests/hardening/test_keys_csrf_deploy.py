@@ -150,9 +150,9 @@ def _audit() -> int:
 
 
 def test_size__decision_batch_over_the_limit__413_json(world: Any, upload: Any) -> None:
-    from metrics import services
+    from metrics.ingest import services as ingest
 
-    body = b'{"decisions": [' + b'"' + b"x" * (services.MAX_BATCH_BYTES + 10) + b'"]}'
+    body = b'{"decisions": [' + b'"' + b"x" * (ingest.MAX_BATCH_BYTES + 10) + b'"]}'
 
     response = upload(body, world.secret)
 

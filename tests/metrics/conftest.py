@@ -20,14 +20,15 @@ URL = "/api/v1/client/decisions"
 
 @pytest.fixture(autouse=True)
 def _fresh_metrics_memory() -> Iterator[None]:
-    from metrics import partitions, pricing, services
+    from metrics.ingest import partitions, pricing
+    from metrics.ingest import services as ingest
 
     pricing.forget()
-    services.scope_forget()
+    ingest.scope_forget()
     partitions.forget()
     yield
     pricing.forget()
-    services.scope_forget()
+    ingest.scope_forget()
     partitions.forget()
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
-from metrics import alerts
+from metrics.alerts import services as alerts
 from metrics.models import Alert, AlertEvent, RollupHourly
 from tests import factories
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from metrics import alerts
+from metrics.alerts import services as alerts
 from metrics.models import Alert, Delivery, NotificationChannel
 from tests import factories
 from tests.metrics.test_alerts import AT, evaluate, stream

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from metrics import budget_state, services
+from metrics.budget import state as budget_state
+from metrics.ingest import services as ingest
+from metrics.rollups import services as rollups
 from metrics.tasks import budget_state_refresh as budget_state_refresh_task
 from routing import live
 from tests import factories
@@ -35,9 +37,9 @@ def _at(moment: datetime) -> str:
 
 def _spend(scope: tuple[int, frozenset[int]], *records: dict[str, Any]) -> None:
     key_id, policy_ids = scope
-    result = services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=list(records))
+    result = ingest.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=list(records))
     assert result.accepted == len(records)
-    services.rollups_update()
+    rollups.rollups_update()
 
 
 def _document(**budgets: Any) -> dict[str, Any]:

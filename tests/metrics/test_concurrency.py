@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from metrics import services
+from metrics.ingest import services as ingest
 from metrics.models import Decision, RollupHourly, RollupInbox
+from metrics.rollups import services as rollups
 from tests import factories
 from tests.metrics.conftest import record
 
@@ -57,10 +58,8 @@ def test_ingest__identical_batches_from_two_threads__counted_once(committed_scop
     key_id, policy_ids, _ = committed_scope
     batch = [record() for _ in range(300)]
 
-    results = _in_threads(
-        2, lambda: services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=batch)
-    )
-    services.rollups_update()
+    results = _in_threads(2, lambda: ingest.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=batch))
+    rollups.rollups_update()
 
     assert sum(r.accepted for r in results) == 300
     assert sum(r.duplicates for r in results) == 300
@@ -78,10 +77,10 @@ def test_ingest__overlapping_batches_from_four_threads__each_record_counted_once
     def work() -> Any:
         with lock:
             batch = next(order)
-        return services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=batch)
+        return ingest.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=batch)
 
     results = _in_threads(4, work)
-    services.rollups_update()
+    rollups.rollups_update()
 
     assert sum(r.accepted for r in results) == 400
     assert Decision.objects.count() == 400
@@ -91,13 +90,13 @@ def test_ingest__overlapping_batches_from_four_threads__each_record_counted_once
 def test_rollups_update__two_threads_racing__every_delta_folded_once(committed_scope: Any) -> None:
     key_id, policy_ids, _ = committed_scope
     for _ in range(20):
-        services.decision_batch_ingest(
+        ingest.decision_batch_ingest(
             key_id=key_id, policy_ids=policy_ids, records=[record(task_type=f"t{i}") for i in range(10)]
         )
 
     pending = RollupInbox.objects.count()  # the eager task queued by the first commit took some
 
-    folded = _in_threads(2, lambda: services.rollups_update(limit=7))
+    folded = _in_threads(2, lambda: rollups.rollups_update(limit=7))
 
     assert sum(folded) == pending
     assert RollupInbox.objects.count() == 0

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from metrics import dashboard_selectors as sel
+from metrics.dashboards import selectors as sel
 from metrics.models import RollupHourly
 from routing import services
 from routing.models import PolicyVersion

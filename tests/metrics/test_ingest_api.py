@@ -11,9 +11,10 @@ from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import records, schema
+from metrics import schema
+from metrics.ingest import records
+from metrics.ingest.records import ALLOWED
 from metrics.models import Decision
-from metrics.records import ALLOWED
 from routing import services as routing_services
 from tests import factories
 from tests.metrics.conftest import DROP, URL, record
@@ -539,7 +540,7 @@ def test_ingest__committed_batches_on_one_connection__staging_table_created_once
     again on a new connection."""
     from django.test.utils import CaptureQueriesContext
 
-    from metrics import services
+    from metrics.ingest import services as ingest_services
 
     policy = factories.policy("checkout")
     key, _ = factories.sdk_key(policy)
@@ -547,7 +548,7 @@ def test_ingest__committed_batches_on_one_connection__staging_table_created_once
 
     def ingest() -> list[str]:
         with CaptureQueriesContext(connection) as queries:
-            assert services.decision_batch_ingest(records=[record(), record()], **scope).accepted == 2
+            assert ingest_services.decision_batch_ingest(records=[record(), record()], **scope).accepted == 2
         return [q["sql"] for q in queries.captured_queries if "CREATE TEMP TABLE" in q["sql"]]
 
     assert len(ingest()) == 1

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from metrics import services
 from metrics.models import Decision, RollupHourly
+from metrics.rollups import services as rollups
 from routing.models import CatalogModel, ModelPrice
 from tests.metrics.conftest import DROP, record
 
@@ -66,7 +66,7 @@ def test_cost__null_or_absent__computed(scoped: Any, post: Any) -> None:
 def test_cost__model_not_in_catalog__accepted_unpriced_and_counted_in_rollups(scoped: Any, post: Any) -> None:
     _, secret = scoped
     response = post([record(model="acme-llm-9000", provider="acme"), record()], secret)
-    services.rollups_update()
+    rollups.rollups_update()
 
     assert response.json()["accepted"] == 2
     stored = Decision.objects.get(model="acme-llm-9000")

@@ -16,8 +16,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from metrics import report_selectors as rsel
 from metrics.models import Alert, ReportReview, RollupHourly
+from metrics.reports import selectors as rsel
 from routing import services as routing_services
 from routing.models import AuditEntry, PolicyVersion
 from tests import factories

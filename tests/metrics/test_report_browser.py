@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from metrics.report_selectors import report_last_full_month
+from metrics.reports.selectors import report_last_full_month
 from routing import services
 from routing.models import PolicyVersion
 from tests import factories

@@ -14,7 +14,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from metrics import selectors, services
+from metrics.ingest import services as ingest
 from metrics.models import (
     BUCKET_FIELDS,
     LATENCY_BOUNDS_MS,
@@ -23,6 +23,8 @@ from metrics.models import (
     RollupDaily,
     RollupHourly,
 )
+from metrics.rollups import selectors as rollup_selectors
+from metrics.rollups import services as rollups
 from metrics.rules.latency import latency_quantile
 from tests.metrics.conftest import record
 
@@ -91,7 +93,7 @@ def _reference_cells(unit: str = "hour") -> dict[tuple, dict[str, Any]]:
 
 
 def _ingest(key_id: int, policy_ids: frozenset[int], records: list[dict[str, Any]]) -> Any:
-    return services.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=records)
+    return ingest.decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=records)
 
 
 def test_rollups__after_update__cells_hold_the_batch_sums(scope: Any) -> None:
@@ -113,7 +115,7 @@ def test_rollups__after_update__cells_hold_the_batch_sums(scope: Any) -> None:
         ],
     )
 
-    assert services.rollups_update() == 2  # one delta per cell the batch touched
+    assert rollups.rollups_update() == 2  # one delta per cell the batch touched
 
     mini = RollupHourly.objects.get(model="gpt-4o-mini")
     assert (mini.count, mini.requests, mini.escalations) == (2, 2, 0)
@@ -141,22 +143,22 @@ def test_rollups__extreme_latencies_and_confidences__sums_exact_and_equal_to_raw
         ],
     )
 
-    services.rollups_update()
+    rollups.rollups_update()
 
     cell = RollupHourly.objects.get()
     assert cell.latency_sum_ms == Decimal("86400000.001") + Decimal(repr(round(1234.5675, 3)))
     assert cell.confidence_sum == Decimal("1.000001") + Decimal(repr(round(0.1234565, 6)))
     assert _cells() == _reference_cells()
-    services.rollups_rebuild(since=NOW - timedelta(hours=1))
+    rollups.rollups_rebuild(since=NOW - timedelta(hours=1))
     assert RollupHourly.objects.get().latency_sum_ms == cell.latency_sum_ms
 
 
 def test_rollups__update_rerun__counts_nothing_twice(scope: Any) -> None:
     _ingest(*scope, [record(timestamp=NOW.isoformat()) for _ in range(3)])
-    services.rollups_update()
+    rollups.rollups_update()
     before = _cells()
 
-    assert services.rollups_update() == 0
+    assert rollups.rollups_update() == 0
     assert _cells() == before
 
 
@@ -164,15 +166,15 @@ def test_rollups__duplicates__not_counted(scope: Any) -> None:
     batch = [record(timestamp=NOW.isoformat()) for _ in range(4)]
     _ingest(*scope, batch)
     _ingest(*scope, [*batch[2:], record(timestamp=NOW.isoformat())])
-    services.rollups_update()
+    rollups.rollups_update()
     assert RollupHourly.objects.get().count == 5
 
 
 def test_rollups__late_record_20_days_old__lands_in_its_hour(scope: Any) -> None:
-    services.rollups_update()
+    rollups.rollups_update()
     late = NOW - timedelta(days=20, minutes=7)
     result = _ingest(*scope, [record(timestamp=late.isoformat(), tokens_in=77)])
-    services.rollups_update()
+    rollups.rollups_update()
 
     assert result.accepted == 1
     cell = RollupHourly.objects.get()
@@ -184,9 +186,9 @@ def test_rollups__late_record_20_days_old__lands_in_its_hour(scope: Any) -> None
 def test_rollups__late_data_into_an_existing_cell__added_to_it(scope: Any) -> None:
     at = (NOW - timedelta(days=3)).isoformat()
     _ingest(*scope, [record(timestamp=at)])
-    services.rollups_update()
+    rollups.rollups_update()
     _ingest(*scope, [record(timestamp=at), record(timestamp=at)])
-    services.rollups_update()
+    rollups.rollups_update()
     assert RollupHourly.objects.get().count == 3
 
 
@@ -248,18 +250,18 @@ def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
             records.append(rec)
             sent.append(rec)
         _ingest(*scope, records)
-        services.rollups_update(limit=3)  # several rounds, interleaved with ingestion
+        rollups.rollups_update(limit=3)  # several rounds, interleaved with ingestion
 
     incremental = _cells()
     assert incremental == _reference_cells()
     assert sum(c["count"] for c in incremental.values()) == len({r["event_id"] for r in sent})
     _assert_days_equal_hours_and_raw()
 
-    services.rollups_rebuild(since=NOW - timedelta(days=13), until=NOW + timedelta(hours=2))
+    rollups.rollups_rebuild(since=NOW - timedelta(days=13), until=NOW + timedelta(hours=2))
     assert _cells() == incremental
     _assert_days_equal_hours_and_raw()
     # A rebuild of part of a day (its hourly cells deleted and inserted again) leaves the day right.
-    services.rollups_rebuild(since=NOW - timedelta(hours=3), until=NOW + timedelta(hours=1))
+    rollups.rollups_rebuild(since=NOW - timedelta(hours=3), until=NOW + timedelta(hours=1))
     assert _cells() == incremental
     _assert_days_equal_hours_and_raw()
 
@@ -268,7 +270,7 @@ def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(s
     at = [NOW - timedelta(hours=h) for h in range(6)]
     for moment in at:
         _ingest(*scope, [record(timestamp=moment.isoformat(), latency_ms=h * 900.0, confidence=None) for h in range(5)])
-    services.rollups_update()
+    rollups.rollups_update()
     incremental = _cells()
     _ingest(*scope, [record(timestamp=at[2].isoformat())])  # a delta still pending in the inbox
 
@@ -280,7 +282,7 @@ def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(s
         (NOW + timedelta(hours=1)).isoformat(),
         stdout=io.StringIO(),
     )
-    services.rollups_update()
+    rollups.rollups_update()
 
     rebuilt = _cells()
     assert rebuilt == _reference_cells()
@@ -292,10 +294,10 @@ def test_rebuild__equals_incremental__and_pending_deltas_are_not_counted_twice(s
 
 def test_rebuild__window_only__cells_outside_untouched(scope: Any) -> None:
     _ingest(*scope, [record(timestamp=(NOW - timedelta(days=2)).isoformat()), record(timestamp=NOW.isoformat())])
-    services.rollups_update()
+    rollups.rollups_update()
     RollupHourly.objects.update(count=999)  # both cells wrong
 
-    services.rollups_rebuild(since=NOW - timedelta(hours=1))
+    rollups.rollups_rebuild(since=NOW - timedelta(hours=1))
 
     old, recent = RollupHourly.objects.order_by("hour").values_list("count", flat=True)
     assert (old, recent) == (999, 1)  # the window's cell recomputed, the older one left alone
@@ -316,7 +318,7 @@ def test_rebuild_command__bad_window__error_names_the_option_and_nothing_changes
     from django.core.management.base import CommandError
 
     _ingest(*scope, [record(timestamp=NOW.isoformat())])
-    services.rollups_update()
+    rollups.rollups_update()
     before = _cells()
 
     with pytest.raises(CommandError, match=message):
@@ -336,10 +338,10 @@ def test_cost_by_task_type__per_day__sums_cost_and_counts_unpriced(scope: Any) -
             record(timestamp=NOW.isoformat(), task_type="extraction", cost_usd=2),
         ],
     )
-    services.rollups_update()
+    rollups.rollups_update()
     policy_id = next(iter(scope[1]))
 
-    rows = selectors.rollup_cost_by_task_type(policy_id, NOW - timedelta(days=3), NOW + timedelta(days=1))
+    rows = rollup_selectors.rollup_cost_by_task_type(policy_id, NOW - timedelta(days=3), NOW + timedelta(days=1))
 
     day = day1.replace(hour=0, minute=0)
     assert [(r["period"], r["task_type"], r["cost_usd"], r["decisions"], r["unpriced"]) for r in rows][:2] == [
@@ -372,9 +374,9 @@ def test_rollup_totals__p95_from_buckets(scope: Any) -> None:
             for ms in [100] * 90 + [4000] * 10
         ],
     )
-    services.rollups_update()
-    row = selectors.rollup_totals()[0]
-    percentiles = selectors.rollup_latency_percentiles(row)
+    rollups.rollups_update()
+    row = rollup_selectors.rollup_totals()[0]
+    percentiles = rollup_selectors.rollup_latency_percentiles(row)
     assert 100 <= percentiles["p50"] < 250
     assert 2500 <= percentiles["p95"] < 5000
 
@@ -392,14 +394,14 @@ def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_nu
             record(timestamp=NOW.isoformat(), task_type="extraction"),
         ],
     )
-    services.rollups_update()
+    rollups.rollups_update()
     policy_id = next(iter(scope[1]))
     start = (NOW - timedelta(days=5)).replace(hour=0, minute=0)
     end = (NOW + timedelta(days=1)).replace(hour=0, minute=0)
 
     with CaptureQueriesContext(connection) as queries:
-        per_day = selectors.rollup_cost_by_task_type(policy_id, start, end)
-    by_hours = selectors.rollup_cost_by_task_type(policy_id, start, end - timedelta(minutes=1))
+        per_day = rollup_selectors.rollup_cost_by_task_type(policy_id, start, end)
+    by_hours = rollup_selectors.rollup_cost_by_task_type(policy_id, start, end - timedelta(minutes=1))
 
     assert "metrics_rollup_daily" in queries[0]["sql"]
     assert len(queries) == 1

@@ -17,8 +17,8 @@ import orjson
 import pytest
 from django.core.management import call_command
 
-from metrics import services
 from metrics.models import Alert
+from metrics.rollups import services as rollups
 from tests import factories
 from tests.metrics.conftest import record
 
@@ -112,7 +112,7 @@ def route_of(client: Any, now: datetime) -> Any:
         )
         assert response.status_code == 200, response.content
         assert response.json()["rejected"] == 0, response.json()
-        services.rollups_update()
+        rollups.rollups_update()
         return policy
 
     return make

@@ -15,7 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from metrics.models import RollupHourly
-from metrics.whatif import whatif_estimate, whatif_for_report, whatif_period
+from metrics.whatif.replay import whatif_estimate, whatif_for_report, whatif_period
 from routing import services
 from routing.models import CatalogModel
 from tests import factories

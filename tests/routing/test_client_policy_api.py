@@ -243,13 +243,13 @@ def write_budget(slug: str, daily: float) -> None:
 
 @pytest.fixture
 def metrics_memory():
-    from metrics import partitions, pricing
-    from metrics import services as metrics_services
+    from metrics.ingest import partitions, pricing
+    from metrics.ingest import services as ingest
 
-    for forget in (pricing.forget, metrics_services.scope_forget, partitions.forget):
+    for forget in (pricing.forget, ingest.scope_forget, partitions.forget):
         forget()
     yield
-    for forget in (pricing.forget, metrics_services.scope_forget, partitions.forget):
+    for forget in (pricing.forget, ingest.scope_forget, partitions.forget):
         forget()
 
 

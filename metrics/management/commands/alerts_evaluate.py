@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controlplane.errors import DomainError
-from metrics import alerts
+from metrics.alerts import services as alerts
 from routing.models import Policy
 
 

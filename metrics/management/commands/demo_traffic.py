@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from metrics import services
 from metrics.demo_traffic import demo_traffic_generate
+from metrics.rollups import services as rollups
 from routing.demo import DEMO_POLICIES, demo_routing_load
 from routing.models import Policy, SdkKey
 
@@ -63,7 +63,7 @@ class Command(BaseCommand):
             seed=seed,
             progress=self.stdout.write if verbose else None,
         )
-        folded = services.rollups_update()
+        folded = rollups.rollups_update()
         rate = report.records / report.seconds if report.seconds else 0.0
         self.stdout.write(
             self.style.SUCCESS(

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controlplane.errors import DomainError
-from metrics import services
+from metrics.rollups import services as rollups
 
 
 def _moment(value: str) -> datetime:
@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, since: datetime, until: datetime | None, **options: Any) -> None:
         try:
-            cells = services.rollups_rebuild(since=since, until=until)
+            cells = rollups.rollups_rebuild(since=since, until=until)
         except DomainError as exc:
             fields = "; ".join(f"--{name}: {', '.join(reasons)}" for name, reasons in exc.errors.items())
             raise CommandError(fields or exc.message) from exc

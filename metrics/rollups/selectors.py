@@ -1,4 +1,5 @@
-"""Every read the dashboards, reports and tasks need from the decision rollups."""
+"""The one query module over the rollups: every read of rollup cells goes through these functions
+(the seam a column store can take later). They return querysets to aggregate or plain rows."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from metrics.models import ROLLUP_MEASURES, RollupDaily, RollupHourly
@@ -17,10 +19,14 @@ GRANULARITIES = ("hour", "day", "week", "month")
 
 
 def rollup_cells(
-    *, policy_id: int | None = None, start: datetime | None = None, end: datetime | None = None
+    *,
+    policy_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> QuerySet[RollupHourly]:
     """Hourly cells, optionally of one policy and within [start, end)."""
-    qs = RollupHourly.objects.all()
+    qs = RollupHourly.objects.using(using).all()
     if policy_id is not None:
         qs = qs.filter(policy_id=policy_id)
     if start is not None:
@@ -50,7 +56,12 @@ def rollup_range_cells(*, policy_id: int | None, start: datetime, end: datetime)
     return rollup_cells(policy_id=policy_id, start=start, end=end)
 
 
-def _policy_id(policy: Any) -> int:
+def rollup_newest_hour(policy_id: int) -> datetime | None:
+    """The hour of the policy's newest cell (None before any decision)."""
+    return rollup_cells(policy_id=policy_id).order_by("-hour").values_list("hour", flat=True).first()
+
+
+def policy_id_of(policy: Any) -> int:
     return policy if isinstance(policy, int) else policy.pk
 
 
@@ -65,9 +76,9 @@ def rollup_cost_by_task_type(
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}")
     if granularity == "hour":
-        cells, period = rollup_cells(policy_id=_policy_id(policy), start=start, end=end), F("hour")
+        cells, period = rollup_cells(policy_id=policy_id_of(policy), start=start, end=end), F("hour")
     else:
-        cells = rollup_range_cells(policy_id=_policy_id(policy), start=start, end=end)
+        cells = rollup_range_cells(policy_id=policy_id_of(policy), start=start, end=end)
         whole_days = cells.model is RollupDaily
         period = F("hour") if granularity == "day" and whole_days else Trunc("hour", granularity)
     rows = (
@@ -101,66 +112,3 @@ def rollup_latency_percentiles(row: dict[str, Any]) -> dict[str, float | None]:
 
 def as_float(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
-
-
-def alert_list(
-    *,
-    policy: Any = None,
-    status: str | Sequence[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    detector: str | None = None,
-    route: str | None = None,
-    severity: str | None = None,
-) -> QuerySet[Any]:
-    """Alerts, newest first, with their policy; optionally of one policy (or id), status(es),
-    detector, route ("" = policy-wide) and severity.
-
-    `since`/`until` keep the alerts active at some moment of [since, until): opened before `until`
-    and not resolved before `since` (a report of a month lists every alert that was open in it).
-    """
-    from metrics.models import Alert
-
-    qs = Alert.objects.select_related("policy")
-    if policy is not None:
-        qs = qs.filter(policy_id=_policy_id(policy))
-    if status:
-        qs = qs.filter(status=status) if isinstance(status, str) else qs.filter(status__in=list(status))
-    if detector:
-        qs = qs.filter(detector=detector)
-    if route is not None:
-        qs = qs.filter(route=route)
-    if severity:
-        qs = qs.filter(severity=severity)
-    if until is not None:
-        qs = qs.filter(opened_at__lt=until)
-    if since is not None:
-        qs = qs.filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=since))
-    return qs.order_by("-opened_at", "-id")
-
-
-def alert_get(alert_id: int) -> Any:
-    """One alert with its policy, its history and each event's deliveries (3 queries)."""
-    from django.db.models import Prefetch
-
-    from controlplane.errors import NotFound
-    from metrics.models import Alert, AlertEvent
-
-    alert = (
-        Alert.objects.select_related("policy")
-        .prefetch_related(
-            Prefetch("events", queryset=AlertEvent.objects.prefetch_related("deliveries__channel").order_by("id"))
-        )
-        .filter(pk=alert_id)
-        .first()
-    )
-    if alert is None:
-        raise NotFound(f"No alert {alert_id}.", {"alert": ["not found"]})
-    return alert
-
-
-def channel_list() -> QuerySet[Any]:
-    """Notification channels with their policy scope, by name."""
-    from metrics.models import NotificationChannel
-
-    return NotificationChannel.objects.select_related("policy").order_by("name", "id")

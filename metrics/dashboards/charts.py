@@ -1,6 +1,6 @@
 """Plotly figures for the dashboards and reports, built in Python from dashboard data.
 
-Every function takes the plain data a `metrics.dashboard_selectors.dashboard_*` function returns
+Every function takes the plain data a `metrics.dashboards.selectors.dashboard_*` function returns
 and gives a `plotly.graph_objects.Figure`; `figure_json` turns one into what the templates embed
 with `json_script` (static/signalbox/dashboards.js draws it with plotly.min.js). Shared looks live
 here: one colour per tier, one stable colour per model/task type/provider, axis titles with units,

@@ -1,4 +1,5 @@
-"""Every write of the metrics app: decision ingestion, rollups, partition maintenance."""
+"""Every write of decision ingestion: a batch of records checked, priced and stored (COPY into day
+partitions on PostgreSQL), the SDK key's scope, partition maintenance."""
 
 from __future__ import annotations
 
@@ -11,30 +12,27 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.utils import timezone
 
-from controlplane.errors import InvalidInput, NotAllowed
-from metrics import budget_state, partitions, pricing, sql
-from metrics.models import ReportReview
-from metrics.records import Checked, CopyRow, checked_row, copy_row, record_check
+from controlplane.errors import InvalidInput
+from metrics.ingest import partitions, pricing
+from metrics.ingest.records import Checked, CopyRow, checked_row, copy_row, record_check
+from metrics.rollups import sql
+from metrics.rollups.services import rollups_update_soon
 from metrics.schema import (
     DECISION_COLUMNS,
     LATENCY_BOUNDS_MS,
     POSTGRES_STAGING,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
+    sqlite_timestamp,
 )
-from routing.models import AuditEntry
-from routing.roles import PERM_EDIT_POLICY
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_RECORDS = 5_000
 MAX_BATCH_BYTES = 5_000_000
-_ROLLUPS_QUEUED_KEY = "signalbox:metrics:rollups-update-queued"
+
 _EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -157,7 +155,7 @@ def decision_batch_ingest(
             else:
                 skipped = _store_sqlite(key_id, valid, book, using)
             if len(skipped) < len(valid):
-                _rollups_update_soon(using)
+                rollups_update_soon(using)
         out.accepted = len(valid) - len(skipped)
         if skipped:
             for index, item in valid:
@@ -210,10 +208,6 @@ def _store_postgres(
         return {row[0] for row in cursor.fetchall()}
 
 
-def _sqlite_ts(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook, using: str) -> set[str]:
     """The demo's path: INSERT OR IGNORE row by row (SQLite has one writer), deltas summed in Python;
     return the event ids skipped (already stored)."""
@@ -232,7 +226,7 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
         cost = c.cost_usd
         if cost is None:
             cost = book.cost(c.model, c.epoch, c.tokens_in, c.tokens_out)
-        ts = _sqlite_ts(c.ts)
+        ts = sqlite_timestamp(c.ts)
         raw.execute(
             insert,
             (
@@ -305,112 +299,6 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
     return skipped
 
 
-def _rollups_update_soon(using: str) -> None:
-    """Queue `rollups_update` after commit, at most once per ROLLUPS_DEBOUNCE_SECONDS per cache.
-
-    Beat also runs it every minute, so a missed queue (broker down, debounced) only delays rollups.
-    """
-    try:
-        if not cache.add(_ROLLUPS_QUEUED_KEY, 1, timeout=settings.ROLLUPS_DEBOUNCE_SECONDS):
-            return
-    except Exception:  # the shared cache is down: the decisions are stored, beat folds them
-        logger.warning("shared cache unreachable; rollups wait for the beat", exc_info=True)
-        return
-
-    def queue() -> None:
-        from controlplane.celery import queue_now
-        from metrics.tasks import rollups_update
-
-        try:
-            # One attempt to reach the broker: with it down, retries would hold up the response
-            # (about 6 s each), and beat catches up anyway.
-            queue_now(rollups_update)
-        except Exception:  # the beat schedule catches up; never fail an ingest that committed
-            logger.warning("could not queue rollups_update", exc_info=True)
-
-    transaction.on_commit(queue, using=using)
-
-
-# -- rollups ---------------------------------------------------------------------------------------
-
-
-def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Fold pending inbox deltas into the hourly rollups (the daily cells follow, by trigger, in the
-    same statement), then publish the budget state of the policies folded; return how many deltas
-    were folded.
-
-    Each round takes up to `limit` deltas in its own transaction: deleting them and adding them to
-    their cells commit together, so a delta counts exactly once however often this runs.
-    """
-    total = 0
-    touched: set[int] = set()
-    connection = connections[using]
-    for _ in range(max_rounds):
-        with transaction.atomic(using=using), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(sql.ROLLUP_UPDATE_POSTGRES, [limit])
-                taken, _merged, policy_ids = cursor.fetchone()
-                touched.update(policy_ids or ())
-            else:
-                cursor.execute(
-                    "SELECT max(id), count(*) FROM (SELECT id FROM metrics_rollup_inbox ORDER BY id LIMIT %s)", [limit]
-                )
-                last, taken = cursor.fetchone()
-                if taken:
-                    cursor.execute("SELECT DISTINCT policy_id FROM metrics_rollup_inbox WHERE id <= %s", [last])
-                    touched.update(row[0] for row in cursor.fetchall())
-                    cursor.execute(sql.ROLLUP_UPDATE_SQLITE_MERGE, [last])
-                    cursor.execute("DELETE FROM metrics_rollup_inbox WHERE id <= %s", [last])
-        total += taken
-        if taken < limit:
-            break
-    if touched:
-        # Clients see new spend at their next poll; a failure here must not undo the fold (the
-        # beat task recomputes every policy's state within BUDGET_STATE_SECONDS anyway).
-        try:
-            budget_state.budget_state_refresh(policy_ids=touched, using=using)
-        except Exception:
-            logger.exception("budget state refresh after the rollup update failed")
-    return total
-
-
-def _hour_floor(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def rollups_rebuild(*, since: datetime, until: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Recompute the hourly rollups of [since, until) from raw rows, in one transaction.
-
-    The window is widened to whole hours. Pending inbox deltas of those hours are discarded (the
-    raw rows they came from are counted by the rebuild); on PostgreSQL the inbox is locked against
-    new deltas meanwhile, so an ingest committing during the rebuild is counted once, not twice.
-    The daily cells of the days touched follow the hourly ones by trigger (a partial day's other
-    hours are kept). Returns the number of hourly cells written.
-    """
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidInput(f"'{name}' needs a time zone.", {name: ["needs a time zone"]})
-    if until is not None and until <= since:
-        raise InvalidInput("'until' must be after 'since'.", {"until": ["must be after since"]})
-    start = _hour_floor(since)
-    end = _hour_floor(until or datetime.now(UTC))
-    if until is None or end < until:
-        end += timedelta(hours=1)
-    connection = connections[using]
-    vendor = connection.vendor
-    if vendor == "postgresql":
-        params: list[Any] = [start, end]
-    else:
-        params = [_sqlite_ts(start), _sqlite_ts(end)]
-    with transaction.atomic(using=using), connection.cursor() as cursor:
-        if vendor == "postgresql":
-            cursor.execute("LOCK TABLE metrics_rollup_inbox IN EXCLUSIVE MODE")
-        cursor.execute("DELETE FROM metrics_rollup_inbox WHERE hour >= %s AND hour < %s", params)
-        cursor.execute("DELETE FROM metrics_rollup_hourly WHERE hour >= %s AND hour < %s", params)
-        cursor.execute(sql.rebuild_insert_sql(vendor), params)
-        return cursor.rowcount
-
-
 # -- partitions ------------------------------------------------------------------------------------
 
 
@@ -427,45 +315,3 @@ def partitions_maintain(*, today: date | None = None, using: str = DEFAULT_DB_AL
     if created or dropped:
         logger.info("decision partitions: created %s, dropped %s", created, dropped)
     return PartitionReport(created, dropped)
-
-
-# -- monthly report reviews ------------------------------------------------------------------------
-
-REVIEW_NOTE_MAX = 2000
-REVIEW_AUDIT_ACTION = AuditEntry.Action.REPORT_REVIEW
-
-
-@transaction.atomic
-def report_review_mark(*, policy: Any, month: date, user: Any, note: str = "", now: datetime | None = None) -> Any:
-    """Record that `user` reviewed `policy`'s monthly report of `month` (editor role or above),
-    and write it to the audit log. `user=None` is the system itself."""
-    if user is not None and (not getattr(user, "is_active", False) or not user.has_perm(PERM_EDIT_POLICY)):
-        raise NotAllowed("You do not have permission to mark reports reviewed (editor role or above).")
-    now = (now or timezone.now()).astimezone(UTC)
-    if not isinstance(month, date) or isinstance(month, datetime) or month.day != 1:
-        raise InvalidInput("The month must be the first day of a month.", {"month": ["expected YYYY-MM"]})
-    if month > now.date():
-        raise InvalidInput(f"{month:%B %Y} has not started yet: it can't be reviewed.", {"month": ["in the future"]})
-    note = (note or "").strip()
-    if len(note) > REVIEW_NOTE_MAX:
-        raise InvalidInput("The note is too long.", {"note": [f"At most {REVIEW_NOTE_MAX} characters."]})
-    if "\x00" in note:
-        raise InvalidInput("The note holds a NUL character.", {"note": ["the NUL character is not allowed"]})
-    label = user.get_username() if user is not None else "system"
-    review = ReportReview.objects.create(
-        policy=policy,
-        month=month,
-        reviewed_by=user if getattr(user, "pk", None) else None,
-        reviewed_by_label=label,
-        reviewed_at=now,
-        note=note,
-    )
-    AuditEntry.objects.create(
-        actor=user if getattr(user, "pk", None) else None,
-        actor_label=label,
-        action=REVIEW_AUDIT_ACTION,
-        policy=policy,
-        target=f"{policy.slug}:report:{month:%Y-%m}",
-        comment=note,
-    )
-    return review

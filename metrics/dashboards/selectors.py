@@ -31,13 +31,13 @@ from django.utils import timezone
 
 from metrics.budget.thresholds import spend_thresholds
 from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS, Alert, ReportReview, RollupHourly
+from metrics.rollups.selectors import rollup_range_cells
 from metrics.rules import bands as band_rules
 from metrics.rules.latency import buckets_of, latency_quantiles
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.rules.numbers import ratio
 from metrics.rules.periods import midnight, month_end, month_start
-from metrics.selectors import rollup_range_cells
 from metrics.stats.budgets import forecast_linear
 from routing.models import Policy, PolicyVersion
 

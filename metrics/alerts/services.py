@@ -2,7 +2,7 @@
 notification channels and deliver notifications.
 
 Evaluation (`alerts_evaluate`) reads two GROUP BY queries of `RollupHourly` per live policy and
-runs the pure detectors of `metrics.stats` (and the expectation checks of `metrics.alerts_checks`)
+runs the pure detectors of `metrics.stats` (and the expectation checks of `metrics.alerts.checks`)
 per route; `alert_record` turns each verdict into at most one active alert per policy, detector and
 route. Windows, thresholds and the lifecycle rules are documented in docs/alerts.md.
 
@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from controlplane.celery import queue_now
 from controlplane.errors import Conflict, InvalidInput, NotAllowed
-from metrics import alerts_checks
+from metrics.alerts import checks as alerts_checks
 from metrics.budget.thresholds import spend_thresholds
 from metrics.models import (
     BUCKET_FIELDS,
@@ -46,9 +46,9 @@ from metrics.models import (
     AlertEvent,
     Delivery,
     NotificationChannel,
-    RollupHourly,
     Severity,
 )
+from metrics.rollups.selectors import rollup_cells
 from metrics.rules import bands as band_rules
 from metrics.rules.bands import route_doc as _route_doc
 from metrics.rules.latency import QUANTILE_BOUNDS
@@ -92,6 +92,7 @@ DETECTORS: tuple[str, ...] = (
     "burn_rate",
 )
 MAX_NOTE = 2000
+NOTIFICATION_DELIVER_TASK = "metrics.notification_deliver"  # the Celery task of `notification_deliver`
 SYSTEM = "system"
 
 # Window labels, as the summaries print them.
@@ -245,7 +246,7 @@ def _route_totals(policy_id: int, w: Windows) -> dict[str, _RouteTotals]:
         sums[f"c_{name}"] = Sum(name, filter=cur)
         sums[f"b_{name}"] = Sum(name, filter=base)
     rows: Any = (
-        RollupHourly.objects.filter(policy_id=policy_id, hour__gte=w.baseline_start, hour__lt=w.end)
+        rollup_cells(policy_id=policy_id, start=w.baseline_start, end=w.end)
         .values("route", "task_type", "model", "tier", "outcome")
         .order_by("route", "task_type", "model", "tier", "outcome")
         .annotate(**sums)
@@ -284,7 +285,7 @@ def _hourly_spend(policy_id: int, w: Windows) -> dict[str, dict[datetime, float]
     """Spend per route and hour from the month's (or the 6 h burn window's) start to `at` (one query)."""
     out: dict[str, dict[datetime, float]] = defaultdict(dict)
     for r in (
-        RollupHourly.objects.filter(policy_id=policy_id, hour__gte=w.spend_start, hour__lt=w.end)
+        rollup_cells(policy_id=policy_id, start=w.spend_start, end=w.end)
         .values("route", "hour")
         .order_by("route", "hour")
         .annotate(cost=Sum("cost_usd"))
@@ -678,11 +679,9 @@ def deliveries_queue(ids: Iterable[int]) -> None:
     ids = list(ids)
 
     def queue() -> None:
-        from metrics.tasks import notification_deliver
-
         for delivery_id in ids:
             try:
-                queue_now(notification_deliver, args=[delivery_id])
+                queue_now(NOTIFICATION_DELIVER_TASK, args=[delivery_id])
             except Exception:  # the evaluator's sweep queues it again; never fail the write
                 logger.warning("could not queue delivery %s", delivery_id, exc_info=True)
                 return

@@ -13,7 +13,7 @@ number of queries whatever the volume (see `REPORT_QUERIES`):
 6. the policy's draft, for the what-if of the recommendations (docs/whatif.md); only with a draft,
    the what-if's own reads follow (its rollup query and the catalog prices).
 
-Definitions are the dashboards' (`metrics.dashboard_selectors`): requests are attempt-1 records,
+Definitions are the dashboards' (`metrics.dashboards.selectors`): requests are attempt-1 records,
 pass rate = ok attempts / requests (capped at 100%), escalation rate = escalated attempts /
 requests, tier t→t+1 rate = escalations into t+1 / requests that reached t, cost per request =
 priced cost / requests; p95 comes from the rollups' latency histograms. How each recommendation's
@@ -34,14 +34,15 @@ from django.db.models.functions import Cast, Concat, TruncDay
 from django.utils import timezone
 
 from controlplane.errors import InvalidInput, NotFound
-from metrics import dashboard_selectors as sel
-from metrics import selectors as metrics_selectors
-from metrics.models import BUCKET_FIELDS, Alert, ReportReview, RollupHourly
+from metrics.alerts import selectors as alert_selectors
+from metrics.dashboards import selectors as sel
+from metrics.models import BUCKET_FIELDS, Alert, ReportReview
+from metrics.rollups import selectors as rollup_selectors
 from metrics.rules.latency import latency_quantiles
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.rules.periods import midnight, month_end, month_next, month_previous
-from metrics.whatif import whatif_for_report
+from metrics.whatif.replay import whatif_for_report
 from routing import selectors as routing_selectors
 from routing.models import AuditEntry, Policy, PolicyVersion
 
@@ -210,7 +211,7 @@ def _compare(current: _Sums, previous: _Sums) -> dict[str, dict[str, float | Non
 
 def _month_cells(policy: Policy, start: date, end: date) -> Any:
     """The cells of whole days [start, end]: the daily rollup, addressed as `hour` like the hourly one."""
-    return metrics_selectors.rollup_range_cells(
+    return rollup_selectors.rollup_range_cells(
         policy_id=policy.pk, start=midnight(start), end=midnight(end + timedelta(days=1))
     )
 
@@ -272,7 +273,7 @@ def _published_versions(policy: Policy, first: date) -> list[PolicyVersion]:
 def _alerts(policy: Policy, first: date) -> list[Alert]:
     """Query 4: alerts open at some moment of the month (raised in it, or still open from
     before), newest first."""
-    return list(metrics_selectors.alert_list(policy=policy, since=midnight(first), until=midnight(month_next(first))))
+    return list(alert_selectors.alert_list(policy=policy, since=midnight(first), until=midnight(month_next(first))))
 
 
 def report_reviews(policy: Policy, first: date) -> list[ReportReview]:
@@ -661,5 +662,5 @@ def report_table(report: Mapping[str, Any], name: str) -> tuple[list[str], list[
 
 def report_latest_month_with_data(policy: Policy) -> date | None:
     """The month of the policy's newest rollup cell (for the empty state's pointer; one query)."""
-    newest = RollupHourly.objects.filter(policy_id=policy.pk).order_by("-hour").values_list("hour", flat=True).first()
+    newest = rollup_selectors.rollup_newest_hour(policy.pk)
     return newest.astimezone(UTC).date().replace(day=1) if newest else None

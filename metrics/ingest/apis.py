@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from controlplane import ratelimit
 from controlplane.errors import DomainError, json_error
-from metrics import services
+from metrics.ingest import services as ingest
 from routing import live
 from routing.client_api import _unauthorized, bearer_secret
 
@@ -48,7 +48,7 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     if (limited := ratelimit.decisions_limit(key.key_id)) is not None:
         return limited
 
-    limit = services.MAX_BATCH_BYTES
+    limit = ingest.MAX_BATCH_BYTES
     too_large = f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -73,15 +73,15 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     if type(records) is not list:
         reason = "required" if "decisions" not in payload else "must be a list"
         return json_error(400, f"'decisions' is {reason}.", {"decisions": [reason]})
-    if len(records) > services.MAX_BATCH_RECORDS:
+    if len(records) > ingest.MAX_BATCH_RECORDS:
         return _too_large(
-            f"A batch is at most {services.MAX_BATCH_RECORDS:,} records.",
+            f"A batch is at most {ingest.MAX_BATCH_RECORDS:,} records.",
             "decisions",
-            f"at most {services.MAX_BATCH_RECORDS} records",
+            f"at most {ingest.MAX_BATCH_RECORDS} records",
         )
 
     try:
-        result = services.decision_batch_ingest(key_id=key.key_id, policy_ids=key.policy_ids, records=records)
+        result = ingest.decision_batch_ingest(key_id=key.key_id, policy_ids=key.policy_ids, records=records)
     except DomainError as exc:
         return json_error(exc.status_code, exc.message, exc.errors)
     return HttpResponse(orjson.dumps(result.as_body()), content_type="application/json")

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, Sum
 
-from metrics.models import RollupHourly
+from metrics.rollups.selectors import rollup_cells
 from routing import live
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ class Periods:
 def budget_spend(*, policy_id: int, periods: Periods, using: str = DEFAULT_DB_ALIAS) -> tuple[Spend, dict[str, Spend]]:
     """(policy-wide spend, spend per route) of one policy in `periods`: one aggregate query."""
     rows = (
-        RollupHourly.objects.using(using)
-        .filter(policy_id=policy_id, hour__gte=periods.month_start, hour__lt=periods.month_end)
+        rollup_cells(policy_id=policy_id, start=periods.month_start, end=periods.month_end, using=using)
         .values("route")
         .annotate(
             monthly=Sum("cost_usd"),
