@@ -730,8 +730,7 @@ class PolicyAdmin(PagesAdmin):
 
 class ModelPriceInline(admin.TabularInline):
     model = ModelPrice
-    fields = ["effective_from", "input_per_mtok", "output_per_mtok", "source", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("effective_from", "input_per_mtok", "output_per_mtok", "source", "created_at")
     ordering = ["-effective_from"]
     extra = 0
     can_delete = False
@@ -760,6 +759,22 @@ def _money(value: Any) -> str:
     return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
+_CATALOG_FIELDS = (
+    "model_id",
+    "provider",
+    "tier",
+    "mode",
+    "context_window",
+    "max_output_tokens",
+    "supports_vision",
+    "supports_tools",
+    "supports_response_schema",
+    "supports_reasoning",
+    "created_at",
+    "updated_at",
+)
+
+
 @admin.register(CatalogModel)
 class CatalogModelAdmin(admin.ModelAdmin):
     list_display = [
@@ -775,24 +790,11 @@ class CatalogModelAdmin(admin.ModelAdmin):
     list_filter = ["provider", "tier", "supports_vision", "supports_tools"]
     search_fields = ["model_id", "provider"]
     list_per_page = 100
-    fields = [
-        "model_id",
-        "provider",
-        "tier",
-        "mode",
-        "context_window",
-        "max_output_tokens",
-        "supports_vision",
-        "supports_tools",
-        "supports_response_schema",
-        "supports_reasoning",
-        "created_at",
-        "updated_at",
-    ]
+    fields = _CATALOG_FIELDS
     inlines = [ModelPriceInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f for f in self.fields if f != "tier"]
+        return [f for f in _CATALOG_FIELDS if f != "tier"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CatalogModel]:
         return selectors.catalog_list()
@@ -867,7 +869,7 @@ class SdkKeyAdmin(PagesAdmin):
     ]
     list_filter = [KeyStatusFilter, "policies"]
     search_fields = ["name", "prefix"]
-    fields = [
+    fields = readonly_fields = (
         "name",
         "prefix_column",
         "policies_column",
@@ -876,8 +878,7 @@ class SdkKeyAdmin(PagesAdmin):
         "last_used_at",
         "status_column",
         "revoked_at",
-    ]
-    readonly_fields = fields
+    )
     actions = ["revoke_selected"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SdkKey]:
@@ -1011,7 +1012,7 @@ class SdkKeyAdmin(PagesAdmin):
 # --- audit log -----------------------------------------------------------------------------------
 
 
-_ACTION_KIND = {
+_ACTION_KIND: dict[str, str] = {
     AuditEntry.Action.PUBLISH: "live",
     AuditEntry.Action.ROLLBACK: "rollback",
     AuditEntry.Action.DRAFT_SAVE: "draft",
@@ -1027,8 +1028,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_filter = ["action", "policy"]
     search_fields = ["target", "comment", "actor_label"]
     date_hierarchy = "created_at"
-    fields = ["created_at", "actor_label", "action", "policy", "target", "comment", "diff_table"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "actor_label", "action", "policy", "target", "comment", "diff_table")
     list_per_page = 100
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:

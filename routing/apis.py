@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from controlplane.errors import InvalidInput, TooLarge
 from routing import selectors, services
 from routing.diff import document_diff
-from routing.models import SLUG_VALIDATOR, AuditEntry, Policy, SdkKey
+from routing.models import SLUG_RE, AuditEntry, Policy, SdkKey
 from signalbox_client import engine
 
 
@@ -96,7 +96,7 @@ def paginate(request: Request, view: APIView, queryset: Any, serializer: type[se
     _page_bound(request, "limit", 1, MAX_PAGE_LIMIT)
     _page_bound(request, "offset", 0, MAX_PAGE_OFFSET)
     paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
+    page: list[Any] | None = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
@@ -420,7 +420,8 @@ class PolicyPreviewApi(APIView):
         )
         request = PreviewRequestSerializer()
         state = PreviewStateSerializer(required=False, allow_null=True)
-        outcomes = PreviewOutcomeSerializer(many=True, required=False, default=list, max_length=20)
+        # many=True hands max_length to the ListSerializer it builds; the stubs type only the child's kwargs.
+        outcomes = PreviewOutcomeSerializer(many=True, required=False, default=list, max_length=20)  # type: ignore[call-arg]
 
     @extend_schema(
         request=InputSerializer,
@@ -493,7 +494,8 @@ class PriceOutput(serializers.Serializer):
     input_per_mtok = serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=False)
     output_per_mtok = serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=False)
     effective_from = serializers.DateTimeField()
-    source = serializers.CharField()
+    # A declared field named like Field.source (the stubs see the attribute, DRF a field): the API's name.
+    source = serializers.CharField()  # type: ignore[assignment]
 
 
 class CatalogModelOutput(serializers.Serializer):
@@ -564,7 +566,7 @@ class SdkKeyListApi(APIView):
             if missing:
                 # Only slug-shaped values are echoed: a secret pasted into this field stays out of
                 # the answer (and of whatever logs it).
-                shown = [slug for slug in missing if SLUG_VALIDATOR.regex.match(slug)]
+                shown = [slug for slug in missing if SLUG_RE.match(slug)]
                 hidden = len(missing) - len(shown)
                 parts = [", ".join(shown)] if shown else []
                 if hidden:

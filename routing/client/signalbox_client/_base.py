@@ -192,4 +192,5 @@ class ClientBase:
             attributes=attributes,
         )
         self._enqueue(record)
-        return record["event_id"]
+        event_id: str = record["event_id"]
+        return event_id
