@@ -17,7 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 class DomainError(Exception):
     """A request the domain refuses. `errors` maps a field path to its reasons."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
     code = "invalid"
 
     def __init__(

@@ -207,6 +207,7 @@ class ThresholdsForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # forms.Form.clean returns cleaned_data
         for route in self.routes:
             lo = data.get(threshold_field_name(route, "band_min"))
             hi = data.get(threshold_field_name(route, "band_max"))
@@ -250,26 +251,26 @@ class ThresholdsForm(forms.Form):
                     continue
                 changed.append(name)
                 if threshold.key.startswith("band_"):
-                    _set_band(route_doc, threshold.path[-1], new)  # type: ignore[arg-type]
+                    _set_band(route_doc, str(threshold.path[-1]), new)
                 else:
                     _set_path(route_doc, threshold.path, new)
         return doc, changed
 
 
-def _set_path(obj: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+def _set_path(obj: dict[Any, Any], path: tuple[str | int, ...], value: Any) -> None:
     *parents, last = path
     for part in parents:
-        child = obj.get(part)  # type: ignore[call-overload]
+        child = obj.get(part)
         if not isinstance(child, dict):
             if value is None:
                 return
             child = {}
-            obj[part] = child  # type: ignore[index]
+            obj[part] = child
         obj = child
     if value is None:
-        obj.pop(last, None)  # type: ignore[call-overload]
+        obj.pop(last, None)
     else:
-        obj[last] = value  # type: ignore[index]
+        obj[last] = value
 
 
 def _set_band(route_doc: dict[str, Any], end: str, value: float | None) -> None:

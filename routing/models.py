@@ -3,14 +3,19 @@ the audit log."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SLUG_RE = re.compile(SLUG_PATTERN)
 SLUG_VALIDATOR = RegexValidator(
-    r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    SLUG_PATTERN,
     "Use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
 )
 
@@ -83,14 +88,14 @@ class PolicyVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.policy_id}:v{self.number}" if self.number else f"{self.policy_id}:draft"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk and not self._state.adding:
             stored = PolicyVersion.objects.filter(pk=self.pk).values_list("status", flat=True).first()
             if stored == self.Status.PUBLISHED:
                 raise ValidationError("A published version is immutable.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         if self.status == self.Status.PUBLISHED:
             raise ValidationError("A published version is immutable.")
         return super().delete(*args, **kwargs)

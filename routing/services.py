@@ -10,10 +10,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin, User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -44,8 +45,19 @@ def _require(user: Actor, perm: str, what: str) -> None:
     """`user=None` is the system itself (management commands, the demo loader)."""
     if user is None:
         return
-    if not getattr(user, "is_active", False) or not user.has_perm(perm):
+    if (
+        not getattr(user, "is_active", False)
+        or not isinstance(user, PermissionsMixin | AnonymousUser)
+        or not user.has_perm(perm)
+    ):
         raise NotAllowed(f"You do not have permission to {what}.")
+
+
+def _saved_user(user: Actor) -> User | None:
+    """The stored user behind an actor; None for the system and for anonymous visitors."""
+    if not getattr(user, "pk", None):
+        return None
+    return cast(User, user)  # a saved user is an AUTH_USER_MODEL row
 
 
 def _actor_label(user: Actor) -> str:
@@ -64,7 +76,7 @@ def _audit(
     diff: list[dict[str, Any]] | None = None,
 ) -> AuditEntry:
     return AuditEntry.objects.create(
-        actor=user if getattr(user, "pk", None) else None,
+        actor=_saved_user(user),
         actor_label=_actor_label(user),
         action=action,
         policy=policy,
@@ -184,7 +196,7 @@ def policy_create(
         slug=slug,
         name=name,
         description=description,
-        owner=owner if getattr(owner, "pk", None) else (user if getattr(user, "pk", None) else None),
+        owner=_saved_user(owner) or _saved_user(user),
     )
     try:
         policy.full_clean(exclude=["live_version", "owner"], validate_unique=False)
@@ -257,7 +269,7 @@ def draft_save(
         draft = PolicyVersion(
             policy=policy,
             document=document,
-            author=user if getattr(user, "pk", None) else None,
+            author=_saved_user(user),
             base_number=live_number,
             revision=1,
         )
@@ -278,7 +290,7 @@ def draft_save(
         diff = document_diff(draft.document, document)
         draft.document = document
         draft.revision += 1
-        draft.author = user if getattr(user, "pk", None) else draft.author
+        draft.author = _saved_user(user) or draft.author
         if rebase:
             draft.base_number = live_number
         draft.save()
@@ -307,12 +319,12 @@ def _publish_locked(
     version.published_at = timezone.now()
     version.models_snapshot = snapshot
     version.comment = comment
-    if getattr(user, "pk", None):
-        version.author = user
+    if author := _saved_user(user):
+        version.author = author
     version.save()
     policy.live_version = version
     policy.save(update_fields=["last_number", "live_version", "updated_at"])
-    transaction.on_commit(lambda slug=policy.slug: live.invalidate(slug))
+    transaction.on_commit(partial(live.invalidate, policy.slug))
     return version
 
 
@@ -428,7 +440,7 @@ def sdk_key_create(*, name: str, policies: Iterable[Policy], user: Actor) -> tup
         name=name[:200],
         prefix=prefix,
         hashed_secret=sdk_key_hash(secret),
-        created_by=user if getattr(user, "pk", None) else None,
+        created_by=_saved_user(user),
     )
     key.policies.set(policies)
     _audit(
@@ -450,7 +462,7 @@ def sdk_key_revoke(*, key: SdkKey, user: Actor, comment: str = "") -> SdkKey:
         raise Conflict("This key is already revoked.", {"key": ["already revoked"]})
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])
-    transaction.on_commit(lambda h=key.hashed_secret: live.forget_key(h))
+    transaction.on_commit(partial(live.forget_key, key.hashed_secret))
     _audit(user=user, action=AuditEntry.Action.KEY_REVOKE, target=f"key {key.prefix}", comment=comment)
     return key
 

@@ -6,7 +6,8 @@ Imports only the standard library, httpx and ``signalbox_client.engine``. See ``
 from signalbox_client.engine import OUTCOMES, NextStep, Request, Step
 
 from ._aio import AsyncRoutingClient
-from ._core import SDK_VERSION, ClientDecision, classify_exception
+from ._decisions import ClientDecision
+from ._run import classify_exception
 from ._sync import RoutingClient
 from ._types import (
     Attempt,
@@ -18,6 +19,7 @@ from ._types import (
     SignalboxNotReady,
     Stats,
 )
+from ._wire import SDK_VERSION
 
 __all__ = [
     "OUTCOMES",

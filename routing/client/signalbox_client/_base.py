@@ -13,7 +13,8 @@ from typing import Any
 
 from signalbox_client.engine import NextStep, Request, Step
 
-from ._core import ClientCore, ClientDecision, ClientOptions
+from ._core import ClientCore, ClientOptions
+from ._decisions import ClientDecision
 from ._types import Attempt, Stats
 
 logger = logging.getLogger("signalbox.client")
@@ -192,4 +193,5 @@ class ClientBase:
             attributes=attributes,
         )
         self._enqueue(record)
-        return record["event_id"]
+        event_id: str = record["event_id"]
+        return event_id

@@ -15,8 +15,9 @@ import httpx
 from signalbox_client.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
-from ._core import POST_HEADERS, ClientOptions
+from ._core import ClientOptions
 from ._types import Attempt, RunResult
+from ._wire import POST_HEADERS
 
 logger = logging.getLogger("signalbox.client")
 

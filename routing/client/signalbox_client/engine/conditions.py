@@ -152,7 +152,7 @@ def required_literals(pattern: str) -> tuple[tuple[str, ...], bool]:
         return (), False
 
 
-def _literals(nodes: list, folded: bool) -> list[str] | None:
+def _literals(nodes: list[tuple[Any, Any]], folded: bool) -> list[str] | None:
     from re import _constants as c  # type: ignore[attr-defined]
 
     if len(nodes) == 1 and nodes[0][0] is c.BRANCH:

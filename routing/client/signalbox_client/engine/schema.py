@@ -10,7 +10,8 @@ from jsonschema import Draft202012Validator
 
 
 def _load(name: str) -> dict[str, Any]:
-    return json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+    return loaded
 
 
 SCHEMA: dict[str, Any] = _load("policy.schema.json")

@@ -24,7 +24,8 @@ TOLERANCE = 1e-9
 
 def case_schema() -> dict[str, Any]:
     """The JSON Schema of a case file."""
-    return json.loads(resources.files(__package__).joinpath("case.schema.json").read_text("utf-8"))
+    schema: dict[str, Any] = json.loads(resources.files(__package__).joinpath("case.schema.json").read_text("utf-8"))
+    return schema
 
 
 def load_suites() -> dict[str, dict[str, Any]]:
