@@ -55,3 +55,157 @@ def error_responses(result: dict[str, Any], generator: Any, request: Any, public
                     answer["headers"] = _RETRY_AFTER
                 responses.setdefault(code, answer)
     return result
+
+
+def oas30(schema: Any) -> Any:
+    """A JSON Schema (2020-12) as OpenAPI 3.0 writes it: `nullable` for a null type, numeric
+    exclusive bounds as flags, no `propertyNames` (kept in the description's place: the server's
+    check enforces it)."""
+    if isinstance(schema, list):
+        return [oas30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in {"$schema", "$id", "propertyNames"}:
+            continue
+        if key == "type" and isinstance(value, list):
+            kinds = [k for k in value if k != "null"]
+            out["type"] = kinds[0] if len(kinds) == 1 else None
+            if out["type"] is None:
+                del out["type"]
+            if "null" in value:
+                out["nullable"] = True
+        elif key == "anyOf" and any(option == {"type": "null"} for option in value):
+            options = [oas30(option) for option in value if option != {"type": "null"}]
+            out["nullable"] = True
+            if len(options) == 1:
+                out.update(options[0])
+            else:
+                out["anyOf"] = options
+        elif key == "exclusiveMaximum" and not isinstance(value, bool):
+            out["maximum"], out["exclusiveMaximum"] = value, True
+        elif key == "exclusiveMinimum" and not isinstance(value, bool):
+            out["minimum"], out["exclusiveMinimum"] = value, True
+        else:
+            out[key] = oas30(value)
+    return out
+
+
+def _client_operations() -> dict[str, Any]:
+    """The client protocol's two endpoints (plain Django views, so drf-spectacular cannot see them),
+    described from `signalbox_client.protocol`: the same constants and record schema the server
+    checks and the SDK sends."""
+    from signalbox_client import protocol
+
+    def ref(name: str) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    budget = {
+        "schema": {"type": "string", "maxLength": protocol.MAX_BUDGET_HEADER_BYTES},
+        "description": "the policy's budget state as JSON (docs/protocol.md); absent when there is none",
+    }
+    etag = {"schema": {"type": "string"}, "description": "strong ETag of the live version"}
+    security = [{"sdkKey": []}]
+    fetch = {
+        "operationId": "client_policy_fetch",
+        "summary": "The live policy document (client protocol v1)",
+        "description": "Answers 304 to a matching If-None-Match. Authorised by an SDK key scoped to the policy.",
+        "tags": ["client"],
+        "security": security,
+        "parameters": [
+            {"name": "policy", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {
+                "description": "The live version.",
+                "headers": {"ETag": etag, protocol.BUDGET_HEADER: budget},
+                "content": {"application/json": {"schema": ref("ClientPolicy")}},
+            },
+            "304": {
+                "description": "The client's version is the live one.",
+                "headers": {"ETag": etag, protocol.BUDGET_HEADER: budget},
+            },
+        },
+    }
+    ingest = {
+        "operationId": "client_decisions_ingest",
+        "summary": "Upload a batch of decision records (client protocol v1)",
+        "description": (
+            f"At most {protocol.MAX_BATCH_RECORDS:,} records and {protocol.MAX_BATCH_BYTES:,} bytes. Each record "
+            "is accepted, a duplicate (its event id was stored before: retries are idempotent) or rejected "
+            "with its field errors; a rejected record never fails the batch."
+        ),
+        "tags": ["client"],
+        "security": security,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DecisionBatch")}}},
+        "responses": {
+            "200": {
+                "description": "Per-record results, in the order sent, once the accepted records are committed.",
+                "content": {"application/json": {"schema": ref("DecisionBatchResult")}},
+            }
+        },
+    }
+    batch = oas30(protocol.decisions_body_schema())
+    batch["properties"]["decisions"]["items"] = ref("DecisionRecord")
+    record = oas30(protocol.decision_record_schema())
+    schemas = {
+        "DecisionRecord": record,
+        "DecisionBatch": batch,
+        "DecisionBatchResult": {
+            "type": "object",
+            "required": ["results", "accepted", "duplicates", "rejected"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "duplicates": {"type": "integer"},
+                "rejected": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["event_id", "status"],
+                        "properties": {
+                            "event_id": {"type": "string", "nullable": True},
+                            "status": {"type": "string", "enum": list(protocol.RESULT_STATUSES)},
+                            "errors": {
+                                "type": "object",
+                                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "ClientPolicy": {
+            "type": "object",
+            "required": ["policy", "version", "published_at", "document", "models"],
+            "properties": {
+                "policy": {"type": "string"},
+                "version": {"type": "integer"},
+                "published_at": {"type": "string", "format": "date-time"},
+                "document": {"type": "object", "description": "the policy document (docs/policy-document.md)"},
+                "models": {"type": "object", "description": "the catalog snapshot taken at publish"},
+            },
+        },
+    }
+    paths = {
+        protocol.POLICY_PATH: {"get": fetch},
+        protocol.DECISIONS_PATH: {"post": ingest},
+    }
+    return {"paths": paths, "schemas": schemas}
+
+
+def client_protocol(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: add the client protocol's endpoints and their SDK-key
+    security scheme (run before `error_responses`, which adds their error answers)."""
+    client = _client_operations()
+    result.setdefault("paths", {}).update(client["paths"])
+    components = result.setdefault("components", {})
+    components.setdefault("schemas", {}).update(client["schemas"])
+    components.setdefault("securitySchemes", {})["sdkKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An SDK key: `Authorization: Bearer sbk_…`, scoped to one or more policies.",
+    }
+    return result

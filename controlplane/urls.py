@@ -7,6 +7,7 @@ from metrics.ingest.apis import client_decisions_ingest
 from metrics.urls import api_urlpatterns as metrics_api_urlpatterns
 from metrics.urls import report_urlpatterns
 from routing.urls import api_urlpatterns, client_urlpatterns
+from signalbox_client.protocol import CLIENT_PREFIX, DECISIONS_PATH
 
 handler404 = "controlplane.errors.page_not_found"
 
@@ -17,8 +18,9 @@ admin.site.index_title = "Routing control plane"
 urlpatterns = [
     path("", RedirectView.as_view(url="/dashboards/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("api/v1/client/decisions", client_decisions_ingest, name="client-decisions-ingest"),
-    path("api/v1/client/", include(client_urlpatterns)),
+    # The client protocol (signalbox_client.protocol): /api/v1/client/decisions and /api/v1/client/policies/<slug>.
+    path(DECISIONS_PATH.lstrip("/"), client_decisions_ingest, name="client-decisions-ingest"),
+    path(CLIENT_PREFIX.lstrip("/") + "/", include(client_urlpatterns)),
     path("dashboards/", include("metrics.urls")),
     path("reports/", include((report_urlpatterns, "reports"))),
     path("api/v1/metrics/", include((metrics_api_urlpatterns, "metrics-api"))),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from signalbox_client.protocol import MAX_MODEL, MAX_OUTCOME, MAX_PROVIDER, MAX_SHORT, OUTCOMES  # noqa: F401 (re-exported)
+
 # Upper bounds (exclusive) of the latency histogram buckets, in milliseconds. Bucket i counts
 # latencies in [LATENCY_BOUNDS_MS[i-1], LATENCY_BOUNDS_MS[i]); bucket 0 is [0, 25) and the last
 # bucket, index len(LATENCY_BOUNDS_MS), is [30000, +inf). It is PostgreSQL's
@@ -40,13 +42,8 @@ ROLLUP_MEASURES: tuple[str, ...] = (
     *BUCKET_FIELDS,
 )
 
-OUTCOMES: tuple[str, ...] = ("ok", "low_confidence", "validation_failed", "error", "timeout", "rate_limited")
-
-# Lengths of the raw table's strings; the ingest validation (`metrics.ingest.records`) enforces them.
-MAX_SHORT = 200  # route, task type, request id, client fields
-MAX_MODEL = 255
-MAX_PROVIDER = 100
-MAX_OUTCOME = 20
+# The outcome values and the lengths of the raw table's strings are the client protocol's
+# (`signalbox_client.protocol`); the ingest validation (`metrics.ingest.records`) enforces them.
 
 # The raw table's columns in storage order: (name, PostgreSQL type, SQLite type). Every DDL below and
 # every column list of the ingest is derived from this one tuple.

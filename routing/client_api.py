@@ -13,12 +13,14 @@ from django.views.decorators.http import require_safe
 from controlplane import ratelimit
 from controlplane.errors import json_error
 from routing import live
+from signalbox_client.protocol import AUTH_SCHEME
 
 
 def bearer_secret(request: HttpRequest) -> str | None:
+    """The SDK key of a client request (`Authorization: Bearer <key>`), or None."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    if scheme.lower() != AUTH_SCHEME.lower() or not secret.strip():
         return None
     return secret.strip()
 
@@ -29,7 +31,8 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(candidate.strip() == etag for candidate in header.split(","))
 
 
-def _unauthorized(message: str) -> HttpResponse:
+def unauthorized(message: str) -> HttpResponse:
+    """The 401 of the client endpoints, naming what is wrong with the key."""
     return json_error(
         401, message, {"authorization": [message]}, headers={"WWW-Authenticate": 'Bearer realm="signalbox"'}
     )
@@ -43,10 +46,10 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     """
     secret = bearer_secret(request)
     if secret is None:
-        return _unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
+        return unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
     key = live.key_entry(secret)
     if key.key_id is None:
-        return _unauthorized("The SDK key is unknown or revoked.")
+        return unauthorized("The SDK key is unknown or revoked.")
     if (limited := ratelimit.policy_fetch_limit(key.key_id)) is not None:
         return limited
     entry = live.live_entry(slug)

@@ -31,12 +31,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 
+from signalbox_client import protocol
+
 logger = logging.getLogger(__name__)
 
 _GEN_KEY = "signalbox:live-gen:{slug}"
 _BUDGET_KEY = "signalbox:budget-state:{slug}"
-BUDGET_HEADER = "Signalbox-Budget"
-MAX_BUDGET_HEADER_BYTES = 64_000  # 200 routes of two fractions each need about 12 kB
+BUDGET_HEADER = protocol.BUDGET_HEADER
+MAX_BUDGET_HEADER_BYTES = protocol.MAX_BUDGET_HEADER_BYTES  # 200 routes of two fractions each need about 12 kB
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from controlplane import ratelimit
 from controlplane.errors import DomainError, json_error
 from metrics.ingest import services as ingest
 from routing import live
-from routing.client_api import _unauthorized, bearer_secret
+from routing.client_api import bearer_secret, unauthorized
+from signalbox_client.protocol import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
 
 
 def _too_large(message: str, field: str, reason: str) -> HttpResponse:
@@ -41,14 +42,14 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     """Store a batch of decision records; answer per-record results once they are committed."""
     secret = bearer_secret(request)
     if secret is None:
-        return _unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
+        return unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
     key = live.key_entry(secret)
     if key.key_id is None:
-        return _unauthorized("The SDK key is unknown or revoked.")
+        return unauthorized("The SDK key is unknown or revoked.")
     if (limited := ratelimit.decisions_limit(key.key_id)) is not None:
         return limited
 
-    limit = ingest.MAX_BATCH_BYTES
+    limit = MAX_BATCH_BYTES
     too_large = f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -73,11 +74,11 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     if type(records) is not list:
         reason = "required" if "decisions" not in payload else "must be a list"
         return json_error(400, f"'decisions' is {reason}.", {"decisions": [reason]})
-    if len(records) > ingest.MAX_BATCH_RECORDS:
+    if len(records) > MAX_BATCH_RECORDS:
         return _too_large(
-            f"A batch is at most {ingest.MAX_BATCH_RECORDS:,} records.",
+            f"A batch is at most {MAX_BATCH_RECORDS:,} records.",
             "decisions",
-            f"at most {ingest.MAX_BATCH_RECORDS} records",
+            f"at most {MAX_BATCH_RECORDS} records",
         )
 
     try:

@@ -17,42 +17,29 @@ from typing import Any, NamedTuple
 import orjson
 
 from metrics import schema
-from metrics.schema import MAX_MODEL, MAX_PROVIDER, MAX_SHORT
-
-OUTCOMES = frozenset(schema.OUTCOMES)
-
-REQUIRED = frozenset(
-    (
-        "event_id",
-        "timestamp",
-        "policy",
-        "policy_version",
-        "route",
-        "task_type",
-        "model",
-        "provider",
-        "tier",
-        "attempt",
-        "outcome",
-        "tokens_in",
-        "tokens_out",
-        "latency_ms",
-    )
+from signalbox_client import protocol
+from signalbox_client.protocol import (
+    MAX_ATTEMPT,
+    MAX_ATTRIBUTE_KEY,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_COST_USD,
+    MAX_LATENCY_MS,
+    MAX_MODEL,
+    MAX_PROVIDER,
+    MAX_REASON_BYTES,
+    MAX_SHORT,
+    MAX_TIER,
+    MAX_TOKENS,
+    MAX_VERSION,
 )
-OPTIONAL = frozenset(("request_id", "reason", "confidence", "cost_usd", "client", "attributes"))
-ALLOWED = REQUIRED | OPTIONAL
-CLIENT_FIELDS = frozenset(("app", "instance", "sdk_version"))
 
-MAX_REASON_BYTES = 4096
-MAX_ATTRIBUTES = 20
-MAX_ATTRIBUTE_KEY = 64
-MAX_ATTRIBUTE_VALUE = 256
-MAX_TOKENS = 10**9
-MAX_TIER = 5
-MAX_ATTEMPT = 1000
-MAX_VERSION = 2**31 - 1
-MAX_COST_USD = 1_000_000.0
-MAX_LATENCY_MS = 86_400_000.0  # one day
+# The record's fields and limits are the client protocol's (`signalbox_client.protocol`).
+OUTCOMES = frozenset(protocol.OUTCOMES)
+REQUIRED = frozenset(protocol.RECORD_REQUIRED)
+OPTIONAL = frozenset(protocol.RECORD_OPTIONAL)
+ALLOWED = REQUIRED | OPTIONAL
+CLIENT_FIELDS = frozenset(protocol.CLIENT_FIELDS)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # The timestamps the SDK writes (RFC 3339, at most microseconds): PostgreSQL reads them as the
 # same instant Python does, so COPY takes the client's text as is; any other accepted form is

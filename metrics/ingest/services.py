@@ -27,11 +27,10 @@ from metrics.schema import (
     ROLLUP_MEASURES,
     sqlite_timestamp,
 )
+from signalbox_client.protocol import ACCEPTED, DUPLICATE, MAX_BATCH_RECORDS, REJECTED
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_RECORDS = 5_000
-MAX_BATCH_BYTES = 5_000_000
 
 _EPOCH_DAY = date(1970, 1, 1)
 
@@ -124,7 +123,7 @@ def decision_batch_ingest(
             if type(checked) is dict:
                 event_id = rec.get("event_id") if type(rec) is dict else None
                 results.append(
-                    {"event_id": event_id if type(event_id) is str else None, "status": "rejected", "errors": checked}
+                    {"event_id": event_id if type(event_id) is str else None, "status": REJECTED, "errors": checked}
                 )
                 out.rejected += 1
                 continue
@@ -132,11 +131,11 @@ def decision_batch_ingest(
             row = checked_row(checked) if postgres else checked
         event_id = row[0]
         if event_id in seen:
-            results.append({"event_id": event_id, "status": "duplicate"})
+            results.append({"event_id": event_id, "status": DUPLICATE})
             out.duplicates += 1
             continue
         seen.add(event_id)
-        results.append({"event_id": event_id, "status": "accepted"})  # until told otherwise
+        results.append({"event_id": event_id, "status": ACCEPTED})  # until told otherwise
         valid.append((index, row))
 
     if valid:
@@ -160,7 +159,7 @@ def decision_batch_ingest(
         if skipped:
             for index, item in valid:
                 if item[0] in skipped:
-                    results[index]["status"] = "duplicate"
+                    results[index]["status"] = DUPLICATE
                     out.duplicates += 1
     return out
 

@@ -128,3 +128,17 @@ def stack(fault_stack: Any) -> Iterator[Any]:
     yield fault_stack
     if fault_stack.worker is not None:
         fault_stack.worker.stop()
+
+
+@pytest.fixture
+def _keep_test_connection() -> Iterator[None]:
+    """The raw WSGI app (schemathesis' `from_wsgi`) closes the database connection after each
+    request; the test's transaction lives on it (Django's test client disconnects the same handler)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

@@ -150,9 +150,9 @@ def _audit() -> int:
 
 
 def test_size__decision_batch_over_the_limit__413_json(world: Any, upload: Any) -> None:
-    from metrics.ingest import services as ingest
+    from signalbox_client import protocol
 
-    body = b'{"decisions": [' + b'"' + b"x" * (ingest.MAX_BATCH_BYTES + 10) + b'"]}'
+    body = b'{"decisions": [' + b'"' + b"x" * (protocol.MAX_BATCH_BYTES + 10) + b'"]}'
 
     response = upload(body, world.secret)
 

@@ -8,14 +8,11 @@ Bounded and deterministic: derandomized Hypothesis, MAX_EXAMPLES per operation a
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
@@ -31,17 +28,6 @@ schema.config.generation.update(
     max_examples=MAX_EXAMPLES,
     allow_x00=True,
 )
-
-
-@pytest.fixture
-def _keep_test_connection() -> Iterator[None]:
-    """The raw WSGI app closes the database connection after each request; the test's
-    transaction lives on it (Django's test client disconnects the same handler)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

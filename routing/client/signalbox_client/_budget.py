@@ -9,12 +9,13 @@ from typing import Any
 
 from signalbox_client.engine import State
 
+from . import protocol
 from ._state import CoreState, Snapshot, logger
 from ._wire import loads_json
 
-BUDGET_HEADER = "signalbox-budget"  # the server's budget state, on every 200 and 304 of the policy GET
+BUDGET_HEADER = protocol.BUDGET_HEADER.lower()  # the server's budget state, on every 200 and 304 of the policy GET
 BUDGET_STATE_MAX_AGE = 600.0  # seconds a server budget state is used without being sent again
-MAX_BUDGET_HEADER = 64_000
+MAX_BUDGET_HEADER = protocol.MAX_BUDGET_HEADER_BYTES
 
 
 def _fraction(value: Any) -> bool:

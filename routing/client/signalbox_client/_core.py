@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from signalbox_client.engine import Request
 
+from . import protocol
 from ._decisions import Decisions
 from ._policy import PolicyRefresh
 from ._run import RunState
@@ -84,7 +85,8 @@ class ClientCore(PolicyRefresh, Decisions, Uploads):
         self.headers = {
             "Authorization": f"Bearer {options.sdk_key}",
             "Accept": "application/json",
-            "User-Agent": f"signalbox-client/{SDK_VERSION}",
+            "User-Agent": f"signalbox-client/{SDK_VERSION} (protocol {protocol.PROTOCOL_VERSION})",
+            protocol.PROTOCOL_HEADER: str(protocol.PROTOCOL_VERSION),
         }
         self.app = options.app or os.environ.get("SIGNALBOX_APP") or "default"
         self.refresh_interval = max(float(options.refresh_interval), 0.0)

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from . import protocol
 from ._version import __version__
 
-PROTOCOL_PREFIX = "/api/v1/client"
-MAX_BATCH_RECORDS = 5_000
-MAX_BATCH_BYTES = 5_000_000
-MAX_ATTRIBUTES = 20
+PROTOCOL_PREFIX = protocol.CLIENT_PREFIX
+MAX_BATCH_RECORDS = protocol.MAX_BATCH_RECORDS
+MAX_BATCH_BYTES = protocol.MAX_BATCH_BYTES
+MAX_ATTRIBUTES = protocol.MAX_ATTRIBUTES
 RETRY_AFTER_CAP = 300.0
 POST_HEADERS = {"Content-Type": "application/json"}
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-OUTCOMES: frozenset[str] = frozenset({"ok", "low_confidence", "validation_failed", "error", "timeout", "rate_limited"})
+from signalbox_client import protocol
+
+OUTCOMES: frozenset[str] = frozenset(protocol.OUTCOMES)
 PROVIDER_ERRORS: frozenset[str] = frozenset({"timeout", "rate_limited", "error"})
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
