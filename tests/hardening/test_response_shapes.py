@@ -81,7 +81,8 @@ def get_operations() -> list[tuple[str, str]]:
 
 
 def test_every_metrics_get__populated_month__body_matches_its_schema(
-    month: dict[str, Any], _keep_test_connection: None
+    month: dict[str, Any],
+    _keep_test_connection: None,  # noqa: PT019 - after `month`: fixture order matters here
 ) -> None:
     # `month` first: Django's test client re-connects the handler `_keep_test_connection` removes.
     span = {"policy": "tiers", "start": month["first"].isoformat(), "end": month["now"].date().isoformat()}
