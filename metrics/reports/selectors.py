@@ -41,6 +41,7 @@ from metrics.rollups import selectors as rollup_selectors
 from metrics.rules.latency import latency_quantiles
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
+from metrics.rules.numbers import ratio
 from metrics.rules.periods import midnight, month_end, month_next, month_previous
 from metrics.whatif.replay import whatif_for_report
 from routing import selectors as routing_selectors
@@ -159,24 +160,24 @@ class _Sums:
 
     def step_rate(self, tier: int) -> float | None:
         """Tier `tier` → `tier + 1` rate."""
-        return sel.ratio(self.escalated_into(tier + 1), self.reached(tier))
+        return ratio(self.escalated_into(tier + 1), self.reached(tier))
 
     def tier_cost_per_request(self, tier: int) -> float | None:
         """Cost of the attempts at `tier` (fallbacks included) / requests that reached it."""
         t = self.tiers.get(tier)
-        return sel.ratio(float(t[4]), self.reached(tier)) if t else None
+        return ratio(float(t[4]), self.reached(tier)) if t else None
 
     def tier_pass_rate(self, tier: int) -> float | None:
         """ok attempts / attempts at `tier` (the Quality page's per-tier pass rate)."""
         t = self.tiers.get(tier)
-        return sel.ratio(int(t[3]), int(t[2])) if t else None
+        return ratio(int(t[3]), int(t[2])) if t else None
 
     def metrics(self) -> dict[str, Any]:
         return {
             "cost_usd": self.cost,
             "requests": self.requests,
-            "cost_per_request_usd": sel.ratio(self.cost, self.requests),
-            "escalation_rate": sel.ratio(self.escalations, self.requests),
+            "cost_per_request_usd": ratio(self.cost, self.requests),
+            "escalation_rate": ratio(self.escalations, self.requests),
             "tier_1_to_2_rate": self.step_rate(1),
             "tier_2_to_3_rate": self.step_rate(2),
             "pass_rate": sel.pass_rate(self.ok, self.requests),
@@ -196,7 +197,7 @@ def _delta(current: float | None, previous: float | None) -> dict[str, float | N
         "current": current,
         "previous": previous,
         "change": change,
-        "change_pct": sel.ratio(change, previous) if change is not None and previous else None,
+        "change_pct": ratio(change, previous) if change is not None and previous else None,
     }
 
 
@@ -324,7 +325,7 @@ def _movers(groups: dict[str, dict[Any, tuple[_Sums, _Sums]]]) -> dict[str, list
                     "cost_usd": cur.cost,
                     "previous_cost_usd": prev.cost,
                     "change_usd": change,
-                    "change_pct": sel.ratio(change, prev.cost) if prev.cost else None,
+                    "change_pct": ratio(change, prev.cost) if prev.cost else None,
                 }
             )
     moved = [r for r in rows if r["change_usd"]]

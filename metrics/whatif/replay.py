@@ -27,12 +27,12 @@ from typing import Any, cast
 from django.db.models import Sum
 
 from controlplane.errors import InvalidInput
-from metrics.dashboards.selectors import FIRST_DATE, LAST_DATE
 from metrics.ingest.pricing import prices
 from metrics.models import BUCKET_FIELDS, LATENCY_BOUNDS_MS
 from metrics.rollups.selectors import rollup_cells
 from metrics.rules import bands as band_rules
 from metrics.rules.latency import latency_quantile
+from metrics.rules.periods import FIRST_DATE, LAST_DATE
 from routing import selectors, services
 from routing.models import Policy
 from signalbox_client import engine
