@@ -80,7 +80,7 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 DECISION_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _COLUMNS if name != "received_at")
 
 # The same columns in the order of the ingest's COPY lines: the three the service adds (the key, and
-# the price it looks up) first, then those of one record's text (`metrics.ingest.records.copy_row`), which
+# the price it looks up) first, then those of one record's text (`metrics.ingest.copy_rows.copy_row`), which
 # the per-record check can then build in one piece before the batch is priced.
 COPY_LEAD_COLUMNS: tuple[str, ...] = ("key_id", "cost_usd", "unpriced")
 COPY_COLUMNS: tuple[str, ...] = COPY_LEAD_COLUMNS + tuple(

@@ -2,170 +2,42 @@
 
 Every function takes the plain data a `metrics.dashboards.selectors.dashboard_*` function returns
 and gives a `plotly.graph_objects.Figure`; `figure_json` turns one into what the templates embed
-with `json_script` (static/signalbox/dashboards.js draws it with plotly.min.js). Shared looks live
-here: one colour per tier, one stable colour per model/task type/provider, axis titles with units,
-and the publish/rollback markers every time chart carries.
+with `json_script` (static/signalbox/dashboards.js draws it with plotly.min.js). The shared looks
+(colours, layout, version markers) are `metrics.dashboards.chart_style`.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
-import plotly.io as pio
 
-FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-INK = "#1f2933"
-MUTED = "#6b7785"
-GRID = "#e8ecf0"
-TIER_COLORS = {1: "#0f9d8a", 2: "#3b6fd8", 3: "#8e4fd1", 4: "#d97706", 5: "#c2410c"}
-GOOD, WATCH, BAD = "#1a7f37", "#d08700", "#c62828"
-BAND_FILL = "rgba(26, 127, 55, 0.12)"
-MARKER_COLOR = "#7a8794"
-ROLLBACK_COLOR = "#c62828"
-PALETTE = ("#3b6fd8", "#e07a1f", "#0f9d8a", "#d1435b", "#8e4fd1", "#5b8c2a", "#c99a06", "#1f9bcf", "#a0527a", "#7a8794")
-
-
-def color_for(name: str) -> str:
-    """A stable colour for a model, task type or provider: the same on every page and report."""
-    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
-
-
-def colors_for(names: Sequence[str]) -> dict[str, str]:
-    """Colours for the names in one figure: each its stable colour unless another name in the
-    figure took it first (names in sorted order), then the next free one, so a figure never
-    shows two series in one colour while it has fewer series than the palette."""
-    taken: dict[str, str] = {}
-    used: set[str] = set()
-    for name in sorted(names):
-        start = zlib.crc32(name.encode()) % len(PALETTE)
-        for k in range(len(PALETTE)):
-            color = PALETTE[(start + k) % len(PALETTE)]
-            if color not in used or len(used) >= len(PALETTE):
-                break
-        taken[name] = color
-        used.add(color)
-    return taken
-
-
-def tier_color(tier: int) -> str:
-    return TIER_COLORS.get(tier, MUTED)
-
-
-# Figures are built on an empty template and get the plotly_white template as plain JSON when
-# serialised: the same output, without plotly validating the whole template into every figure
-# (about a third of a page's figure-building time).
-_BARE_TEMPLATE = go.layout.Template()
-_WHITE_TEMPLATE = json.loads(pio.json.to_json_plotly(pio.templates["plotly_white"].to_plotly_json()))
+from metrics.dashboards.chart_style import (
+    BAD,
+    BAND_FILL,
+    GOOD,
+    INK,
+    MUTED,
+    WATCH,
+    WHITE_TEMPLATE,
+    add_version_markers,
+    base_layout,
+    colors_for,
+    hline,
+    tier_color,
+    time_axis,
+)
 
 
 def figure_json(fig: go.Figure) -> dict[str, Any]:
     """The figure as JSON-ready data for `json_script`."""
     data = json.loads(fig.to_json())
     layout = data.setdefault("layout", {})
-    if "layout" not in (layout.get("template") or {}):  # built on _BARE_TEMPLATE
-        layout["template"] = _WHITE_TEMPLATE
+    if "layout" not in (layout.get("template") or {}):  # built on BARE_TEMPLATE
+        layout["template"] = WHITE_TEMPLATE
     return data
-
-
-def _layout(
-    fig: go.Figure,
-    *,
-    height: int = 340,
-    x_title: str | None = None,
-    y_title: str | None = None,
-    y_format: str | None = None,
-    legend: bool = True,
-    hovermode: str = "closest",
-) -> go.Figure:
-    fig.update_layout(
-        template=_BARE_TEMPLATE,
-        height=height,
-        autosize=True,
-        font={"family": FONT, "size": 12, "color": INK},
-        margin={"l": 64, "r": 24, "t": 40, "b": 48},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        hovermode=hovermode,
-        hoverlabel={"font": {"family": FONT}},
-        showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0, "font": {"size": 11}},
-    )
-    fig.update_xaxes(
-        title={"text": x_title, "font": {"size": 12, "color": MUTED}} if x_title else None,
-        gridcolor=GRID,
-        linecolor=GRID,
-        zeroline=False,
-    )
-    fig.update_yaxes(
-        title={"text": y_title, "font": {"size": 12, "color": MUTED}} if y_title else None,
-        gridcolor=GRID,
-        linecolor=GRID,
-        zeroline=False,
-        tickformat=y_format,
-    )
-    return fig
-
-
-def add_version_markers(fig: go.Figure, markers: Sequence[dict[str, Any]]) -> go.Figure:
-    """Mark publishes (grey) and rollbacks (red) as labelled vertical lines."""
-    for m in markers:
-        color = ROLLBACK_COLOR if m.get("rollback_of") else MARKER_COLOR
-        fig.add_shape(
-            type="line",
-            xref="x",
-            yref="paper",
-            x0=m["at"],
-            x1=m["at"],
-            y0=0,
-            y1=1,
-            line={"color": color, "width": 1.5, "dash": "dot"},
-            layer="above",
-        )
-        fig.add_annotation(
-            x=m["at"],
-            xref="x",
-            y=1,
-            yref="paper",
-            yanchor="bottom",
-            text=m["label"],
-            showarrow=False,
-            font={"size": 11, "color": color},
-            bgcolor="rgba(255,255,255,0.85)",
-            hovertext=f"Published {m['label']} at {m['at'][:16].replace('T', ' ')} UTC"
-            + (f": {m['comment']}" if m.get("comment") else ""),
-        )
-    if markers:
-        fig.update_layout(margin={"t": 56})
-    return fig
-
-
-def _time_axis(fig: go.Figure, days: Sequence[str]) -> None:
-    if days:
-        fig.update_xaxes(type="date", range=[f"{days[0]}T00:00:00", f"{days[-1]}T23:59:59"])
-
-
-def _hline(fig: go.Figure, y: float, text: str, color: str, *, dash: str = "dash") -> None:
-    fig.add_shape(
-        type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y, line={"color": color, "width": 1.2, "dash": dash}
-    )
-    fig.add_annotation(
-        xref="paper",
-        x=0.01,
-        y=y,
-        yref="y",
-        xanchor="left",
-        yanchor="bottom",
-        text=text,
-        showarrow=False,
-        font={"size": 11, "color": color},
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def overview_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.Figure:
@@ -188,7 +60,7 @@ def overview_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
         line={"color": "#e07a1f", "width": 2},
         hovertemplate="%{x|%b %d}: %{y:,} requests<extra></extra>",
     )
-    _layout(fig, y_title="Spend per day ($)", y_format="$,.2f", hovermode="x unified")
+    base_layout(fig, y_title="Spend per day ($)", y_format="$,.2f", hovermode="x unified")
     fig.update_layout(
         yaxis2={
             "title": {"text": "Requests per day", "font": {"size": 12, "color": MUTED}},
@@ -202,7 +74,7 @@ def overview_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
         }
     )
     fig.update_layout(margin={"r": 64})
-    _time_axis(fig, days)
+    time_axis(fig, days)
     return add_version_markers(fig, markers)
 
 
@@ -221,8 +93,8 @@ def cost_over_time(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
             fillcolor=colors[s["task_type"]],
             hovertemplate=f"{s['task_type']}: $%{{y:,.2f}}<extra></extra>",
         )
-    _layout(fig, y_title="Cost per day ($)", y_format="$,.2f", hovermode="x unified", height=360)
-    _time_axis(fig, data["days"])
+    base_layout(fig, y_title="Cost per day ($)", y_format="$,.2f", hovermode="x unified", height=360)
+    time_axis(fig, data["days"])
     return add_version_markers(fig, markers)
 
 
@@ -258,7 +130,7 @@ def cost_per_request(data: dict[str, Any]) -> go.Figure:
             marker={"symbol": "line-ns", "size": 22, "line": {"width": 3, "color": INK}},
             hovertemplate="max $%{x:.4f} per request<extra></extra>",
         )
-    _layout(fig, x_title="Cost per request ($)", height=max(220, 60 + 34 * len(rows)))
+    base_layout(fig, x_title="Cost per request ($)", height=max(220, 60 + 34 * len(rows)))
     fig.update_xaxes(tickformat="$,.4f", rangemode="tozero")
     fig.update_layout(margin={"l": 160})
     return fig
@@ -285,7 +157,7 @@ def spend_by_model(data: dict[str, Any]) -> go.Figure:
             "<extra></extra>",
         )
         seen.add(r["provider"])
-    _layout(fig, x_title="Spend ($)", height=max(220, 60 + 30 * len(rows)))
+    base_layout(fig, x_title="Spend ($)", height=max(220, 60 + 30 * len(rows)))
     fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
     fig.update_layout(barmode="stack", margin={"l": 200})
     return fig
@@ -341,7 +213,7 @@ def escalation_rates(data: dict[str, Any]) -> go.Figure:
             hovertemplate="%{y}: %{x:.1%} (%{customdata[0]:,} of %{customdata[1]:,})<br>"
             "%{customdata[2]}: %{customdata[3]}<extra></extra>",
         )
-    _layout(fig, height=max(240, 90 + 44 * len(routes)), legend=False)
+    base_layout(fig, height=max(240, 90 + 44 * len(routes)), legend=False)
     fig.update_xaxes(
         tickformat=".0%",
         rangemode="tozero",
@@ -362,7 +234,7 @@ def escalation_funnel(data: dict[str, Any]) -> go.Figure:
             hovertemplate="%{y}: %{x:,} requests<extra></extra>",
         )
     )
-    _layout(fig, height=260, legend=False)
+    base_layout(fig, height=260, legend=False)
     fig.update_layout(margin={"l": 150})
     return fig
 
@@ -390,11 +262,11 @@ def escalation_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) ->
         connectgaps=False,
         hovertemplate="%{y:.1%}<extra>Tier 2 → 3</extra>",
     )
-    _layout(fig, y_title="Escalation rate (%)", y_format=".0%", hovermode="x unified")
+    base_layout(fig, y_title="Escalation rate (%)", y_format=".0%", hovermode="x unified")
     rates = [v for v in (*data["daily"]["tier_1_to_2"], *data["daily"]["tier_2_to_3"]) if v is not None]
     fig.update_yaxes(range=[0, max([data["advisory_rate"] * 1.25, *rates]) * 1.05])
-    _hline(fig, data["advisory_rate"], "40%: route directly to the stronger tier", BAD)
-    _time_axis(fig, days)
+    hline(fig, data["advisory_rate"], "40%: route directly to the stronger tier", BAD)
+    time_axis(fig, days)
     return add_version_markers(fig, markers)
 
 
@@ -450,7 +322,7 @@ def quality_heatmap(data: dict[str, Any]) -> go.Figure:
             "%{customdata[2]:,} attempts<extra></extra>",
         )
     )
-    _layout(fig, height=max(240, 80 + 56 * len(tts)), legend=False)
+    base_layout(fig, height=max(240, 80 + 56 * len(tts)), legend=False)
     fig.update_yaxes(autorange="reversed", gridcolor="rgba(0,0,0,0)", linecolor="rgba(0,0,0,0)")
     fig.update_xaxes(side="top", gridcolor="rgba(0,0,0,0)", linecolor="rgba(0,0,0,0)")
     fig.update_layout(margin={"l": 120, "t": 40})
@@ -469,13 +341,13 @@ def quality_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go
         marker={"size": 4},
         hovertemplate="%{x|%b %d}: %{y:.1%} of requests ok<extra></extra>",
     )
-    _layout(fig, y_title="Pass rate (%)", y_format=".0%", legend=False, height=300)
+    base_layout(fig, y_title="Pass rate (%)", y_format=".0%", legend=False, height=300)
     rates = [v for v in data["daily"]["pass_rate"] if v is not None]
     low = min([data["marks"]["poor"], *rates]) if rates else data["marks"]["poor"]
     fig.update_yaxes(range=[max(0.0, low - 0.05), 1.01])
-    _hline(fig, data["marks"]["good"], "95%", GOOD)
-    _hline(fig, data["marks"]["poor"], "75%", WATCH)
-    _time_axis(fig, days)
+    hline(fig, data["marks"]["good"], "95%", GOOD)
+    hline(fig, data["marks"]["poor"], "75%", WATCH)
+    time_axis(fig, days)
     return add_version_markers(fig, markers)
 
 
@@ -502,7 +374,7 @@ def latency_percentiles(data: dict[str, Any]) -> go.Figure:
             marker={"symbol": "line-ew", "size": 40, "line": {"width": 3, "color": BAD}},
             hovertemplate="p95 budget %{y:,.0f} ms<extra></extra>",
         )
-    _layout(fig, y_title="Latency (ms)", y_format=",.0f", height=380)
+    base_layout(fig, y_title="Latency (ms)", y_format=",.0f", height=380)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_xaxes(tickangle=-20)
     return fig
@@ -521,9 +393,9 @@ def latency_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go
             marker={"size": 4},
             hovertemplate=f"{s['route']}: %{{y:,.0f}} ms<extra></extra>",
         )
-    _layout(fig, y_title="p95 latency (ms)", y_format=",.0f", hovermode="x unified")
+    base_layout(fig, y_title="p95 latency (ms)", y_format=",.0f", hovermode="x unified")
     fig.update_yaxes(rangemode="tozero")
-    _time_axis(fig, data["days"])
+    time_axis(fig, data["days"])
     return add_version_markers(fig, markers)
 
 
@@ -567,8 +439,8 @@ def budget_burn(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.F
                 if t["fraction"] >= 1
                 else f"{t['fraction']:.0%} (${t['amount_usd']:,.0f})"
             )
-            _hline(fig, t["amount_usd"], label, color, dash="solid" if t["fraction"] >= 1 else "dot")
-    _layout(fig, y_title="Spend this month ($)", y_format="$,.0f", hovermode="x unified", height=380)
+            hline(fig, t["amount_usd"], label, color, dash="solid" if t["fraction"] >= 1 else "dot")
+    base_layout(fig, y_title="Spend this month ($)", y_format="$,.0f", hovermode="x unified", height=380)
     top = max([monthly or 0, *(data["cumulative_usd"] or [0]), fc["projected_usd"] if fc else 0])
     fig.update_yaxes(range=[0, top * 1.08 if top else 1])
     fig.update_xaxes(type="date", range=[f"{days[0]}T00:00:00", f"{days[-1]}T23:59:59"])
@@ -598,7 +470,7 @@ def report_spend_change(data: dict[str, Any]) -> go.Figure:
         marker_color="#3b6fd8",
         hovertemplate="%{y}: $%{x:,.2f}<extra>" + data["month_label"] + "</extra>",
     )
-    _layout(fig, x_title="Spend ($)", height=max(220, 80 + 44 * len(rows)))
+    base_layout(fig, x_title="Spend ($)", height=max(220, 80 + 44 * len(rows)))
     fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
     fig.update_layout(barmode="group", margin={"l": 140})
     return fig

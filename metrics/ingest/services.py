@@ -16,7 +16,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from controlplane.errors import InvalidInput
 from metrics.ingest import partitions, pricing
-from metrics.ingest.records import Checked, CopyRow, checked_row, copy_row, record_check
+from metrics.ingest.copy_rows import CopyRow, checked_row, copy_row
+from metrics.ingest.records import Checked, record_check
 from metrics.rollups import sql
 from metrics.rollups.services import rollups_update_soon
 from metrics.schema import (

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from metrics.reports import selectors as report_selectors
+from metrics.reports.sums import METRIC_KEYS
 from metrics.shapes import F, I, S, list_of, nullable, shape
 from routing import selectors as routing_selectors
 from routing.apis import (
@@ -27,9 +28,7 @@ def _report_delta(name: str) -> serializers.Serializer:
 
 
 def _report_metrics(name: str) -> serializers.Serializer:
-    return shape(
-        name, **{key: _report_delta(f"{name}{key.title().replace('_', '')}") for key in report_selectors.METRIC_KEYS}
-    )
+    return shape(name, **{key: _report_delta(f"{name}{key.title().replace('_', '')}") for key in METRIC_KEYS})
 
 
 class MetricsReportApi(APIView):

@@ -19,6 +19,9 @@ from metrics.dashboards import selectors as sel
 from metrics.dashboards.views import PAGES, DashboardAccess
 from metrics.reports import selectors as report_sel
 from metrics.reports import services as report_services
+from metrics.reports import sums as report_sums
+from metrics.reports import tables as report_tables
+from metrics.rules.periods import month_end, month_next
 from routing import selectors as routing_selectors
 from routing.roles import PERM_EDIT_POLICY
 
@@ -120,7 +123,7 @@ class ReportPage(DashboardAccess, TemplateView):
                 ),
                 "spend_change": charts.report_spend_change(report),
                 "escalation_daily": charts.escalation_daily(
-                    {"daily": daily, "advisory_rate": report_sel.DIRECT_ROUTE_ADVISORY_RATE}, markers
+                    {"daily": daily, "advisory_rate": sel.DIRECT_ROUTE_ADVISORY_RATE}, markers
                 ),
                 "pass_rate_daily": charts.quality_daily(
                     {"daily": daily, "marks": {"good": sel.PASS_RATE_GOOD, "poor": sel.PASS_RATE_POOR}}, markers
@@ -128,8 +131,8 @@ class ReportPage(DashboardAccess, TemplateView):
             }
         slug, key = policy.slug, report["month"]
         last_full = report_sel.report_last_full_month()
-        next_month = report_sel.month_next(first)
-        f = sel.DashboardFilters(policy=policy, start=first, end=report_sel.month_end(first))
+        next_month = month_next(first)
+        f = sel.DashboardFilters(policy=policy, start=first, end=month_end(first))
         return {
             "report": report,
             "policy": policy,
@@ -150,7 +153,7 @@ class ReportPage(DashboardAccess, TemplateView):
             ),
             "next_label": next_month.strftime("%B %Y"),
             "breakdown_columns": [
-                (key, unit) for key, _, unit in report_sel.METRICS if key in REPORT_BREAKDOWN_COLUMNS
+                (key, unit) for key, _, unit in report_sums.METRICS if key in REPORT_BREAKDOWN_COLUMNS
             ],
             "movers": [
                 ("absolute", report["movers"]["absolute"], "Biggest changes in dollars"),
@@ -159,7 +162,7 @@ class ReportPage(DashboardAccess, TemplateView):
             "index_url": reverse("reports:index", args=[slug]),
             "json_url": reverse("reports:json", args=[slug, key]),
             "review_url": reverse("reports:review", args=[slug, key]),
-            "csv": {name: reverse("reports:csv", args=[slug, key, name]) for name in report_sel.TABLES},
+            "csv": {name: reverse("reports:csv", args=[slug, key, name]) for name in report_tables.TABLES},
             "can_review": can_mark_reviewed(self.request.user),
             "last_full_month": last_full.strftime("%Y-%m"),
             "latest_data_month": (None if report["has_data"] else report_sel.report_latest_month_with_data(policy)),
@@ -224,10 +227,10 @@ class ReportCsv(DashboardAccess, View):
     def get(self, request: HttpRequest, policy: str, month: str, table: str) -> HttpResponse:
         try:
             p, first = _report_target(policy, month)
-            report_sel.report_table_check(table)
+            report_tables.report_table_check(table)
         except DomainError as exc:
             return _report_error_json(exc)
-        header, rows = report_sel.report_table(report_sel.monthly_report(p, first), table)
+        header, rows = report_tables.report_table(report_sel.monthly_report(p, first), table)
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="signalbox-{p.slug}-{first:%Y-%m}-{table}.csv"'
         writer = csv.writer(response)

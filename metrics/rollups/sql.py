@@ -87,7 +87,7 @@ def _sum_measures() -> str:
 _INSERT_COLUMNS = ", ".join(DECISION_COLUMNS)
 # The staging COPY in storage order (the raw path of tests/benchmarks/bench_ingest.py writes it).
 STAGING_COPY = f"COPY metrics_decision_staging ({_INSERT_COLUMNS}) FROM STDIN"
-# The ingest's COPY: the same table, columns in the order of `records.copy_row` lines.
+# The ingest's COPY: the same table, columns in the order of `metrics.ingest.copy_rows.copy_row` lines.
 INGEST_COPY = f"COPY metrics_decision_staging ({', '.join(COPY_COLUMNS)}) FROM STDIN"
 INGEST_POSTGRES = f"""
     WITH ins AS (

@@ -1,9 +1,15 @@
-"""Day and month boundaries of budgets, dashboards and reports (UTC, half-open ranges)."""
+"""Day and month boundaries of budgets, dashboards and reports (UTC, half-open ranges), and the
+dates a filter or period may name."""
 
 from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
+
+# Filter dates outside these bounds are refused: the previous period, the budget month and the
+# day after `end` must all stay inside what `datetime.date` can hold.
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2999, 12, 31)
 
 
 def midnight(day: date) -> datetime:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metrics import schema
-from metrics.ingest import records
+from metrics.ingest import copy_rows, records
 from metrics.ingest.records import ALLOWED
 from metrics.models import Decision
 from routing import services as routing_services
@@ -446,7 +446,8 @@ def test_record_check__random_field_values__named_errors_or_consistent_values(
         assert not drop & records.REQUIRED
         assert checked.ts == datetime.fromisoformat(checked.ts_text)
         assert (
-            records.checked_row(checked)[-1].count("\t") == len(schema.COPY_COLUMNS) - len(schema.COPY_LEAD_COLUMNS) - 1
+            copy_rows.checked_row(checked)[-1].count("\t")
+            == len(schema.COPY_COLUMNS) - len(schema.COPY_LEAD_COLUMNS) - 1
         )
 
 
@@ -507,12 +508,12 @@ def test_copy_row__random_field_values__the_row_of_the_full_check_or_none(
     now = datetime.now(UTC).timestamp()
     limits = {"policies": {"checkout": 7}, "not_before": now - 30 * 86_400, "not_after": now + 86_400}
 
-    row = records.copy_row(rec, *limits.values())
+    row = copy_rows.copy_row(rec, *limits.values())
 
     if row is not None:
         checked = records.record_check(rec, **limits)
         assert type(checked) is not dict, checked
-        assert row == records.checked_row(checked)
+        assert row == copy_rows.checked_row(checked)
         assert row[-1].count("\t") == len(schema.COPY_COLUMNS) - len(schema.COPY_LEAD_COLUMNS) - 1
 
 
@@ -520,7 +521,7 @@ def test_copy_row__the_sdks_record__takes_the_one_pass_path() -> None:
     now = datetime.now(UTC).timestamp()
     rec = record(confidence=0.25, latency_ms=12, cost_usd=0.5)
 
-    row = records.copy_row(rec, {"checkout": 7}, now - 86_400, now + 86_400)
+    row = copy_rows.copy_row(rec, {"checkout": 7}, now - 86_400, now + 86_400)
 
     assert row is not None
     event_id, model, _, tokens_in, tokens_out, cost, text = row
