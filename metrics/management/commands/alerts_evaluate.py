@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controlplane.errors import DomainError
-from metrics.alerts import services as alerts
+from metrics.alerts.evaluation import alerts_evaluate
 from routing.models import Policy
 
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             if at.tzinfo is None:
                 raise CommandError("--at: give a time zone, e.g. 2025-03-10T12:00:00Z")
         try:
-            report = alerts.alerts_evaluate(policy=policy, at=at)
+            report = alerts_evaluate(policy=policy, at=at)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         for c in report.changes:
