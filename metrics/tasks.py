@@ -33,7 +33,8 @@ def budget_state_refresh() -> int:
 
 @shared_task(name="metrics.alerts_evaluate", ignore_result=True)
 def alerts_evaluate() -> dict[str, int]:
-    """Evaluate every live policy's drift and budget detectors and update their alerts."""
+    """Evaluate every live policy's drift and budget detectors and update their alerts; a policy
+    that fails is logged by the service and skipped, the task still finishes."""
     report = evaluation.alerts_evaluate()
     return {"policies": report.policies, "opened": report.count("opened"), "resolved": report.count("resolved")}
 

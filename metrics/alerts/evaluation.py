@@ -1,13 +1,16 @@
 """Alert evaluation: every live policy (or one) judged at a moment by every registered detector, the
-verdicts applied to its alerts, each policy in its own transaction.
+verdicts applied to its alerts, each policy in its own transaction and isolated from the others.
 
 `policy_evaluate` is the pure read (two rollup queries per policy, `metrics.alerts.reads`) that runs
 `metrics.alerts.detectors`; `alerts_evaluate` applies what it finds through
-`metrics.alerts.lifecycle`. Windows, thresholds and the lifecycle rules: docs/alerts.md.
+`metrics.alerts.lifecycle`. A policy whose evaluation raises is rolled back, logged with its slug
+and traceback and listed in the report's `failed`; the policies after it are still evaluated.
+Windows, thresholds and the lifecycle rules: docs/alerts.md.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,12 +31,23 @@ from metrics.models import Alert
 from metrics.rules.bands import route_doc
 from routing.models import Policy
 
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A policy whose evaluation raised: nothing of it was applied."""
+
+    policy: str
+    error: str
+
 
 @dataclass
 class EvaluationReport:
     policies: int = 0
     evaluations: int = 0
     changes: list[lifecycle.Change] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
 
     def count(self, action: str) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -103,7 +117,8 @@ def _policy_alerts_evaluate(policy: Policy, at: datetime) -> tuple[int, list[lif
 
 def alerts_evaluate(*, policy: Policy | None = None, at: datetime | None = None) -> EvaluationReport:
     """Evaluate every live policy (or one) at `at` (default now) and apply the verdicts; each
-    policy in its own transaction. Also queues deliveries stuck in the queue (see `deliveries_sweep`)."""
+    policy in its own transaction, a failing one rolled back and reported without stopping the
+    others. Also queues deliveries stuck in the queue (see `deliveries_sweep`)."""
     if at is not None and at.tzinfo is None:
         raise InvalidInput("'at' needs a time zone.", {"at": ["needs a time zone"]})
     at = (at or timezone.now()).astimezone(UTC)
@@ -112,7 +127,12 @@ def alerts_evaluate(*, policy: Policy | None = None, at: datetime | None = None)
         policies = policies.filter(pk=policy.pk)
     report = EvaluationReport()
     for p in policies:
-        evaluations, changes = _policy_alerts_evaluate(p, at)
+        try:
+            evaluations, changes = _policy_alerts_evaluate(p, at)
+        except Exception as exc:  # one tenant's data or bug must not stop the others' alerts
+            logger.exception("alert evaluation failed for policy %s", p.slug)
+            report.failed.append(Failure(p.slug, f"{type(exc).__name__}: {exc}"[:500]))
+            continue
         report.policies += 1
         report.evaluations += evaluations
         report.changes += changes

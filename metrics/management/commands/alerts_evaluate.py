@@ -1,5 +1,6 @@
 """manage.py alerts_evaluate [--policy slug] [--at ISO]: evaluate the alert detectors now and print
-what opened, escalated, reopened or resolved."""
+what opened, escalated, reopened or resolved. A policy whose evaluation failed is named (its error
+is in the log) and the command exits with status 1 once every other policy is evaluated."""
 
 from __future__ import annotations
 
@@ -55,3 +56,12 @@ class Command(BaseCommand):
             f"{report.count('reopened')} reopened, {report.count('escalated')} escalated, "
             f"{report.count('resolved')} resolved."
         )
+        for failure in report.failed:
+            self.stderr.write(self.style.ERROR(f"failed    {failure.policy}: {failure.error}"))
+        if report.failed:
+            names = ", ".join(f.policy for f in report.failed)
+            raise CommandError(
+                f"Evaluation failed for {len(report.failed)} polic{'y' if len(report.failed) == 1 else 'ies'}: "
+                f"{names} (tracebacks in the log; the other policies were evaluated)",
+                returncode=1,
+            )
