@@ -1,6 +1,6 @@
 """Delivery of notifications: which channels an alert event goes to, the webhook body (Slack-compatible,
 signed with the channel's secret) and the email, the attempts with their retries and the channel's
-failure count, and the sweep that queues lost deliveries again (docs/alerts.md, "Notifications").
+failure count, and the sweep that queues lost deliveries again (docs/alerts.md, "Delivery").
 
 The HTTP call runs outside any transaction; tasks are queued on commit, by name
 (`NOTIFICATION_DELIVER_TASK`), so nothing here imports `metrics.tasks`.

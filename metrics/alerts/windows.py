@@ -1,5 +1,5 @@
 """The evaluation windows: which rollup hours each detector compares at a moment `at`, and the labels
-the summaries print for them (docs/alerts.md, "Windows")."""
+the summaries print for them (docs/alerts.md, "Evaluation as implemented")."""
 
 from __future__ import annotations
 
