@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from controlplane.errors import DomainError
-from metrics.alerts import services as alerts
+from metrics.alerts import access, channels, lifecycle
 from metrics.models import Alert, AlertEvent, Delivery, NotificationChannel
 from routing.admin import badge
 
@@ -27,7 +27,7 @@ _STATUS_KIND = {"open": "revoked", "acknowledged": "draft", "resolved": "live"}
 class _RoleAdmin(admin.ModelAdmin):
     """Access by the role groups' routing permissions (see metrics.alerts), not model permissions."""
 
-    view_perm = alerts.PERM_ALERTS_VIEW
+    view_perm = access.PERM_ALERTS_VIEW
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.has_perm(self.view_perm)
@@ -50,7 +50,7 @@ class _RoleAdmin(admin.ModelAdmin):
 
 class NoteForm(forms.Form):
     note = forms.CharField(
-        max_length=alerts.MAX_NOTE, required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80})
+        max_length=lifecycle.MAX_NOTE, required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80})
     )
 
 
@@ -69,7 +69,7 @@ class AlertEventInline(admin.TabularInline):
         return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.has_perm(alerts.PERM_ALERTS_VIEW)
+        return request.user.has_perm(access.PERM_ALERTS_VIEW)
 
 
 @admin.register(Alert)
@@ -110,7 +110,7 @@ class AlertAdmin(_RoleAdmin):
     actions = ["acknowledge_selected", "resolve_selected"]
 
     def has_handle_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(alerts.PERM_ALERTS_HANDLE)
+        return request.user.has_perm(access.PERM_ALERTS_HANDLE)
 
     @admin.display(description="Route", ordering="route")
     def route_column(self, obj: Alert) -> str:
@@ -134,9 +134,9 @@ class AlertAdmin(_RoleAdmin):
             for alert in selected:
                 try:
                     if action == "acknowledge_selected":
-                        alerts.alert_acknowledge(alert=alert, user=request.user, note=form.cleaned_data["note"])
+                        lifecycle.alert_acknowledge(alert=alert, user=request.user, note=form.cleaned_data["note"])
                     else:
-                        alerts.alert_resolve(alert=alert, user=request.user, note=form.cleaned_data["note"])
+                        lifecycle.alert_resolve(alert=alert, user=request.user, note=form.cleaned_data["note"])
                     done += 1
                 except DomainError as exc:
                     self.message_user(request, f"Alert {alert.pk}: {exc.message}", messages.WARNING)
@@ -205,7 +205,7 @@ class ChannelForm(forms.ModelForm):
         data = super().clean() or {}
         data["emails"] = [line.strip() for line in (data.get("emails_text") or "").splitlines() if line.strip()]
         try:
-            alerts.channel_fields_check(
+            channels.channel_fields_check(
                 kind=data.get("kind") or self.instance.kind,
                 name=data.get("name"),
                 url=data.get("url"),
@@ -235,7 +235,7 @@ class ChannelStatusFilter(admin.SimpleListFilter):
 
 @admin.register(NotificationChannel)
 class NotificationChannelAdmin(_RoleAdmin):
-    view_perm = alerts.PERM_CHANNELS_MANAGE
+    view_perm = access.PERM_CHANNELS_MANAGE
     form = ChannelForm
     list_display = ["name", "kind", "target_column", "min_severity", "policy", "status_column", "consecutive_failures"]
     list_filter = [ChannelStatusFilter, "kind", "min_severity"]
@@ -283,25 +283,25 @@ class NotificationChannelAdmin(_RoleAdmin):
         values = {k: form.cleaned_data.get(k) for k in ("name", "url", "secret", "min_severity", "policy", "enabled")}
         values["emails"] = form.cleaned_data["emails"]
         if change:
-            saved = alerts.channel_update(channel=obj, user=request.user, **values)
+            saved = channels.channel_update(channel=obj, user=request.user, **values)
         else:
-            saved = alerts.channel_create(user=request.user, kind=form.cleaned_data["kind"], **values)
+            saved = channels.channel_create(user=request.user, kind=form.cleaned_data["kind"], **values)
         obj.pk = saved.pk
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: NotificationChannel) -> None:
-        alerts.channel_delete(channel=obj, user=request.user)
+        channels.channel_delete(channel=obj, user=request.user)
 
     @admin.action(description="Enable selected channels (resets the failure count)", permissions=["manage"])
     def enable_selected(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
         for channel in queryset:
-            alerts.channel_update(channel=channel, user=request.user, enabled=True)
+            channels.channel_update(channel=channel, user=request.user, enabled=True)
         self.message_user(request, f"Enabled {queryset.count()} channel(s).", messages.SUCCESS)
 
     @admin.action(description="Send a test notification", permissions=["manage"])
     def test_selected(self, request: HttpRequest, queryset: QuerySet[NotificationChannel]) -> None:
         for channel in queryset:
-            result = alerts.channel_test(channel=channel, user=request.user)
+            result = channels.channel_test(channel=channel, user=request.user)
             if result.ok:
                 self.message_user(request, f"{channel.name}: test sent.", messages.SUCCESS)
             else:
@@ -313,7 +313,7 @@ class NotificationChannelAdmin(_RoleAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(_RoleAdmin):
-    view_perm = alerts.PERM_CHANNELS_MANAGE
+    view_perm = access.PERM_CHANNELS_MANAGE
     list_display = [
         "id",
         "created_at",

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from metrics.alerts import services as alerts
+from metrics.alerts import delivery, evaluation
 from metrics.budget import state as budget_state
 from metrics.ingest import services as ingest
 from metrics.rollups import services as rollups
@@ -33,20 +33,21 @@ def budget_state_refresh() -> int:
 
 @shared_task(name="metrics.alerts_evaluate", ignore_result=True)
 def alerts_evaluate() -> dict[str, int]:
-    """Evaluate every live policy's drift and budget detectors and update their alerts."""
-    report = alerts.alerts_evaluate()
+    """Evaluate every live policy's drift and budget detectors and update their alerts; a policy
+    that fails is logged by the service and skipped, the task still finishes."""
+    report = evaluation.alerts_evaluate()
     return {"policies": report.policies, "opened": report.count("opened"), "resolved": report.count("resolved")}
 
 
-@shared_task(bind=True, name=alerts.NOTIFICATION_DELIVER_TASK, ignore_result=True, max_retries=None)
+@shared_task(bind=True, name=delivery.NOTIFICATION_DELIVER_TASK, ignore_result=True, max_retries=None)
 def notification_deliver(self: Any, delivery_id: int) -> None:
     """Send one notification; retry with exponential backoff while the service asks to (it bounds
     the attempts with ALERTS_DELIVERY_MAX_ATTEMPTS)."""
-    retry_in = alerts.notification_deliver(delivery_id=delivery_id)
+    retry_in = delivery.notification_deliver(delivery_id=delivery_id)
     if retry_in is not None and self.request.is_eager:
         # In-process (no broker: the demo, the tests) nothing can wait out a countdown, and an
         # eager retry raises into the caller: try again at once, as often as the service allows.
         while retry_in is not None:
-            retry_in = alerts.notification_deliver(delivery_id=delivery_id)
+            retry_in = delivery.notification_deliver(delivery_id=delivery_id)
     elif retry_in is not None:
         raise self.retry(countdown=retry_in)

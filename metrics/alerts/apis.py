@@ -11,8 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.errors import InvalidInput, NotFound
+from metrics.alerts import access, channels, lifecycle
 from metrics.alerts import selectors as alert_selectors
-from metrics.alerts import services as alerts_service
+from metrics.alerts.detectors import DETECTORS
 from metrics.models import Alert, NotificationChannel, Severity
 from metrics.shapes import I, S
 from routing import selectors as routing_selectors
@@ -27,9 +28,9 @@ from routing.apis import (
 # --- alerts and notification channels (metrics.alerts) -------------------------------------------
 # Viewers read alerts, editors acknowledge and resolve them, publishers manage the channels.
 
-CanViewAlerts = can(alerts_service.PERM_ALERTS_VIEW)
-CanHandleAlerts = can(alerts_service.PERM_ALERTS_HANDLE)
-CanManageChannels = can(alerts_service.PERM_CHANNELS_MANAGE)
+CanViewAlerts = can(access.PERM_ALERTS_VIEW)
+CanHandleAlerts = can(access.PERM_ALERTS_HANDLE)
+CanManageChannels = can(access.PERM_CHANNELS_MANAGE)
 
 
 class AlertOutput(serializers.Serializer):
@@ -85,7 +86,7 @@ class AlertListApi(APIView):
     class FilterSerializer(serializers.Serializer):
         policy = S(required=False, max_length=63, help_text="Policy slug.")
         status = serializers.ChoiceField(choices=Alert.Status.values, required=False)
-        detector = serializers.ChoiceField(choices=alerts_service.DETECTORS, required=False)
+        detector = serializers.ChoiceField(choices=DETECTORS, required=False)
         route = S(
             required=False,
             allow_blank=True,
@@ -133,7 +134,7 @@ class AlertAcknowledgeApi(APIView):
         class Meta:
             ref_name = "AlertAcknowledgeInput"
 
-        note = S(max_length=alerts_service.MAX_NOTE, help_text="Required: who is on it, what is being done.")
+        note = S(max_length=lifecycle.MAX_NOTE, help_text="Required: who is on it, what is being done.")
 
     @extend_schema(
         operation_id="alerts_acknowledge",
@@ -145,7 +146,7 @@ class AlertAcknowledgeApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         alert = alert_selectors.alert_get(alert_id)
-        alerts_service.alert_acknowledge(alert=alert, user=request.user, note=data.validated_data["note"])
+        lifecycle.alert_acknowledge(alert=alert, user=request.user, note=data.validated_data["note"])
         return _alert_detail(alert_id)
 
 
@@ -156,7 +157,7 @@ class AlertResolveApi(APIView):
         class Meta:
             ref_name = "AlertResolveInput"
 
-        note = S(max_length=alerts_service.MAX_NOTE, required=False, allow_blank=True)
+        note = S(max_length=lifecycle.MAX_NOTE, required=False, allow_blank=True)
 
     @extend_schema(
         operation_id="alerts_resolve",
@@ -168,7 +169,7 @@ class AlertResolveApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         alert = alert_selectors.alert_get(alert_id)
-        alerts_service.alert_resolve(alert=alert, user=request.user, note=data.validated_data.get("note", ""))
+        lifecycle.alert_resolve(alert=alert, user=request.user, note=data.validated_data.get("note", ""))
         return _alert_detail(alert_id)
 
 
@@ -211,7 +212,7 @@ class ChannelListApi(APIView):
         kind = serializers.ChoiceField(choices=NotificationChannel.Kind.values)
         url = S(required=False, allow_blank=True, max_length=2000, help_text="webhook: http(s) URL")
         secret = S(required=False, allow_blank=True, max_length=200, help_text="webhook: empty makes a random one")
-        emails = serializers.ListField(child=S(max_length=254), required=False, max_length=alerts_service.MAX_EMAILS)
+        emails = serializers.ListField(child=S(max_length=254), required=False, max_length=channels.MAX_EMAILS)
         min_severity = serializers.ChoiceField(choices=Severity.values, default=Severity.TICKET)
         enabled = serializers.BooleanField(default=True)
         policy = S(required=False, allow_null=True, max_length=63, help_text="policy slug; null: every policy")
@@ -236,7 +237,7 @@ class ChannelListApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         values["policy"] = _policy_or_none(values.get("policy"))
-        channel = alerts_service.channel_create(user=request.user, **values)
+        channel = channels.channel_create(user=request.user, **values)
         return Response(ChannelOutput(_channel(channel.pk)).data, status=201)
 
 
@@ -250,7 +251,7 @@ class ChannelDetailApi(APIView):
         name = S(max_length=200, required=False)
         url = S(required=False, allow_blank=True, max_length=2000)
         secret = S(required=False, allow_blank=True, max_length=200, help_text="empty makes a new random one")
-        emails = serializers.ListField(child=S(max_length=254), required=False, max_length=alerts_service.MAX_EMAILS)
+        emails = serializers.ListField(child=S(max_length=254), required=False, max_length=channels.MAX_EMAILS)
         min_severity = serializers.ChoiceField(choices=Severity.values, required=False)
         enabled = serializers.BooleanField(
             required=False, help_text="true re-enables a disabled channel and resets its failure count"
@@ -274,12 +275,12 @@ class ChannelDetailApi(APIView):
         values = dict(data.validated_data)
         if "policy" in values:
             values["policy"] = _policy_or_none(values["policy"])
-        alerts_service.channel_update(channel=channel, user=request.user, **values)
+        channels.channel_update(channel=channel, user=request.user, **values)
         return Response(ChannelOutput(_channel(channel_id)).data)
 
     @extend_schema(operation_id="channels_delete", responses={204: None}, summary="Delete a channel (publisher)")
     def delete(self, request: Request, channel_id: int) -> Response:
-        alerts_service.channel_delete(channel=_channel(channel_id), user=request.user)
+        channels.channel_delete(channel=_channel(channel_id), user=request.user)
         return Response(status=204)
 
 
@@ -301,5 +302,5 @@ class ChannelTestApi(APIView):
         summary="Send a test notification now and report how it went (publisher)",
     )
     def post(self, request: Request, channel_id: int) -> Response:
-        result = alerts_service.channel_test(channel=_channel(channel_id), user=request.user)
+        result = channels.channel_test(channel=_channel(channel_id), user=request.user)
         return Response(self.OutputSerializer(result).data)

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.views.generic import TemplateView
 
 from metrics.alerts import selectors as alert_selectors
-from metrics.alerts import services as alerts
+from metrics.alerts.detectors import DETECTORS
 from metrics.dashboards import charts
 from metrics.dashboards import selectors as sel
 from metrics.reports import selectors as report_sel
@@ -223,7 +223,7 @@ class AlertsPage(DashboardPage):
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "status": ("open", "acknowledged", "resolved"),
         "severity": ("page", "ticket", "info"),
-        "detector": alerts.DETECTORS,
+        "detector": DETECTORS,
     }
 
     def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:

@@ -66,6 +66,22 @@ def _insufficient(
     )
 
 
+def _impossible(
+    detector: str,
+    subject: str,
+    window: str,
+    test: str,
+    counts: str,
+    numbers: Mapping[str, object],
+    baseline_window: str | None = None,
+) -> Finding:
+    """No verdict on counts no sample can have (more successes than trials): the logs are
+    incomplete, e.g. escalations into a tier whose attempt at the tier below never arrived, so the
+    rate is unknown. Said as "insufficient data" rather than raised, so that one client's records
+    cannot stop the evaluation of the others."""
+    return _insufficient(detector, subject, window, test, f"inconsistent counts, {counts}", numbers, baseline_window)
+
+
 def escalation_band(
     escalations: int,
     requests: int,
@@ -107,6 +123,10 @@ def escalation_band(
     if requests < min_samples:
         return _insufficient(
             "escalation_band", subject, window, test, f"n={requests} < {min_samples} requests", numbers
+        )
+    if escalations > requests:
+        return _impossible(
+            "escalation_band", subject, window, test, f"{escalations} escalations of {requests}", numbers
         )
     ci = wilson_interval(escalations, requests, confidence)
     direction = "above" if ci.low > hi else "below" if ci.high < lo else "within"
@@ -180,6 +200,9 @@ def pass_rate_drop(
             numbers,
             baseline_window,
         )
+    if passes > requests or baseline_passes > baseline_requests:
+        counts = f"{passes} passes of {requests}, baseline {baseline_passes} of {baseline_requests}"
+        return _impossible("pass_rate_drop", subject, window, test, counts, numbers, baseline_window)
     t = two_proportion_z_test(passes, requests, baseline_passes, baseline_requests, "less")
     drop = t.p2 - t.p1
     numbers.update(rate=t.p1, baseline_rate=t.p2, drop=drop, z=t.z, p_value=t.p_value)
@@ -459,6 +482,9 @@ def error_spike(
             numbers,
             baseline_window,
         )
+    if failures > requests or baseline_failures > baseline_requests:
+        counts = f"{failures} failures of {requests}, baseline {baseline_failures} of {baseline_requests}"
+        return _impossible("error_spike", subject, window, test, counts, numbers, baseline_window)
     baseline_rate = baseline_failures / baseline_requests if baseline_requests >= min_baseline_samples else None
     limit = max(factor * baseline_rate, floor) if baseline_rate is not None else floor
     ci = wilson_interval(failures, requests, confidence)

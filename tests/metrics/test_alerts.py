@@ -14,7 +14,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
-from metrics.alerts import services as alerts
+from metrics.alerts import lifecycle
+from metrics.alerts.evaluation import alerts_evaluate
 from metrics.models import Alert, AlertEvent, RollupHourly
 from tests import factories
 
@@ -312,15 +313,15 @@ def test_evaluate__quiet_routes__add_no_query_and_each_active_alert_one(
     # the live policies; in a savepoint: the policy's lock, route totals, hourly spend (the policy has a
     # budget), active alerts; the delivery sweep
     with django_assert_num_queries(8):
-        alerts.alerts_evaluate(at=AT)
+        alerts_evaluate(at=AT)
     for i in range(2, 6):
         stream(checkout, route=f"quiet{i}", seed=i)
     with django_assert_num_queries(8):
-        alerts.alerts_evaluate(at=AT)
+        alerts_evaluate(at=AT)
     stream(checkout, route="drifting", seed=7, change_hours=24, change={"escalation": 0.45})
     evaluate()
     with django_assert_num_queries(9):  # + the still-firing alert's refresh
-        alerts.alerts_evaluate(at=AT + timedelta(minutes=5))
+        alerts_evaluate(at=AT + timedelta(minutes=5))
 
 
 def test_lifecycle__back_in_band__resolved_automatically_with_history(checkout: Any) -> None:
@@ -351,7 +352,7 @@ def test_lifecycle__fires_again_after_resolution__same_alert_reopened(checkout: 
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     evaluate()
     alert = Alert.objects.get(policy=checkout, detector="escalation_band")
-    alerts.alert_resolve(alert=alert, user=editor, note="tuned the threshold")
+    lifecycle.alert_resolve(alert=alert, user=editor, note="tuned the threshold")
     output = evaluate(at=AT + timedelta(minutes=5))
     alert.refresh_from_db()
     assert alert.status == "open"
@@ -365,8 +366,8 @@ def test_lifecycle__acknowledge_then_resolve__history_with_actor_and_note(checko
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     evaluate()
     alert = Alert.objects.get(policy=checkout, detector="escalation_band")
-    alerts.alert_acknowledge(alert=alert, user=editor, note="looking at the new prompt")
-    alerts.alert_resolve(alert=alert, user=editor, note="prompt reverted")
+    lifecycle.alert_acknowledge(alert=alert, user=editor, note="looking at the new prompt")
+    lifecycle.alert_resolve(alert=alert, user=editor, note="prompt reverted")
     alert.refresh_from_db()
     assert (alert.status, alert.acknowledged_by, alert.resolved_by) == ("resolved", editor, editor)
     assert [(e.kind, e.actor_label, e.note) for e in alert.events.all()] == [
@@ -482,14 +483,14 @@ def test_lifecycle__acknowledged_while_an_evaluation_runs__acknowledgement_kept(
 
     def acknowledge() -> None:
         try:
-            outcome.append(alerts.alert_acknowledge(alert=alert, user=editor, note="on it"))
+            outcome.append(lifecycle.alert_acknowledge(alert=alert, user=editor, note="on it"))
         except Exception as exc:  # reported by the assertion below
             outcome.append(exc)
         finally:
             connection.close()
 
     racer = threading.Thread(target=acknowledge)
-    record = alerts.alert_record
+    record = lifecycle.alert_record
 
     def record_while_acknowledged(**kwargs: Any) -> Any:
         if not racer.is_alive() and not outcome:
@@ -497,7 +498,7 @@ def test_lifecycle__acknowledged_while_an_evaluation_runs__acknowledgement_kept(
             racer.join(timeout=1.0)  # done at once unless the row is locked
         return record(**kwargs)
 
-    monkeypatch.setattr(alerts, "alert_record", record_while_acknowledged)
+    monkeypatch.setattr(lifecycle, "alert_record", record_while_acknowledged)
     evaluate(at=AT + timedelta(minutes=5))
     racer.join(timeout=10)
 

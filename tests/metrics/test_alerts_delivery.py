@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from metrics.alerts import services as alerts
+from metrics.alerts import channels, lifecycle
 from metrics.models import Alert, Delivery, NotificationChannel
 from tests import factories
 from tests.metrics.test_alerts import AT, evaluate, stream
@@ -83,7 +83,7 @@ def fast_retries(settings: Any) -> Any:
 
 
 def webhook(receiver: Receiver, **fields: Any) -> NotificationChannel:
-    return alerts.channel_create(user=None, kind="webhook", name="ops", url=receiver.url, secret="s3cret", **fields)
+    return channels.channel_create(user=None, kind="webhook", name="ops", url=receiver.url, secret="s3cret", **fields)
 
 
 def open_escalation_alert(django_capture_on_commit_callbacks: Any) -> Alert:
@@ -174,7 +174,7 @@ def test_webhook__repeated_failures__channel_disabled_and_reenabling_resets_the_
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     alert = open_escalation_alert(django_capture_on_commit_callbacks)  # 3 failures
     with django_capture_on_commit_callbacks(execute=True):
-        alerts.alert_resolve(alert=alert, user=editor, note="done")  # 2 more: the fifth disables it
+        lifecycle.alert_resolve(alert=alert, user=editor, note="done")  # 2 more: the fifth disables it
 
     assert len(receiver.requests) == 5
     channel.refresh_from_db()
@@ -188,7 +188,7 @@ def test_webhook__repeated_failures__channel_disabled_and_reenabling_resets_the_
         evaluate(at=AT + timedelta(minutes=5))  # reopens the alert
     assert len(receiver.requests) == 5
 
-    alerts.channel_update(channel=channel, user=None, enabled=True)
+    channels.channel_update(channel=channel, user=None, enabled=True)
     channel.refresh_from_db()
     assert (channel.enabled, channel.consecutive_failures, channel.disabled_at, channel.disabled_reason) == (
         True,
@@ -245,11 +245,11 @@ def test_webhook__channel_scoped_to_another_policy__not_sent(
 def test_email__alert_opened_and_resolved__two_mails_with_the_evidence(
     checkout: Any, mailoutbox: list[Any], editor: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    alerts.channel_create(user=None, kind="email", name="team", emails=["oncall@example.com", "lead@example.com"])
+    channels.channel_create(user=None, kind="email", name="team", emails=["oncall@example.com", "lead@example.com"])
     stream(checkout, change_hours=24, change={"escalation": 0.45})
     alert = open_escalation_alert(django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        alerts.alert_resolve(alert=alert, user=editor, note="prompt reverted")
+        lifecycle.alert_resolve(alert=alert, user=editor, note="prompt reverted")
 
     assert [m.subject for m in mailoutbox] == [
         "[Signalbox] [TICKET] opened: checkout / extraction: escalation_band",
@@ -267,9 +267,9 @@ def test_email__alert_opened_and_resolved__two_mails_with_the_evidence(
 def test_channel_test__webhook__signed_test_message_sent_and_counters_untouched(receiver: Receiver, db: Any) -> None:
     channel = webhook(receiver)
     receiver.statuses = [500]
-    result = alerts.channel_test(channel=channel, user=None)
+    result = channels.channel_test(channel=channel, user=None)
     assert (result.ok, result.status) == (False, 500)
-    result = alerts.channel_test(channel=channel, user=None)
+    result = channels.channel_test(channel=channel, user=None)
     assert (result.ok, result.status, result.error) == (True, 200, "")
     assert receiver.verified(receiver.requests[1], "s3cret")
     assert json.loads(receiver.requests[1]["body"])["signalbox"]["event"]["kind"] == "test"

@@ -1,5 +1,6 @@
 """manage.py alerts_evaluate [--policy slug] [--at ISO]: evaluate the alert detectors now and print
-what opened, escalated, reopened or resolved."""
+what opened, escalated, reopened or resolved. A policy whose evaluation failed is named (its error
+is in the log) and the command exits with status 1 once every other policy is evaluated."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from controlplane.errors import DomainError
-from metrics.alerts import services as alerts
+from metrics.alerts.evaluation import alerts_evaluate
 from routing.models import Policy
 
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
             if at.tzinfo is None:
                 raise CommandError("--at: give a time zone, e.g. 2025-03-10T12:00:00Z")
         try:
-            report = alerts.alerts_evaluate(policy=policy, at=at)
+            report = alerts_evaluate(policy=policy, at=at)
         except DomainError as exc:
             raise CommandError(exc.message) from None
         for c in report.changes:
@@ -55,3 +56,12 @@ class Command(BaseCommand):
             f"{report.count('reopened')} reopened, {report.count('escalated')} escalated, "
             f"{report.count('resolved')} resolved."
         )
+        for failure in report.failed:
+            self.stderr.write(self.style.ERROR(f"failed    {failure.policy}: {failure.error}"))
+        if report.failed:
+            names = ", ".join(f.policy for f in report.failed)
+            raise CommandError(
+                f"Evaluation failed for {len(report.failed)} polic{'y' if len(report.failed) == 1 else 'ies'}: "
+                f"{names} (tracebacks in the log; the other policies were evaluated)",
+                returncode=1,
+            )

@@ -52,6 +52,23 @@ def test_escalation_band__too_few_requests__insufficient_data_not_ok():
     assert "n=45 < 50" in f.summary
 
 
+@pytest.mark.parametrize(
+    ("judge", "detector", "stated"),
+    [
+        (lambda: escalation_band(100, 60, band=BAND), "escalation_band", "100 escalations of 60"),
+        (lambda: pass_rate_drop(300, 250, 900, 1000), "pass_rate_drop", "300 passes of 250"),
+        (lambda: pass_rate_drop(200, 250, 1100, 1000), "pass_rate_drop", "200 passes of 250, baseline 1100 of 1000"),
+        (lambda: error_spike(80, 60, 0, 1000), "error_spike", "80 failures of 60"),
+    ],
+)
+def test_detectors__more_successes_than_trials__insufficient_data_naming_the_counts(judge, detector, stated):
+    """Counts no sample can have (escalations without the lower tier's attempts in the logs) are
+    no verdict, not a ValueError from the interval or the test."""
+    f = judge()
+    assert (f.detector, f.status, f.fired) == (detector, "insufficient_data", False)
+    assert f"inconsistent counts, {stated}" in f.summary
+
+
 def test_pass_rate_drop__significant_and_material__alerts():
     f = pass_rate_drop(2110, 2400, 15960, 16800, window="the last 24 h", baseline_window="the previous 7 days")
     assert f.fired

@@ -1,0 +1,45 @@
+"""latency_p95_regression: the route's p95 latency (from the rollups' histogram buckets) against
+its own baseline and against the budget its expectations set (`latency_p95_ms`), over the drift
+window."""
+
+from __future__ import annotations
+
+from metrics.alerts import checks as expectation
+from metrics.alerts.detectors.base import Checks, RouteDetector, RouteView
+from metrics.alerts.windows import DRIFT_BASELINE, DRIFT_WINDOW
+from metrics.rules.latency import QUANTILE_BOUNDS
+from metrics.stats import drift
+
+
+class LatencyP95Regression(RouteDetector):
+    name = "latency_p95_regression"
+
+    def checks(self, view: RouteView) -> Checks:
+        t, subject = view.totals, f"{view.who}: latency p95"
+        checks: Checks = [
+            (
+                "against baseline",
+                drift.latency_p95_regression(
+                    QUANTILE_BOUNDS,
+                    t.buckets,
+                    t.base_buckets,
+                    subject=subject,
+                    window=DRIFT_WINDOW,
+                    baseline_window=DRIFT_BASELINE,
+                ),
+            )
+        ]
+        budget = view.expect.get("latency_p95_ms")
+        if budget is not None:
+            checks.append(
+                (
+                    "against p95 budget",
+                    expectation.latency_p95_over_budget(
+                        QUANTILE_BOUNDS, t.buckets, budget_ms=float(budget), subject=subject, window=DRIFT_WINDOW
+                    ),
+                )
+            )
+        return checks
+
+
+DETECTOR = LatencyP95Regression()

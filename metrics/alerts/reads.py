@@ -1,0 +1,112 @@
+"""The evaluator's reads of the rollups: every route's sums over the drift and spike windows, and
+spend per route and hour for the budgets. Two GROUP BY queries per policy, both through
+`metrics.rollups.selectors.rollup_cells`, the one query module over the rollups."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Q, Sum
+
+from metrics.alerts.windows import Windows
+from metrics.models import BUCKET_FIELDS
+from metrics.rollups.selectors import rollup_cells
+from metrics.rules.numbers import count as _int
+from metrics.rules.numbers import num as _num
+from metrics.stats import PROVIDER_FAILURE_OUTCOMES
+
+
+@dataclass
+class RouteTotals:
+    """A route's sums over the drift and spike windows."""
+
+    requests: int = 0
+    base_requests: int = 0
+    ok: int = 0
+    base_ok: int = 0
+    cost: float = 0.0
+    base_cost: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_FIELDS))
+    base_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_FIELDS))
+    # tier -> [requests starting there, escalations into it], current window only
+    tiers: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    base_task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    model_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    base_model_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    spike_attempts: int = 0
+    spike_failures: int = 0
+    spike_base_attempts: int = 0
+    spike_base_failures: int = 0
+
+
+def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
+    """Every route's sums over the drift and spike windows (one GROUP BY query)."""
+    cur = Q(hour__gte=w.current_start)
+    base = Q(hour__lt=w.current_start)
+    spike = Q(hour__gte=w.spike_start)
+    spike_base = Q(hour__gte=w.spike_baseline_start, hour__lt=w.spike_start)
+    sums: dict[str, Any] = {
+        "c_req": Sum("requests", filter=cur),
+        "b_req": Sum("requests", filter=base),
+        "c_cnt": Sum("count", filter=cur),
+        "b_cnt": Sum("count", filter=base),
+        "c_esc": Sum("escalations", filter=cur),
+        "c_cost": Sum("cost_usd", filter=cur),
+        "b_cost": Sum("cost_usd", filter=base),
+        "s_cnt": Sum("count", filter=spike),
+        "sb_cnt": Sum("count", filter=spike_base),
+    }
+    for name in BUCKET_FIELDS:
+        sums[f"c_{name}"] = Sum(name, filter=cur)
+        sums[f"b_{name}"] = Sum(name, filter=base)
+    rows: Any = (
+        rollup_cells(policy_id=policy_id, start=w.baseline_start, end=w.end)
+        .values("route", "task_type", "model", "tier", "outcome")
+        .order_by("route", "task_type", "model", "tier", "outcome")
+        .annotate(**sums)
+    )
+    out: dict[str, RouteTotals] = defaultdict(RouteTotals)
+    for r in rows:
+        t = out[r["route"]]
+        c_req, b_req, c_cnt, b_cnt = _int(r["c_req"]), _int(r["b_req"]), _int(r["c_cnt"]), _int(r["b_cnt"])
+        t.requests += c_req
+        t.base_requests += b_req
+        if r["outcome"] == "ok":
+            t.ok += c_cnt
+            t.base_ok += b_cnt
+        t.cost += _num(r["c_cost"])
+        t.base_cost += _num(r["b_cost"])
+        for i, name in enumerate(BUCKET_FIELDS):
+            t.buckets[i] += _int(r[f"c_{name}"])
+            t.base_buckets[i] += _int(r[f"b_{name}"])
+        tier = t.tiers[r["tier"]]
+        tier[0] += c_req
+        tier[1] += _int(r["c_esc"])
+        t.task_mix[r["task_type"]] += c_req
+        t.base_task_mix[r["task_type"]] += b_req
+        t.model_mix[r["model"]] += c_cnt
+        t.base_model_mix[r["model"]] += b_cnt
+        s_cnt, sb_cnt = _int(r["s_cnt"]), _int(r["sb_cnt"])
+        t.spike_attempts += s_cnt
+        t.spike_base_attempts += sb_cnt
+        if r["outcome"] in PROVIDER_FAILURE_OUTCOMES:
+            t.spike_failures += s_cnt
+            t.spike_base_failures += sb_cnt
+    return out
+
+
+def hourly_spend(policy_id: int, w: Windows) -> dict[str, dict[datetime, float]]:
+    """Spend per route and hour from the month's (or the 6 h burn window's) start to `at` (one query)."""
+    out: dict[str, dict[datetime, float]] = defaultdict(dict)
+    for r in (
+        rollup_cells(policy_id=policy_id, start=w.spend_start, end=w.end)
+        .values("route", "hour")
+        .order_by("route", "hour")
+        .annotate(cost=Sum("cost_usd"))
+    ):
+        out[r["route"]][r["hour"].astimezone(UTC)] = _num(r["cost"])
+    return out
