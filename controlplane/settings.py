@@ -4,9 +4,11 @@ Every variable is listed in the README's configuration table. Defaults exist onl
 embedded demo needs them (SQLite, in-process Celery, a local-memory cache).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 
 from controlplane.ratelimit import rate_parse
 
@@ -36,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "routing",
     "metrics",
 ]
@@ -49,6 +52,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -81,6 +86,53 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # node must see the same one in production (redis://...). The demo's local memory is enough for
 # one process.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://signalbox")}
+
+# Login lockout (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused (429) for LOGIN_COOLOFF_MINUTES, even with the right password; a
+# successful login resets the count. Attempts are kept in the database (shared by every web node);
+# `manage.py axes_reset_username NAME` or `axes_reset` lifts a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("LOGIN_LOCKOUT_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "controlplane.clientip.client_ip"
+AXES_ENABLE_ADMIN = False  # unlock with the commands above; the admin lists only Signalbox's models
+AXES_VERBOSE = False
+
+# Trusted reverse proxies in front of the web nodes (the TLS proxy: 1). Per-address limits read the
+# client address from X-Forwarded-For only through this many proxies (controlplane/clientip.py).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, images and fonts from
+# this origin only, no inline script (except one carrying the response's nonce), never framed.
+# Plotly figures travel as json_script data (type application/json, never executed); the JSON
+# editor and Plotly set style attributes, which style-src 'unsafe-inline' allows (styles cannot
+# run code); the policy page adds 'unsafe-eval' for the editor's schema validator
+# (controlplane/csp.py). CSP_REPORT_ONLY=true only reports violations.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # a nonce only on pages that ask for one (the API docs)
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # the JSON editor's and the API docs' workers are blob: URLs
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -127,6 +179,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "controlplane.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "NUM_PROXIES": NUM_PROXIES,  # the anonymous throttle counts per address (controlplane/clientip.py)
     # Rates per user / per address: API_RATE_LIMIT_USER and API_RATE_LIMIT_ANON below.
     "DEFAULT_THROTTLE_CLASSES": ["controlplane.throttles.AnonRateThrottle", "controlplane.throttles.UserRateThrottle"],
 }
@@ -226,7 +279,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every login at INFO; lockouts and failures it logs at WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # Production (DEBUG off) is HTTPS-only by default; each setting can be relaxed from the environment

@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
+from controlplane.csp import allow_json_editor
 from controlplane.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from routing import selectors, services
 from routing.diff import document_diff
@@ -308,6 +309,7 @@ class PolicyAdmin(PagesAdmin):
         return redirect(f"{url}?policy__id__exact={policy.pk}")
 
     # -- the policy page
+    @allow_json_editor
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
