@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "controlplane.ratelimit.UnknownKeyThrottleMiddleware",  # before anything touches the session
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,11 +209,15 @@ SDK_KEY_CACHE_SECONDS = env.float("SDK_KEY_CACHE_SECONDS", default=30.0)
 # management API per user (per address when anonymous).
 CLIENT_RATE_LIMIT_POLICY_FETCH = env.str("CLIENT_RATE_LIMIT_POLICY_FETCH", default="6000/minute")
 CLIENT_RATE_LIMIT_DECISIONS = env.str("CLIENT_RATE_LIMIT_DECISIONS", default="1200/minute")
+# Refused SDK keys (401) per client address on the client API; above it every client-API request
+# from that address answers 429 until the window ends, without looking the key up.
+CLIENT_RATE_LIMIT_UNKNOWN_KEY = env.str("CLIENT_RATE_LIMIT_UNKNOWN_KEY", default="30/minute")
 API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="1200/minute")
 API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="60/minute")
 for _setting in (
     "CLIENT_RATE_LIMIT_POLICY_FETCH",
     "CLIENT_RATE_LIMIT_DECISIONS",
+    "CLIENT_RATE_LIMIT_UNKNOWN_KEY",
     "API_RATE_LIMIT_USER",
     "API_RATE_LIMIT_ANON",
 ):

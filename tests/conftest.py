@@ -58,12 +58,15 @@ def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def _fresh_hot_path_memory() -> Iterator[None]:
     from django.core.cache import cache
 
+    from controlplane import ratelimit
     from routing import live
 
     live.clear()
+    ratelimit.forget()
     cache.clear()
     yield
     live.clear()
+    ratelimit.forget()
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- SDK keys ------------------------------------------------------------------------------------
 
 
-def test_key__policy_outside_its_scope__403_and_no_document(world: Any, fetch: Any) -> None:
+def test_key__policy_outside_its_scope__404_like_an_unknown_one_and_no_document(world: Any, fetch: Any) -> None:
     response = fetch("billing", world.secret)
 
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert b"document" not in response.content
-    assert response.json()["errors"] == {"policy": ["not in this key's scope"]}
+    assert response.json()["errors"] == {"policy": ["not found for this key"]}
 
 
 def test_key__unknown_policy__404(world: Any, fetch: Any) -> None:
