@@ -46,9 +46,9 @@ def hostile_document(n_regexes: int = 10_000, pattern_length: int = 90) -> dict:
 def test_decide__pathological_pattern_on_long_text__decides_in_under_50_ms(pattern):
     policy = compile_policy(policy_with(regex(pattern)))
 
-    started = time.perf_counter()
+    started = time.process_time()
     decision = decide(policy, Request("chat", text=HOSTILE_TEXT))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
 
     assert elapsed < 0.05
     assert decision.route in {"general", "careful"}
@@ -140,9 +140,9 @@ def test_validate__pattern_length_limit__one_value_for_schema_and_engine():
 def test_validate__one_megabyte_of_ten_thousand_regexes__refused_in_under_200_ms():
     doc = hostile_document()
 
-    started = time.perf_counter()
+    started = time.process_time()
     errors = [str(e) for e in validate_document(doc)]
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
 
     assert elapsed < 0.2
     assert f"rules.2.when.or.0: too many regex conditions: at most {MAX_REGEXES} in a document" in errors
