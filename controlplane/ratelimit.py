@@ -15,14 +15,15 @@ import math
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from django.http import JsonResponse
+    from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +158,10 @@ def _cache_unreachable() -> None:
 
 
 def forget() -> None:
-    """Drop this process's leases (tests, and after fork)."""
+    """Drop this process's leases and address blocks (tests, and after fork)."""
     with _lock:
         _leases.clear()
+        _blocked.clear()
 
 
 def client_limit(scope: str, setting: str, key_id: int) -> JsonResponse | None:
@@ -188,3 +190,85 @@ def policy_fetch_limit(key_id: int) -> JsonResponse | None:
 def decisions_limit(key_id: int) -> JsonResponse | None:
     """Per-key limit of the client decision upload (CLIENT_RATE_LIMIT_DECISIONS)."""
     return client_limit("decisions", "CLIENT_RATE_LIMIT_DECISIONS", key_id)
+
+
+# -- made-up SDK keys ------------------------------------------------------------------------------
+
+# Per process: client address -> monotonic time until which its requests are refused at once. Set
+# when the shared count of that address's refused keys passes CLIENT_RATE_LIMIT_UNKNOWN_KEY, so a
+# guesser costs one dictionary lookup per request, not a key lookup in the database.
+_blocked: OrderedDict[str, float] = OrderedDict()
+BLOCKED_SIZE = 10_000
+CLIENT_PATH_PREFIX = "/api/v1/client/"
+
+
+def unknown_key_hit(address: str) -> None:
+    """Count one refused SDK key from `address` in the shared cache; once the count reaches
+    CLIENT_RATE_LIMIT_UNKNOWN_KEY, block the address in this process until the window ends."""
+    rate = rate_parse(settings.CLIENT_RATE_LIMIT_UNKNOWN_KEY, setting="CLIENT_RATE_LIMIT_UNKNOWN_KEY")
+    if rate is None:
+        return
+    now = time.time()
+    window = int(now // rate.seconds)
+    try:
+        total = _count(_KEY.format(scope="unknown-key", ident=address, window=window), 1, rate.seconds + 1)
+    except Exception:
+        _cache_unreachable()  # fail open, as every other limit does
+        return
+    if total >= rate.requests:
+        until = time.monotonic() + max(1.0, (window + 1) * rate.seconds - now)
+        with _lock:
+            _blocked[address] = until
+            _blocked.move_to_end(address)
+            while len(_blocked) > BLOCKED_SIZE:
+                _blocked.popitem(last=False)
+
+
+def unknown_key_wait(address: str) -> int | None:
+    """The seconds `address` must still wait after too many refused keys, or None."""
+    until = _blocked.get(address)
+    if until is None:
+        return None
+    left = until - time.monotonic()
+    if left <= 0:
+        with _lock:
+            _blocked.pop(address, None)
+        return None
+    return max(1, math.ceil(left))
+
+
+def _unknown_key_answer(wait: int) -> JsonResponse:
+    from controlplane.errors import json_error
+
+    return json_error(
+        429,
+        f"Too many requests with an unknown or revoked SDK key from this address. Retry in {wait} s.",
+        {"rate_limit": [f"at most {settings.CLIENT_RATE_LIMIT_UNKNOWN_KEY} refused keys per address"]},
+        headers={"Retry-After": str(wait)},
+    )
+
+
+class UnknownKeyThrottleMiddleware:
+    """Throttle client-API requests per address once their SDK keys keep being refused (401).
+
+    Every 401 of the client API counts against the client's address (controlplane/clientip.py);
+    past CLIENT_RATE_LIMIT_UNKNOWN_KEY the address gets 429 before its key is even looked up, until
+    the window ends. Requests with a valid key are never counted, so they cost nothing here.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not request.path.startswith(CLIENT_PATH_PREFIX):
+            return self.get_response(request)
+        from controlplane.clientip import client_ip
+
+        address = client_ip(request)
+        wait = unknown_key_wait(address)
+        if wait is not None:
+            return _unknown_key_answer(wait)
+        response = self.get_response(request)
+        if response.status_code == 401:
+            unknown_key_hit(address)
+        return response

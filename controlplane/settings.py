@@ -4,9 +4,11 @@ Every variable is listed in the README's configuration table. Defaults exist onl
 embedded demo needs them (SQLite, in-process Celery, a local-memory cache).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 
 from controlplane.ratelimit import rate_parse
 from metrics.stats.budgets import DEFAULT_THRESHOLDS  # Django-free: the thresholds' one definition
@@ -34,15 +36,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "routing",
     "metrics",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "controlplane.ratelimit.UnknownKeyThrottleMiddleware",  # before anything touches the session
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -50,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "controlplane.urls"
@@ -82,6 +87,53 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # node must see the same one in production (redis://...). The demo's local memory is enough for
 # one process.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://signalbox")}
+
+# Login lockout (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from one
+# address, that pair is refused (429) for LOGIN_COOLOFF_MINUTES, even with the right password; a
+# successful login resets the count. Attempts are kept in the database (shared by every web node);
+# `manage.py axes_reset_username NAME` or `axes_reset` lifts a lockout early.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("LOGIN_LOCKOUT_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "controlplane.clientip.client_ip"
+AXES_ENABLE_ADMIN = False  # unlock with the commands above; the admin lists only Signalbox's models
+AXES_VERBOSE = False
+
+# Trusted reverse proxies in front of the web nodes (the TLS proxy: 1). Per-address limits read the
+# client address from X-Forwarded-For only through this many proxies (controlplane/clientip.py).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Content-Security-Policy on every response (django-csp): scripts, styles, images and fonts from
+# this origin only, no inline script (except one carrying the response's nonce), never framed.
+# Plotly figures travel as json_script data (type application/json, never executed); the JSON
+# editor and Plotly set style attributes, which style-src 'unsafe-inline' allows (styles cannot
+# run code); the policy page adds 'unsafe-eval' for the editor's schema validator
+# (controlplane/csp.py). CSP_REPORT_ONLY=true only reports violations.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],  # a nonce only on pages that ask for one (the API docs)
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # the JSON editor's and the API docs' workers are blob: URLs
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -117,7 +169,7 @@ POLICY_DOCUMENT_MAX_BYTES = env.int("POLICY_DOCUMENT_MAX_BYTES", default=1_000_0
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "routing.authentication.HashedTokenAuthentication",  # "Token <key>", stored hashed
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -128,6 +180,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "controlplane.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "NUM_PROXIES": NUM_PROXIES,  # the anonymous throttle counts per address (controlplane/clientip.py)
     # Rates per user / per address: API_RATE_LIMIT_USER and API_RATE_LIMIT_ANON below.
     "DEFAULT_THROTTLE_CLASSES": ["controlplane.throttles.AnonRateThrottle", "controlplane.throttles.UserRateThrottle"],
 }
@@ -160,11 +213,15 @@ SDK_KEY_CACHE_SECONDS = env.float("SDK_KEY_CACHE_SECONDS", default=30.0)
 # management API per user (per address when anonymous).
 CLIENT_RATE_LIMIT_POLICY_FETCH = env.str("CLIENT_RATE_LIMIT_POLICY_FETCH", default="6000/minute")
 CLIENT_RATE_LIMIT_DECISIONS = env.str("CLIENT_RATE_LIMIT_DECISIONS", default="1200/minute")
+# Refused SDK keys (401) per client address on the client API; above it every client-API request
+# from that address answers 429 until the window ends, without looking the key up.
+CLIENT_RATE_LIMIT_UNKNOWN_KEY = env.str("CLIENT_RATE_LIMIT_UNKNOWN_KEY", default="30/minute")
 API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="1200/minute")
 API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="60/minute")
 for _setting in (
     "CLIENT_RATE_LIMIT_POLICY_FETCH",
     "CLIENT_RATE_LIMIT_DECISIONS",
+    "CLIENT_RATE_LIMIT_UNKNOWN_KEY",
     "API_RATE_LIMIT_USER",
     "API_RATE_LIMIT_ANON",
 ):
@@ -231,7 +288,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every login at INFO; lockouts and failures it logs at WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # Production (DEBUG off) is HTTPS-only by default; each setting can be relaxed from the environment

@@ -53,12 +53,9 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     if (limited := ratelimit.policy_fetch_limit(key.key_id)) is not None:
         return limited
     entry = live.live_entry(slug)
-    if entry.policy_id is None:
-        return json_error(404, f"No policy '{slug}'.", {"policy": ["not found"]})
-    if entry.policy_id not in key.policy_ids:
-        return json_error(
-            403, f"This SDK key is not scoped to the policy '{slug}'.", {"policy": ["not in this key's scope"]}
-        )
+    if entry.policy_id is None or entry.policy_id not in key.policy_ids:
+        # One answer for "no such policy" and "not this key's": a key cannot list other teams' slugs.
+        return json_error(404, f"No policy '{slug}' for this SDK key.", {"policy": ["not found for this key"]})
     if entry.body is None or entry.etag is None:
         return json_error(404, f"The policy '{slug}' has no published version yet.", {"policy": ["nothing published"]})
     if_none_match = request.META.get("HTTP_IF_NONE_MATCH")

@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -61,9 +62,28 @@ class KeyEntry:
     checked_at: float
 
 
+# Bounded least-recently-used maps: a flood of unknown slugs or made-up secrets evicts the oldest
+# entries one at a time and never empties the map, so the keys and policies in use stay warm.
+CACHE_SIZE = 10_000
 _lock = threading.Lock()
-_policies: dict[str, LiveEntry] = {}
-_keys: dict[str, KeyEntry] = {}
+_policies: OrderedDict[str, LiveEntry] = OrderedDict()
+_keys: OrderedDict[str, KeyEntry] = OrderedDict()
+
+
+def _remember(table: OrderedDict[str, Any], name: str, entry: Any) -> None:
+    """Store `entry` as the most recently used; drop the least recently used past CACHE_SIZE."""
+    with _lock:
+        table[name] = entry
+        table.move_to_end(name)
+        while len(table) > CACHE_SIZE:
+            table.popitem(last=False)
+
+
+def _touch(table: OrderedDict[str, Any], name: str) -> None:
+    try:  # noqa: SIM105 - suppress() costs a context manager on the hot path
+        table.move_to_end(name)
+    except KeyError:  # evicted by another thread meanwhile
+        pass
 
 
 def _payload(version: Any, slug: str) -> bytes:
@@ -104,6 +124,7 @@ def live_entry(slug: str) -> LiveEntry:
     entry = _policies.get(slug)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.LIVE_POLICY_CHECK_SECONDS:
+        _touch(_policies, slug)
         return entry
     gen_key, budget_key = _GEN_KEY.format(slug=slug), _BUDGET_KEY.format(slug=slug)
     try:
@@ -126,10 +147,7 @@ def live_entry(slug: str) -> LiveEntry:
                 cache.add(gen_key, generation, None)
                 generation = cache.get(gen_key, generation)
             entry = replace(_build(slug, generation), budget=budget)
-    with _lock:
-        if len(_policies) > 10_000:  # unknown slugs asked by a key holder must not grow memory
-            _policies.clear()
-        _policies[slug] = entry
+    _remember(_policies, slug, entry)  # unknown slugs asked by a key holder must not grow memory
     return entry
 
 
@@ -250,6 +268,7 @@ def key_entry(secret: str) -> KeyEntry:
     entry = _keys.get(hashed)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.SDK_KEY_CACHE_SECONDS:
+        _touch(_keys, hashed)
         return entry
     from routing.models import SdkKey
     from routing.services import sdk_key_touch
@@ -266,10 +285,7 @@ def key_entry(secret: str) -> KeyEntry:
         sdk_key_touch(key_id=row[0])
     else:
         entry = KeyEntry(None, frozenset(), now)
-    with _lock:
-        if len(_keys) > 10_000:  # unknown secrets must not grow memory without bound
-            _keys.clear()
-        _keys[hashed] = entry
+    _remember(_keys, hashed, entry)  # unknown secrets are remembered too (negative entries)
     return entry
 
 

@@ -218,3 +218,20 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"
+
+
+class ApiToken(models.Model):
+    """A management API token (`Authorization: Token <key>`). Only a SHA-256 hash of the key is
+    stored; the key is shown once when made (`manage.py api_token_create`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    prefix = models.CharField(max_length=16, help_text="Visible start of the key, to tell tokens apart.")
+    hashed_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.prefix}…"

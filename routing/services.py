@@ -22,7 +22,7 @@ from django.utils import timezone
 from controlplane.errors import Conflict, InvalidInput, NotAllowed, NotFound, TooLarge
 from routing import live, selectors
 from routing.diff import document_diff
-from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
+from routing.models import ApiToken, AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 from routing.roles import (
     PERM_CREATE_POLICY,
     PERM_EDIT_CATALOG,
@@ -36,6 +36,7 @@ from signalbox_client import engine
 Actor = AbstractBaseUser | AnonymousUser | None
 
 SDK_KEY_PREFIX = "sbx_"
+API_TOKEN_PREFIX = "sbt_"  # noqa: S105 - the public start of every token, not a secret
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -639,3 +640,20 @@ def catalog_model_update(*, model: CatalogModel, tier: int, user: Actor) -> Cata
     stored.save(update_fields=["tier", "updated_at"])
     _audit(user=user, action=AuditEntry.Action.CATALOG_UPDATE, target=stored.model_id, diff=diff)
     return stored
+
+
+# --- management API tokens -----------------------------------------------------------------------
+
+
+def api_token_hash(key: str) -> str:
+    """SHA-256 of the whole token (tokens carry 190+ random bits: a fast hash is the right one)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user: Any) -> tuple[ApiToken, str]:
+    """Make a management API token for `user`; return it with its key (shown once, never stored)."""
+    prefix = secrets.token_hex(4)
+    key = f"{API_TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(user=user, prefix=prefix, hashed_key=api_token_hash(key))
+    return token, key

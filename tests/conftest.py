@@ -58,12 +58,15 @@ def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def _fresh_hot_path_memory() -> Iterator[None]:
     from django.core.cache import cache
 
+    from controlplane import ratelimit
     from routing import live
 
     live.clear()
+    ratelimit.forget()
     cache.clear()
     yield
     live.clear()
+    ratelimit.forget()
 
 
 @pytest.fixture
@@ -108,14 +111,18 @@ def viewer(make_user: Callable[..., Any]) -> Any:
 @pytest.fixture
 def api(db: Any) -> Callable[..., Any]:
     """api(user) -> a DRF APIClient authenticated with that user's token (None = anonymous)."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from routing.services import api_token_create
+
+    keys: dict[int, str] = {}
 
     def make(user: Any = None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            if user.pk not in keys:
+                keys[user.pk] = api_token_create(user=user)[1]
+            client.credentials(HTTP_AUTHORIZATION=f"Token {keys[user.pk]}")
         return client
 
     return make

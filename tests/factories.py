@@ -106,5 +106,10 @@ def publish(p: Policy, doc: dict[str, Any], *, comment: str = "change", user: An
     return services.policy_publish(policy=p, user=user, comment=comment)
 
 
+def api_token(user: Any) -> str:
+    """A management API token key for `user` (the Authorization: Token value)."""
+    return services.api_token_create(user=user)[1]
+
+
 def sdk_key(*policies: Policy, name: str = "app") -> tuple[SdkKey, str]:
     return services.sdk_key_create(name=name, policies=policies, user=None)

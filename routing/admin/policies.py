@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 
+from controlplane.csp import allow_json_editor
 from controlplane.errors import Conflict, DomainError, NotFound
 from routing import selectors, services
 from routing.admin.base import badge, error_lines, form_refusal, refusal_status, render_diff
@@ -139,6 +140,7 @@ class PolicyAdmin(PolicyVersionPages):
         return redirect(f"{url}?policy__id__exact={policy.pk}")
 
     # -- the policy page
+    @allow_json_editor
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

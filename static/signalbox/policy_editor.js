@@ -15,6 +15,11 @@
     var status = document.getElementById("sb-editor-status");
 
     holder.hidden = false;
+    // No Ace syntax worker: it loads from a data: URL, which the Content-Security-Policy refuses
+    // for scripts; JSONEditor checks the JSON and the schema itself.
+    if (window.ace && window.ace.config) {
+      window.ace.config.setDefaultValue("session", "useWorker", false);
+    }
     var editor = new window.JSONEditor(holder, {
       mode: "code",
       modes: ["code", "tree"],

@@ -93,7 +93,7 @@ def test_api_table__covers_every_operation_of_the_schema() -> None:
 @pytest.fixture
 def identities(world: Any, make_user: Any) -> dict[str, dict[str, str]]:
     """identity -> the request headers it sends."""
-    from rest_framework.authtoken.models import Token
+    from tests.factories import api_token
 
     headers = {
         "anonymous": {},
@@ -106,7 +106,7 @@ def identities(world: Any, make_user: Any) -> dict[str, dict[str, str]]:
         "superuser": make_user(None, superuser=True),
     }
     for name, user in users.items():
-        headers[name] = {"HTTP_AUTHORIZATION": f"Token {Token.objects.get_or_create(user=user)[0].key}"}
+        headers[name] = {"HTTP_AUTHORIZATION": f"Token {api_token(user)}"}
     return headers
 
 
@@ -210,11 +210,6 @@ ADMIN: dict[str, tuple[str, str | None]] = {
     "auth_user_history": ("superuser", None),
     "auth_user_delete": ("superuser", "superuser"),
     "auth_user_change": ("superuser", "superuser"),
-    "authtoken_tokenproxy_changelist": ("superuser", "superuser"),
-    "authtoken_tokenproxy_add": ("superuser", "superuser"),
-    "authtoken_tokenproxy_history": ("superuser", None),
-    "authtoken_tokenproxy_delete": ("superuser", "superuser"),
-    "authtoken_tokenproxy_change": ("superuser", "superuser"),
     "routing_policy_publish": ("viewer", "publisher"),
     "routing_policy_rollback": ("viewer", "publisher"),
     "routing_policy_version": ("viewer", None),
@@ -321,7 +316,6 @@ def admin_clients(world: Any, make_user: Any) -> dict[str, Any]:
 @pytest.fixture
 def admin_objects(world: Any, admin_clients: Any) -> dict[str, Any]:
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
 
     from routing.models import AuditEntry, CatalogModel
 
@@ -333,15 +327,15 @@ def admin_objects(world: Any, admin_clients: Any) -> dict[str, Any]:
         "auditentry": AuditEntry.objects.first(),
         "user": user,
         "group": Group.objects.get(name="viewer"),
-        "tokenproxy": Token.objects.get_or_create(user=user)[0],
     }
 
 
 def _admin_written() -> tuple[int, ...]:
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
 
-    return (*_written(), User.objects.count(), Group.objects.count(), Token.objects.count())
+    from routing.models import ApiToken
+
+    return (*_written(), User.objects.count(), Group.objects.count(), ApiToken.objects.count())
 
 
 @pytest.mark.parametrize(("name", "route"), ADMIN_PATTERNS, ids=[n for n, _ in ADMIN_PATTERNS])
@@ -390,7 +384,6 @@ _SUPERUSER_DELETES = {**_NONE, "superuser": {"delete_selected"}}
 ADMIN_ACTIONS: dict[str, dict[str, set[str]]] = {
     "auth.group": _SUPERUSER_DELETES,
     "auth.user": _SUPERUSER_DELETES,
-    "authtoken.tokenproxy": _NONE,
     "routing.policy": _NONE,
     "routing.catalogmodel": _NONE,
     "routing.sdkkey": {**_NONE, "publisher": {"revoke_selected"}, "superuser": {"revoke_selected"}},

@@ -101,9 +101,7 @@ def _counts() -> tuple[int, ...]:
 
 @pytest.fixture
 def send(world: Any, client: Any, publisher: Any) -> Callable[..., Any]:
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.get_or_create(user=publisher)[0].key
+    token = factories.api_token(publisher)
 
     def go(target: Target, body: bytes, content_type: str = "application/json") -> Any:
         auth = f"Bearer {world.secret}" if target.client_api else f"Token {token}"
@@ -258,11 +256,9 @@ def test_admin_form__hostile_string__no_500_and_refusals_write_nothing(
 
 
 def test_secrets__never_in_logs_or_error_bodies(world: Any, client: Any, publisher: Any, caplog: Any) -> None:
-    from rest_framework.authtoken.models import Token
-
     from routing import services
 
-    token = Token.objects.get_or_create(user=publisher)[0].key
+    token = factories.api_token(publisher)
     revoked_key, revoked = factories.sdk_key(world.checkout, name="old")
     services.sdk_key_revoke(key=revoked_key, user=None, comment="rotated")
     secrets = [world.secret, world.billing_secret, token, revoked]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from tests import factories
 from tests.hardening.conftest import decision_count, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,12 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- SDK keys ------------------------------------------------------------------------------------
 
 
-def test_key__policy_outside_its_scope__403_and_no_document(world: Any, fetch: Any) -> None:
+def test_key__policy_outside_its_scope__404_like_an_unknown_one_and_no_document(world: Any, fetch: Any) -> None:
     response = fetch("billing", world.secret)
 
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert b"document" not in response.content
-    assert response.json()["errors"] == {"policy": ["not in this key's scope"]}
+    assert response.json()["errors"] == {"policy": ["not found for this key"]}
 
 
 def test_key__unknown_policy__404(world: Any, fetch: Any) -> None:
@@ -116,8 +117,6 @@ def _forms(world: Any) -> list[str]:
 
 
 def test_csrf__every_post_form_without_a_token__refused(world: Any, make_user: Any) -> None:
-    from rest_framework.authtoken.models import Token
-
     superuser = make_user(None, superuser=True)
     client = Client(enforce_csrf_checks=True)
     client.force_login(superuser)
@@ -132,7 +131,7 @@ def test_csrf__every_post_form_without_a_token__refused(world: Any, make_user: A
     assert refused == dict.fromkeys(refused, 403)
     assert (decision_count(), _audit()) == before
     # A token-authenticated API client needs no CSRF token (no cookie, nothing to forge).
-    token = Token.objects.create(user=superuser).key
+    token = factories.api_token(superuser)
     api = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {token}")
     assert (
         api.post("/api/v1/policy-document/validate/", {"document": {}}, content_type="application/json").status_code

@@ -35,8 +35,6 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_app
 def month(client: Any, publisher: Any) -> dict[str, Any]:
     """Policy 'tiers' (one route of four tiers, bands partly declared) with a month of traffic, an
     alert or two, and a publisher's token."""
-    from rest_framework.authtoken.models import Token
-
     now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
     policy = factories.policy("tiers", doc=document(4, "partly"))
     _, secret = factories.sdk_key(policy)
@@ -58,7 +56,7 @@ def month(client: Any, publisher: Any) -> dict[str, Any]:
     services.draft_save(policy=policy, document=document(4, "declared"), user=None)  # for diff and what-if
     alert = Alert.objects.filter(policy=policy).first()
     assert alert is not None
-    token = Token.objects.get_or_create(user=publisher)[0].key
+    token = factories.api_token(publisher)
     return {"policy": policy, "token": token, "first": first, "now": now, "alert_id": alert.pk}
 
 

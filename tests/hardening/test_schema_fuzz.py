@@ -33,8 +33,6 @@ schema.config.generation.update(
 @pytest.fixture
 def seeded(db: Any, publisher: Any, _keep_test_connection: None) -> dict[str, Any]:
     """A published policy with two versions and a draft, the catalog, an SDK key; a publisher's token."""
-    from rest_framework.authtoken.models import Token
-
     from routing import services
 
     policy = factories.policy("checkout")
@@ -42,8 +40,8 @@ def seeded(db: Any, publisher: Any, _keep_test_connection: None) -> dict[str, An
     services.draft_save(policy=policy, document=factories.document(default_route="long_context"), user=None)
     factories.policy("unpublished", publish=False)
     key, secret = factories.sdk_key(policy)
-    token, _ = Token.objects.get_or_create(user=publisher)
-    return {"slug": policy.slug, "model_id": "gpt-4o", "key_id": key.pk, "token": token.key, "secret": secret}
+    token = factories.api_token(publisher)
+    return {"slug": policy.slug, "model_id": "gpt-4o", "key_id": key.pk, "token": token, "secret": secret}
 
 
 # Left out, deliberately: the schema cannot express the domain's rules (a document the engine

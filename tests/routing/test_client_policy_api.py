@@ -155,21 +155,21 @@ def test_fetch__revoked_key__401(client, checkout, django_capture_on_commit_call
     assert "revoked" in response.json()["message"]
 
 
-def test_fetch__key_scoped_to_another_policy__403(client, checkout):
+def test_fetch__key_scoped_to_another_policy__404_as_for_an_unknown_policy(client, checkout):
     other = factories.policy("support")
     secret = factories.sdk_key(other)[1]
 
     response = fetch(client, "checkout", secret)
 
-    assert response.status_code == 403
-    assert response.json()["errors"] == {"policy": ["not in this key's scope"]}
+    assert response.status_code == 404
+    assert response.json()["errors"] == {"policy": ["not found for this key"]}
 
 
 def test_fetch__unknown_policy__404(client, checkout, key):
     response = fetch(client, "nope", key)
 
     assert response.status_code == 404
-    assert response.json()["errors"] == {"policy": ["not found"]}
+    assert response.json()["errors"] == {"policy": ["not found for this key"]}
 
 
 def test_fetch__nothing_published__404(client, db):
@@ -316,7 +316,7 @@ def test_fetch__budget_state__a_key_sees_only_its_policys_state(client, checkout
     assert budget_of(fetch(client, "checkout", key))["routes"]["extraction"]["daily"] == 0.5
     assert budget_of(fetch(client, "billing", other_key))["routes"]["extraction"]["daily"] == 0.9
     refused = fetch(client, "billing", key)
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     assert BUDGET_HEADER not in refused.headers
 
 

@@ -1,6 +1,7 @@
 """Signalbox routing engine: the policy document, its validation contract, and decide().
 
-Pure Python (stdlib + jsonschema); the client SDK and the server run this same code.
+Pure Python (stdlib, jsonschema, and google-re2 for linear-time regexes); the client SDK and the
+server run this same code.
 """
 
 from .decide import decide, next_step

@@ -8,6 +8,7 @@ from operator import attrgetter
 from typing import Any
 
 from .fields import ATTRIBUTE_PREFIX
+from .patterns import compile_search
 from .types import Request
 
 Predicate = Callable[[Request], bool]
@@ -80,10 +81,10 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
             return lambda r: (v := _num(get(r))) is not None and v < bound
         return lambda r: (v := _num(get(r))) is not None and v <= bound
     if op == "regex":
-        search = re.compile(value).search
+        search = compile_search(value)  # RE2: linear in the text, whatever the pattern
         needles, folded = required_literals(value)
         if not needles:
-            return lambda r: (v := get(r)).__class__ is str and search(v) is not None
+            return lambda r: (v := get(r)).__class__ is str and search(v)
         is_text = cond["field"] == "text"
 
         def regex(r: Request) -> bool:
@@ -98,7 +99,7 @@ def compile_condition(cond: dict[str, Any]) -> Predicate:
                         return False
             elif not any(n in v for n in needles):
                 return False
-            return search(v) is not None
+            return search(v)
 
         return regex
     if op == "contains_any":
@@ -136,7 +137,12 @@ def _num(v: Any) -> int | float | None:
 
 def required_literals(pattern: str) -> tuple[tuple[str, ...], bool]:
     """Substrings of which every match must contain at least one, and whether they are lower-cased
-    (case-insensitive pattern). ((), False) when none can be derived; then no prefilter is used."""
+    (case-insensitive pattern). ((), False) when none can be derived; then no prefilter is used.
+
+    Read with Python's own regex parser, whose syntax agrees with RE2's on what it derives from:
+    plain literals, groups and alternations (anything else ends a literal run)."""
+    if "[:" in pattern or "{," in pattern:  # POSIX classes and {,n}: RE2 and Python read these apart
+        return (), False
     try:
         from re import _parser  # type: ignore[attr-defined]
 

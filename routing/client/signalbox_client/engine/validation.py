@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -12,9 +11,17 @@ from jsonschema.exceptions import ValidationError
 
 from .errors import DocumentError
 from .fields import field_kind
+from .patterns import pattern_problem
 from .schema import VALIDATOR
 
 MAX_DEPTH = 40
+# What one document may ask of every decide() and of each validation, checked before anything
+# costly (docs/policy-document.md, "Limits"). The schema holds the per-item limits: 200 rules,
+# 200 routes, 50 items per and/or, 1000 characters per pattern, 1000 values per list.
+MAX_CONDITIONS = 2000  # condition objects in all rules (leaves and and/or/not)
+MAX_REGEXES = 100  # regex leaves in all rules
+MAX_KEYWORDS = 5000  # contains_any keywords in all rules
+MAX_PATTERN_LENGTH = 1000  # characters per regex pattern (also in policy.schema.json)
 _INT_LIMIT = 2**63
 _JSON_KINDS = {
     dict: "an object",
@@ -92,6 +99,58 @@ def _prewalk(document: Any) -> list[DocumentError]:
         elif t not in (str, bool, type(None)):
             errors.append(DocumentError(_join(path), f"not a JSON value ({t.__name__})"))
         if len(errors) >= 100:
+            break
+    return errors
+
+
+def _limits(document: Any) -> list[DocumentError]:
+    """Refuse a document past the per-document limits, naming the first item beyond each one.
+
+    Runs before the schema and the regex compiler, so a hostile document costs one walk of its
+    rules. Tolerant of malformed documents (the schema reports those).
+    """
+    rules = document.get("rules") if isinstance(document, dict) else None
+    if not isinstance(rules, list):
+        return []
+    errors: list[DocumentError] = []
+    conditions = regexes = keywords = 0
+    over: set[str] = set()
+    stack: list[tuple[Any, str]] = [
+        (rule["when"], f"rules.{i}.when")
+        for i, rule in reversed(list(enumerate(rules)))
+        if isinstance(rule, dict) and "when" in rule
+    ]
+    while stack:
+        cond, path = stack.pop()
+        if not isinstance(cond, dict):
+            continue
+        conditions += 1
+        if conditions > MAX_CONDITIONS and "conditions" not in over:
+            over.add("conditions")
+            errors.append(DocumentError(path, f"too many conditions: at most {MAX_CONDITIONS} in a document"))
+        for key in ("not", "or", "and"):
+            sub = cond.get(key)
+            if key == "not":
+                if isinstance(sub, dict):
+                    stack.append((sub, f"{path}.not"))
+            elif isinstance(sub, list):
+                stack.extend((item, f"{path}.{key}.{i}") for i, item in reversed(list(enumerate(sub))))
+        op = cond.get("op")
+        if op == "regex":
+            regexes += 1
+            if regexes > MAX_REGEXES and "regexes" not in over:
+                over.add("regexes")
+                errors.append(DocumentError(path, f"too many regex conditions: at most {MAX_REGEXES} in a document"))
+        elif op == "contains_any" and isinstance(cond.get("value"), list):
+            keywords += len(cond["value"])
+            if keywords > MAX_KEYWORDS and "keywords" not in over:
+                over.add("keywords")
+                errors.append(
+                    DocumentError(
+                        f"{path}.value", f"too many contains_any keywords: at most {MAX_KEYWORDS} in a document"
+                    )
+                )
+        if len(over) == 3:
             break
     return errors
 
@@ -182,6 +241,9 @@ def validate_document(document: object, models: Mapping[str, Mapping[str, Any]] 
     """
     try:
         errors = _prewalk(document)
+        if errors:
+            return _finish(errors)
+        errors = _limits(document)
         if errors:
             return _finish(errors)
         errors = [m for e in VALIDATOR.iter_errors(document) for m in _schema_messages(e)]
@@ -337,12 +399,9 @@ def _check_condition(cond: dict[str, Any], path: str, add: Any) -> None:
                 where = f"{path}.value.{i}" if op == "in" else f"{path}.value"
                 add(DocumentError(where, f"{_show(item)} can never equal '{field}' ({_TYPE_WORDS[kind]})"))
     if op == "regex":
-        try:
-            re.compile(value)
-        except re.error as exc:
-            add(DocumentError(f"{path}.value", f"invalid regular expression: {exc}"))
-        except (RecursionError, OverflowError, ValueError) as exc:  # pathological patterns
-            add(DocumentError(f"{path}.value", f"invalid regular expression: {exc}"))
+        problem = pattern_problem(value)
+        if problem is not None:
+            add(DocumentError(f"{path}.value", problem))
 
 
 def _fits(kind: str, value: Any) -> bool:
