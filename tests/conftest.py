@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: no outbound network, fresh hot-path memory, users per role."""
+"""Fixtures shared by every test: no outbound network, nothing read from outside the repository,
+fresh hot-path memory, users per role."""
 
 from __future__ import annotations
 
@@ -33,25 +34,67 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     test["NAME"] = f"{base}_{os.getpid()}"
 
 
+class NetworkBlockedError(ConnectionRefusedError):
+    """Raised for any connection or name lookup beyond this machine during a test."""
+
+
 _real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None or host in ("", "localhost", "localhost.localdomain"):
+        return True  # None and "" are the wildcard of a server's bind, never a remote host
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    try:
+        address = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return str(host).lower().endswith(".localhost")
+    return address.is_loopback or address.is_unspecified  # 0.0.0.0 and :: reach this machine only
+
+
+def _refuse(host: Any) -> NetworkBlockedError:
+    return NetworkBlockedError(f"tests may not reach the network: {host!r} is not a loopback address")
 
 
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
-    host = address[0] if isinstance(address, tuple) else None
-    if host is not None and self.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise ConnectionRefusedError(f"tests may not reach the network ({host})")
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+        raise _refuse(address[0])
     return _real_connect(self, address)
 
 
+def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+        raise _refuse(address[0])
+    return _real_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if not _is_loopback(host):  # no DNS lookup leaves the machine either
+        raise _refuse(host)
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_outbound_network() -> Iterator[None]:
+    """Tests talk to loopback only (the live server, PostgreSQL, Redis, the private fault stack).
+    Child processes (Chromium, gunicorn, Celery workers) are not covered; they are given loopback
+    URLs only. libpq (psycopg) connects from C, beneath this guard; its URLs are loopback too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", _guarded_connect)
+        patch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+        patch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests talk to 127.0.0.1 only (the live server, PostgreSQL, the broker)."""
-    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+def _demo_catalog_bundled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo loads its bundled catalog, never the full price map beside the checkout."""
+    from routing import demo
+
+    monkeypatch.setattr(demo, "demo_catalog_path", lambda: demo.FIXTURES / "demo_catalog.json")
 
 
 @pytest.fixture(autouse=True)

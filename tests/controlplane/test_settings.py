@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -62,6 +64,7 @@ def test_settings__environment__database_and_broker_taken_from_it():
     assert lines[1] == "django.db.backends.postgresql False False"
 
 
+@pytest.mark.slow
 def test_collectstatic__production_storage__every_asset_hashed_and_compressed(tmp_path: Path) -> None:
     """The manifest storage of production resolves every reference in the vendored assets (a
     dangling source-map comment would abort the deploy)."""

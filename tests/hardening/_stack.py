@@ -400,6 +400,8 @@ def run(args: list[str], env: dict[str, str]) -> str:
 
 SEED = """
 import django; django.setup()
+from routing import demo
+demo.demo_catalog_path = lambda: demo.FIXTURES / "demo_catalog.json"  # nothing from outside the repository
 from routing.demo import demo_routing_load, demo_sdk_key
 report, policies = demo_routing_load()
 print(demo_sdk_key(policies)[1])

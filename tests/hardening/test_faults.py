@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from signalbox_client import RoutingClient
 from tests.hardening._stack import (
@@ -28,6 +29,10 @@ from tests.hardening._stack import (
     traffic,
     wait_for,
 )
+
+# One private stack for the module (a module-scoped fixture): under xdist every scenario runs on
+# the same worker instead of each worker starting its own stack.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault-stack")]
 
 # How long the control plane stays down in the outage test (the benchmark holds it for a minute).
 OUTAGE_SECONDS = float(os.environ.get("SIGNALBOX_FAULT_OUTAGE_SECONDS", "15"))

@@ -199,6 +199,7 @@ PRODUCTION_ENV = {
 }
 
 
+@pytest.mark.slow
 def test_deploy__documented_production_env__check_deploy_clean() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECURE_", "DJANGO_"))}
     env.update(PRODUCTION_ENV)
@@ -224,6 +225,7 @@ def test_deploy__documented_env__matches_docs() -> None:
         assert f"`{name}`" in docs, name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("relaxed", ["SECURE_HSTS_SECONDS=0", "SESSION_COOKIE_SECURE=false"])
 def test_deploy__insecure_override__check_deploy_warns(relaxed: str) -> None:
     name, value = relaxed.split("=")

@@ -55,6 +55,7 @@ LENIENT_CHECKS = [positive_data_acceptance, negative_data_rejection]
 SEEDED_PATH_PARAMETERS = {"slug", "model_id", "key_id"}
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 def test_every_operation__fuzzed__no_500_and_conforms_to_the_schema(case: Any, seeded: dict[str, Any]) -> None:

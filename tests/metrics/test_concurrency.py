@@ -104,6 +104,7 @@ def test_rollups_update__two_threads_racing__every_delta_folded_once(committed_s
 
 
 @pytest.mark.broker
+@pytest.mark.slow
 def test_rollups__real_celery_worker_on_redis__rollups_appear(
     committed_scope: Any, client: Any, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from routing.models import PolicyVersion
 from tests import factories
 from tests.metrics.test_dashboards import PAGES, seed_demo_rollups
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from routing.models import PolicyVersion
 from tests import factories
 from tests.metrics.test_dashboards import seed_demo_rollups
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 

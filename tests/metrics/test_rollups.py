@@ -213,6 +213,7 @@ _record = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(_record, min_size=1, max_size=30), min_size=1, max_size=4))
 def test_rollups__random_records__every_cell_equals_raw_sql_group_by(
