@@ -7,6 +7,8 @@ would cost more than the whole 304 answer. It reads only process memory on the w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
@@ -38,20 +40,29 @@ def unauthorized(message: str) -> HttpResponse:
     )
 
 
+def client_key(request: HttpRequest, limit: Callable[[int], HttpResponse | None]) -> live.KeyEntry | HttpResponse:
+    """The SDK key of a client request, or the answer that refuses it: 401 without a known key,
+    429 over the key's rate (`limit`, one of `controlplane.ratelimit`'s client limits)."""
+    secret = bearer_secret(request)
+    if secret is None:
+        return unauthorized(f"Send the SDK key as 'Authorization: {AUTH_SCHEME} <key>'.")
+    key = live.key_entry(secret)
+    if key.key_id is None:
+        return unauthorized("The SDK key is unknown or revoked.")
+    if (limited := limit(key.key_id)) is not None:
+        return limited
+    return key
+
+
 @require_safe
 def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     """Return the live document of `slug` with a strong ETag, or 304 when the client has it.
 
     Both carry the policy's budget state in the `Signalbox-Budget` header when metrics has one.
     """
-    secret = bearer_secret(request)
-    if secret is None:
-        return unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
-    key = live.key_entry(secret)
-    if key.key_id is None:
-        return unauthorized("The SDK key is unknown or revoked.")
-    if (limited := ratelimit.policy_fetch_limit(key.key_id)) is not None:
-        return limited
+    key = client_key(request, ratelimit.policy_fetch_limit)
+    if isinstance(key, HttpResponse):
+        return key
     entry = live.live_entry(slug)
     if entry.policy_id is None or entry.policy_id not in key.policy_ids:
         # One answer for "no such policy" and "not this key's": a key cannot list other teams' slugs.

@@ -18,8 +18,7 @@ from django.views.decorators.http import require_POST
 from controlplane import ratelimit
 from controlplane.errors import DomainError, json_error
 from metrics.ingest import services as ingest
-from routing import live
-from routing.client_api import bearer_secret, unauthorized
+from routing.client_api import client_key
 from signalbox_client.protocol import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
 
 
@@ -40,14 +39,10 @@ def _parse(body: bytes) -> Any:
 @require_POST
 def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     """Store a batch of decision records; answer per-record results once they are committed."""
-    secret = bearer_secret(request)
-    if secret is None:
-        return unauthorized("Send the SDK key as 'Authorization: Bearer <key>'.")
-    key = live.key_entry(secret)
-    if key.key_id is None:
-        return unauthorized("The SDK key is unknown or revoked.")
-    if (limited := ratelimit.decisions_limit(key.key_id)) is not None:
-        return limited
+    key = client_key(request, ratelimit.decisions_limit)
+    if isinstance(key, HttpResponse):
+        return key
+    assert key.key_id is not None  # client_key answered 401 otherwise
 
     limit = MAX_BATCH_BYTES
     too_large = f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
