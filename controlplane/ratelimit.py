@@ -15,12 +15,13 @@ import math
 import re
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from controlplane.memory import ProcessCache
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase, JsonResponse
@@ -91,7 +92,7 @@ def drf_rate(value: str | None, *, setting: str) -> str | None:
 # Per process: (scope, ident) -> [window, requests still granted]. A process reserves 1% of a
 # rate at a time from the shared counter and spends it locally, so a busy key costs one cache
 # round trip per 1% of its rate, not one per request.
-_leases: dict[tuple[str, object], list[int]] = {}
+_leases: ProcessCache[tuple[str, object], list[int]] = ProcessCache("rate-limit leases", 10_000)
 _lock = threading.Lock()
 LEASE_FRACTION = 100
 
@@ -121,29 +122,20 @@ def hit(scope: str, ident: object, rate: Rate) -> int | None:
     granted = min(chunk, rate.requests - (total - chunk))
     if granted <= 0:
         return max(1, math.ceil((window + 1) * rate.seconds - now))
-    with _lock:
-        if len(_leases) > 10_000:  # many keys: memory stays bounded, a lease at most is lost
-            _leases.clear()
-        _leases[(scope, ident)] = [window, granted - 1]
+    _leases.set((scope, ident), [window, granted - 1])  # many keys: the oldest lease is dropped
     return None
 
 
 def _count(key: str, amount: int, ttl: int) -> int:
     """Add `amount` to the shared counter `key` (created with `ttl`) and return its new value."""
     from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
 
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):  # one round trip, atomic
-        raw = cache.make_and_validate_key(key)
-        pipe = cache._cache.get_client(raw, write=True).pipeline()
-        pipe.incrby(raw, amount)
-        pipe.expire(raw, ttl)
-        return int(pipe.execute()[0])
+    cache = caches["default"]  # Django's public cache API only: any backend, atomic increments
+    cache.add(key, 0, ttl)  # the window's counter, created with its expiry (a no-op once it exists)
     try:
-        return cache.incr(key, amount)
-    except ValueError:  # the first request of this window
-        return amount if cache.add(key, amount, ttl) else cache.incr(key, amount)
+        return int(cache.incr(key, amount))
+    except ValueError:  # it expired between the two calls
+        return amount if cache.add(key, amount, ttl) else int(cache.incr(key, amount))
 
 
 _last_warning = 0.0
@@ -197,8 +189,8 @@ def decisions_limit(key_id: int) -> JsonResponse | None:
 # Per process: client address -> monotonic time until which its requests are refused at once. Set
 # when the shared count of that address's refused keys passes CLIENT_RATE_LIMIT_UNKNOWN_KEY, so a
 # guesser costs one dictionary lookup per request, not a key lookup in the database.
-_blocked: OrderedDict[str, float] = OrderedDict()
 BLOCKED_SIZE = 10_000
+_blocked: ProcessCache[str, float] = ProcessCache("blocked client addresses", BLOCKED_SIZE)
 CLIENT_PATH_PREFIX = "/api/v1/client/"
 
 
@@ -217,11 +209,7 @@ def unknown_key_hit(address: str) -> None:
         return
     if total >= rate.requests:
         until = time.monotonic() + max(1.0, (window + 1) * rate.seconds - now)
-        with _lock:
-            _blocked[address] = until
-            _blocked.move_to_end(address)
-            while len(_blocked) > BLOCKED_SIZE:
-                _blocked.popitem(last=False)
+        _blocked.set(address, until)
 
 
 def unknown_key_wait(address: str) -> int | None:
@@ -231,8 +219,7 @@ def unknown_key_wait(address: str) -> int | None:
         return None
     left = until - time.monotonic()
     if left <= 0:
-        with _lock:
-            _blocked.pop(address, None)
+        _blocked.pop(address)
         return None
     return max(1, math.ceil(left))
 

@@ -20,9 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 
+from controlplane.memory import ProcessCache
 from signalbox_client import protocol
 
 logger = logging.getLogger(__name__)
@@ -65,25 +64,8 @@ class KeyEntry:
 # Bounded least-recently-used maps: a flood of unknown slugs or made-up secrets evicts the oldest
 # entries one at a time and never empties the map, so the keys and policies in use stay warm.
 CACHE_SIZE = 10_000
-_lock = threading.Lock()
-_policies: OrderedDict[str, LiveEntry] = OrderedDict()
-_keys: OrderedDict[str, KeyEntry] = OrderedDict()
-
-
-def _remember(table: OrderedDict[str, Any], name: str, entry: Any) -> None:
-    """Store `entry` as the most recently used; drop the least recently used past CACHE_SIZE."""
-    with _lock:
-        table[name] = entry
-        table.move_to_end(name)
-        while len(table) > CACHE_SIZE:
-            table.popitem(last=False)
-
-
-def _touch(table: OrderedDict[str, Any], name: str) -> None:
-    try:  # noqa: SIM105 - suppress() costs a context manager on the hot path
-        table.move_to_end(name)
-    except KeyError:  # evicted by another thread meanwhile
-        pass
+_policies: ProcessCache[str, LiveEntry] = ProcessCache("live policies", CACHE_SIZE)
+_keys: ProcessCache[str, KeyEntry] = ProcessCache("SDK keys", CACHE_SIZE)
 
 
 def _payload(version: Any, slug: str) -> bytes:
@@ -124,7 +106,6 @@ def live_entry(slug: str) -> LiveEntry:
     entry = _policies.get(slug)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.LIVE_POLICY_CHECK_SECONDS:
-        _touch(_policies, slug)
         return entry
     gen_key, budget_key = _GEN_KEY.format(slug=slug), _BUDGET_KEY.format(slug=slug)
     try:
@@ -147,7 +128,7 @@ def live_entry(slug: str) -> LiveEntry:
                 cache.add(gen_key, generation, None)
                 generation = cache.get(gen_key, generation)
             entry = replace(_build(slug, generation), budget=budget)
-    _remember(_policies, slug, entry)  # unknown slugs asked by a key holder must not grow memory
+    _policies.set(slug, entry)  # unknown slugs asked by a key holder must not grow memory
     return entry
 
 
@@ -174,8 +155,7 @@ def invalidate(slug: str) -> None:
     process drops its copy at once, and the others keep theirs until the cache answers again
     (their entries lose their generation while it is down, so they rebuild when it returns).
     """
-    with _lock:
-        _policies.pop(slug, None)
+    _policies.pop(slug)
     try:
         cache.set(_GEN_KEY.format(slug=slug), _new_generation(), None)
     except Exception:
@@ -240,10 +220,7 @@ def budget_state_write(*, slug: str, state: Mapping[str, Any] | None, as_of: dat
     else:
         value = budget_state_encode(state, as_of=as_of)
         cache.set(key, value, timeout=settings.BUDGET_STATE_MAX_AGE_SECONDS)
-    with _lock:
-        entry = _policies.get(slug)
-        if entry is not None:
-            _policies[slug] = replace(entry, budget=value)
+    _policies.update(slug, lambda entry: replace(entry, budget=value))
 
 
 def budget_state_read(slug: str) -> dict[str, Any] | None:
@@ -268,7 +245,6 @@ def key_entry(secret: str) -> KeyEntry:
     entry = _keys.get(hashed)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.SDK_KEY_CACHE_SECONDS:
-        _touch(_keys, hashed)
         return entry
     from routing.models import SdkKey
     from routing.services import sdk_key_touch
@@ -285,13 +261,12 @@ def key_entry(secret: str) -> KeyEntry:
         sdk_key_touch(key_id=row[0])
     else:
         entry = KeyEntry(None, frozenset(), now)
-    _remember(_keys, hashed, entry)  # unknown secrets are remembered too (negative entries)
+    _keys.set(hashed, entry)  # unknown secrets are remembered too (negative entries)
     return entry
 
 
 def forget_key(hashed: str) -> None:
-    with _lock:
-        _keys.pop(hashed, None)
+    _keys.pop(hashed)
 
 
 def _prefix_of(secret: str) -> str | None:
@@ -304,7 +279,7 @@ def _prefix_of(secret: str) -> str | None:
 
 
 def clear() -> None:
-    """Forget everything held in this process (tests, and after fork)."""
-    with _lock:
-        _policies.clear()
-        _keys.clear()
+    """Forget the live policies and keys held in this process (`controlplane.memory.forget_all`
+    clears every process cache at once)."""
+    _policies.clear()
+    _keys.clear()

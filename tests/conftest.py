@@ -98,18 +98,17 @@ def _demo_catalog_bundled(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_hot_path_memory() -> Iterator[None]:
+def _fresh_process_memory() -> Iterator[None]:
+    """Every process cache (live policies and keys, rate-limit leases, prices, key scopes, known
+    partitions: `controlplane.memory`) and the shared cache start empty in each test."""
     from django.core.cache import cache
 
-    from controlplane import ratelimit
-    from routing import live
+    from controlplane.memory import forget_all
 
-    live.clear()
-    ratelimit.forget()
+    forget_all()
     cache.clear()
     yield
-    live.clear()
-    ratelimit.forget()
+    forget_all()
 
 
 @pytest.fixture

@@ -10,19 +10,20 @@ function here is a no-op.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from controlplane.memory import ProcessCache
+
 _PARENT = "metrics_decision"
 _NAME = re.compile(r"^metrics_decision_p(\d{8})$")
 _LOCK_KEY = 0x5167_0001  # pg_advisory_xact_lock key for partition DDL
 
-_known: set[date] = set()
-_known_lock = threading.Lock()
+# The days this process knows to have a partition (about 3 months of retention plus the days ahead).
+_known: ProcessCache[date, bool] = ProcessCache("known decision partitions", 1000)
 
 
 def partition_name(day: date) -> str:
@@ -58,7 +59,7 @@ def partitions_ensure(days: Iterable[date], *, using: str = DEFAULT_DB_ALIAS) ->
     Runs in its own transaction when called outside one, so the parent table's lock is held only
     for the DDL and not for a whole ingest.
     """
-    wanted = set(days) - _known
+    wanted = {day for day in days if day not in _known}
     if not wanted or not _is_postgres(using):
         return []
     created: list[date] = []
@@ -77,8 +78,8 @@ def partitions_ensure(days: Iterable[date], *, using: str = DEFAULT_DB_ALIAS) ->
     if created or existing:
         # Remember only after the DDL commits (or is part of the caller's transaction).
         def remember() -> None:
-            with _known_lock:
-                _known.update(existing)
+            for day in existing:
+                _known.set(day, True)
 
         if connection.in_atomic_block:
             transaction.on_commit(remember, using=using)
@@ -118,12 +119,11 @@ def partitions_drop_expired(*, today: date | None = None, using: str = DEFAULT_D
             if day < cutoff:
                 cursor.execute(f'DROP TABLE "{partition_name(day)}"')
                 dropped.append(day)
-    with _known_lock:
-        _known.difference_update(dropped)
+    for day in dropped:
+        _known.pop(day)
     return dropped
 
 
 def forget() -> None:
-    """Forget the days this process knows (tests; after a partition was dropped elsewhere)."""
-    with _known_lock:
-        _known.clear()
+    """Forget the days this process knows (after a partition was dropped elsewhere)."""
+    _known.clear()

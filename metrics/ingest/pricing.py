@@ -7,14 +7,15 @@ at once, an unpriced model does not cost a query per batch).
 
 from __future__ import annotations
 
-import threading
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
 
 from django.conf import settings
 
-_MISS_RELOAD_SECONDS = 5.0
+from controlplane.memory import ProcessCache
+
+_MISS_RELOAD = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,9 @@ class PriceBook:
         return (tokens_in * periods.input_per_mtok[i] + tokens_out * periods.output_per_mtok[i]) / 1e6
 
 
-_lock = threading.Lock()
-_book: PriceBook | None = None
-_last_miss_reload = 0.0
+_book: ProcessCache[str, PriceBook] = ProcessCache("price book", 1)
+# When a book lacking a model was last reloaded for it (misses reload at most every _MISS_RELOAD).
+_miss_reloaded: ProcessCache[str, float] = ProcessCache("price book miss reloads", 1)
 
 
 def _load() -> PriceBook:
@@ -67,24 +68,20 @@ def _load() -> PriceBook:
 
 def prices(models: set[str] | frozenset[str] = frozenset()) -> PriceBook:
     """The price book, reloaded when stale or when it lacks one of `models` (rate-limited)."""
-    global _book, _last_miss_reload
-    book = _book
+    book = _book.get("book")
     now = time.monotonic()
     if book is None or now - book.loaded_at >= settings.DECISION_PRICE_CACHE_SECONDS:
         book = _load()
-    elif models and not models <= book.models.keys() and now - _last_miss_reload >= _MISS_RELOAD_SECONDS:
-        _last_miss_reload = now
+    elif models and not models <= book.models.keys() and now - (_miss_reloaded.get("at") or 0.0) >= _MISS_RELOAD:
+        _miss_reloaded.set("at", now)
         book = _load()
     else:
         return book
-    with _lock:
-        _book = book
+    _book.set("book", book)
     return book
 
 
 def forget() -> None:
     """Drop the cached book (tests; after a price import in this process)."""
-    global _book, _last_miss_reload
-    with _lock:
-        _book = None
-        _last_miss_reload = 0.0
+    _book.clear()
+    _miss_reloaded.clear()

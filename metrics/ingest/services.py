@@ -4,7 +4,6 @@ partitions on PostgreSQL), the SDK key's scope, partition maintenance."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from controlplane.errors import InvalidInput
+from controlplane.memory import ProcessCache
 from metrics.ingest import partitions, pricing
 from metrics.ingest.copy_rows import CopyRow, checked_row, copy_row
 from metrics.ingest.records import Checked, record_check
@@ -56,8 +56,7 @@ class IngestResult:
 
 # -- the SDK key's scope: slug -> policy id, per set of policy ids --------------------------------
 
-_scope_lock = threading.Lock()
-_scopes: dict[frozenset[int], tuple[dict[str, int], float]] = {}
+_scopes: ProcessCache[frozenset[int], tuple[dict[str, int], float]] = ProcessCache("SDK key scopes", 1000)
 _SCOPE_SECONDS = 60.0
 
 
@@ -70,16 +69,12 @@ def _scope(policy_ids: frozenset[int]) -> dict[str, int]:
     from routing.models import Policy
 
     mapping = dict(Policy.objects.filter(pk__in=policy_ids).values_list("slug", "pk")) if policy_ids else {}
-    with _scope_lock:
-        if len(_scopes) > 1000:
-            _scopes.clear()
-        _scopes[policy_ids] = (mapping, now)
+    _scopes.set(policy_ids, (mapping, now))
     return mapping
 
 
 def scope_forget() -> None:
-    with _scope_lock:
-        _scopes.clear()
+    _scopes.clear()
 
 
 # -- ingestion -------------------------------------------------------------------------------------

@@ -19,23 +19,6 @@ FETCH_URL = "/api/v1/client/policies/{}"
 DECISIONS_URL = "/api/v1/client/decisions"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_metrics_memory() -> Iterator[None]:
-    from controlplane import ratelimit
-    from metrics.ingest import partitions, pricing
-    from metrics.ingest import services as ingest
-
-    pricing.forget()
-    ingest.scope_forget()
-    partitions.forget()
-    ratelimit.forget()
-    yield
-    pricing.forget()
-    ingest.scope_forget()
-    partitions.forget()
-    ratelimit.forget()
-
-
 @dataclass
 class World:
     checkout: Any  # published twice, with a draft

@@ -18,20 +18,6 @@ from tests import factories
 URL = "/api/v1/client/decisions"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_metrics_memory() -> Iterator[None]:
-    from metrics.ingest import partitions, pricing
-    from metrics.ingest import services as ingest
-
-    pricing.forget()
-    ingest.scope_forget()
-    partitions.forget()
-    yield
-    pricing.forget()
-    ingest.scope_forget()
-    partitions.forget()
-
-
 @pytest.fixture
 def _truncate_decisions(transactional_db: Any) -> Iterator[None]:
     """Transactional tests commit; the raw table is unmanaged, so Django's flush skips it."""

@@ -197,3 +197,27 @@ def test_route_of_n_tiers__every_surface__answers_with_the_same_bands(
         format="json",
     )
     assert whatif.status_code == 200, whatif.content
+
+
+@pytest.fixture
+def five_tiers(transactional_db: Any, _truncate_decisions: None, route_of: Any, make_user: Any) -> Any:
+    """A 5-tier route with one declared band, and a viewer 'reviewer' (made before the browser starts)."""
+    make_user("viewer", username="reviewer")
+    return route_of(5, "partly")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_five_tier_route__escalation_page_in_a_browser__one_panel_per_transition(
+    five_tiers: Any, browser: Any, now: datetime
+) -> None:
+    browser.log_in("reviewer")
+    month = last_full_month(now)
+    browser.page.goto(f"{browser.url}/dashboards/escalation/?policy=tiers&start={month}&end={now.date()}")
+    chart = browser.page.locator("#fig-escalation_rates-chart")
+    chart.locator(".main-svg").first.wait_for(state="attached", timeout=10_000)
+    titles = chart.locator(".annotation-text").all_text_contents()
+    assert titles == ["Tier 1 → 2", "Tier 2 → 3", "Tier 3 → 4", "Tier 4 → 5"]
+    assert browser.page.locator("#escalation-routes >> text=no band").count() == 2  # 3→4 and 4→5
+    browser.screenshot("escalation-five-tiers", chart)
+    assert browser.errors == []

@@ -243,14 +243,12 @@ def write_budget(slug: str, daily: float) -> None:
 
 @pytest.fixture
 def metrics_memory():
-    from metrics.ingest import partitions, pricing
-    from metrics.ingest import services as ingest
+    """The process caches, emptied around the test (as the autouse fixture does for every test)."""
+    from controlplane.memory import forget_all
 
-    for forget in (pricing.forget, ingest.scope_forget, partitions.forget):
-        forget()
+    forget_all()
     yield
-    for forget in (pricing.forget, ingest.scope_forget, partitions.forget):
-        forget()
+    forget_all()
 
 
 def test_fetch__budget_state__sent_on_200_and_304_as_compact_json(client, checkout, key):

@@ -65,7 +65,7 @@ def test_key_cache__flood_of_made_up_keys__a_key_in_use_stays_cached(
     client, settings, monkeypatch, django_assert_num_queries
 ):
     settings.CLIENT_RATE_LIMIT_UNKNOWN_KEY = "off"
-    monkeypatch.setattr(live, "CACHE_SIZE", 50)
+    monkeypatch.setattr(live._keys, "size", 50)
     policy = factories.policy("checkout")
     secret = factories.sdk_key(policy)[1]
     etag = fetch(client, "checkout", secret)["ETag"]
@@ -84,7 +84,7 @@ def test_key_cache__flood_of_made_up_keys__a_key_in_use_stays_cached(
 
 def test_key_cache__bounded(client, settings, monkeypatch):
     settings.CLIENT_RATE_LIMIT_UNKNOWN_KEY = "off"
-    monkeypatch.setattr(live, "CACHE_SIZE", 20)
+    monkeypatch.setattr(live._keys, "size", 20)
 
     for i in range(60):
         fetch(client, "checkout", made_up(i))

@@ -54,14 +54,7 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
 def _fresh_metrics(transactional_db: Any) -> Iterator[None]:
     from django.db import connection
 
-    from metrics.ingest import partitions, pricing
-    from metrics.ingest import services as ingest
-
-    for forget in (pricing.forget, ingest.scope_forget, partitions.forget):
-        forget()
-    yield
-    for forget in (pricing.forget, ingest.scope_forget, partitions.forget):
-        forget()
+    yield  # the process caches are emptied around every test (tests/conftest.py)
     with connection.cursor() as cursor:  # the raw table is unmanaged: the flush skips it
         cursor.execute("TRUNCATE metrics_decision")
 

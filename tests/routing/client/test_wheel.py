@@ -103,10 +103,6 @@ def venv_python(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
 def _decisions_emptied(transactional_db: Any) -> Iterator[None]:
     from django.db import connection
 
-    from metrics import partitions, pricing, services
-
-    for forget in (pricing.forget, services.scope_forget, partitions.forget):
-        forget()
     yield
     with connection.cursor() as cursor:  # the raw table is unmanaged: the flush skips it
         cursor.execute("TRUNCATE metrics_decision")
