@@ -106,7 +106,7 @@ def _client_operations() -> dict[str, Any]:
         "description": "the policy's budget state as JSON (docs/protocol.md); absent when there is none",
     }
     etag = {"schema": {"type": "string"}, "description": "strong ETag of the live version"}
-    security = [{"sdkKey": []}]
+    security: list[dict[str, list[str]]] = [{"sdkKey": []}]
     fetch = {
         "operationId": "client_policy_fetch",
         "summary": "The live policy document (client protocol v1)",

@@ -56,7 +56,7 @@ class NoteForm(forms.Form):
 
 class AlertEventInline(admin.TabularInline):
     model = AlertEvent
-    fields = ["at", "kind", "actor_label", "severity", "note", "summary"]
+    fields = ("at", "kind", "actor_label", "severity", "note", "summary")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -90,7 +90,7 @@ class AlertAdmin(_RoleAdmin):
     search_fields = ["route", "summary", "detector"]
     list_select_related = ["policy"]
     date_hierarchy = "opened_at"
-    fields = [
+    fields = (
         "policy",
         "route",
         "detector",
@@ -104,7 +104,7 @@ class AlertAdmin(_RoleAdmin):
         "acknowledged_by",
         "resolved_at",
         "resolved_by",
-    ]
+    )
     readonly_fields = fields
     inlines = [AlertEventInline]
     actions = ["acknowledge_selected", "resolve_selected"]
@@ -327,7 +327,7 @@ class DeliveryAdmin(_RoleAdmin):
     ]
     list_filter = ["status", "channel"]
     list_select_related = ["channel", "event__alert"]
-    fields = [
+    fields = (
         "channel",
         "event",
         "status",
@@ -337,7 +337,7 @@ class DeliveryAdmin(_RoleAdmin):
         "next_attempt_at",
         "created_at",
         "sent_at",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description="Event")

@@ -8,6 +8,8 @@ write goes through `metrics.ingest.services` and `metrics.rollups.services`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -29,7 +31,7 @@ class _JsonColumn(models.JSONField):
     """A JSONField over a PostgreSQL `json` column, which psycopg already decodes (Django only
     registers a text loader for `jsonb`)."""
 
-    def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None or not isinstance(value, str):
             return value
         return super().from_db_value(value, expression, connection)

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from signalbox_client.protocol import MAX_MODEL, MAX_OUTCOME, MAX_PROVIDER, MAX_SHORT, OUTCOMES  # noqa: F401 (re-exported)
+# Re-exported (`X as X`: explicit, the module is checked with implicit re-exports off).
+from signalbox_client.protocol import MAX_MODEL as MAX_MODEL
+from signalbox_client.protocol import MAX_OUTCOME as MAX_OUTCOME
+from signalbox_client.protocol import MAX_PROVIDER as MAX_PROVIDER
+from signalbox_client.protocol import MAX_SHORT as MAX_SHORT
+from signalbox_client.protocol import OUTCOMES as OUTCOMES
 
 # Upper bounds (exclusive) of the latency histogram buckets, in milliseconds. Bucket i counts
 # latencies in [LATENCY_BOUNDS_MS[i-1], LATENCY_BOUNDS_MS[i]); bucket 0 is [0, 25) and the last

@@ -26,7 +26,7 @@ S = serializers.CharField
 def nullable(field: serializers.Field) -> serializers.Field:
     # Rebuilt from its arguments: a serializer deep-copies its declared fields that way, which
     # would drop an attribute set on the instance (and the schema would say "not nullable").
-    return type(field)(*field._args, **{**field._kwargs, "allow_null": True})
+    return type(field)(*field._args, **{**field._kwargs, "allow_null": True})  # type: ignore[attr-defined]  # set by Field.__new__, not in the stubs
 
 
 def shape(name: str, **fields: serializers.Field) -> serializers.Serializer:

@@ -187,7 +187,7 @@ class ThresholdsForm(forms.Form):
         self.routes: list[str] = list(routes) if isinstance(routes, dict) else []
         self.field_by_path: dict[str, str] = {}
         for route in self.routes:
-            route_doc = routes[route] if isinstance(routes[route], dict) else {}  # type: ignore[index]
+            route_doc = routes[route] if isinstance(routes[route], dict) else {}  # type: ignore[index]  # routes is a dict here
             for threshold in THRESHOLDS:
                 name = threshold_field_name(route, threshold.key)
                 current = _get(route_doc, threshold.path)

@@ -3,8 +3,7 @@ selector output as documented in the OpenAPI schema."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -37,7 +36,7 @@ class MetricsApi(APIView):
     """Base: parse the filters, call the page's selector, return its data."""
 
     permission_classes = [CanViewPolicies]
-    selector: ClassVar[Callable[[sel.DashboardFilters], dict[str, Any]]]
+    selector: ClassVar[sel.DashboardSelector]
 
     def get(self, request: Request) -> Response:
         policies = sel.policy_choices()

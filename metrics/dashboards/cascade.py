@@ -66,7 +66,7 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
             bucket["requests"] += _int(r["reqs"])
             bucket["escalations"] += _int(r["escs"])
 
-    routes = []
+    routes: list[dict[str, Any]] = []
     for route, tiers in sorted(per_route.items()):
         bands = escalation_bands(f, route, observed_tiers=max(tiers, default=1))
         steps = _cascade(tiers, len(bands))
@@ -76,9 +76,9 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
         routes.append({"route": route, "requests": sum(t["requests"] for t in tiers.values()), "steps": steps})
     # Every route answers for every transition shown, at least tier 1→2 and 2→3 (a shorter route: "no tier").
     depth = max([2, *(len(r["steps"]) for r in routes)])
-    for r in routes:
-        for t in range(len(r["steps"]) + 1, depth + 1):
-            r["steps"].append(
+    for route_row in routes:
+        for t in range(len(route_row["steps"]) + 1, depth + 1):
+            route_row["steps"].append(
                 {"from_tier": t, "to_tier": t + 1, "reached": 0, "escalated": 0, "rate": None, "band": None}
                 | {"status": f"no tier {t + 1}"}
             )
@@ -115,15 +115,15 @@ def dashboard_escalation(f: DashboardFilters) -> dict[str, Any]:
 
     days = range_days(f)
     daily: dict[str, dict[int, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    for r in (
+    for cell in (
         range_cells(f)
         .annotate(day=TruncDay("hour"))
         .values("day", "tier")
         .order_by("day", "tier")
         .annotate(reqs=Sum("requests"), escs=Sum("escalations"))
     ):
-        daily[day_key(r["day"])][r["tier"]]["requests"] += _int(r["reqs"])
-        daily[day_key(r["day"])][r["tier"]]["escalations"] += _int(r["escs"])
+        daily[day_key(cell["day"])][cell["tier"]]["requests"] += _int(cell["reqs"])
+        daily[day_key(cell["day"])][cell["tier"]]["escalations"] += _int(cell["escs"])
     daily_rates = {"days": days, "tier_1_to_2": [], "tier_2_to_3": []}
     for d in days:
         steps = _cascade(daily.get(d, {}), 2)

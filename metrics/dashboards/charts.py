@@ -283,7 +283,9 @@ def quality_heatmap(data: dict[str, Any]) -> go.Figure:
             rate = c["pass_rate"] if c else None
             zr.append(None if rate is None else 2 if rate >= good else 1 if rate >= poor else 0)
             tr.append(
-                f"{rate:.1%}<br><span style='font-size:10px'>n={c['attempts']:,}</span>" if rate is not None else ""
+                f"{rate:.1%}<br><span style='font-size:10px'>n={c['attempts']:,}</span>"
+                if c and rate is not None
+                else ""
             )
             cr.append([rate if rate is not None else 0, c["ok"] if c else 0, c["attempts"] if c else 0])
         z.append(zr)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Q, QuerySet, Sum
 
@@ -110,7 +110,8 @@ def version_markers(f: DashboardFilters) -> list[dict[str, Any]]:
     return [
         {
             "version": row["number"],
-            "at": row["published_at"].astimezone(UTC).isoformat(),
+            # published_at__gte above excludes the NULLs of drafts.
+            "at": cast(datetime, row["published_at"]).astimezone(UTC).isoformat(),
             "rollback_of": row["rollback_of"],
             "label": f"v{row['number']}" + (f" ↺ v{row['rollback_of']}" if row["rollback_of"] else ""),
             "comment": row["comment"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from django.utils import timezone
@@ -79,6 +79,14 @@ class DashboardFilters:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
         }
+
+
+class DashboardSelector(Protocol):
+    """A page's data from its filters (a `dashboard_<page>` function). A protocol rather than a
+    `Callable`: a `Callable` class attribute is read as a method (bound to the instance) by mypy,
+    and the pages and APIs hold theirs as `staticmethod`s."""
+
+    def __call__(self, f: DashboardFilters, /) -> dict[str, Any]: ...
 
 
 def policy_choices() -> list[Policy]:

@@ -53,14 +53,14 @@ def dashboard_latency(f: DashboardFilters) -> dict[str, Any]:
         )
     days = range_days(f)
     per_day: dict[str, dict[str, list[int]]] = defaultdict(dict)
-    for r in (
+    for cell in (
         range_cells(f)
         .annotate(day=TruncDay("hour"))
         .values("day", "route")
         .order_by("day", "route")
         .annotate(**bucket_sums())
     ):
-        per_day[r["route"]][day_key(r["day"])] = bucket_counts(r)
+        per_day[cell["route"]][day_key(cell["day"])] = bucket_counts(cell)
     daily = [
         {
             "route": route,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,8 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
     prev = f.previous()
     cur = Q(hour__gte=f.start_dt)
     before = Q(hour__lt=f.start_dt)
-    rows = list(
+    # Mappings: `totals` reads the current and the previous columns by their prefixed names.
+    rows: list[Mapping[str, Any]] = list(
         range_cells(f, start=prev.start_dt, end=f.end_dt)
         .values("task_type")
         .order_by("task_type")
@@ -82,7 +84,7 @@ def dashboard_overview(f: DashboardFilters) -> dict[str, Any]:
     current, previous = totals(""), totals("prev_")
     current["unpriced"] = sum(_int(r["unpr"]) for r in rows)
 
-    movers = []
+    movers: list[dict[str, Any]] = []
     for r in rows:
         cost, prev_cost = _num(r["cost"]), _num(r["prev_cost"])
         req, prev_req = _int(r["reqs"]), _int(r["prev_reqs"])
@@ -165,8 +167,8 @@ def dashboard_cost(f: DashboardFilters) -> dict[str, Any]:
         for tt, values in sorted(series.items(), key=lambda kv: -sum(kv[1].values()))
     ]
 
-    per_request = []
-    for r in (
+    per_request: list[dict[str, Any]] = []
+    for cell in (
         range_cells(f)
         .values("route", "task_type")
         .order_by("route", "task_type")
@@ -178,27 +180,27 @@ def dashboard_cost(f: DashboardFilters) -> dict[str, Any]:
             upper_tier_cost=Sum("cost_usd", filter=Q(tier__gt=1)),
         )
     ):
-        cost, requests = _num(r["cost"]), _int(r["reqs"])
+        cost, requests = _num(cell["cost"]), _int(cell["reqs"])
         cpr = ratio(cost, requests)
-        limit = route_expectations(f, r["route"]).get("max_cost_per_request_usd")
+        limit = route_expectations(f, cell["route"]).get("max_cost_per_request_usd")
         failure = bool(cpr is not None and limit is not None and cpr > float(limit))
         per_request.append(
             {
-                "route": r["route"],
-                "task_type": r["task_type"],
+                "route": cell["route"],
+                "task_type": cell["task_type"],
                 "cost_usd": cost,
                 "requests": requests,
-                "decisions": _int(r["decisions"]),
-                "unpriced": _int(r["unpr"]),
+                "decisions": _int(cell["decisions"]),
+                "unpriced": _int(cell["unpr"]),
                 "cost_per_request_usd": cpr,
                 "max_cost_per_request_usd": float(limit) if limit is not None else None,
-                "upper_tier_cost_share": ratio(_num(r["upper_tier_cost"]), cost),
+                "upper_tier_cost_share": ratio(_num(cell["upper_tier_cost"]), cost),
                 "routing_failure": failure,
             }
         )
     per_request.sort(key=lambda row: -(row["cost_per_request_usd"] or 0))
 
-    by_model = [
+    by_model: list[dict[str, Any]] = [
         {
             "provider": r["provider"],
             "model": r["model"],

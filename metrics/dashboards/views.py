@@ -61,7 +61,7 @@ class DashboardAccess(LoginRequiredMixin, UserPassesTestMixin):
     def handle_no_permission(self) -> Any:
         if self.request.user.is_authenticated:
             self.raise_exception = True
-        return super().handle_no_permission()  # type: ignore[misc]
+        return super().handle_no_permission()
 
 
 class DashboardPage(DashboardAccess, TemplateView):
@@ -72,7 +72,7 @@ class DashboardPage(DashboardAccess, TemplateView):
     title: ClassVar[str]
     # The page's data (one `metrics.dashboards.selectors` function) and the key that holds
     # nothing when no decision was recorded in the range (the page then shows its empty state).
-    selector: ClassVar[Callable[[sel.DashboardFilters], dict[str, Any]] | None] = None
+    selector: ClassVar[sel.DashboardSelector | None] = None
     data_key: ClassVar[str] = ""
     # Figures by name: drawn from the data alone, or over time with the publish/rollback markers.
     figures_from_data: ClassVar[dict[str, ChartOf]] = {}

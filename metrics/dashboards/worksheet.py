@@ -71,14 +71,11 @@ def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
                 "buckets": [0] * len(BUCKET_FIELDS),
             },
         )
-        for key, alias in (
-            ("requests", "reqs"),
-            ("attempts", "attempts"),
-            ("ok", "ok"),
-            ("tokens_in", "tin"),
-            ("tokens_out", "tout"),
-        ):
-            row[key] += _int(r[alias])
+        row["requests"] += _int(r["reqs"])
+        row["attempts"] += _int(r["attempts"])
+        row["ok"] += _int(r["ok"])
+        row["tokens_in"] += _int(r["tin"])
+        row["tokens_out"] += _int(r["tout"])
         row["cost"] += _num(r["cost"])
         row["buckets"] = [a + b for a, b in zip(row["buckets"], bucket_counts(r), strict=True)]
         route_requests[r["task_type"]][r["route"]] = _int(r["reqs"])
@@ -95,7 +92,7 @@ def dashboard_worksheet(f: DashboardFilters) -> dict[str, Any]:
     )
     last_review = reviewed.astimezone(UTC).date().isoformat() if reviewed else None
     task_types: Iterable[str] = sorted(set(observed) | ({f.task_type} if f.task_type else set(mapping)))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for tt in task_types:
         obs = observed.get(tt)
         if tt in mapping:

@@ -32,7 +32,7 @@ class PriceBook:
     models: dict[str, Periods]
     loaded_at: float
 
-    def cost(self, model: str, epoch: float, tokens_in: int, tokens_out: int) -> float | None:
+    def cost(self, model: str, epoch: float, tokens_in: float, tokens_out: float) -> float | None:
         """USD for these tokens at the price in force at `epoch`; None for a model with no price.
 
         Before a model's first period its first price applies: a catalog import records when

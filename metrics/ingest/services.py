@@ -113,7 +113,7 @@ def decision_batch_ingest(
     for index, rec in enumerate(records):
         # The SDK's records (all fields, all valid) go straight to their COPY row; any other record
         # is checked field by field, its errors named.
-        row = copy_row(rec, policies, not_before, not_after) if postgres else None
+        row: CopyRow | Checked | None = copy_row(rec, policies, not_before, not_after) if postgres else None
         if row is None:
             checked = record_check(rec, policies=policies, not_before=not_before, not_after=not_after)
             if type(checked) is dict:
@@ -178,7 +178,7 @@ def _store_postgres(
     cost_of = book.cost
     key = f"{key_id}\t"
     unpriced = f"{key}\\N\tt\t"
-    lines = []
+    lines: list[str] = []
     append = lines.append
     for _, (_, model, epoch, tokens_in, tokens_out, cost, text) in valid:
         if cost is None:

@@ -70,7 +70,7 @@ def report_recommendations(
             and cpr2 is not None
             and cpr2 > cpr1
         ):
-            savings = reached2 * (cpr2 - cpr1)
+            savings: float | None = reached2 * (cpr2 - cpr1)
             items.append(
                 _recommendation(
                     "tier1_sufficient",

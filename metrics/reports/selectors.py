@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import CharField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Cast, Concat, TruncDay
@@ -47,10 +48,20 @@ from metrics.rules.periods import midnight, month_end, month_next, month_previou
 from routing import selectors as routing_selectors
 from routing.models import AuditEntry, Policy, PolicyVersion
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 MONTH_FORMAT = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits, matched whole (no trailing newline)
 TOP_MOVERS = 5
 REPORT_QUERIES = 6  # without a draft
 _OK = Q(outcome="ok")
+
+
+class _AuditAnnotations(TypedDict):
+    """What `_published_versions` annotates on each version from its audit entry."""
+
+    audit_actor: str | None
+    audit_diff: Any  # the entry's JSON diff: a list of changes, or whatever an older entry holds
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,7 +149,7 @@ def _daily_rows(policy: Policy, first: date) -> list[dict[str, Any]]:
     )
 
 
-def _published_versions(policy: Policy, first: date) -> list[PolicyVersion]:
+def _published_versions(policy: Policy, first: date) -> list[WithAnnotations[PolicyVersion, _AuditAnnotations]]:
     """Query 3: versions published in the month, oldest first, each with the username its audit
     entry recorded (`audit_actor`) and the number of document paths it changed (`audit_diff`)."""
     entry = AuditEntry.objects.filter(
@@ -209,7 +220,7 @@ def _movers(groups: dict[str, dict[Any, tuple[MonthSums, MonthSums]]]) -> dict[s
     return {"absolute": absolute, "relative": relative[:TOP_MOVERS]}
 
 
-def _changes(versions: list[PolicyVersion]) -> list[dict[str, Any]]:
+def _changes(versions: list[WithAnnotations[PolicyVersion, _AuditAnnotations]]) -> list[dict[str, Any]]:
     changes = []
     for v in versions:
         diff = v.audit_diff if isinstance(v.audit_diff, list) else []
@@ -229,7 +240,7 @@ def _changes(versions: list[PolicyVersion]) -> list[dict[str, Any]]:
     return changes
 
 
-def _markers(versions: list[PolicyVersion]) -> list[dict[str, Any]]:
+def _markers(versions: Sequence[PolicyVersion]) -> list[dict[str, Any]]:
     return [
         {
             "version": v.number,

@@ -75,6 +75,7 @@ def rollup_cost_by_task_type(
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}")
+    period: F | Trunc
     if granularity == "hour":
         cells, period = rollup_cells(policy_id=policy_id_of(policy), start=start, end=end), F("hour")
     else:

@@ -243,12 +243,12 @@ def daily_triggers_create_sql(vendor: str) -> list[str]:
                 f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
             )
         return statements
-    bodies = {
+    row_bodies = {
         "insert": _sqlite_daily_upsert("NEW", ""),
         "update": _sqlite_daily_upsert("NEW", "") + _sqlite_daily_upsert("OLD", "-") + _SQLITE_DAILY_CLEANUP,
         "delete": _sqlite_daily_upsert("OLD", "-") + _SQLITE_DAILY_CLEANUP,
     }
-    for event, body in bodies.items():
+    for event, body in row_bodies.items():
         statements.append(
             f"CREATE TRIGGER metrics_rollup_daily_on_{event} AFTER {event.upper()} "
             f"ON metrics_rollup_hourly FOR EACH ROW BEGIN {body} END"

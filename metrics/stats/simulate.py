@@ -210,7 +210,7 @@ def evaluate(stream: Stream, scenario: Scenario | None = None) -> dict[str, list
     for m in stream.mix:
         mixp.append({k: mixp[-1][k] + m.get(k, 0) for k in cats})
 
-    def tot(pre: list, a: int, b: int):  # hours [a, b)
+    def tot(pre: list[float], a: int, b: int) -> float:  # hours [a, b)
         return pre[b] - pre[a]
 
     fired: dict[str, list[int]] = {d: [] for d in DETECTORS}

@@ -102,7 +102,7 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
     epoch = priced_at.timestamp()
 
     def price(model: str, tokens_in: float, tokens_out: float) -> float | None:
-        return book.cost(model, epoch, tokens_in, tokens_out)  # type: ignore[arg-type]
+        return book.cost(model, epoch, tokens_in, tokens_out)
 
     return whatif_compute(
         policy=policy.slug,

@@ -72,7 +72,7 @@ class PolicyAdmin(PolicyVersionPages):
     def live_column(self, obj: Policy) -> SafeString:
         if obj.live_version_id is None:
             return badge("nothing published", "none")
-        return badge(f"v{obj.live_version.number}", "live")  # type: ignore[union-attr]
+        return badge(f"v{obj.live_version.number}", "live")  # type: ignore[union-attr]  # live_version_id is set
 
     @admin.display(description="Draft")
     def draft_column(self, obj: Policy) -> SafeString:

@@ -144,7 +144,7 @@ def required_literals(pattern: str) -> tuple[tuple[str, ...], bool]:
     if "[:" in pattern or "{," in pattern:  # POSIX classes and {,n}: RE2 and Python read these apart
         return (), False
     try:
-        from re import _parser  # type: ignore[attr-defined]
+        from re import _parser  # type: ignore[attr-defined]  # private module, not in typeshed
 
         parsed = _parser.parse(pattern)
         folded = bool(parsed.state.flags & re.IGNORECASE)
@@ -159,7 +159,7 @@ def required_literals(pattern: str) -> tuple[tuple[str, ...], bool]:
 
 
 def _literals(nodes: list[tuple[Any, Any]], folded: bool) -> list[str] | None:
-    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _constants as c  # type: ignore[attr-defined]  # private module, not in typeshed
 
     if len(nodes) == 1 and nodes[0][0] is c.BRANCH:
         out: list[str] = []

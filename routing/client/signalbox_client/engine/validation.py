@@ -252,7 +252,7 @@ def validate_document(document: object, models: Mapping[str, Mapping[str, Any]] 
             errors = [e for e in errors if e.path not in empty or e.message == "empty condition"]
         if errors:
             return _finish(errors)
-        return _finish(_references(document, models))  # type: ignore[arg-type]
+        return _finish(_references(document, models))  # type: ignore[arg-type]  # the schema passed: a dict
     except RecursionError:
         return [DocumentError("", f"nested too deeply (more than {MAX_DEPTH} levels)")]
     except Exception as exc:  # never raise into the caller: a validator must answer
