@@ -78,7 +78,11 @@ API: dict[str, tuple[str, Callable[[], Any] | None, int | None]] = {
     "channels_update": ("publisher", None, None),
     "channels_delete": ("publisher", None, None),
     "channels_test": ("publisher", None, None),
+    # The client protocol: an SDK key as a bearer token and nothing else (a user's token is not a key).
+    "client_policy_fetch": ("sdk_key_bearer", None, 200),
+    "client_decisions_ingest": ("sdk_key_bearer", lambda: {"decisions": []}, 200),
 }
+CLIENT = "sdk_key_bearer"
 
 OPERATIONS = _operations()
 
@@ -169,7 +173,9 @@ def test_api__each_identity_on_each_operation__allowed_or_refused_per_role(
         )
         where = (identity, response.status_code, response.content[:200])
         assert response.status_code < 500, where
-        if identity in {"anonymous", "sdk_key_bearer", "sdk_key_token"}:
+        if least == CLIENT:
+            assert response.status_code == (ok_status if identity == CLIENT else 401), where
+        elif identity in {"anonymous", "sdk_key_bearer", "sdk_key_token"}:
             assert response.status_code == 401, where
         elif not _allowed(identity, least):
             assert response.status_code == 403, where
