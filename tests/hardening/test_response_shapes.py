@@ -24,7 +24,7 @@ from metrics.rollups import services as rollups
 from routing import services
 from signalbox_client import protocol
 from tests import factories
-from tests.metrics.test_tier_bands_everywhere import document, last_full_month, traffic
+from tests.metrics.rules.test_tier_bands_everywhere import document, last_full_month, traffic
 
 pytestmark = pytest.mark.django_db
 

@@ -229,7 +229,7 @@ def budget_of(response) -> dict | None:
 
 
 def write_budget(slug: str, daily: float) -> None:
-    """What metrics publishes for a policy (tests/metrics/test_budget_state.py covers the numbers)."""
+    """What metrics publishes for a policy (tests/metrics/budget/test_budget_state.py covers the numbers)."""
     from datetime import UTC, datetime
 
     from routing import live

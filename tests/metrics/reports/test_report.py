@@ -22,7 +22,7 @@ from metrics.reports import tables as report_tables
 from routing import services as routing_services
 from routing.models import AuditEntry, PolicyVersion
 from tests import factories
-from tests.metrics.test_dashboards import at, cell
+from tests.metrics.dashboards.test_dashboards import at, cell
 
 MONTH, PREVIOUS = "2025-03", "2025-02"
 TODAY = date(2025, 4, 10)

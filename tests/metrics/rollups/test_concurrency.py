@@ -20,7 +20,7 @@ from metrics.rollups import services as rollups
 from tests import factories
 from tests.metrics.conftest import record
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
 
 

@@ -11,7 +11,7 @@ import pytest
 from routing import services
 from routing.models import PolicyVersion
 from tests import factories
-from tests.metrics.test_dashboards import PAGES, seed_demo_rollups
+from tests.metrics.dashboards.test_dashboards import PAGES, seed_demo_rollups
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from metrics.models import Alert, NotificationChannel
 from tests import factories
-from tests.metrics.test_alerts_api import T0, make_alert
+from tests.metrics.alerts.test_alerts_api import T0, make_alert
 
 RANGE = {"policy": "checkout", "start": "2025-03-01", "end": "2025-03-31"}
 

@@ -15,10 +15,10 @@ from metrics.reports.selectors import report_last_full_month
 from routing import services
 from routing.models import PolicyVersion
 from tests import factories
-from tests.metrics.test_dashboards import seed_demo_rollups
+from tests.metrics.dashboards.test_dashboards import seed_demo_rollups
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+OUTPUT = Path(__file__).resolve().parents[3] / "test-output"
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_core__imports_no_django() -> None:
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'routing'))\n"
         "assert not loaded, loaded\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
 
 

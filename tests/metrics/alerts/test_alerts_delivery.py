@@ -19,7 +19,7 @@ import pytest
 from metrics.alerts import channels, lifecycle
 from metrics.models import Alert, Delivery, NotificationChannel
 from tests import factories
-from tests.metrics.test_alerts import AT, evaluate, stream
+from tests.metrics.alerts.test_alerts import AT, evaluate, stream
 
 
 class Receiver:
