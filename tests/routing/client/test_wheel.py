@@ -37,11 +37,12 @@ import importlib.util, json, sys
 from signalbox_client import RoutingClient, SDK_VERSION
 
 base_url, secret, policy = sys.argv[1:4]
-with RoutingClient(base_url, secret, policy, app="wheel-test", jitter=0, refresh_interval=60) as client:
-    ready = client.wait_until_ready(15)
+# Generous timeouts: the live server's first answer can take seconds on a busy machine.
+with RoutingClient(base_url, secret, policy, app="wheel-test", jitter=0, refresh_interval=60, timeout=30) as client:
+    ready = client.wait_until_ready(60)
     decision = client.decide("extraction")
     event_id = client.record(decision, outcome="ok", latency_ms=12.5, tokens_in=300, tokens_out=40)
-    flushed = client.flush(timeout=15)
+    flushed = client.flush(timeout=60)
     version = client.policy_version
 print(json.dumps({
     "ready": ready,
@@ -165,7 +166,7 @@ def test_client_wheel__live_round_trip_from_the_fresh_venv(venv_python: Path, li
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
