@@ -30,9 +30,9 @@ from tests.hardening._stack import (
     wait_for,
 )
 
-# One private stack for the module (a module-scoped fixture): under xdist every scenario runs on
-# the same worker instead of each worker starting its own stack.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault-stack")]
+# One private stack for the module (a module-scoped fixture); under xdist, --dist loadfile
+# (pyproject.toml) runs every scenario on the worker that started it.
+pytestmark = pytest.mark.slow
 
 # How long the control plane stays down in the outage test (the benchmark holds it for a minute).
 OUTAGE_SECONDS = float(os.environ.get("SIGNALBOX_FAULT_OUTAGE_SECONDS", "15"))
