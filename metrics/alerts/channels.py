@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controlplane.errors import InvalidInput
+from controlplane.outbound import url_problem
 from metrics.alerts.access import PERM_CHANNELS_MANAGE, Actor, actor_label, require, text_clean
 from metrics.alerts.delivery import SendResult, send, test_payload
 from metrics.models import NotificationChannel, Severity
@@ -54,6 +55,8 @@ def channel_fields_check(
                 _url_check(text)
             except DjangoValidationError:
                 raise InvalidInput("Invalid url.", {"url": ["must be an http:// or https:// URL"]}) from None
+            if (problem := url_problem(text)) is not None:
+                raise InvalidInput("Invalid url.", {"url": [problem]})
             return text
 
         take("url", url_clean)

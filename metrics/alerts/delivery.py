@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -26,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from controlplane.celery import queue_now
+from controlplane.outbound import outbound_post
 from metrics.alerts.access import Actor, actor_label
 from metrics.models import SEVERITY_RANK, Alert, AlertEvent, Delivery, NotificationChannel
 
@@ -155,34 +155,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-MAX_REDIRECTS = 3
-
-
 def webhook_post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> SendResult:
-    """POST the body; follow a redirect only to the same scheme, host and port (at most 3)."""
-    origin = httpx.URL(url)
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                response = client.post(url, content=body, headers=dict(headers))
-            except httpx.HTTPError as exc:
-                return SendResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
-            if response.is_redirect:
-                target = httpx.URL(url).join(response.headers.get("location", ""))
-                if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
-                    return SendResult(
-                        False,
-                        response.status_code,
-                        f"HTTP {response.status_code}: redirect to another host ({target.host}) refused",
-                    )
-                url = str(target)
-                continue
-            if response.is_success:
-                return SendResult(True, response.status_code, "")
-            # The status only: the answer's body is not shown back, so a channel aimed at an
-            # internal address can't be used to read what that address serves.
-            return SendResult(False, response.status_code, f"HTTP {response.status_code} {response.reason_phrase}")
-    return SendResult(False, response.status_code, f"more than {MAX_REDIRECTS} redirects")
+    """POST the body through the outbound rules (`controlplane.outbound`: public addresses only,
+    no credentials in the URL, redirects only to the same origin, one text for any transport failure)."""
+    result = outbound_post(url, body, headers, timeout=timeout)
+    return SendResult(result.ok, result.status, result.error)
 
 
 def send(
