@@ -30,10 +30,36 @@ from metrics.dashboards.chart_style import (
     time_axis,
 )
 
+# Plotly renders a subset of HTML (links, styles) in every label and hover text, and reads `%{…}`
+# in a hovertemplate as its own syntax: names from decision records (routes, task types, models,
+# providers) are shown as text only.
+_PLOTLY_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;"})
+_TRACE_TEXT_FIELDS = ("x", "y", "name", "text", "labels", "ids")
+
+
+def plotly_text(value: str) -> str:
+    """`value` shown as plain text in a Plotly label, legend or hovertemplate."""
+    return value.translate(_PLOTLY_TEXT)
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return plotly_text(value)
+    if isinstance(value, list):
+        return [_as_text(v) for v in value]
+    return value
+
 
 def figure_json(fig: go.Figure) -> dict[str, Any]:
-    """The figure as JSON-ready data for `json_script`."""
+    """The figure as JSON-ready data for `json_script`, every trace's category and name strings
+    as plain text (`plotly_text`)."""
     data = json.loads(fig.to_json())
+    for trace in data.get("data", []):
+        for name in _TRACE_TEXT_FIELDS:
+            if name in trace:
+                trace[name] = _as_text(trace[name])
+        if "customdata" in trace:
+            trace["customdata"] = _as_text(trace["customdata"])
     layout = data.setdefault("layout", {})
     if "layout" not in (layout.get("template") or {}):  # built on BARE_TEMPLATE
         layout["template"] = WHITE_TEMPLATE
@@ -91,7 +117,7 @@ def cost_over_time(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> g
             stackgroup="cost",
             line={"width": 1, "color": colors[s["task_type"]]},
             fillcolor=colors[s["task_type"]],
-            hovertemplate=f"{s['task_type']}: $%{{y:,.2f}}<extra></extra>",
+            hovertemplate=f"{plotly_text(s['task_type'])}: $%{{y:,.2f}}<extra></extra>",
         )
     base_layout(fig, y_title="Cost per day ($)", y_format="$,.2f", hovermode="x unified", height=360)
     time_axis(fig, data["days"])
@@ -393,7 +419,7 @@ def latency_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go
             mode="lines+markers",
             line={"color": colors[s["route"]], "width": 2},
             marker={"size": 4},
-            hovertemplate=f"{s['route']}: %{{y:,.0f}} ms<extra></extra>",
+            hovertemplate=f"{plotly_text(s['route'])}: %{{y:,.0f}} ms<extra></extra>",
         )
     base_layout(fig, y_title="p95 latency (ms)", y_format=",.0f", hovermode="x unified")
     fig.update_yaxes(rangemode="tozero")
