@@ -33,18 +33,21 @@ from metrics.dashboards.chart_style import (
 # Plotly renders a subset of HTML (links, styles) in every label and hover text, and reads `%{…}`
 # in a hovertemplate as its own syntax: names from decision records (routes, task types, models,
 # providers) are shown as text only.
-_PLOTLY_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;"})
-_TRACE_TEXT_FIELDS = ("x", "y", "name", "text", "labels", "ids")
+_PLOTLY_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_TEMPLATE_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "%": "&#37;"})
+# Trace fields that hold data (names, categories): `text` is left alone, as the charts put their own
+# markup there (a line break, a smaller count) around numbers only.
+_TRACE_TEXT_FIELDS = ("x", "y", "name", "labels", "ids")
 
 
 def plotly_text(value: str) -> str:
-    """`value` shown as plain text in a Plotly label, legend or hovertemplate."""
-    return value.translate(_PLOTLY_TEXT)
+    """`value` as plain text inside a hovertemplate (where `%{` would start a template field)."""
+    return value.translate(_TEMPLATE_TEXT)
 
 
 def _as_text(value: Any) -> Any:
     if isinstance(value, str):
-        return plotly_text(value)
+        return value.translate(_PLOTLY_TEXT)
     if isinstance(value, list):
         return [_as_text(v) for v in value]
     return value
