@@ -168,3 +168,24 @@ def api(db: Any) -> Callable[..., Any]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _raw_decisions_emptied(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that commits (transactional, or a live server) leaves no decision rows behind: the raw
+    table is unmanaged, so Django's flush skips it, and the next test on the worker would count them."""
+    marker = request.node.get_closest_marker("django_db")
+    commits = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not commits:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # torn down after this fixture: the table is still there
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE metrics_decision")
+
