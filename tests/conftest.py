@@ -24,6 +24,25 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.WHITENOISE_USE_FINDERS = True
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test has its own node id, so pytest-xdist (which schedules by id) runs each one.
+
+    pytest 9.2 builds a Function's id from its original name and callspec; schemathesis names each
+    operation's item `test[GET /path]` without a callspec, so the 40 operations of the schema fuzz
+    shared one id, and under xdist 39 of them silently never ran. Such items get their name back as
+    their id; any duplicate left stops the run instead of losing tests."""
+    for item in items:
+        node_id = getattr(item, "_id", None)
+        if getattr(node_id, "params", "") is None and item.name.endswith("]") and "[" in item.name:
+            item._id = node_id.with_params(item.name.partition("[")[2][:-1])  # type: ignore[attr-defined]
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.nodeid] = seen.get(item.nodeid, 0) + 1
+    duplicates = sorted(node for node, count in seen.items() if count > 1)
+    if duplicates:
+        raise pytest.UsageError(f"tests share a node id (xdist would run only one of each): {duplicates[:5]}")
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
     """One test database per pytest process, so concurrent runs on one machine never collide."""
