@@ -207,4 +207,3 @@ def _raw_decisions_emptied(request: pytest.FixtureRequest) -> Iterator[None]:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE metrics_decision")
-
