@@ -116,6 +116,9 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 # run code); the policy page adds 'unsafe-eval' for the editor's schema validator
 # (controlplane/csp.py). CSP_REPORT_ONLY=true only reports violations.
 _CSP = {
+    # The client protocol answers JSON to SDKs, never a page a browser renders: its hot path skips
+    # building the header.
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/client/"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'", NONCE],  # a nonce only on pages that ask for one (the API docs)
