@@ -182,7 +182,8 @@ def setup(decisions: int) -> None:
 
     session = __import__(settings.SESSION_ENGINE, fromlist=["SessionStore"]).SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    # the backend that logs people in (axes' lockout backend, listed first, authenticates no one)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     print(
