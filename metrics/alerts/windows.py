@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from metrics.rules.periods import midnight, month_days
+from metrics.rules.periods import midnight, month_days, month_start
 
 DRIFT_WINDOW = "the last 24 h"
 DRIFT_BASELINE = "the 7 days before"
@@ -61,7 +61,7 @@ class Windows:
 
     @property
     def month_start(self) -> datetime:
-        return self.day_start.replace(day=1)
+        return midnight(month_start(self.day_start.date()))
 
     @property
     def month_days(self) -> int:

@@ -23,6 +23,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, Sum
 
 from metrics.rollups.selectors import rollup_cells
+from metrics.rules.periods import day_of, midnight, month_next, month_start
 from routing import live
 
 logger = logging.getLogger(__name__)
@@ -47,11 +48,9 @@ class Periods:
 
     @classmethod
     def at(cls, now: datetime) -> Periods:
-        now = now.astimezone(UTC)
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        month_start = day_start.replace(day=1)
-        month_end = (month_start + timedelta(days=32)).replace(day=1)
-        return cls(day_start, day_start + timedelta(days=1), month_start, month_end)
+        day = day_of(now)
+        day_start = midnight(day)
+        return cls(day_start, day_start + timedelta(days=1), midnight(month_start(day)), midnight(month_next(day)))
 
 
 def budget_spend(*, policy_id: int, periods: Periods, using: str = DEFAULT_DB_ALIAS) -> tuple[Spend, dict[str, Spend]]:

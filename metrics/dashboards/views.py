@@ -16,6 +16,7 @@ from metrics.alerts.detectors import DETECTORS
 from metrics.dashboards import charts
 from metrics.dashboards import selectors as sel
 from metrics.reports import selectors as report_sel
+from metrics.rules.periods import month_end, month_previous, month_start
 
 VIEW_PERMISSION = "routing.view_policy"
 
@@ -132,14 +133,13 @@ class DashboardPage(DashboardAccess, TemplateView):
     @staticmethod
     def _presets(f: sel.DashboardFilters) -> list[dict[str, str]]:
         end = f.end
-        first = end.replace(day=1)
-        prev_last = first - timedelta(days=1)
+        first, previous = month_start(end), month_previous(end)
         return [
             {"label": "7 days", "qs": f.querystring(start=end - timedelta(days=6), end=end)},
             {"label": "30 days", "qs": f.querystring(start=end - timedelta(days=29), end=end)},
             {"label": "90 days", "qs": f.querystring(start=end - timedelta(days=89), end=end)},
             {"label": "Month to date", "qs": f.querystring(start=first, end=end)},
-            {"label": "Previous month", "qs": f.querystring(start=prev_last.replace(day=1), end=prev_last)},
+            {"label": "Previous month", "qs": f.querystring(start=previous, end=month_end(previous))},
         ]
 
 

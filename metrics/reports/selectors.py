@@ -44,7 +44,7 @@ from metrics.reports.sums import METRICS, MonthSums, compare, group
 from metrics.rollups import selectors as rollup_selectors
 from metrics.rules.numbers import num as _num
 from metrics.rules.numbers import ratio
-from metrics.rules.periods import midnight, month_end, month_next, month_previous
+from metrics.rules.periods import day_of, midnight, month_end, month_next, month_previous, month_start
 from routing import selectors as routing_selectors
 from routing.models import AuditEntry, Policy, PolicyVersion
 
@@ -357,4 +357,4 @@ def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) 
 def report_latest_month_with_data(policy: Policy) -> date | None:
     """The month of the policy's newest rollup cell (for the empty state's pointer; one query)."""
     newest = rollup_selectors.rollup_newest_hour(policy.pk)
-    return newest.astimezone(UTC).date().replace(day=1) if newest else None
+    return month_start(day_of(newest)) if newest else None
