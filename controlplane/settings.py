@@ -221,12 +221,15 @@ CLIENT_RATE_LIMIT_DECISIONS = env.str("CLIENT_RATE_LIMIT_DECISIONS", default="12
 CLIENT_RATE_LIMIT_UNKNOWN_KEY = env.str("CLIENT_RATE_LIMIT_UNKNOWN_KEY", default="30/minute")
 API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="1200/minute")
 API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="60/minute")
+# Preview, validate and what-if run the engine or a replay per request: their own budget per user.
+API_RATE_LIMIT_COMPUTE = env.str("API_RATE_LIMIT_COMPUTE", default="120/minute")
 for _setting in (
     "CLIENT_RATE_LIMIT_POLICY_FETCH",
     "CLIENT_RATE_LIMIT_DECISIONS",
     "CLIENT_RATE_LIMIT_UNKNOWN_KEY",
     "API_RATE_LIMIT_USER",
     "API_RATE_LIMIT_ANON",
+    "API_RATE_LIMIT_COMPUTE",
 ):
     rate_parse(globals()[_setting], setting=_setting)  # a malformed rate stops start-up, named
 

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.errors import InvalidInput
+from controlplane.throttles import COMPUTE_THROTTLES
 from metrics.shapes import F, I, S, list_of, nullable, shape
 from metrics.whatif import replay as whatif
 from routing import selectors as routing_selectors
@@ -54,6 +55,7 @@ class MetricsWhatIfApi(APIView):
     happened (the expected-value model of docs/whatif.md)."""
 
     permission_classes = [CanViewPolicies]
+    throttle_classes = COMPUTE_THROTTLES
 
     class InputSerializer(StrictSerializer):
         class Meta:

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.errors import InvalidInput
+from controlplane.throttles import COMPUTE_THROTTLES
 from routing import selectors, services
 from routing.apis.common import CanViewPolicies, StrictSerializer, check_body_size
 from signalbox_client import engine
@@ -74,6 +75,7 @@ class PolicyPreviewApi(APIView):
     """Try one request against a version (the draft by default) and see the decision and its reason."""
 
     permission_classes = [CanViewPolicies]
+    throttle_classes = COMPUTE_THROTTLES
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -131,6 +133,7 @@ class PolicyValidateApi(APIView):
     """Validate a document without saving it (editors call it while typing)."""
 
     permission_classes = [CanViewPolicies]
+    throttle_classes = COMPUTE_THROTTLES
 
     class InputSerializer(StrictSerializer):
         class Meta:

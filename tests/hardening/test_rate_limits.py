@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from controlplane import ratelimit
+from tests import factories
 from tests.hardening.conftest import decision_count, record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,36 @@ def test_management_api__over_the_user_rate__429_with_retry_after(
     assert api(editor).get("/api/v1/policies/").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/policy-document/validate/", {"document": factories.document()}),
+        ("/api/v1/policies/checkout/preview/", {"version": "live", "request": {"task_type": "extraction"}}),
+        (
+            "/api/v1/metrics/whatif/",
+            {"policy": "checkout", "document": factories.document(), "start": "2026-11-01", "end": "2026-11-02"},
+        ),
+    ],
+    ids=["validate", "preview", "whatif"],
+)
+def test_compute_endpoints__over_the_compute_rate__429_while_reads_and_other_users_go_on(
+    db: Any, api: Any, viewer: Any, editor: Any, settings: Any, path: str, body: dict[str, Any]
+) -> None:
+    """Preview, validate and what-if run the engine on what the caller sends: each user has a
+    budget of its own for them (API_RATE_LIMIT_COMPUTE), below the general API rate."""
+    settings.API_RATE_LIMIT_COMPUTE = "2/minute"
+    factories.catalog()
+    factories.publish(factories.policy("checkout"), factories.document())
+    client = api(viewer)
+    assert [client.post(path, body, format="json").status_code for _ in range(2)] == [200, 200]
+
+    response = client.post(path, body, format="json")
+
+    _assert_429(response, 60)
+    assert client.get("/api/v1/policies/").status_code == 200, "the compute budget throttled a read"
+    assert api(editor).post(path, body, format="json").status_code == 200, "one user's budget throttled another"
+
+
 def _redis_or_skip() -> str:
     import redis
 
@@ -142,7 +173,13 @@ def test_hit__concurrent_clients__each_request_counted_once(
 
 @pytest.mark.parametrize(
     "setting",
-    ["CLIENT_RATE_LIMIT_POLICY_FETCH", "CLIENT_RATE_LIMIT_DECISIONS", "API_RATE_LIMIT_USER", "API_RATE_LIMIT_ANON"],
+    [
+        "CLIENT_RATE_LIMIT_POLICY_FETCH",
+        "CLIENT_RATE_LIMIT_DECISIONS",
+        "API_RATE_LIMIT_USER",
+        "API_RATE_LIMIT_ANON",
+        "API_RATE_LIMIT_COMPUTE",
+    ],
 )
 def test_settings__malformed_rate__start_up_refused_naming_the_setting(setting: str) -> None:
     env = {**os.environ, setting: "12/fortnight", "DEBUG": "true", "DATABASE_URL": "sqlite:///:memory:"}
