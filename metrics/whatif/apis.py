@@ -54,6 +54,7 @@ class MetricsWhatIfApi(APIView):
     happened (the expected-value model of docs/whatif.md)."""
 
     permission_classes = [CanViewPolicies]
+    policy_scope = "body"  # how a policy-scoped token meets it (routing.authentication)
 
     class InputSerializer(StrictSerializer):
         class Meta:

@@ -117,6 +117,7 @@ class PolicyPreviewApi(APIView):
 
 class PolicyDocumentSchemaApi(APIView):
     permission_classes = [CanViewPolicies]
+    policy_scope = "none"  # how a policy-scoped token meets it (routing.authentication)
 
     @extend_schema(
         responses={200: dict},
@@ -131,6 +132,7 @@ class PolicyValidateApi(APIView):
     """Validate a document without saving it (editors call it while typing)."""
 
     permission_classes = [CanViewPolicies]
+    policy_scope = "none"  # how a policy-scoped token meets it (routing.authentication)
 
     class InputSerializer(StrictSerializer):
         class Meta:
