@@ -144,7 +144,9 @@ def test_token__expired_or_revoked__401(checkout: Policy, publisher: Any) -> Non
     key = _session(publisher).post(f"{API}/tokens/", {"name": "gone"}, format="json").json()
     assert _token_client(key["key"]).get(f"{API}/policies/").status_code == 200
 
-    revoked = _session(publisher).post(f"{API}/tokens/{key['token']['id']}/revoke/", {"comment": "leaked"}, format="json")
+    revoked = _session(publisher).post(
+        f"{API}/tokens/{key['token']['id']}/revoke/", {"comment": "leaked"}, format="json"
+    )
 
     assert revoked.status_code == 200
     assert revoked.json()["revoked_at"] is not None
