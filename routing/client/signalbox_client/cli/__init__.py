@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,12 @@ class _Group(click.Group):
             sys.exit(EXIT_FAILED)
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
+            sys.exit(EXIT_FAILED)
+        except OSError as exc:  # a folder or file the command can't write
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+        except Exception as exc:  # an answer this CLI doesn't understand: a message, not a traceback
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
             sys.exit(EXIT_FAILED)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
@@ -512,9 +518,10 @@ def whatif(ctx: click.Context, policy: str, file: str | None, days: int) -> None
     body: dict[str, Any] = {"policy": policy}
     if file:
         body["document"] = files.load(Path(file))
-    end = date.today() - timedelta(days=1)
+    end = datetime.now(UTC).date() - timedelta(days=1)  # the last whole day (UTC, as the server counts)
     body.update(start=(end - timedelta(days=days - 1)).isoformat(), end=end.isoformat())
-    click.echo(f"Replaying {days} day(s) of {policy}...", err=True) if ctx.obj["output"] != "json" else None
+    if ctx.obj["output"] != "json":
+        click.echo(f"Replaying {days} day(s) of {policy}'s traffic...", err=True)  # it can take a while
     with _api(ctx) as api:
         api.timeout = 300.0
         result = api.request("POST", "/metrics/whatif/", json_body=body)
