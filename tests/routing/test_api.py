@@ -1206,3 +1206,17 @@ def test_queries__audit_list_of_20(
     assert len(entries) == 20
     assert entries[0]["actor"] == publisher.username
     assert entries[0]["policy"] == "checkout"
+
+
+def test_draft_save__same_document_twice__no_second_revision_no_audit(
+    world: dict[str, Any], api: Callable[..., APIClient], editor: Any
+) -> None:
+    client = api(editor)
+    first = client.put(f"{API}/policies/checkout/draft/", {"document": DOC_V2}, format="json")
+    before = db_state()
+
+    again = client.put(f"{API}/policies/checkout/draft/", {"document": DOC_V2}, format="json")
+
+    assert first.status_code == again.status_code == 200
+    assert again.json()["revision"] == first.json()["revision"]
+    assert db_state() == before
