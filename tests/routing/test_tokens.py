@@ -279,3 +279,17 @@ def test_api_token_create_command__role_scope_expiry(checkout: Policy, viewer: A
     assert (token.role, [p.slug for p in token.policies.all()]) == ("viewer", ["checkout"])
     assert token.expires_at is not None
     assert _token_client(out.getvalue().strip()).get(f"{API}/policies/").status_code == 200
+
+
+def test_token_create__through_a_narrowed_token__capped_at_that_tokens_role(
+    checkout: Policy, make_user: Callable[..., Any]
+) -> None:
+    client = _token_client(factories.api_token(make_user(None, superuser=True), role="viewer"))
+
+    wider = client.post(f"{API}/tokens/", {"name": "wider", "role": "publisher"}, format="json")
+    same = client.post(f"{API}/tokens/", {"name": "same"}, format="json")
+
+    assert wider.status_code == 400
+    assert wider.json()["errors"] == {"role": ["at most viewer"]}
+    assert same.status_code == 201
+    assert same.json()["token"]["role"] == "viewer"
