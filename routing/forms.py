@@ -12,6 +12,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from routing.models import SLUG_VALIDATOR, Policy
+from routing.roles import ROLES, VIEWER
 
 # A new policy's draft starts from this skeleton, so the editor never opens on an empty page.
 STARTER_DOCUMENT: dict[str, Any] = {
@@ -94,6 +95,28 @@ class SdkKeyCreateForm(forms.Form):
         queryset=Policy.objects.order_by("slug"),
         widget=forms.CheckboxSelectMultiple,
         help_text="The key can fetch only these policies.",
+    )
+
+
+class ApiTokenCreateForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="What the token is for, e.g. ci-deploy.")
+    role = forms.ChoiceField(
+        choices=[(r, r) for r in ROLES],
+        initial=VIEWER,
+        widget=forms.RadioSelect,
+        help_text="What it may do: viewer reads, editor saves drafts, publisher publishes and rolls back. "
+        "At most your own role.",
+    )
+    policies = forms.ModelMultipleChoiceField(
+        queryset=Policy.objects.order_by("slug"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Leave empty to reach every policy.",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        help_text="Optional, e.g. 2027-06-30 00:00 (UTC); empty: never expires.",
+        widget=forms.DateTimeInput(attrs={"placeholder": "YYYY-MM-DD HH:MM"}),
     )
 
 

@@ -12,6 +12,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from routing.roles import PUBLISHER, ROLES
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SLUG_RE = re.compile(SLUG_PATTERN)
 SLUG_VALIDATOR = RegexValidator(
@@ -200,11 +202,15 @@ class AuditEntry(models.Model):
         CATALOG_IMPORT = "catalog.import", "Catalog imported"
         CATALOG_UPDATE = "catalog.update", "Catalog model updated"
         REPORT_REVIEW = "report.review", "Monthly report reviewed"
+        TOKEN_CREATE = "token.create", "API token created"
+        TOKEN_REVOKE = "token.revoke", "API token revoked"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_label = models.CharField(max_length=150, blank=True, help_text="Username at the time.")
+    # The API token the actor acted through, if any (its name is in actor_label too).
+    api_token = models.ForeignKey("ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
     policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries")
     target = models.CharField(max_length=255, help_text="What changed, e.g. 'checkout:v7'.")
@@ -222,16 +228,34 @@ class AuditEntry(models.Model):
 
 class ApiToken(models.Model):
     """A management API token (`Authorization: Token <key>`). Only a SHA-256 hash of the key is
-    stored; the key is shown once when made (`manage.py api_token_create`)."""
+    stored; the key is shown once when made (admin, API or `manage.py api_token_create`).
+
+    A token acts as its user, narrowed to its role (the permissions of that role's group) and, when
+    `policies` holds any, to those policies. Environment scope (issue #15, part 1) belongs beside
+    `policies`, checked in `routing.authentication.token_scope_check`."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=200, blank=True, help_text="What the token is for, e.g. 'ci-deploy'.")
+    role = models.CharField(max_length=20, choices=[(r, r) for r in ROLES], default=PUBLISHER)
+    policies = models.ManyToManyField(
+        Policy, blank=True, related_name="+", help_text="The policies it may reach; none: every policy."
+    )
     prefix = models.CharField(max_length=16, help_text="Visible start of the key, to tell tokens apart.")
     hashed_key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Written at most once per routing.authentication.LAST_USED_RESOLUTION, not on every request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API token"
 
     def __str__(self) -> str:
-        return f"{self.user_id}: {self.prefix}…"
+        return f"{self.name or 'token'} ({self.prefix}…)"
+
+    @property
+    def label(self) -> str:
+        """How the audit log names the token."""
+        return f"token {self.name or '(unnamed)'} {self.prefix}"

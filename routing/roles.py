@@ -7,6 +7,7 @@ from typing import Any
 VIEWER = "viewer"
 EDITOR = "editor"
 PUBLISHER = "publisher"
+ROLES = (VIEWER, EDITOR, PUBLISHER)  # in increasing order of rights
 
 _VIEW = [
     "view_policy",
@@ -41,3 +42,17 @@ def role_groups_sync(group_model: Any, permission_model: Any) -> None:
         group.permissions.set(
             permission_model.objects.filter(content_type__app_label="routing", codename__in=codenames)
         )
+
+
+# The permission that marks each role, highest first: a user's role is the highest they hold.
+_ROLE_MARKS = ((PUBLISHER, PERM_PUBLISH), (EDITOR, PERM_EDIT_DRAFT), (VIEWER, "routing.view_policy"))
+
+
+def role_of(user: Any) -> str | None:
+    """The highest role `user` holds (superusers: publisher), or None."""
+    if user is None or not getattr(user, "is_active", False):
+        return None
+    for role, perm in _ROLE_MARKS:
+        if user.has_perm(perm):
+            return role
+    return None

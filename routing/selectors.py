@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from controlplane.errors import NotFound
-from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
+from routing.models import ApiToken, AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 
 
 def policy_list() -> QuerySet[Policy]:
@@ -159,3 +159,11 @@ def policy_preview(
         current = nxt.step
         steps.append({"attempt": attempt + 1, "kind": nxt.kind, **nxt.step.to_dict(), "reason": nxt.reason})
     return {"version": version.label, "decision": decision.to_dict(), "steps": steps}
+
+
+def api_token_list(user: Any) -> QuerySet[ApiToken]:
+    """The API tokens `user` may see: their own; a superuser's, everyone's."""
+    qs = ApiToken.objects.select_related("user").prefetch_related("policies").order_by("-created_at", "-id")
+    if getattr(user, "is_superuser", False):
+        return qs
+    return qs.filter(user_id=user.pk) if getattr(user, "pk", None) else qs.none()

@@ -24,5 +24,7 @@ api_urlpatterns = [
     path("catalog/models/<path:model_id>/", apis.CatalogModelDetailApi.as_view(), name="catalog-detail"),
     path("keys/", apis.SdkKeyListApi.as_view(), name="key-list"),
     path("keys/<int:key_id>/revoke/", apis.SdkKeyRevokeApi.as_view(), name="key-revoke"),
+    path("tokens/", apis.ApiTokenListApi.as_view(), name="token-list"),
+    path("tokens/<int:token_id>/revoke/", apis.ApiTokenRevokeApi.as_view(), name="token-revoke"),
     path("audit/", apis.AuditListApi.as_view(), name="audit-list"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -172,9 +173,11 @@ def viewer(make_user: Callable[..., Any]) -> Any:
 @pytest.fixture
 def api(db: Any) -> Callable[..., Any]:
     """api(user) -> a DRF APIClient authenticated with that user's token (None = anonymous)."""
+    from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from routing.services import api_token_create
+    from routing.models import ApiToken
+    from routing.services import API_TOKEN_PREFIX, api_token_hash
 
     keys: dict[int, str] = {}
 
@@ -182,7 +185,17 @@ def api(db: Any) -> Callable[..., Any]:
         client = APIClient()
         if user is not None:
             if user.pk not in keys:
-                keys[user.pk] = api_token_create(user=user)[1]
+                # Made beside the service (no audit entry), so a test's audit snapshot sees only
+                # the requests under test; publisher role, every policy: the user's own rights.
+                key = f"{API_TOKEN_PREFIX}{user.pk:08x}_{secrets.token_urlsafe(32)}"
+                ApiToken.objects.create(
+                    user=user,
+                    name="tests",
+                    prefix=f"{user.pk:08x}",
+                    hashed_key=api_token_hash(key),
+                    last_used_at=timezone.now(),  # no last-use write inside a query count
+                )
+                keys[user.pk] = key
             client.credentials(HTTP_AUTHORIZATION=f"Token {keys[user.pk]}")
         return client
 

@@ -106,9 +106,10 @@ def publish(p: Policy, doc: dict[str, Any], *, comment: str = "change", user: An
     return services.policy_publish(policy=p, user=user, comment=comment)
 
 
-def api_token(user: Any) -> str:
-    """A management API token key for `user` (the Authorization: Token value)."""
-    return services.api_token_create(user=user)[1]
+def api_token(user: Any, *, role: str | None = None, policies: Any = (), **options: Any) -> str:
+    """A management API token key for `user` (the Authorization: Token value), made by the system:
+    of `role` (default: the user's own), scoped to `policies` when given."""
+    return services.api_token_create(user=None, owner=user, role=role, policies=policies, **options)[1]
 
 
 def sdk_key(*policies: Policy, name: str = "app") -> tuple[SdkKey, str]:

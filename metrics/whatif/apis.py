@@ -56,6 +56,7 @@ class MetricsWhatIfApi(APIView):
 
     permission_classes = [CanViewPolicies]
     throttle_classes = COMPUTE_THROTTLES
+    policy_scope = "body"  # how a policy-scoped token meets it (routing.authentication)
 
     class InputSerializer(StrictSerializer):
         class Meta:

@@ -1,10 +1,10 @@
 """The management API (DRF): policies, versions, the draft, publish, rollback, diff, preview,
-catalog, SDK keys and audit. One view per resource URL, each method with its own nested
+catalog, SDK keys, API tokens and audit. One view per resource URL, each method with its own nested
 serializers; writes go through `routing.services`, reads through `routing.selectors`.
 
 One module per concept: `common` (what every view shares, metrics' API too), `policies`,
-`documents` (preview, schema, validate), `catalog`, `keys`, `audit`. The views and the shared
-pieces are importable from `routing.apis` itself."""
+`documents` (preview, schema, validate), `catalog`, `keys`, `tokens` (management API tokens),
+`audit`. The views and the shared pieces are importable from `routing.apis` itself."""
 
 from routing.apis.audit import AuditListApi
 from routing.apis.catalog import CatalogModelDetailApi, CatalogModelListApi
@@ -34,11 +34,14 @@ from routing.apis.policies import (
     PolicyVersionDetailApi,
     PolicyVersionListApi,
 )
+from routing.apis.tokens import ApiTokenListApi, ApiTokenRevokeApi
 
 __all__ = [
     "MAX_PAGE_LIMIT",
     "MAX_PAGE_OFFSET",
     "PAGE_PARAMETERS",
+    "ApiTokenListApi",
+    "ApiTokenRevokeApi",
     "AuditListApi",
     "CanViewAudit",
     "CanViewCatalog",

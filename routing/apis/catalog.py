@@ -36,6 +36,7 @@ class CatalogModelOutput(serializers.Serializer):
 
 class CatalogModelListApi(APIView):
     permission_classes = [CanViewCatalog]
+    policy_scope = "none"  # how a policy-scoped token meets it (routing.authentication)
 
     @extend_schema(
         parameters=[OpenApiParameter("provider", str), OpenApiParameter("search", str), *PAGE_PARAMETERS],
@@ -49,6 +50,7 @@ class CatalogModelListApi(APIView):
 
 class CatalogModelDetailApi(APIView):
     permission_classes = [CanViewCatalog]
+    policy_scope = "none"  # how a policy-scoped token meets it (routing.authentication)
 
     @extend_schema(responses=CatalogModelOutput, operation_id="catalog_retrieve")
     def get(self, request: Request, model_id: str) -> Response:

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from controlplane.errors import InvalidInput, TooLarge
+from routing.authentication import token_scope_check
 
 
 class StrictSerializer(serializers.Serializer):
@@ -37,7 +38,10 @@ def can(perm: str) -> type[BasePermission]:
 
         def has_permission(self, request: Request, view: Any) -> bool:
             user = request.user
-            return bool(user and user.is_authenticated and user.has_perm(perm))
+            if not (user and user.is_authenticated and user.has_perm(perm)):
+                return False
+            token_scope_check(request, view)  # a policy-scoped token stays within its policies
+            return True
 
     _Can.__name__ = f"Can_{perm.replace('.', '_')}"
     return _Can

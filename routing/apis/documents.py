@@ -119,6 +119,7 @@ class PolicyPreviewApi(APIView):
 
 class PolicyDocumentSchemaApi(APIView):
     permission_classes = [CanViewPolicies]
+    policy_scope = "none"  # how a policy-scoped token meets it (routing.authentication)
 
     @extend_schema(
         responses={200: dict},
@@ -134,6 +135,7 @@ class PolicyValidateApi(APIView):
 
     permission_classes = [CanViewPolicies]
     throttle_classes = COMPUTE_THROTTLES
+    policy_scope = "none"  # how a policy-scoped token meets it (routing.authentication)
 
     class InputSerializer(StrictSerializer):
         class Meta:

@@ -22,11 +22,13 @@ from routing.apis.common import (
     page_of,
     paginate,
 )
+from routing.authentication import request_token, token_policy_slugs
 from routing.diff import document_diff
 
 
 class PolicyListApi(APIView):
     permission_classes = [CanViewPolicies]
+    policy_scope = "list"  # how a policy-scoped token meets it (routing.authentication)
 
     class InputSerializer(StrictSerializer):
         class Meta:
@@ -39,7 +41,11 @@ class PolicyListApi(APIView):
 
     @extend_schema(parameters=PAGE_PARAMETERS, responses=page_of(PolicyOutput), operation_id="policies_list")
     def get(self, request: Request) -> Response:
-        return paginate(request, self, selectors.policy_list(), PolicyOutput)
+        policies = selectors.policy_list()
+        scope = token_policy_slugs(request_token(request))
+        if scope is not None:
+            policies = policies.filter(slug__in=scope)
+        return paginate(request, self, policies, PolicyOutput)
 
     @extend_schema(request=InputSerializer, responses={201: PolicyOutput}, operation_id="policies_create")
     def post(self, request: Request) -> Response:

@@ -19,7 +19,7 @@ from routing.services.policies import (
     policy_rollback,
     policy_update,
 )
-from routing.services.tokens import API_TOKEN_PREFIX, api_token_create, api_token_hash
+from routing.services.tokens import API_TOKEN_PREFIX, api_token_create, api_token_hash, api_token_revoke
 
 __all__ = [
     "API_TOKEN_PREFIX",
@@ -29,6 +29,7 @@ __all__ = [
     "CatalogImportReport",
     "api_token_create",
     "api_token_hash",
+    "api_token_revoke",
     "catalog_import",
     "catalog_model_update",
     "document_check",

@@ -8,7 +8,7 @@ from typing import Any, cast
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin, User
 
 from controlplane.errors import InvalidInput, NotAllowed
-from routing.models import AuditEntry, Policy
+from routing.models import ApiToken, AuditEntry, Policy
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -32,10 +32,18 @@ def _saved_user(user: Actor) -> User | None:
     return cast(User, user)  # a saved user is an AUTH_USER_MODEL row
 
 
+def _actor_token(user: Actor) -> ApiToken | None:
+    """The API token an actor acts through (routing.authentication.token_actor), if any."""
+    token = getattr(user, "api_token", None)
+    return token if isinstance(token, ApiToken) else None
+
+
 def _actor_label(user: Actor) -> str:
     if user is None:
         return "system"
-    return getattr(user, "get_username", lambda: "anonymous")()
+    name = getattr(user, "get_username", lambda: "anonymous")()
+    token = _actor_token(user)
+    return f"{name} via {token.label}"[:150] if token else name
 
 
 def _audit(
@@ -50,6 +58,7 @@ def _audit(
     return AuditEntry.objects.create(
         actor=_saved_user(user),
         actor_label=_actor_label(user),
+        api_token=_actor_token(user),
         action=action,
         policy=policy,
         target=target,

@@ -186,7 +186,7 @@ def draft_save(
 
     `expected_revision` guards against overwriting another editor's save (409 when it differs);
     `rebase=True` moves the draft's base to the current live version (after the editor has seen
-    what changed).
+    what changed). Saving the draft's own document again changes nothing (no revision, no audit).
     """
     _require(user, PERM_EDIT_DRAFT, "edit drafts")
     document_check(document)
@@ -219,6 +219,8 @@ def draft_save(
                 {"expected_revision": [f"current revision is {draft.revision}"]},
                 extra={"current_revision": draft.revision},
             )
+        if draft.document == document and (not rebase or draft.base_number == live_number):
+            return draft  # the same content again (a repeated `signalbox push`): no new revision
         diff = document_diff(draft.document, document)
         draft.document = document
         draft.revision += 1

@@ -18,7 +18,11 @@ from drf_spectacular.generators import SchemaGenerator
 from tests import factories
 
 ROLES = ["viewer", "editor", "publisher", "superuser"]  # in increasing order of power
-IDENTITIES = ["anonymous", "sdk_key_bearer", "sdk_key_token", "no_role", *ROLES]
+# Each role signs in three ways: its own API token (the bare role name), a session (the admin's
+# login), and a token of that role owned by a superuser (the token's role, not its owner, limits it).
+SESSIONS = [f"session:{r}" for r in ROLES]
+ROLE_TOKENS = [f"role_token:{r}" for r in ROLES[:-1]]
+IDENTITIES = ["anonymous", "sdk_key_bearer", "sdk_key_token", "no_role", *ROLES, *SESSIONS, *ROLE_TOKENS]
 
 
 def _operations() -> list[tuple[str, str, str]]:
@@ -59,6 +63,9 @@ API: dict[str, tuple[str, Callable[[], Any] | None, int | None]] = {
     "keys_create": ("publisher", lambda: {"name": "new-app", "policies": ["checkout"]}, 201),
     "keys_revoke": ("publisher", lambda: {"comment": "leaked"}, 200),
     "audit_list": ("viewer", None, 200),
+    "tokens_list": ("viewer", None, 200),
+    "tokens_create": ("viewer", lambda: {"name": "ci", "role": "viewer"}, 201),
+    "tokens_revoke": ("viewer", None, None),  # someone else's token: 404
     "metrics_overview": ("viewer", None, 200),
     "metrics_cost": ("viewer", None, 200),
     "metrics_escalation": ("viewer", None, 200),
@@ -95,8 +102,10 @@ def test_api_table__covers_every_operation_of_the_schema() -> None:
 
 
 @pytest.fixture
-def identities(world: Any, make_user: Any) -> dict[str, dict[str, str]]:
-    """identity -> the request headers it sends."""
+def identities(world: Any, make_user: Any) -> dict[str, tuple[Any, dict[str, str]]]:
+    """identity -> (the test client it uses, the request headers it sends)."""
+    from django.test import Client
+
     from tests.factories import api_token
 
     headers = {
@@ -111,7 +120,20 @@ def identities(world: Any, make_user: Any) -> dict[str, dict[str, str]]:
     }
     for name, user in users.items():
         headers[name] = {"HTTP_AUTHORIZATION": f"Token {api_token(user)}"}
-    return headers
+    owner = make_user(None, superuser=True)
+    for name in ROLE_TOKENS:
+        headers[name] = {"HTTP_AUTHORIZATION": f"Token {api_token(owner, role=_role(name))}"}
+    out: dict[str, tuple[Any, dict[str, str]]] = {name: (Client(), h) for name, h in headers.items()}
+    for name in SESSIONS:
+        session = Client()
+        session.force_login(users[_role(name)])
+        out[name] = (session, {})
+    return out
+
+
+def _role(identity: str) -> str:
+    """The role an identity holds ("session:editor" and "role_token:editor" hold editor)."""
+    return identity.rpartition(":")[2]
 
 
 def _fill(path: str, world: Any) -> str:
@@ -138,7 +160,7 @@ def _written() -> tuple[int, ...]:
 
 
 def _allowed(identity: str, least: str) -> bool:
-    return identity in ROLES and ROLES.index(identity) >= ROLES.index(least)
+    return _role(identity) in ROLES and ROLES.index(_role(identity)) >= ROLES.index(least)
 
 
 def _each_in_a_savepoint(names: list[str], check: Callable[[str], None]) -> None:
@@ -160,7 +182,7 @@ def _each_in_a_savepoint(names: list[str], check: Callable[[str], None]) -> None
 
 @pytest.mark.parametrize(("operation", "method", "path"), OPERATIONS, ids=[o for o, _, _ in OPERATIONS])
 def test_api__each_identity_on_each_operation__allowed_or_refused_per_role(
-    world: Any, identities: dict[str, dict[str, str]], client: Any, operation: str, method: str, path: str
+    world: Any, identities: dict[str, tuple[Any, dict[str, str]]], operation: str, method: str, path: str
 ) -> None:
     if operation not in API:
         pytest.fail(f"{operation} is missing from the API expectation table")
@@ -168,8 +190,9 @@ def test_api__each_identity_on_each_operation__allowed_or_refused_per_role(
 
     def check(identity: str) -> None:
         before = _written()
+        client, headers = identities[identity]
         response = getattr(client, method.lower())(
-            _fill(path, world), data=body() if body else None, content_type="application/json", **identities[identity]
+            _fill(path, world), data=body() if body else None, content_type="application/json", **headers
         )
         where = (identity, response.status_code, response.content[:200])
         assert response.status_code < 500, where
@@ -239,6 +262,14 @@ ADMIN: dict[str, tuple[str, str | None]] = {
     "routing_sdkkey_history": ("viewer", None),
     "routing_sdkkey_delete": (NOBODY, NOBODY),
     "routing_sdkkey_change": ("viewer", "superuser"),
+    # Each user sees their own tokens only; the page's token is a superuser's.
+    "routing_apitoken_created": ("superuser", None),
+    "routing_apitoken_revoke": ("superuser", "superuser"),
+    "routing_apitoken_changelist": ("viewer", None),
+    "routing_apitoken_add": ("viewer", "viewer"),
+    "routing_apitoken_history": ("superuser", None),
+    "routing_apitoken_delete": (NOBODY, NOBODY),
+    "routing_apitoken_change": ("superuser", NOBODY),
     "routing_auditentry_changelist": ("viewer", "superuser"),
     "routing_auditentry_add": (NOBODY, NOBODY),
     "routing_auditentry_history": ("viewer", None),
@@ -333,7 +364,17 @@ def admin_objects(world: Any, admin_clients: Any) -> dict[str, Any]:
         "auditentry": AuditEntry.objects.first(),
         "user": user,
         "group": Group.objects.get(name="viewer"),
+        "apitoken": _superuser_token(),
     }
+
+
+def _superuser_token() -> Any:
+    from django.contrib.auth.models import User
+
+    from routing.models import ApiToken
+
+    factories.api_token(User.objects.filter(is_superuser=True).first(), name="superuser-token")
+    return ApiToken.objects.get(name="superuser-token")
 
 
 def _admin_written() -> tuple[int, ...]:
@@ -394,6 +435,7 @@ ADMIN_ACTIONS: dict[str, dict[str, set[str]]] = {
     "routing.catalogmodel": _NONE,
     "routing.sdkkey": {**_NONE, "publisher": {"revoke_selected"}, "superuser": {"revoke_selected"}},
     "routing.auditentry": _NONE,
+    "routing.apitoken": _NONE,
     "metrics.alert": {
         "viewer": set(),
         "editor": {"acknowledge_selected", "resolve_selected"},

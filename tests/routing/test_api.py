@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 
 from controlplane.errors import Conflict, DomainError
 from routing import selectors, services
-from routing.models import AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
+from routing.models import ApiToken, AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 from routing.urls import api_urlpatterns
 from tests import factories
 
@@ -98,6 +98,9 @@ ALLOWED = {
     PUBLISH: {"publisher", "superuser"},
 }
 PRINCIPALS = ["anonymous", "no-role", "viewer", "editor", "publisher", "superuser"]
+# How a principal signs in: a session (the admin's login), its own API token, or a token narrowed to
+# the principal's role but owned by a superuser (the token's role, not its owner, sets the limit).
+CREDENTIALS = ["session", "token", "role-token"]
 
 # (method, url, body, who may, status on success); {key} is the fixture key's id.
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, int]] = [
@@ -122,6 +125,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str, int]] = [
     ("post", f"{API}/keys/", {"name": "checkout-web", "policies": ["checkout"]}, PUBLISH, 201),
     ("post", f"{API}/keys/{{key}}/revoke/", {"comment": "leaked"}, PUBLISH, 200),
     ("get", f"{API}/audit/", None, VIEW, 200),
+    ("get", f"{API}/tokens/", None, VIEW, 200),
+    ("post", f"{API}/tokens/", {"name": "ci", "role": "viewer"}, VIEW, 201),
+    ("post", f"{API}/tokens/{{key}}/revoke/", {"comment": "rotated"}, VIEW, 200),  # {key}: the principal's token
 ]
 WRITES = {"post", "put", "patch", "delete"}
 READ_ONLY_POSTS = {f"{API}/policy-document/validate/", f"{API}/policies/checkout/preview/"}
@@ -152,6 +158,31 @@ def test_role_matrix__covers_every_api_route_and_method() -> None:
     assert covered == wanted
 
 
+def _signed_in(credential: str, principal: str, make_user: Callable[..., Any], api: Callable[..., APIClient]) -> Any:
+    """(client, the user the request acts as or None)."""
+    user = _principal(principal, make_user)
+    if user is None:
+        return APIClient(), None
+    if credential == "session":
+        client = APIClient()
+        client.force_login(user)
+        return client, user
+    if credential == "token":
+        return api(user), user
+    # role-token: a superuser's token of the principal's role (a no-role principal: a viewer-role token
+    # of a user without a role, which reaches nothing).
+    if principal in {"no-role", "superuser"}:
+        key = factories.api_token(user)
+        owner = user
+    else:
+        owner = make_user(None, superuser=True)
+        key = factories.api_token(owner, role=principal)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client, owner
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
 @pytest.mark.parametrize("principal", PRINCIPALS)
 @pytest.mark.parametrize(
     ("method", "url", "body", "needs", "ok"),
@@ -162,6 +193,7 @@ def test_role_matrix__each_principal_gets_what_its_role_allows(
     world: dict[str, Any],
     api: Callable[..., APIClient],
     make_user: Callable[..., Any],
+    credential: str,
     principal: str,
     method: str,
     url: str,
@@ -169,8 +201,14 @@ def test_role_matrix__each_principal_gets_what_its_role_allows(
     needs: str,
     ok: int,
 ) -> None:
+    client, acting = _signed_in(credential, principal, make_user, api)
+    if "/tokens/" in url:  # revoke a token of the acting user's own
+        owner = acting or make_user("viewer")
+        from routing.models import ApiToken
+
+        factories.api_token(owner, name="to-revoke")
+        url = url.format(key=ApiToken.objects.get(user=owner, name="to-revoke").pk)
     url = url.format(key=world["key"].pk)
-    client = api(_principal(principal, make_user))
     before = db_state()
 
     response = _call(client, method, url, body)
@@ -350,7 +388,13 @@ def test_publish__draft__version_one_goes_live(catalog: None, api: Callable[...,
     assert api(publisher).get(f"{API}/policies/search/").json()["live_version"] == 1
     assert api(publisher).get(f"{API}/policies/search/draft/").status_code == 404
     entry = AuditEntry.objects.get(action=AuditEntry.Action.PUBLISH, policy__slug="search")
-    assert (entry.target, entry.comment, entry.actor_label) == ("search:v1", "first", publisher.username)
+    token = ApiToken.objects.get(user=publisher)
+    assert (entry.target, entry.comment, entry.actor_label) == (
+        "search:v1",
+        "first",
+        f"{publisher.username} via token tests {token.prefix}",
+    )
+    assert entry.api_token == token
 
 
 @pytest.mark.parametrize("body", [{}, {"comment": ""}, {"comment": "   "}], ids=["missing", "empty", "blank"])
@@ -826,6 +870,8 @@ WRITE_ENDPOINTS: list[tuple[str, str, dict[str, Any], str, Any]] = [
     ("post", f"{API}/keys/", {"name": "web", "policies": ["checkout"]}, "policies", "checkout"),
     ("post", f"{API}/keys/{{key}}/revoke/", {"comment": "leaked"}, "comment", {"why": "leaked"}),
     ("post", f"{API}/policies/checkout/preview/", {"request": {"task_type": "extraction"}}, "request", "x"),
+    ("post", f"{API}/tokens/", {"name": "ci"}, "policies", "checkout"),
+    ("post", f"{API}/tokens/{{key}}/revoke/", {"comment": "rotated"}, "comment", {"why": "rotated"}),
 ]
 WRITE_IDS = [f"{m.upper()} {u.removeprefix(API)}" for m, u, *_ in WRITE_ENDPOINTS]
 DOCUMENT_ENDPOINTS = [e for e in WRITE_ENDPOINTS if "document" in e[2]] + [
@@ -1160,3 +1206,17 @@ def test_queries__audit_list_of_20(
     assert len(entries) == 20
     assert entries[0]["actor"] == publisher.username
     assert entries[0]["policy"] == "checkout"
+
+
+def test_draft_save__same_document_twice__no_second_revision_no_audit(
+    world: dict[str, Any], api: Callable[..., APIClient], editor: Any
+) -> None:
+    client = api(editor)
+    first = client.put(f"{API}/policies/checkout/draft/", {"document": DOC_V2}, format="json")
+    before = db_state()
+
+    again = client.put(f"{API}/policies/checkout/draft/", {"document": DOC_V2}, format="json")
+
+    assert first.status_code == again.status_code == 200
+    assert again.json()["revision"] == first.json()["revision"]
+    assert db_state() == before

@@ -67,6 +67,8 @@ def test_migration_0004__existing_authtoken_keys_hashed_keep_working_and_leave_n
     try:
         executor = MigrationExecutor(connection)
         executor.migrate([("routing", "0004_api_tokens")])
+        executor = MigrationExecutor(connection)  # then on to the latest (0005 adds the token scopes)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
         response = client.get("/api/v1/policies/", HTTP_AUTHORIZATION=f"Token {legacy}")
 
@@ -74,7 +76,10 @@ def test_migration_0004__existing_authtoken_keys_hashed_keep_working_and_leave_n
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM authtoken_token")
             assert cursor.fetchone() == (0,)
-        assert ApiToken.objects.get(user=viewer).prefix == legacy[:8]
+        token = ApiToken.objects.get(user=viewer)
+        assert token.prefix == legacy[:8]
+        scope = list(token.policies.all())
+        assert (token.role, token.expires_at, token.revoked_at, scope) == ("publisher", None, None, [])
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS authtoken_token")

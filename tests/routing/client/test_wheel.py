@@ -128,8 +128,12 @@ def test_client_wheel__holds_exactly_the_signalbox_client_package(wheels: dict[s
         for line in metadata.decode().splitlines()
         if line.startswith("Requires-Dist:")
     }
-    declared = tomllib.loads((ROOT / "routing" / "client" / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert {_name(r) for r in requires} == {_name(d) for d in declared}
+    project = tomllib.loads((ROOT / "routing" / "client" / "pyproject.toml").read_text())["project"]
+    base = {r for r in requires if "extra ==" not in r}
+    cli = {r for r in requires if 'extra == "cli"' in r}
+    assert {_name(r) for r in base} == {_name(d) for d in project["dependencies"]}
+    assert {_name(r) for r in cli} == {_name(d) for d in project["optional-dependencies"]["cli"]}
+    assert requires == base | cli
     assert not {_name(r) for r in requires} & {"django", "djangorestframework", "celery", "psycopg"}
     assert f"Version: {SDK_VERSION}" in metadata.decode()
 
@@ -156,7 +160,16 @@ def test_client_wheel__installed__puts_one_top_level_package_into_site_packages(
     )
     files = json.loads(listing.stdout)
 
-    assert _top_level(files) == {"signalbox_client"}
+    assert _top_level([f for f in files if not f.startswith("../")]) == {"signalbox_client"}
+    assert [f.rpartition("/")[2] for f in files if f.startswith("../")] == ["signalbox"]  # the console script
+
+
+def test_client_wheel__without_the_cli_extra__signalbox_names_the_extra(venv_python: Path) -> None:
+    result = subprocess.run([str(venv_python.parent / "signalbox"), "--help"], capture_output=True, text=True)
+
+    assert result.returncode == 1
+    assert "pip install 'signalbox-client[cli]'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.usefixtures("_decisions_emptied")
