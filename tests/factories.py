@@ -69,23 +69,53 @@ def document(**changes: Any) -> dict[str, Any]:
 
 
 def catalog(models: dict[str, tuple] | None = None, *, effective_from: datetime | None = None) -> None:
+    """Put these models (the test catalog by default) in the catalog, each with a price from
+    `effective_from` (400 days ago by default): facts of models already there are updated, a price
+    already there is kept. Four queries whatever the number of models (many tests start with it)."""
     start = effective_from or timezone.now() - timezone.timedelta(days=400)
-    for model_id, (provider, tier, ctx, inp, out, vision, tools) in (models or CATALOG).items():
-        model, _ = CatalogModel.objects.update_or_create(
-            model_id=model_id,
-            defaults={
+    wanted = {
+        model_id: (
+            {
                 "provider": provider,
                 "tier": tier,
                 "context_window": ctx,
                 "supports_vision": vision,
                 "supports_tools": tools,
             },
+            (Decimal(inp), Decimal(out)),
         )
-        ModelPrice.objects.get_or_create(
-            model=model,
-            effective_from=start,
-            defaults={"input_per_mtok": Decimal(inp), "output_per_mtok": Decimal(out), "source": "tests"},
-        )
+        for model_id, (provider, tier, ctx, inp, out, vision, tools) in (models or CATALOG).items()
+    }
+    existing = {m.model_id: m for m in CatalogModel.objects.filter(model_id__in=wanted)}
+    changed = []
+    for model_id, (facts, _) in wanted.items():
+        model = existing.get(model_id)
+        if model is not None and any(getattr(model, k) != v for k, v in facts.items()):
+            for k, v in facts.items():
+                setattr(model, k, v)
+            changed.append(model)
+    if changed:
+        CatalogModel.objects.bulk_update(changed, list(next(iter(wanted.values()))[0]))
+    created = CatalogModel.objects.bulk_create(
+        [
+            CatalogModel(model_id=model_id, **facts)
+            for model_id, (facts, _) in wanted.items()
+            if model_id not in existing
+        ]
+    )
+    by_id = {**existing, **{m.model_id: m for m in created}}
+    priced = set(
+        ModelPrice.objects.filter(model__in=by_id.values(), effective_from=start).values_list("model_id", flat=True)
+    )
+    ModelPrice.objects.bulk_create(
+        [
+            ModelPrice(
+                model=by_id[model_id], effective_from=start, input_per_mtok=inp, output_per_mtok=out, source="tests"
+            )
+            for model_id, (_, (inp, out)) in wanted.items()
+            if by_id[model_id].pk not in priced
+        ]
+    )
 
 
 def policy(

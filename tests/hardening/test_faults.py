@@ -35,7 +35,7 @@ from tests.hardening._stack import (
 pytestmark = pytest.mark.slow
 
 # How long the control plane stays down in the outage test (the benchmark holds it for a minute).
-OUTAGE_SECONDS = float(os.environ.get("SIGNALBOX_FAULT_OUTAGE_SECONDS", "15"))
+OUTAGE_SECONDS = float(os.environ.get("SIGNALBOX_FAULT_OUTAGE_SECONDS", "8"))
 RATE = 60.0  # run() calls per second per traffic thread
 
 
@@ -112,7 +112,7 @@ def test_broker_down__ingestion_still_stores__rollups_catch_up_when_it_returns(s
             started = time.monotonic()
             direct = post_decisions(stack, [decision_record() for _ in range(50)], timeout=10)
             direct_seconds = time.monotonic() - started
-            time.sleep(6)
+            time.sleep(3)
             rows_down, folded_down = stack.decision_counts()[0], stack.rollup_total()
             stack.broker.start()
             wait_for(

@@ -238,7 +238,7 @@ def test_validate__arbitrary_json__never_raises(document):
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(policy_like, st.none() | st.dictionaries(st.text(max_size=6), st.dictionaries(st.text(max_size=6), json_values)))
 def test_validate__policy_shaped_garbage__never_raises(document, models):
     validate_document(document, models)
