@@ -62,14 +62,6 @@ def request_token(request: Any) -> Any:
     return auth if isinstance(auth, ApiToken) else None
 
 
-def token_policy_slugs(token: Any) -> list[str] | None:
-    """The policies a token is scoped to, or None when it may reach every policy (or no token)."""
-    if token is None or not getattr(token, "scope_count", 1):
-        return None
-    slugs = sorted(token.policies.values_list("slug", flat=True))
-    return slugs or None
-
-
 def _named_policy(request: Any, view: Any) -> str | None:
     kwargs = getattr(view, "kwargs", {}) or {}
     for name in ("slug", "policy"):
@@ -94,6 +86,7 @@ def token_scope_check(request: Any, view: Any) -> None:
     `?policy=`, or a scoped token is refused. Environment scope (issue #15, part 1) is checked
     here too once environments exist: the environment a request names against the token's."""
     from controlplane.errors import NotAllowed  # errors imports DRF's views, which import this module
+    from routing.selectors import token_policy_slugs  # selectors imports controlplane.errors too
 
     token = request_token(request)
     if token is None:
@@ -122,10 +115,10 @@ class HashedTokenAuthentication(TokenAuthentication):
     """DRF's token scheme (same header, same 401 answers); the key is looked up by its SHA-256."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        from routing.credentials import secret_hash
         from routing.models import ApiToken
-        from routing.services import api_token_hash
 
-        hashed = api_token_hash(key)
+        hashed = secret_hash(key)
         token = (
             ApiToken.objects.select_related("user")
             .annotate(scope_count=Count("policies"))

@@ -29,8 +29,10 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 
 from controlplane.memory import ProcessCache
+from routing.credentials import SDK_KEY_PREFIX, secret_hash, secret_prefix
 from signalbox_client import protocol
 
 logger = logging.getLogger(__name__)
@@ -241,15 +243,14 @@ def _budget_value(value: Any) -> str | None:
 
 def key_entry(secret: str) -> KeyEntry:
     """Return the key behind a presented secret (key_id None when unknown or revoked)."""
-    hashed = hashlib.sha256(secret.encode()).hexdigest()  # services.sdk_key_hash, inlined: hot path
+    hashed = secret_hash(secret)
     entry = _keys.get(hashed)
     now = time.monotonic()
     if entry is not None and now - entry.checked_at < settings.SDK_KEY_CACHE_SECONDS:
         return entry
     from routing.models import SdkKey
-    from routing.services import sdk_key_touch
 
-    prefix = _prefix_of(secret)
+    prefix = secret_prefix(secret, SDK_KEY_PREFIX)
     row = None
     if prefix is not None:
         row = SdkKey.objects.filter(prefix=prefix, revoked_at__isnull=True).values_list("pk", "hashed_secret").first()
@@ -258,7 +259,8 @@ def key_entry(secret: str) -> KeyEntry:
             SdkKey.policies.through.objects.filter(sdkkey_id=row[0]).values_list("policy_id", flat=True)
         )
         entry = KeyEntry(row[0], policy_ids, now)
-        sdk_key_touch(key_id=row[0])
+        # The key was used: written at most once per key cache period per process.
+        SdkKey.objects.filter(pk=row[0]).update(last_used_at=timezone.now())
     else:
         entry = KeyEntry(None, frozenset(), now)
     _keys.set(hashed, entry)  # unknown secrets are remembered too (negative entries)
@@ -267,15 +269,6 @@ def key_entry(secret: str) -> KeyEntry:
 
 def forget_key(hashed: str) -> None:
     _keys.pop(hashed)
-
-
-def _prefix_of(secret: str) -> str | None:
-    from routing.services import SDK_KEY_PREFIX
-
-    if not secret.startswith(SDK_KEY_PREFIX):
-        return None
-    prefix, _, rest = secret[len(SDK_KEY_PREFIX) :].partition("_")
-    return prefix if prefix and rest else None
 
 
 def clear() -> None:

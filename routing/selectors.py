@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.utils import timezone
 
 from controlplane.errors import NotFound
 from routing.models import ApiToken, AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
@@ -130,7 +132,6 @@ def policy_preview(
     `outcomes` plays attempts forward: each `{"outcome", "confidence", "elapsed_ms"}` is fed to
     `next_step`, and the steps taken are returned in order, as the client SDK would take them.
     """
-    from routing.services import models_snapshot
     from signalbox_client import engine
 
     version = policy_version_get(policy, ref)
@@ -167,3 +168,30 @@ def api_token_list(user: Any) -> QuerySet[ApiToken]:
     if getattr(user, "is_superuser", False):
         return qs
     return qs.filter(user_id=user.pk) if getattr(user, "pk", None) else qs.none()
+
+
+def models_snapshot(model_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The catalog facts the engine needs for these models, with the price in force now."""
+    now = timezone.now()
+    snapshot: dict[str, dict[str, Any]] = {}
+    rows = CatalogModel.objects.filter(model_id__in=set(model_ids)).prefetch_related("prices")
+    for row in rows:
+        price = next((p for p in row.prices.all() if p.effective_from <= now), None)
+        snapshot[row.model_id] = {
+            "provider": row.provider,
+            "tier": row.tier,
+            "context_window": row.context_window,
+            "supports_vision": row.supports_vision,
+            "supports_tools": row.supports_tools,
+            "input_cost_per_mtok": float(price.input_per_mtok) if price else None,
+            "output_cost_per_mtok": float(price.output_per_mtok) if price else None,
+        }
+    return snapshot
+
+
+def token_policy_slugs(token: Any) -> list[str] | None:
+    """The policies a token is scoped to, or None when it may reach every policy (or no token)."""
+    if token is None or not getattr(token, "scope_count", 1):
+        return None
+    slugs = sorted(token.policies.values_list("slug", flat=True))
+    return slugs or None

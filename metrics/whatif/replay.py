@@ -92,7 +92,7 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
     if live_document is not None:
         try:
             live_compiled = engine.compile_policy(
-                live_document, services.models_snapshot(engine.referenced_models(live_document))
+                live_document, selectors.models_snapshot(engine.referenced_models(live_document))
             )
         except engine.PolicyError:
             live_compiled = None  # a live document that no longer compiles: no calibration figure

@@ -22,8 +22,9 @@ from routing.apis.common import (
     page_of,
     paginate,
 )
-from routing.authentication import request_token, token_policy_slugs
+from routing.authentication import request_token
 from routing.diff import document_diff
+from routing.selectors import token_policy_slugs
 
 
 class PolicyListApi(APIView):

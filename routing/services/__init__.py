@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from routing.services.catalog import TIER_BY_INPUT_PRICE, CatalogImportReport, catalog_import, catalog_model_update
 from routing.services.common import Actor
-from routing.services.keys import SDK_KEY_PREFIX, sdk_key_create, sdk_key_hash, sdk_key_revoke, sdk_key_touch
+from routing.services.keys import SDK_KEY_PREFIX, sdk_key_create, sdk_key_hash, sdk_key_revoke
 from routing.services.policies import (
     document_check,
     draft_discard,
     draft_save,
-    models_snapshot,
     policy_create,
     policy_publish,
     policy_rollback,
@@ -35,7 +34,6 @@ __all__ = [
     "document_check",
     "draft_discard",
     "draft_save",
-    "models_snapshot",
     "policy_create",
     "policy_publish",
     "policy_rollback",
@@ -43,5 +41,4 @@ __all__ = [
     "sdk_key_create",
     "sdk_key_hash",
     "sdk_key_revoke",
-    "sdk_key_touch",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 from functools import partial
@@ -12,6 +11,8 @@ from django.utils import timezone
 
 from controlplane.errors import Conflict, InvalidInput
 from routing import live
+from routing.credentials import SDK_KEY_PREFIX
+from routing.credentials import secret_hash as sdk_key_hash
 from routing.models import AuditEntry, Policy, SdkKey
 from routing.roles import (
     PERM_MANAGE_KEYS,
@@ -24,14 +25,7 @@ from routing.services.common import (
     _saved_user,
 )
 
-SDK_KEY_PREFIX = "sbx_"
-
 # --- SDK keys ------------------------------------------------------------------------------------
-
-
-def sdk_key_hash(secret: str) -> str:
-    """SHA-256 of the whole key. Keys carry 190+ random bits, so a fast hash is the right one."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -75,8 +69,3 @@ def sdk_key_revoke(*, key: SdkKey, user: Actor, comment: str = "") -> SdkKey:
     transaction.on_commit(partial(live.forget_key, key.hashed_secret))
     _audit(user=user, action=AuditEntry.Action.KEY_REVOKE, target=f"key {key.prefix}", comment=comment)
     return key
-
-
-def sdk_key_touch(*, key_id: int) -> None:
-    """Record that a key was used (called at most once per key cache period per process)."""
-    SdkKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())

@@ -4,7 +4,6 @@ catalog snapshot a version carries and the document check before any save."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -16,13 +15,14 @@ from django.utils import timezone
 from controlplane.errors import Conflict, InvalidInput, NotFound, TooLarge
 from routing import live, selectors
 from routing.diff import document_diff
-from routing.models import AuditEntry, CatalogModel, Policy, PolicyVersion
+from routing.models import AuditEntry, Policy, PolicyVersion
 from routing.roles import (
     PERM_CREATE_POLICY,
     PERM_EDIT_DRAFT,
     PERM_EDIT_POLICY,
     PERM_PUBLISH,
 )
+from routing.selectors import models_snapshot
 from routing.services.common import (
     Actor,
     _audit,
@@ -31,25 +31,6 @@ from routing.services.common import (
     _saved_user,
 )
 from signalbox_client import engine
-
-
-def models_snapshot(model_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The catalog facts the engine needs for these models, with the price in force now."""
-    now = timezone.now()
-    snapshot: dict[str, dict[str, Any]] = {}
-    rows = CatalogModel.objects.filter(model_id__in=set(model_ids)).prefetch_related("prices")
-    for row in rows:
-        price = next((p for p in row.prices.all() if p.effective_from <= now), None)
-        snapshot[row.model_id] = {
-            "provider": row.provider,
-            "tier": row.tier,
-            "context_window": row.context_window,
-            "supports_vision": row.supports_vision,
-            "supports_tools": row.supports_tools,
-            "input_cost_per_mtok": float(price.input_per_mtok) if price else None,
-            "output_cost_per_mtok": float(price.output_per_mtok) if price else None,
-        }
-    return snapshot
 
 
 def _nul_path(value: Any, path: str = "") -> str | None:

@@ -4,7 +4,6 @@ role and scope (routing.authentication)."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
@@ -14,19 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from controlplane.errors import Conflict, InvalidInput, NotAllowed
-from routing.authentication import token_policy_slugs
+from routing.credentials import API_TOKEN_PREFIX
+from routing.credentials import secret_hash as api_token_hash
 from routing.models import ApiToken, AuditEntry, Policy
 from routing.roles import ROLES, VIEWER, role_of
+from routing.selectors import token_policy_slugs
 from routing.services.common import Actor, _audit, _comment_checked, _saved_user
 
-API_TOKEN_PREFIX = "sbt_"  # noqa: S105 - the public start of every token, not a secret
-
 # --- management API tokens -----------------------------------------------------------------------
-
-
-def api_token_hash(key: str) -> str:
-    """SHA-256 of the whole token (tokens carry 190+ random bits: a fast hash is the right one)."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _token_label(token: ApiToken) -> str:
