@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,6 +10,7 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
 from controlplane.errors import NotFound
+from controlplane.memory import ProcessCache
 from routing.models import ApiToken, AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
 
 
@@ -119,6 +121,10 @@ def model_price_at(model_id: str, when: Any) -> ModelPrice | None:
     )
 
 
+# The compiled versions previews ran on, per process (routing.selectors.policy_preview).
+_preview_compiled: ProcessCache[tuple[int, int, str], Any] = ProcessCache("routing.preview-compiled", 32)
+
+
 def policy_preview(
     policy: Policy,
     ref: str | int,
@@ -138,7 +144,13 @@ def policy_preview(
     snapshot = (
         version.models_snapshot if not version.is_draft else models_snapshot(engine.referenced_models(version.document))
     )
-    compiled = engine.compile_policy(version.document, snapshot)
+    # Compiling validates the whole document again (tens of ms at the document limits); a version
+    # never changes, a draft's every save bumps its revision, and the catalog facts are in the key.
+    key = (version.pk, version.revision, json.dumps(snapshot, sort_keys=True, default=str))
+    compiled = _preview_compiled.get(key)
+    if compiled is None:
+        compiled = engine.compile_policy(version.document, snapshot)
+        _preview_compiled.set(key, compiled)
     decision = engine.decide(compiled, engine.Request.from_dict(request), engine.State.from_dict(state))
     steps: list[dict[str, Any]] = [
         {"attempt": 1, "kind": "first", **decision.step.to_dict(), "reason": decision.reason}

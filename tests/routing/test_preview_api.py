@@ -39,6 +39,27 @@ def test_preview__live_version__decides_with_the_live_document(api, viewer, chec
     assert response.json()["decision"]["model"] == "gpt-4o-mini"
 
 
+def test_preview__draft_saved_again__the_next_preview_decides_with_the_new_draft(api, editor, viewer, checkout):
+    """Previews reuse the compiled version they ran on; a save of the draft (the same version row,
+    a new revision) must reach the next preview."""
+    client = api(viewer)
+    first = client.post(URL, {"request": {"task_type": "extraction"}}, format="json").json()
+    draft = api(editor).get("/api/v1/policies/checkout/draft/").json()
+    document = draft["document"]
+    document["routes"]["extraction"]["tiers"][0]["model"] = "small-8k"
+    saved = api(editor).put(
+        "/api/v1/policies/checkout/draft/",
+        {"document": document, "expected_revision": draft["revision"]},
+        format="json",
+    )
+    assert saved.status_code == 200, saved.json()
+
+    second = client.post(URL, {"request": {"task_type": "extraction"}}, format="json").json()
+
+    assert first["decision"]["model"] == "gemini-1.5-flash"
+    assert second["decision"]["model"] == "small-8k"
+
+
 def test_preview__rule_and_unknown_task_type__explained(api, viewer, checkout):
     long = api(viewer).post(URL, {"request": {"task_type": "chat", "context_tokens": 500_000}}, format="json")
     unknown = api(viewer).post(URL, {"request": {"task_type": "haiku-writing"}}, format="json")
