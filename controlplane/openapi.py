@@ -107,6 +107,13 @@ def _client_operations() -> dict[str, Any]:
     }
     etag = {"schema": {"type": "string"}, "description": "strong ETag of the live version"}
     security: list[dict[str, list[str]]] = [{"sdkKey": []}]
+    speaks = {
+        "name": protocol.PROTOCOL_HEADER,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "enum": [str(v) for v in sorted(protocol.SUPPORTED_PROTOCOL_VERSIONS)]},
+        "description": "the protocol version the client speaks (absent: 1); another version is answered 400",
+    }
     fetch = {
         "operationId": "client_policy_fetch",
         "summary": "The live policy document (client protocol v1)",
@@ -116,6 +123,7 @@ def _client_operations() -> dict[str, Any]:
         "parameters": [
             {"name": "policy", "in": "path", "required": True, "schema": {"type": "string"}},
             {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+            speaks,
         ],
         "responses": {
             "200": {
@@ -139,6 +147,7 @@ def _client_operations() -> dict[str, Any]:
         ),
         "tags": ["client"],
         "security": security,
+        "parameters": [speaks],
         "requestBody": {"required": True, "content": {"application/json": {"schema": ref("DecisionBatch")}}},
         "responses": {
             "200": {

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from controlplane import ratelimit
 from controlplane.errors import json_error
 from routing import live
-from signalbox_client.protocol import AUTH_SCHEME
+from signalbox_client.protocol import AUTH_SCHEME, PROTOCOL_HEADER, protocol_version_problem
 
 
 def bearer_secret(request: HttpRequest) -> str | None:
@@ -40,9 +40,15 @@ def unauthorized(message: str) -> HttpResponse:
     )
 
 
+_PROTOCOL_META = "HTTP_" + PROTOCOL_HEADER.upper().replace("-", "_")  # request.META's name of the header
+
+
 def client_key(request: HttpRequest, limit: Callable[[int], HttpResponse | None]) -> live.KeyEntry | HttpResponse:
     """The SDK key of a client request, or the answer that refuses it: 401 without a known key,
-    429 over the key's rate (`limit`, one of `controlplane.ratelimit`'s client limits)."""
+    429 over the key's rate (`limit`, one of `controlplane.ratelimit`'s client limits); 400 first
+    when the request speaks a protocol version this server does not."""
+    if (problem := protocol_version_problem(request.META.get(_PROTOCOL_META))) is not None:
+        return json_error(400, f"{PROTOCOL_HEADER}: {problem}.", {PROTOCOL_HEADER: [problem]})
     secret = bearer_secret(request)
     if secret is None:
         return unauthorized(f"Send the SDK key as 'Authorization: {AUTH_SCHEME} <key>'.")

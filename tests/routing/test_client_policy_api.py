@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from routing import services
 from tests import factories
+from tests.metrics.conftest import record
 
 URL = "/api/v1/client/policies/{}"
 
@@ -377,3 +378,43 @@ def test_fetch__budget_state_removed__header_gone_at_once(client, checkout, key)
     live.budget_state_write(slug="checkout", state=None, as_of=datetime.now(UTC))
 
     assert BUDGET_HEADER not in fetch(client, "checkout", key, etag).headers
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2", "version 2 is not spoken here; this server speaks 1"),
+        ("one", "must be a protocol version number, such as 1"),
+        ("1.5", "must be a protocol version number, such as 1"),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["policy fetch", "decisions"])
+def test_protocol_header__a_version_not_spoken__400_naming_the_header_and_nothing_stored(
+    client, checkout, key, value, reason, endpoint
+):
+    from metrics.models import Decision
+
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_SIGNALBOX_PROTOCOL": value}
+    if endpoint == "policy fetch":
+        response = client.get(URL.format("checkout"), **headers)
+    else:
+        body = {"decisions": [record()]}
+        response = client.post("/api/v1/client/decisions", body, content_type="application/json", **headers)
+
+    assert response.status_code == 400
+    assert response.json() == {"message": f"Signalbox-Protocol: {reason}.", "errors": {"Signalbox-Protocol": [reason]}}
+    assert Decision.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", [None, "1", " 1 "])
+def test_protocol_header__absent_or_version_1__answered(client, checkout, key, value):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    if value is not None:
+        headers["HTTP_SIGNALBOX_PROTOCOL"] = value
+
+    assert client.get(URL.format("checkout"), **headers).status_code == 200
+    response = client.post(
+        "/api/v1/client/decisions", {"decisions": [record()]}, content_type="application/json", **headers
+    )
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1

@@ -21,6 +21,22 @@ AUTH_SCHEME = "Bearer"  # Authorization: Bearer <SDK key>
 BUDGET_HEADER = "Signalbox-Budget"  # the policy's budget state, on every 200 and 304 of the policy fetch
 MAX_BUDGET_HEADER_BYTES = 64_000
 PROTOCOL_HEADER = "Signalbox-Protocol"  # the protocol version a client speaks (sent on every request)
+# The versions a server of this release answers. A request without the header speaks version 1.
+SUPPORTED_PROTOCOL_VERSIONS: frozenset[int] = frozenset({PROTOCOL_VERSION})
+
+
+def protocol_version_problem(value: str | None) -> str | None:
+    """Why a request's `Signalbox-Protocol` value cannot be answered, or None (absent: version 1)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        return f"must be a protocol version number, such as {PROTOCOL_VERSION}"
+    if int(text) not in SUPPORTED_PROTOCOL_VERSIONS:
+        spoken = ", ".join(str(v) for v in sorted(SUPPORTED_PROTOCOL_VERSIONS))
+        return f"version {int(text)} is not spoken here; this server speaks {spoken}"
+    return None
+
 
 # --- the upload's answer -----------------------------------------------------------------------------
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
