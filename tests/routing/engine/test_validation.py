@@ -244,3 +244,35 @@ def test_validate__policy_shaped_garbage__never_raises(document, models):
     validate_document(document, models)
     referenced_models(document)
     assert isinstance(validate_document({"schema_version": 1, "default_route": "a", "routes": {"a": document}}), list)
+
+
+# -- dimensions: the attribute keys the control plane aggregates by ------------------------------
+
+
+def test_validate__declared_dimensions__valid():
+    assert validate_document({**VALID, "dimensions": ["team", "feature", "tenant"]}, CATALOG) == []
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "message"),
+    [
+        (["a", "b", "c", "d", "e", "f"], "dimensions: expected at most 5 items, got 6"),
+        (["team", "team"], 'dimensions: duplicate item "team"'),
+        (["team", "arm"], "dimensions.1: 'arm' is always a dimension; declare attribute keys only"),
+        (["client"], "dimensions.0: 'client' is always a dimension; declare attribute keys only"),
+        (["team", ""], "dimensions.1: must not be empty"),
+        (["x" * 65], "dimensions.0: must be at most 64 characters"),
+        ([3], "dimensions.0: expected a string, got an integer"),
+        ("team", "dimensions: expected an array, got a string"),
+    ],
+)
+def test_validate__bad_dimensions__path_precise_message(dimensions, message):
+    assert [str(e) for e in validate_document({**VALID, "dimensions": dimensions}, CATALOG)] == [message]
+
+
+def test_schema__dimension_limits__equal_the_protocol_constants():
+    from signalbox_client import protocol
+
+    spec = SCHEMA["properties"]["dimensions"]
+    assert spec["maxItems"] == protocol.MAX_DIMENSIONS
+    assert spec["items"]["maxLength"] == protocol.MAX_ATTRIBUTE_KEY
