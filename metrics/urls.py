@@ -33,6 +33,7 @@ api_urlpatterns = [
     path("latency/", dashboard_apis.MetricsLatencyApi.as_view(), name="latency"),
     path("budget/", dashboard_apis.MetricsBudgetApi.as_view(), name="budget"),
     path("worksheet/", dashboard_apis.MetricsWorksheetApi.as_view(), name="worksheet"),
+    path("canary/", dashboard_apis.MetricsCanaryApi.as_view(), name="canary"),
     path("reports/<str:policy>/<str:month>/", report_apis.MetricsReportApi.as_view(), name="report"),
     path("whatif/", whatif_apis.MetricsWhatIfApi.as_view(), name="whatif"),
     path("alerts/", alert_apis.AlertListApi.as_view(), name="alerts"),

@@ -384,3 +384,94 @@ class MetricsWorksheetApi(MetricsApi):
     )
     def get(self, request: Request) -> Response:
         return super().get(request)
+
+
+def _list_of_fields(
+    name: str, named: dict[str, serializers.Field], **fields: serializers.Field
+) -> serializers.ListField:
+    """`list_of` for a shape with a field called `name`."""
+    return serializers.ListField(child=type(name, (serializers.Serializer,), {**named, **fields})())
+
+
+def _pair_field() -> serializers.Field:
+    return serializers.ListField(child=F(), min_length=2, max_length=2, allow_null=True, help_text="[low, high]")
+
+
+class MetricsCanaryApi(MetricsApi):
+    selector = staticmethod(sel.dashboard_canary)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MetricsCanary"
+
+        filters = FiltersSerializer()
+        splits = list_of(
+            "CanarySplit",
+            route=S(),
+            key=S(),
+            control=S(),
+            versions=serializers.ListField(child=I(), help_text="versions that ran this split, newest first"),
+            guardrails=serializers.DictField(),
+            arms=_list_of_fields(
+                "CanaryArm",
+                {"name": S()},
+                kind=serializers.ChoiceField(choices=["control", "route", "model"]),
+                target=nullable(S()),
+                weight=I(),
+                share=nullable(F(help_text="the arm's share of the split's requests")),
+                requests=I(),
+                cost_usd=F(),
+                cost_per_request_usd=nullable(F()),
+                pass_rate=nullable(F()),
+                escalation_rate=nullable(F()),
+                error_rate=nullable(F()),
+                latency_mean_ms=nullable(F()),
+                latency_p50_ms=nullable(F()),
+                latency_p95_ms=nullable(F()),
+                hours=I(),
+                is_control=serializers.BooleanField(),
+            ),
+            srm=shape(
+                "CanarySrm",
+                mismatch=serializers.BooleanField(help_text="the arm counts do not fit the weights: no verdict"),
+                statistic=nullable(F()),
+                p_value=F(),
+                alpha=F(),
+                observed=serializers.ListField(child=I()),
+                expected=serializers.ListField(child=F()),
+            ),
+            comparisons=list_of(
+                "CanaryComparison",
+                arm=S(),
+                metrics=list_of(
+                    "CanaryMetric",
+                    metric=S(),
+                    label=S(),
+                    control=nullable(F()),
+                    arm=nullable(F()),
+                    difference=nullable(F(help_text="arm − control")),
+                    relative=nullable(F(help_text="difference / control")),
+                    interval=_pair_field(),
+                    sequence=_pair_field(),
+                    verdict=serializers.ChoiceField(
+                        choices=["better", "worse", "no difference yet", "blocked", "too little data"]
+                    ),
+                    sample_needed=nullable(I(help_text="requests per arm at which the sequence would resolve τ")),
+                    method=S(),
+                ),
+            ),
+            hourly=serializers.DictField(
+                child=serializers.ListField(child=serializers.DictField()),
+                help_text="per arm, per hour: requests and cost",
+            ),
+        )
+        method = shape("CanaryMethod", alpha=F(), metric_alpha=F(), srm_alpha=F(), min_requests=I(), min_hours=I())
+
+    @extend_schema(
+        operation_id="metrics_canary",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Every split of the live policy: each arm against the control, with SRM and sequential verdicts",
+    )
+    def get(self, request: Request) -> Response:
+        return super().get(request)

@@ -6,7 +6,7 @@ A facade: each name lives in the module of its concept, and this module only gat
 - `definitions`: what every page shares (pass rate, the route's settings and bands, the budget
   that applies, version markers) and the definitions of the numbers.
 - `spend`: Overview, Cost, Budget burn. `cascade`: Escalation, Quality. `latency`: Latency.
-  `worksheet`: the routing worksheet.
+  `worksheet`: the routing worksheet. `canary`: the splits judged arm against control.
 
 Each `dashboard_<page>` function runs one to three GROUP BY queries over the rollups (never one
 query per row, always through `metrics.rollups.selectors`) and returns plain JSON-ready data: the
@@ -15,6 +15,7 @@ pages render it, the JSON endpoints return it as is, so both always show the sam
 
 from __future__ import annotations
 
+from metrics.dashboards.canary import dashboard_canary
 from metrics.dashboards.cascade import dashboard_escalation, dashboard_quality
 from metrics.dashboards.definitions import (
     DIRECT_ROUTE_ADVISORY_RATE,
@@ -59,6 +60,7 @@ __all__ = [
     "DashboardSelector",
     "budget_for",
     "dashboard_budget",
+    "dashboard_canary",
     "dashboard_cost",
     "dashboard_escalation",
     "dashboard_filters_parse",
