@@ -29,6 +29,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("latency", "Latency"),
     ("budget", "Budget burn"),
     ("worksheet", "Routing worksheet"),
+    ("canary", "Canary"),
     ("alerts", "Alerts"),
 )
 
@@ -214,6 +215,24 @@ class WorksheetPage(DashboardPage):
     selector, data_key = staticmethod(sel.dashboard_worksheet), "requests"
 
 
+class CanaryPage(DashboardPage):
+    """Every split of the live version, arm against control (`metrics.canary`): a chart and a table
+    per split, the SRM check first (a mismatch blocks every verdict)."""
+
+    page, title = "canary", "Canary"
+    selector, data_key = staticmethod(sel.dashboard_canary), "splits"
+
+    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        built = super().build(f, markers)
+        splits = built["data"]["splits"]
+        built["has_data"] = True  # the page says itself when the live version has no split
+        built["figures"] = {f"split-{i}": charts.canary_differences(s) for i, s in enumerate(splits)}
+        for i, s in enumerate(splits):
+            s["figure_id"] = f"fig-split-{i}"
+            s["has_traffic"] = any(a["requests"] for a in s["arms"])
+        return built
+
+
 class AlertsPage(DashboardPage):
     """Active and recent alerts of the policy in the date range, each with its evidence; narrowed
     by the route filter and by the page's own status, severity and detector choices (1 query)."""
@@ -280,5 +299,6 @@ PAGE_VIEWS: dict[str, Callable[..., Any]] = {
     "latency": LatencyPage.as_view(),
     "budget": BudgetPage.as_view(),
     "worksheet": WorksheetPage.as_view(),
+    "canary": CanaryPage.as_view(),
     "alerts": AlertsPage.as_view(),
 }

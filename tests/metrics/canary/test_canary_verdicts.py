@@ -160,3 +160,29 @@ def test_canary_api__in_the_openapi_schema(api: Any, make_user: Any) -> None:
 
     assert "/api/v1/metrics/canary/" in schema["paths"]
     assert "MetricsCanary" in schema["components"]["schemas"]
+
+
+def test_canary_page__shows_the_verdicts_and_the_srm_state(post: Any, client: Any, make_user: Any) -> None:
+    policy, secret = canary_policy()
+    ingest(post, secret, simulated_records(policy))
+    client.force_login(make_user("viewer"))
+
+    page = client.get("/dashboards/canary/", {"policy": "checkout"})
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="verdicts-extraction"' in html
+    assert '<span class="sb-badge bad">worse</span>' in html
+    assert "Sample ratio fits the weights" in html
+    assert 'id="fig-split-0"' in html  # the chart's data
+
+
+def test_canary_page__srm__says_no_verdict(post: Any, client: Any, make_user: Any) -> None:
+    policy, secret = canary_policy()
+    ingest(post, secret, simulated_records(policy, hours=30, shares=(0.6, 0.4), canary_cost=1.0))
+    client.force_login(make_user("viewer"))
+
+    html = client.get("/dashboards/canary/", {"policy": "checkout"}).content.decode()
+
+    assert "Sample ratio mismatch: no verdict." in html
+    assert "worse</span>" not in html
