@@ -136,6 +136,11 @@ class MetricsReportApi(APIView):
             whatif=nullable(serializers.DictField(help_text="the what-if replay's estimate, when available")),
         )
         reviews = list_of("ReportReview", reviewed_by=S(), reviewed_at=serializers.DateTimeField(), note=S())
+        canaries = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="the live version's splits judged over the month: the items of the canary API's "
+            "`splits` (MetricsCanary), without `hourly`",
+        )
         daily = shape(
             "ReportDaily",
             days=serializers.ListField(child=serializers.DateField()),

@@ -348,10 +348,19 @@ def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) 
         "changes": _changes(versions),
         "alerts": alerts,
         "recommendations": report_recommendations(f, by_route, by_route_task, label),
+        "canaries": _canaries(f),
         "reviews": reviews,
         "daily": daily,
         "markers": _markers(versions),
     }
+
+
+def _canaries(f: sel.DashboardFilters) -> list[dict[str, Any]]:
+    """The live version's splits judged over the month (the canary page's numbers, without the
+    hourly series); no query when the live version has no split."""
+    if not any(isinstance(r, dict) and r.get("split") for r in (f.document.get("routes") or {}).values()):
+        return []
+    return [{k: v for k, v in s.items() if k != "hourly"} for s in sel.dashboard_canary(f)["splits"]]
 
 
 def report_latest_month_with_data(policy: Policy) -> date | None:

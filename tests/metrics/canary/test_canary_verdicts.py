@@ -186,3 +186,19 @@ def test_canary_page__srm__says_no_verdict(post: Any, client: Any, make_user: An
 
     assert "Sample ratio mismatch: no verdict." in html
     assert "worse</span>" not in html
+
+
+def test_report__canary_section__the_months_verdicts(post: Any, client: Any, make_user: Any) -> None:
+    policy, secret = canary_policy()
+    ingest(post, secret, simulated_records(policy))
+    client.force_login(make_user("viewer"))
+    month = (NOW - timedelta(hours=2)).strftime("%Y-%m")
+
+    html = client.get(f"/reports/checkout/{month}/").content.decode()
+    data = client.get(f"/reports/checkout/{month}/report.json").json()
+
+    assert 'id="canary-extraction"' in html
+    (split,) = data["canaries"]
+    assert "hourly" not in split
+    verdicts = {m["metric"]: m["verdict"] for m in split["comparisons"][0]["metrics"]}
+    assert verdicts["cost_per_request"] == "worse"
