@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from metrics.rollups.selectors import dimension_hourly_totals
@@ -156,3 +156,15 @@ def canary_splits(policy: Any, start: datetime, end: datetime, *, route: str = "
         return []
     splits = document_splits(policy.live_version.document)
     return [split_verdict(policy, s, start, end) for s in splits if not route or s.route == route]
+
+
+# How far back the guardrail detector reads a canary's records (the split's versions narrow it).
+CANARY_LOOKBACK = timedelta(days=30)
+
+
+def canary_guarded_splits(policy: Any, *, start: datetime, end: datetime) -> list[SplitVerdict]:
+    """The verdicts of the live version's splits that declare guardrails (no query without one)."""
+    if policy is None or policy.live_version_id is None:
+        return []
+    guarded = [s for s in document_splits(policy.live_version.document) if s.guardrails]
+    return [split_verdict(policy, s, start, end) for s in guarded]

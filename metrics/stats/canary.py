@@ -26,9 +26,9 @@ A/A, hourly for 30 days, 200 seeds).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from metrics.stats.sequential import (
     Moments,
@@ -323,3 +323,55 @@ def canary_verdict(arms: Sequence[ArmInput], control: str) -> CanaryVerdict:
         srm=srm,
         verdicts=tuple(compare_arm(a, base, blocked=srm.mismatch) for a in arms if a.name != control),
     )
+
+
+# -- guardrails --------------------------------------------------------------------------------
+
+# Guardrail field of a split -> (metric, the limit is relative to the control's value).
+GUARDRAILS: dict[str, tuple[str, bool]] = {
+    "max_pass_rate_drop": ("pass_rate", False),
+    "max_cost_increase": ("cost_per_request", True),
+    "max_error_rate_increase": ("error_rate", False),
+    "max_latency_increase": ("latency_mean_ms", True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """An arm past one of its split's guardrails, with the comparison that shows it."""
+
+    arm: str
+    guardrail: str
+    limit: float
+    comparison: Comparison
+
+    @property
+    def summary(self) -> str:
+        c = self.comparison
+        if GUARDRAILS[self.guardrail][1]:
+            past = f"{(c.relative or 0.0):+.1%} against the control (limit +{self.limit:.0%})"
+        else:
+            side = "lower" if self.guardrail.endswith("drop") else "higher"
+            past = f"{abs(c.difference or 0.0) * 100:.1f} points {side} than the control"
+            past += f" (limit {self.limit * 100:g} points)"
+        return f"arm {self.arm}: {c.label} {past}"
+
+
+def guardrail_breaches(verdict: CanaryVerdict, guardrails: Mapping[str, Any]) -> list[Breach]:
+    """Every (arm, guardrail) whose metric is judged worse with an estimate past the limit; none
+    while the verdict is blocked (a broken split proves nothing about an arm)."""
+    if verdict.blocked:
+        return []
+    out = []
+    for av in verdict.verdicts:
+        for field_name, (metric, relative) in GUARDRAILS.items():
+            limit = guardrails.get(field_name)
+            if limit is None:
+                continue
+            c = av.of(metric)
+            if c.verdict != "worse" or c.difference is None:
+                continue
+            harm = abs(c.relative or 0.0) if relative else abs(c.difference)
+            if harm > float(limit):
+                out.append(Breach(av.arm, field_name, float(limit), c))
+    return out

@@ -10,12 +10,14 @@ from routing.services.catalog import TIER_BY_INPUT_PRICE, CatalogImportReport, c
 from routing.services.common import Actor
 from routing.services.keys import SDK_KEY_PREFIX, sdk_key_create, sdk_key_hash, sdk_key_revoke, sdk_key_touch
 from routing.services.policies import (
+    CONTROL_PLANE_ACTOR,
     document_check,
     draft_discard,
     draft_save,
     models_snapshot,
     policy_create,
     policy_publish,
+    policy_publish_document,
     policy_rollback,
     policy_update,
 )
@@ -23,6 +25,7 @@ from routing.services.tokens import API_TOKEN_PREFIX, api_token_create, api_toke
 
 __all__ = [
     "API_TOKEN_PREFIX",
+    "CONTROL_PLANE_ACTOR",
     "SDK_KEY_PREFIX",
     "TIER_BY_INPUT_PRICE",
     "Actor",
@@ -37,6 +40,7 @@ __all__ = [
     "models_snapshot",
     "policy_create",
     "policy_publish",
+    "policy_publish_document",
     "policy_rollback",
     "policy_update",
     "sdk_key_create",

@@ -276,3 +276,34 @@ def test_schema__dimension_limits__equal_the_protocol_constants():
     spec = SCHEMA["properties"]["dimensions"]
     assert spec["maxItems"] == protocol.MAX_DIMENSIONS
     assert spec["items"]["maxLength"] == protocol.MAX_ATTRIBUTE_KEY
+
+
+def _with_guardrails(guardrails):
+    doc = copy.deepcopy(VALID)
+    doc["routes"]["extraction"]["split"]["guardrails"] = guardrails
+    return doc
+
+
+def test_validate__split_guardrails__valid():
+    doc = _with_guardrails({"max_pass_rate_drop": 0.02, "max_cost_increase": 0.1, "on_breach": "stop"})
+    assert validate_document(doc, CATALOG) == []
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "message"),
+    [
+        ({"on_breach": "halt"}, 'routes.extraction.split.guardrails.on_breach: "halt" is not one of "alert", "stop"'),
+        (
+            {"max_pass_rate_drop": 2},
+            "routes.extraction.split.guardrails.max_pass_rate_drop: 2 is greater than the maximum of 1",
+        ),
+        (
+            {"max_cost_increase": -0.1},
+            "routes.extraction.split.guardrails.max_cost_increase: -0.1 is less than the minimum of 0",
+        ),
+        ({}, "routes.extraction.split.guardrails: expected at least 1 entry"),
+        ({"max_cost": 0.1}, "routes.extraction.split.guardrails: unknown field 'max_cost'"),
+    ],
+)
+def test_validate__bad_split_guardrails__path_precise_message(guardrails, message):
+    assert [str(e) for e in validate_document(_with_guardrails(guardrails), CATALOG)] == [message]
