@@ -18,6 +18,7 @@ admin.site.site_url = "/dashboards/"
 
 urlpatterns = [
     path("", dashboard_views.PAGE_VIEWS["overview"], name="overview"),
+    path("canary/draft/", dashboard_views.PAGE_VIEWS["canary-draft"], name="canary-draft"),
     *[
         path(f"{name}/", dashboard_views.PAGE_VIEWS[name], name=name)
         for name, _ in dashboard_views.PAGES

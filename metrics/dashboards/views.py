@@ -8,15 +8,21 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
-from django.http import HttpRequest
-from django.views.generic import TemplateView
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.generic import TemplateView, View
 
+from controlplane.errors import DomainError, InvalidInput, NotFound
 from metrics.alerts import selectors as alert_selectors
 from metrics.alerts.detectors import DETECTORS
+from metrics.canary import services as canary_services
 from metrics.dashboards import charts
 from metrics.dashboards import selectors as sel
 from metrics.reports import selectors as report_sel
 from metrics.rules.periods import month_end, month_previous, month_start
+from routing.models import Policy
+from routing.roles import PERM_EDIT_DRAFT
 
 VIEW_PERMISSION = "routing.view_policy"
 
@@ -227,10 +233,47 @@ class CanaryPage(DashboardPage):
         splits = built["data"]["splits"]
         built["has_data"] = True  # the page says itself when the live version has no split
         built["figures"] = {f"split-{i}": charts.canary_differences(s) for i, s in enumerate(splits)}
+        built["can_draft"] = self.request.user.has_perm(PERM_EDIT_DRAFT)
         for i, s in enumerate(splits):
             s["figure_id"] = f"fig-split-{i}"
             s["has_traffic"] = any(a["requests"] for a in s["arms"])
         return built
+
+
+class CanaryDraft(DashboardAccess, View):
+    """POST "Promote arm" / "Stop canary": a draft of the live version with the split collapsed
+    (editor role or above; refused while a draft exists), then the policy's admin page to review
+    and publish it."""
+
+    http_method_names = ["post"]
+    ACTIONS: ClassVar[dict[str, bool]] = {"promote": True, "stop": False}  # action -> keep the arm
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        data = request.POST
+        try:
+            missing = {name: ["This field is required."] for name in ("policy", "route", "arm") if not data.get(name)}
+            if data.get("action") not in self.ACTIONS:
+                missing["action"] = ["one of: promote, stop"]
+            if missing:
+                raise InvalidInput("Invalid canary action.", missing)
+            policy = Policy.objects.filter(slug=data["policy"]).first()
+            if policy is None:
+                raise NotFound(f"No policy '{data['policy']}'.", {"policy": ["not found"]})
+            canary_services.canary_draft_collapse(
+                policy=policy,
+                route=data["route"],
+                arm=data["arm"],
+                keep=self.ACTIONS[data["action"]],
+                user=request.user,
+            )
+        except DomainError as exc:
+            return TemplateResponse(
+                request,
+                "metrics/canary_error.html",
+                {"message": exc.message, "errors": exc.errors, "status": exc.status_code, "pages": PAGES},
+                status=exc.status_code,
+            )
+        return HttpResponseRedirect(reverse("admin:routing_policy_change", args=[policy.pk]))
 
 
 class AlertsPage(DashboardPage):
@@ -300,5 +343,6 @@ PAGE_VIEWS: dict[str, Callable[..., Any]] = {
     "budget": BudgetPage.as_view(),
     "worksheet": WorksheetPage.as_view(),
     "canary": CanaryPage.as_view(),
+    "canary-draft": CanaryDraft.as_view(),
     "alerts": AlertsPage.as_view(),
 }

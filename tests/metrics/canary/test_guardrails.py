@@ -98,3 +98,54 @@ def test_guardrail__equal_arms__no_alert(post: Any) -> None:
     assert not Alert.objects.filter(policy=policy, detector="canary_guardrail", status=Alert.Status.OPEN).exists()
     policy.refresh_from_db()
     assert policy.live_version.number == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("action", "weights"), [("stop", {"control": 100, "canary": 0}), ("promote", {"control": 0, "canary": 100})]
+)
+def test_canary_buttons__editor__draft_with_the_split_collapsed(
+    client: Any, make_user: Any, action: str, weights: dict
+) -> None:
+    policy, _ = guarded_policy("alert")
+    client.force_login(make_user("editor"))
+
+    page = client.get("/dashboards/canary/", {"policy": "checkout"}).content.decode()
+    response = client.post(
+        "/dashboards/canary/draft/", {"policy": "checkout", "route": "extraction", "arm": "canary", "action": action}
+    )
+
+    assert 'value="promote"' in page
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/routing/policy/{policy.pk}/change/"
+    draft = PolicyVersion.objects.get(policy=policy, status=PolicyVersion.Status.DRAFT)
+    assert {a["name"]: a["weight"] for a in draft.document["routes"]["extraction"]["split"]["arms"]} == weights
+    policy.refresh_from_db()
+    assert policy.live_version.number == 1  # nothing published: a publisher reviews the draft
+
+
+@pytest.mark.django_db
+def test_canary_buttons__bad_input_or_existing_draft_or_viewer__refused_nothing_written(
+    client: Any, make_user: Any
+) -> None:
+    policy, _ = guarded_policy("alert")
+    client.force_login(make_user("editor"))
+    url = "/dashboards/canary/draft/"
+    base = {"policy": "checkout", "route": "extraction", "arm": "canary", "action": "stop"}
+
+    unknown_arm = client.post(url, {**base, "arm": "nope"})
+    control = client.post(url, {**base, "arm": "control"})
+    bad_action = client.post(url, {**base, "action": "explode"})
+    assert (unknown_arm.status_code, control.status_code, bad_action.status_code) == (400, 400, 400)
+    assert "arm" in unknown_arm.content.decode()
+    assert "action" in bad_action.content.decode()
+    assert not PolicyVersion.objects.filter(policy=policy, status=PolicyVersion.Status.DRAFT).exists()
+
+    client.force_login(make_user("viewer"))
+    assert 'value="promote"' not in client.get("/dashboards/canary/", {"policy": "checkout"}).content.decode()
+    assert client.post(url, base).status_code == 403
+    assert not PolicyVersion.objects.filter(policy=policy, status=PolicyVersion.Status.DRAFT).exists()
+
+    client.force_login(make_user("editor"))
+    assert client.post(url, base).status_code == 302
+    assert client.post(url, base).status_code == 409  # a draft exists: not overwritten
