@@ -35,6 +35,7 @@ api_urlpatterns = [
     path("budget/", dashboard_apis.MetricsBudgetApi.as_view(), name="budget"),
     path("worksheet/", dashboard_apis.MetricsWorksheetApi.as_view(), name="worksheet"),
     path("canary/", dashboard_apis.MetricsCanaryApi.as_view(), name="canary"),
+    path("attribution/", dashboard_apis.MetricsAttributionApi.as_view(), name="attribution"),
     path("reports/<str:policy>/<str:month>/", report_apis.MetricsReportApi.as_view(), name="report"),
     path("whatif/", whatif_apis.MetricsWhatIfApi.as_view(), name="whatif"),
     path("alerts/", alert_apis.AlertListApi.as_view(), name="alerts"),

@@ -3,9 +3,9 @@ selector output as documented in the OpenAPI schema."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,6 +39,10 @@ class MetricsApi(APIView):
     selector: ClassVar[sel.DashboardSelector]
 
     def get(self, request: Request) -> Response:
+        return self.respond(request, type(self).selector)
+
+    def respond(self, request: Request, selector: Any) -> Response:
+        """The filters parsed and checked (400/404 naming the parameter), then `selector`'s data."""
         policies = sel.policy_choices()
         slug = request.query_params.get("policy")
         if slug and slug not in {p.slug for p in policies}:
@@ -58,7 +62,7 @@ class MetricsApi(APIView):
         f, _ = sel.dashboard_filters_parse(request.query_params, policies)
         if f.policy is None:
             raise NotFound("No policy exists yet.", {"policy": ["not found"]})
-        return Response(type(self).selector(f))
+        return Response(selector(f))
 
 
 class MetricsOverviewApi(MetricsApi):
@@ -475,3 +479,61 @@ class MetricsCanaryApi(MetricsApi):
     )
     def get(self, request: Request) -> Response:
         return super().get(request)
+
+
+ATTRIBUTION_PARAMETERS = [
+    *FILTER_PARAMETERS,
+    OpenApiParameter("dimension", str, description="arm, client, or an attribute key the live version declares"),
+    OpenApiParameter("sort", str, description=f"one of {', '.join(sel.ATTRIBUTION_SORTS)} (default cost_usd)"),
+]
+
+
+class MetricsAttributionApi(MetricsApi):
+    """Cost, requests, cost per request, escalation and pass rate per value of one dimension."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MetricsAttribution"
+
+        filters = FiltersSerializer()
+        dimension = S()
+        dimensions = serializers.ListField(child=S())
+        sort = S()
+        rows = list_of(
+            "AttributionRow",
+            value=S(),
+            cost_usd=F(),
+            requests=I(),
+            cost_per_request_usd=nullable(F()),
+            escalation_rate=nullable(F()),
+            pass_rate=nullable(F()),
+            unpriced=I(),
+            cost_share=nullable(F()),
+        )
+        total_cost_usd = F()
+        total_requests = I()
+        folded = serializers.BooleanField(help_text="some values past the daily cap count under (other)")
+        cap_per_day = I()
+        none_label = S()
+
+    @extend_schema(
+        operation_id="metrics_attribution",
+        parameters=ATTRIBUTION_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Cost and quality by the values of one dimension (team, tenant, arm, client app...)",
+    )
+    def get(self, request: Request) -> Response:
+        dimension = request.query_params.get("dimension") or "client"
+        sort = request.query_params.get("sort") or "cost_usd"
+        if sort not in sel.ATTRIBUTION_SORTS:
+            raise InvalidInput("Invalid sort.", {"sort": [f"one of {', '.join(sel.ATTRIBUTION_SORTS)}"]})
+
+        def selector(f: sel.DashboardFilters) -> dict[str, Any]:
+            if dimension not in sel.dimension_choices(f):
+                raise InvalidInput(
+                    "Unknown dimension.",
+                    {"dimension": [f"not a dimension of this policy: one of {', '.join(sel.dimension_choices(f))}"]},
+                )
+            return sel.dashboard_attribution(f, dimension, sort)
+
+        return self.respond(request, selector)
