@@ -566,3 +566,23 @@ def canary_differences(split: dict[str, Any]) -> go.Figure:
     fig.update_xaxes(tickformat="+.0%", zeroline=False)
     fig.update_layout(margin={"l": 200})
     return fig
+
+
+def attribution_cost(data: dict[str, Any]) -> go.Figure:
+    """Cost per value of the dimension (the 25 largest), with requests and cost per request on hover."""
+    rows = sorted(data["rows"], key=lambda r: r["cost_usd"], reverse=True)[:25][::-1]
+    fig = go.Figure()
+    fig.add_bar(
+        y=[r["value"] for r in rows],
+        x=[r["cost_usd"] for r in rows],
+        orientation="h",
+        name="Cost",
+        marker_color=[MUTED if r["value"] in ("(other)", "(none)") else "#3b6fd8" for r in rows],
+        customdata=[[r["requests"], r["cost_per_request_usd"] or 0] for r in rows],
+        hovertemplate="%{y}<br>$%{x:,.2f} over %{customdata[0]:,} requests"
+        "<br>$%{customdata[1]:.5f} per request<extra></extra>",
+    )
+    base_layout(fig, x_title="Cost ($)", height=max(220, 60 + 28 * len(rows)), legend=False)
+    fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
+    fig.update_layout(margin={"l": 160})
+    return fig

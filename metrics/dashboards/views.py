@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,6 +21,7 @@ from metrics.alerts.detectors import DETECTORS
 from metrics.canary import services as canary_services
 from metrics.dashboards import charts
 from metrics.dashboards import selectors as sel
+from metrics.dashboards.definitions import csv_cell
 from metrics.reports import selectors as report_sel
 from metrics.rules.periods import month_end, month_previous, month_start
 from routing.models import Policy
@@ -36,6 +39,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("budget", "Budget burn"),
     ("worksheet", "Routing worksheet"),
     ("canary", "Canary"),
+    ("attribution", "Attribution"),
     ("alerts", "Alerts"),
 )
 
@@ -240,6 +244,47 @@ class CanaryPage(DashboardPage):
         return built
 
 
+class AttributionPage(DashboardPage):
+    """The numbers by the values of one dimension (`?dimension=team&sort=cost_usd`), with the
+    filters; `?format=csv` gives the table as CSV (the same URL, shareable)."""
+
+    page, title = "attribution", "Attribution"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.GET.get("format") == "csv":
+            f, _, _ = filters_from_request(request)
+            data = self._data(f)
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            slug = f.policy.slug if f.policy else "none"
+            response["Content-Disposition"] = f'attachment; filename="signalbox-{slug}-by-{data["dimension"]}.csv"'
+            writer = csv.writer(response)
+            columns = ("value", "cost_usd", "requests", "cost_per_request_usd", "escalation_rate", "pass_rate")
+            writer.writerow((data["dimension"], *columns[1:]))
+            for row in data["rows"]:
+                writer.writerow([csv_cell(row[c]) for c in columns])
+            return response
+        return super().get(request, *args, **kwargs)
+
+    def _data(self, f: sel.DashboardFilters) -> dict[str, Any]:
+        choices = sel.dimension_choices(f)
+        dimension = self.request.GET.get("dimension") or ""
+        dimension = dimension if dimension in choices else choices[-1]
+        return sel.dashboard_attribution(f, dimension, self.request.GET.get("sort") or "cost_usd")
+
+    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        data = self._data(f)
+        keep = {k: v for k, v in f.params().items() if k not in ("dimension", "sort")}
+        return {
+            "data": data,
+            "has_data": True,
+            "figures": {"attribution": charts.attribution_cost(data)} if data["rows"] else {},
+            "keep": keep,
+            "sorts": sel.ATTRIBUTION_SORTS,
+            "csv_query": urlencode({**keep, "dimension": data["dimension"], "sort": data["sort"], "format": "csv"}),
+            "sort_query": urlencode({**keep, "dimension": data["dimension"]}),
+        }
+
+
 class CanaryDraft(DashboardAccess, View):
     """POST "Promote arm" / "Stop canary": a draft of the live version with the split collapsed
     (editor role or above; refused while a draft exists), then the policy's admin page to review
@@ -344,5 +389,6 @@ PAGE_VIEWS: dict[str, Callable[..., Any]] = {
     "worksheet": WorksheetPage.as_view(),
     "canary": CanaryPage.as_view(),
     "canary-draft": CanaryDraft.as_view(),
+    "attribution": AttributionPage.as_view(),
     "alerts": AlertsPage.as_view(),
 }

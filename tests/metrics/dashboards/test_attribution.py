@@ -91,3 +91,21 @@ def test_attribution_api__unknown_dimension_or_sort__400_naming_it(teams: Any, a
     assert "dimension" in unknown.json()["errors"]
     assert bad_sort.status_code == 400
     assert "sort" in bad_sort.json()["errors"]
+
+
+def test_attribution_page__table_chart_and_csv_of_the_same_url(teams: Any, client: Any, make_user: Any) -> None:
+    client.force_login(make_user("viewer"))
+    params = {"policy": "checkout", "dimension": "team", "sort": "requests"}
+
+    page = client.get("/dashboards/attribution/", params)
+    export = client.get("/dashboards/attribution/", {**params, "format": "csv"})
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'id="attribution-rows"' in html
+    assert 'id="fig-attribution"' in html
+    lines = export.content.decode().strip().splitlines()
+    assert lines[0] == "team,cost_usd,requests,cost_per_request_usd,escalation_rate,pass_rate"
+    assert {line.split(",")[0] for line in lines[1:]} == {"search", "ads", "billing", "(none)"}
+    requests = [int(line.split(",")[2]) for line in lines[1:]]
+    assert requests == sorted(requests, reverse=True)
