@@ -109,3 +109,19 @@ def test_attribution_page__table_chart_and_csv_of_the_same_url(teams: Any, clien
     assert {line.split(",")[0] for line in lines[1:]} == {"search", "ads", "billing", "(none)"}
     requests = [int(line.split(",")[2]) for line in lines[1:]]
     assert requests == sorted(requests, reverse=True)
+
+
+def test_report__cost_by_team__the_months_costliest_teams(teams: Any, client: Any, make_user: Any) -> None:
+    client.force_login(make_user("viewer"))
+    month = (NOW - timedelta(hours=1)).strftime("%Y-%m")
+
+    data = client.get(f"/reports/checkout/{month}/report.json").json()
+    html = client.get(f"/reports/checkout/{month}/").content.decode()
+
+    by = {d["dimension"]: d for d in data["by_dimension"]}
+    assert set(by) == {"team", "tenant"}
+    in_month = [r for r in teams if r["timestamp"][:7] == month]
+    raw = sum(Decimal(str(r["cost_usd"])) for r in in_month)
+    assert _cents(by["team"]["total_cost_usd"]) == _cents(raw)
+    assert 'id="by-team"' in html
+    assert "Cost by tenant" in html
