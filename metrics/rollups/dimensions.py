@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -163,16 +164,24 @@ def _lock(cursor: Any, vendor: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FOLD_LOCK])
 
 
-def _admit(cursor: Any, rows: list[tuple[Any, ...]]) -> dict[tuple[Any, int, str], set[str]]:
-    """The values kept per (day, policy, key) among those of `rows` (inbox rows), admitting new
-    ones while the day has room: heaviest (most requests in `rows`) first, ties by value."""
+def _weights_of(rows: list[tuple[Any, ...]]) -> list[tuple[Any, int, str, str, int]]:
+    """(day, policy, key, value, requests) of inbox-shaped rows, (none) left out."""
     i_hour, i_policy = _INBOX_COLUMNS.index("hour"), _INBOX_COLUMNS.index("policy_id")
     i_key, i_value = _INBOX_COLUMNS.index("dim_key"), _INBOX_COLUMNS.index("dim_value")
     i_requests = _INBOX_COLUMNS.index("requests")
+    return [
+        (_day_of(row[i_hour]), row[i_policy], row[i_key], row[i_value], row[i_requests])
+        for row in rows
+        if row[i_value] != DIMENSION_NONE
+    ]
+
+
+def _admit(cursor: Any, weights: Iterable[tuple[Any, int, str, str, int]]) -> dict[tuple[Any, int, str], set[str]]:
+    """The values kept per (day, policy, key) among those weighed, admitting new ones while the
+    day has room: heaviest (most requests in this fold) first, ties by value."""
     weight: dict[tuple[Any, int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        if row[i_value] != DIMENSION_NONE:
-            weight[(_day_of(row[i_hour]), row[i_policy], row[i_key])][row[i_value]] += row[i_requests]
+    for day, policy_id, key, value, requests in weights:
+        weight[(day, policy_id, key)][value] += int(requests or 0)
     kept: dict[tuple[Any, int, str], set[str]] = {}
     new_rows = []
     for group, values in weight.items():
@@ -204,7 +213,7 @@ def _fold_rows(cursor: Any, rows: list[tuple[Any, ...]]) -> int:
     number of hourly cells written."""
     if not rows:
         return 0
-    kept = _admit(cursor, rows)
+    kept = _admit(cursor, _weights_of(rows))
     n_dims = len(ROLLUP_DIMENSIONS)
     i_hour, i_policy = _INBOX_COLUMNS.index("hour"), _INBOX_COLUMNS.index("policy_id")
     i_key, i_value = _INBOX_COLUMNS.index("dim_key"), _INBOX_COLUMNS.index("dim_value")
@@ -239,6 +248,76 @@ def _fold_rows(cursor: Any, rows: list[tuple[Any, ...]]) -> int:
     return len(hourly)
 
 
+# PostgreSQL folds in SQL: the deltas of one round are moved into a session temp table, their values
+# admitted (the one step in Python: a row per distinct value), and the cells upserted by two
+# INSERT … SELECT … GROUP BY over it (the Python path writes a row at a time: ≈ 25× slower).
+_TAKEN = "metrics_dimension_taken"
+_TAKEN_CREATE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_TAKEN} AS "  # noqa: S608 - constant identifiers
+    f"SELECT id, {', '.join(_INBOX_COLUMNS)} FROM metrics_dimension_inbox WITH NO DATA"
+)
+
+
+def _pg_fold_taken(cursor: Any) -> int:
+    """Admit the values in the temp table and add its deltas to the hourly and daily cells."""
+    cursor.execute(
+        f"SELECT date_trunc('day', hour, 'UTC'), policy_id, dim_key, dim_value, sum(requests) FROM {_TAKEN} "  # noqa: S608 - constant identifiers
+        "WHERE dim_value <> %s GROUP BY 1, 2, 3, 4",
+        [DIMENSION_NONE],
+    )
+    _admit(cursor, cursor.fetchall())
+    value = (
+        f"CASE WHEN t.dim_value = '{DIMENSION_NONE}' OR v.dim_value IS NOT NULL "
+        f"THEN t.dim_value ELSE '{DIMENSION_OTHER}' END"
+    )
+    written = 0
+    for table, time_column, when in (
+        ("metrics_dimension_hourly", "hour", "t.hour"),
+        ("metrics_dimension_daily", "day_start", "date_trunc('day', t.hour, 'UTC')"),
+    ):
+        key_columns = ", ".join((time_column, *CELL_KEY[1:]))
+        select = [when, "t.policy_id", "t.dim_key", value, *(f"t.{d}" for d in ROLLUP_DIMENSIONS[2:])]
+        merge = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in ROLLUP_MEASURES)
+        cursor.execute(
+            f"INSERT INTO {table} ({key_columns}, {sql.MEASURES}) "  # noqa: S608 - constant identifiers
+            f"SELECT {', '.join(select)}, {', '.join(f'sum(t.{m})' for m in ROLLUP_MEASURES)} FROM {_TAKEN} AS t "
+            "LEFT JOIN metrics_dimension_value AS v ON v.day_start = date_trunc('day', t.hour, 'UTC') "
+            "AND v.policy_id = t.policy_id AND v.dim_key = t.dim_key AND v.dim_value = t.dim_value "
+            f"GROUP BY {', '.join(str(i + 1) for i in range(len(select)))} "
+            f"ON CONFLICT ({key_columns}) DO UPDATE SET {merge}"
+        )
+        written = written or cursor.rowcount
+    cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
+    return written
+
+
+# The psycopg connections whose session has the temp table (created once a session, as the
+# ingest's staging table is).
+_taken_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _taken_ensure(cursor: Any, using: str) -> None:
+    session = connections[using].connection
+    if session in _taken_sessions:
+        return
+    cursor.execute(_TAKEN_CREATE)
+    transaction.on_commit(lambda: _taken_sessions.add(session), using=using)
+
+
+def _pg_take(cursor: Any, limit: int, using: str) -> int:
+    """Move up to `limit` inbox deltas (oldest first) into the temp table; return how many."""
+    _taken_ensure(cursor, using)
+    cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
+    columns = ", ".join(("id", *_INBOX_COLUMNS))
+    cursor.execute(
+        f"INSERT INTO {_TAKEN} ({columns}) SELECT {columns} FROM metrics_dimension_inbox ORDER BY id LIMIT %s",  # noqa: S608 - constant identifiers
+        [limit],
+    )
+    # Exactly the rows copied (by id): a delta committing meanwhile stays for the next round.
+    cursor.execute(f"DELETE FROM metrics_dimension_inbox WHERE id IN (SELECT id FROM {_TAKEN})")  # noqa: S608 - constant identifiers
+    return int(cursor.rowcount)
+
+
 def dimension_rollups_update(*, limit: int = 20000, max_rounds: int = 1000, using: str = DEFAULT_DB_ALIAS) -> int:
     """Fold pending dimension deltas into the dimension cells; return how many deltas were folded.
 
@@ -251,15 +330,21 @@ def dimension_rollups_update(*, limit: int = 20000, max_rounds: int = 1000, usin
     for _ in range(max_rounds):
         with transaction.atomic(using=using), connection.cursor() as cursor:
             _lock(cursor, connection.vendor)
-            cursor.execute(
-                f"DELETE FROM metrics_dimension_inbox WHERE id IN "  # noqa: S608 - constant identifiers
-                f"(SELECT id FROM metrics_dimension_inbox ORDER BY id LIMIT %s) RETURNING {columns}",
-                [limit],
-            )
-            rows = [tuple(r) for r in cursor.fetchall()]
-            _fold_rows(cursor, rows)
-        total += len(rows)
-        if len(rows) < limit:
+            if connection.vendor == "postgresql":
+                taken = _pg_take(cursor, limit, using)
+                if taken:
+                    _pg_fold_taken(cursor)
+            else:
+                cursor.execute(
+                    f"DELETE FROM metrics_dimension_inbox WHERE id IN "  # noqa: S608 - constant identifiers
+                    f"(SELECT id FROM metrics_dimension_inbox ORDER BY id LIMIT %s) RETURNING {columns}",
+                    [limit],
+                )
+                rows = [tuple(r) for r in cursor.fetchall()]
+                _fold_rows(cursor, rows)
+                taken = len(rows)
+        total += taken
+        if taken < limit:
             break
     return total
 
@@ -331,13 +416,15 @@ def dimension_rollups_rebuild(
                 [policy_id, *bounds],
             )
         if vendor == "postgresql":
+            _taken_ensure(cursor, using)
+            cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
             cursor.execute(
-                sql.dimension_rows_sql(vendor, "metrics_decision", "WHERE policy_id = %s AND ts >= %s AND ts < %s"),
+                f"INSERT INTO {_TAKEN} ({', '.join(_INBOX_COLUMNS)}) "
+                + sql.dimension_rows_sql(vendor, "metrics_decision", "WHERE policy_id = %s AND ts >= %s AND ts < %s"),
                 [*declared_params({policy_id: keys}), policy_id, *bounds],
             )
-            rows = [tuple(r) for r in cursor.fetchall()]
-        else:
-            rows = _sqlite_rows(cursor, policy_id, keys, bounds)
+            return _pg_fold_taken(cursor)
+        rows = _sqlite_rows(cursor, policy_id, keys, bounds)
         return _fold_rows(cursor, rows)
 
 
