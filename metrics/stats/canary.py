@@ -258,7 +258,8 @@ def _proportion(metric: str, x1: int, n1: int, x2: int, n2: int, blocked: bool, 
         verdict = _direction(seq[0], seq[1], lower_is_better)
     if needs and verdict in ("no difference yet", "too little data"):
         factor = sample_needed(variance, PROPORTION_TAU, METRIC_ALPHA, PROPORTION_TAU)
-        needed = None if factor is None else max(MIN_REQUESTS, math.ceil(factor * max(n1, 1)))
+        # None when unknown, or when the sample already resolves τ (the arm is within ±τ).
+        needed = None if factor is None or factor <= 1.0 else max(MIN_REQUESTS, math.ceil(factor * max(n1, 1)))
     return Comparison(metric, label, p2, p1, d, _ratio(d, p2), interval, seq, verdict, needed, method)
 
 
@@ -288,7 +289,7 @@ def _hourly(metric: str, a: Moments, c: Moments, requests: int, blocked: bool, n
     needed = None
     if needs and verdict in ("no difference yet", "too little data"):
         factor = sample_needed(variance, tau, METRIC_ALPHA, tau)
-        needed = None if factor is None else math.ceil(factor * max(a.n, MIN_HOURS) / a.n * requests)
+        needed = None if factor is None or factor <= 1.0 else math.ceil(factor * max(a.n, MIN_HOURS) / a.n * requests)
     return Comparison(metric, label, c.mean, a.mean, d, d / c.mean, interval, seq, verdict, needed, method)
 
 
