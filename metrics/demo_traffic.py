@@ -75,6 +75,10 @@ class TrafficReport:
     per_policy: dict[str, int] = field(default_factory=dict)
 
 
+DEMO_TEAMS = ("search", "billing", "onboarding", "risk")
+DEMO_TENANTS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne")
+
+
 def _diurnal(hour: float) -> float:
     """Relative traffic by UTC hour: a working-day peak around 14:00, a trough at night."""
     return 0.25 + math.exp(-((hour - 14.0) ** 2) / 18.0)
@@ -213,11 +217,20 @@ def _one_request(
         fields["context_tokens"] = 150_000
     decision = client.decide(
         task,
+        # A request id per request: the demo canary's split (document-pipeline, classification)
+        # hashes it, so a tenth of those requests reach the canary arm.
+        request_id=f"demo-{report.decisions:09d}",
         prompt_tokens=prompt_tokens,
         user_tier=fields.pop("user_tier", rng.choice(("free", "pro", "enterprise"))),
         **fields,
     )
     report.decisions += 1
+    # The demo's declared dimensions (team, tenant), drawn from the request count, not from `rng`,
+    # so the rest of the traffic is the same with or without them.
+    attributes = {
+        "team": DEMO_TEAMS[(report.decisions * 7) % len(DEMO_TEAMS)],
+        "tenant": DEMO_TENANTS[(report.decisions * 13) % len(DEMO_TENANTS) % (1 + report.decisions % 7)],
+    }
     step = None
     attempt = 1
     elapsed = 0.0
@@ -242,6 +255,7 @@ def _one_request(
             tokens_in=prompt_tokens,
             tokens_out=tokens_out,
             started_at=at,
+            attributes=attributes,
         )
         report.records += 1
         elapsed += latency

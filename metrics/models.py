@@ -17,6 +17,8 @@ from metrics.schema import (  # noqa: F401  (re-exported: the dashboards import 
     BUCKET_FIELDS,
     LATENCY_BOUNDS_MS,
     LATENCY_BUCKETS,
+    MAX_ATTRIBUTE_KEY,
+    MAX_ATTRIBUTE_VALUE,
     MAX_MODEL,
     MAX_OUTCOME,
     MAX_PROVIDER,
@@ -188,6 +190,99 @@ class RollupInbox(_RollupFields):
 
     def __str__(self) -> str:
         return f"delta {self.pk} for {self.hour:%Y-%m-%d %H}h"
+
+
+class _DimensionFields(_RollupFields):
+    """A rollup cell split further by one dimension: the routing fields of `_Dimensions`, one
+    dimension key (`arm`, `client` or an attribute key the policy declares) and its value, and the
+    same measures as the plain cells.
+
+    Why a table of its own beside `metrics_rollup_hourly` rather than more columns there: a cell
+    with every dimension as a column multiplies the plain cells by the product of the dimensions'
+    values (3 dimensions of 1,000 values: up to 10^9 per routing cell), and every existing read
+    would pay for it. Keyed by one (key, value) at a time, the rows grow by the *sum* of the values
+    kept (bounded per day by `DIMENSION_VALUES_PER_DAY`), the plain rollups, their indexes and
+    every query over them stay as they were, and a breakdown by one dimension combined with any
+    routing field (team × route, tenant × model, arm × outcome) reads one key's rows. What it does
+    not answer is a breakdown by two declared dimensions at once (team × tenant).
+    """
+
+    dim_key = models.CharField(max_length=MAX_ATTRIBUTE_KEY)
+    dim_value = models.CharField(max_length=MAX_ATTRIBUTE_VALUE)
+
+    class Meta:
+        abstract = True
+
+
+class DimensionRollupHourly(_DimensionFields):
+    """One hourly dimension cell; written only by `metrics.rollups.dimensions`."""
+
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
+    class Meta:
+        db_table = "metrics_dimension_hourly"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "policy_id", "dim_key", "dim_value", *ROLLUP_DIMENSIONS[2:]],
+                name="dimension_hourly_cell",
+            ),
+        ]
+        indexes = [models.Index(fields=["policy_id", "dim_key", "hour"], name="dimension_hourly_key")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.dim_key}={self.dim_value} {self.route}/{self.model}"
+
+
+class DimensionRollupDaily(_DimensionFields):
+    """One daily dimension cell: the day's hourly dimension cells summed (written with them)."""
+
+    day_start = models.DateTimeField(help_text="Start of the UTC day.")
+
+    class Meta:
+        db_table = "metrics_dimension_daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day_start", "policy_id", "dim_key", "dim_value", *ROLLUP_DIMENSIONS[2:]],
+                name="dimension_daily_cell",
+            ),
+        ]
+        indexes = [models.Index(fields=["policy_id", "dim_key", "day_start"], name="dimension_daily_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day_start:%Y-%m-%d} {self.dim_key}={self.dim_value} {self.route}/{self.model}"
+
+
+class DimensionInbox(_DimensionFields):
+    """A dimension delta of one ingest, with the value as the record carried it (not yet capped)."""
+
+    id = models.BigAutoField(primary_key=True)
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+
+    class Meta:
+        db_table = "metrics_dimension_inbox"
+
+    def __str__(self) -> str:
+        return f"dimension delta {self.pk} for {self.hour:%Y-%m-%d %H}h"
+
+
+class DimensionValue(models.Model):
+    """A value admitted under a dimension for one policy and UTC day: the first
+    `DIMENSION_VALUES_PER_DAY` values seen that day (the heaviest first within one fold) are kept,
+    the rest of the day's values count under `(other)`."""
+
+    day_start = models.DateTimeField()
+    policy_id = models.IntegerField()
+    dim_key = models.CharField(max_length=MAX_ATTRIBUTE_KEY)
+    dim_value = models.CharField(max_length=MAX_ATTRIBUTE_VALUE)
+
+    class Meta:
+        db_table = "metrics_dimension_value"
+        constraints = [
+            models.UniqueConstraint(fields=["day_start", "policy_id", "dim_key", "dim_value"], name="dimension_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day_start:%Y-%m-%d} {self.dim_key}={self.dim_value}"
 
 
 class ReportReview(models.Model):

@@ -6,6 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 # Re-exported (`X as X`: explicit, the module is checked with implicit re-exports off).
+from signalbox_client.protocol import BUILTIN_DIMENSIONS as BUILTIN_DIMENSIONS
+from signalbox_client.protocol import DIMENSION_ARM as DIMENSION_ARM
+from signalbox_client.protocol import DIMENSION_CLIENT as DIMENSION_CLIENT
+from signalbox_client.protocol import DIMENSION_NONE as DIMENSION_NONE
+from signalbox_client.protocol import DIMENSION_OTHER as DIMENSION_OTHER
+from signalbox_client.protocol import DIMENSION_VALUES_PER_DAY as DIMENSION_VALUES_PER_DAY
+from signalbox_client.protocol import MAX_ATTRIBUTE_KEY as MAX_ATTRIBUTE_KEY
+from signalbox_client.protocol import MAX_ATTRIBUTE_VALUE as MAX_ATTRIBUTE_VALUE
 from signalbox_client.protocol import MAX_MODEL as MAX_MODEL
 from signalbox_client.protocol import MAX_OUTCOME as MAX_OUTCOME
 from signalbox_client.protocol import MAX_PROVIDER as MAX_PROVIDER

@@ -18,6 +18,7 @@ admin.site.site_url = "/dashboards/"
 
 urlpatterns = [
     path("", dashboard_views.PAGE_VIEWS["overview"], name="overview"),
+    path("canary/draft/", dashboard_views.PAGE_VIEWS["canary-draft"], name="canary-draft"),
     *[
         path(f"{name}/", dashboard_views.PAGE_VIEWS[name], name=name)
         for name, _ in dashboard_views.PAGES
@@ -33,6 +34,8 @@ api_urlpatterns = [
     path("latency/", dashboard_apis.MetricsLatencyApi.as_view(), name="latency"),
     path("budget/", dashboard_apis.MetricsBudgetApi.as_view(), name="budget"),
     path("worksheet/", dashboard_apis.MetricsWorksheetApi.as_view(), name="worksheet"),
+    path("canary/", dashboard_apis.MetricsCanaryApi.as_view(), name="canary"),
+    path("attribution/", dashboard_apis.MetricsAttributionApi.as_view(), name="attribution"),
     path("reports/<str:policy>/<str:month>/", report_apis.MetricsReportApi.as_view(), name="report"),
     path("whatif/", whatif_apis.MetricsWhatIfApi.as_view(), name="whatif"),
     path("alerts/", alert_apis.AlertListApi.as_view(), name="alerts"),

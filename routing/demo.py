@@ -118,6 +118,7 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
         },
     },
     "budget": {"daily_usd": 20, "monthly_usd": 420, "downgrade_at": 0.9},
+    "dimensions": ["team", "tenant"],
 }
 
 DOCUMENT_PIPELINE: dict[str, Any] = {
@@ -195,6 +196,7 @@ DOCUMENT_PIPELINE: dict[str, Any] = {
         },
     },
     "budget": {"daily_usd": 200, "monthly_usd": 5000, "downgrade_at": 0.9},
+    "dimensions": ["team", "tenant"],
 }
 
 DEMO_POLICIES = {

@@ -8,6 +8,7 @@ expectation checks, no Django), `evaluation` (`alerts_evaluate`: every policy, e
 (payloads, signing, sending, retries), `channels` (channel writes), `access` (permissions and
 actors), `selectors` (reads of alerts) and `apis`.
 
-May import `metrics.rollups`, `metrics.rules`, `metrics.budget`, `metrics.stats`, `metrics.models`,
-`metrics.shapes`, `routing` and `controlplane`.
+May import `metrics.rollups`, `metrics.rules`, `metrics.budget`, `metrics.stats`, `metrics.canary`
+(its reads, and the guardrail stop the evaluator applies), `metrics.models`, `metrics.shapes`,
+`routing` and `controlplane`.
 """

@@ -22,16 +22,19 @@ from django.utils import timezone
 from controlplane.errors import InvalidInput
 from metrics.alerts import lifecycle
 from metrics.alerts.delivery import deliveries_sweep
-from metrics.alerts.detectors import detectors_run
-from metrics.alerts.detectors.base import BudgetView, Context, Evaluation, RouteView
+from metrics.alerts.detectors import canary_guardrail, detectors_run
+from metrics.alerts.detectors.base import BudgetView, CanaryView, Context, Evaluation, RouteView
 from metrics.alerts.reads import RouteTotals, hourly_spend, route_totals
 from metrics.alerts.windows import Windows
 from metrics.budget.thresholds import spend_thresholds
+from metrics.canary import services as canary_services
+from metrics.canary.selectors import CANARY_LOOKBACK, canary_guarded_splits
 from metrics.models import Alert
 from metrics.rules.bands import route_doc
 from routing.models import Policy
 
 logger = logging.getLogger(__name__)
+CANARY_GUARDRAIL = canary_guardrail.DETECTOR.name  # the detector whose breaches may stop an arm
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,11 @@ def policy_context(policy: Policy, *, at: datetime) -> Context:
                         merged[h] += v
                 scope_spend = merged
             budgets.append(BudgetView(scope, budget, scope_spend, w, thresholds))
-    return Context(w, routes, budgets)
+    canaries = [
+        CanaryView(s.split.route, s.split.guardrails, s.versions, s.verdict)
+        for s in canary_guarded_splits(policy, start=w.end - CANARY_LOOKBACK, end=w.end)
+    ]
+    return Context(w, routes, budgets, canaries)
 
 
 def policy_evaluate(policy: Policy, *, at: datetime) -> list[Evaluation]:
@@ -112,7 +119,40 @@ def _policy_alerts_evaluate(policy: Policy, at: datetime) -> tuple[int, list[lif
         for key, alert in active.items():
             if key not in seen:
                 changes.append(lifecycle.alert_retire(policy=policy, alert=alert, at=at))
+        _guardrail_stops(policy, evaluations, changes)
     return len(evaluations), changes
+
+
+_STOPPING = frozenset({"opened", "reopened", "escalated"})
+
+
+def _guardrail_stops(policy: Policy, evaluations: list[Evaluation], changes: list[lifecycle.Change]) -> None:
+    """A canary guardrail alert that opened now, on a split with `on_breach: "stop"`: publish the
+    version that moves each breached arm's weight to the control, in the alert's transaction (both
+    happen, or neither)."""
+    opened = {c.route for c in changes if c.detector == CANARY_GUARDRAIL and c.action in _STOPPING}
+    for evaluation in evaluations:
+        if evaluation.detector != CANARY_GUARDRAIL or evaluation.route not in opened:
+            continue
+        numbers = evaluation.evidence.get("numbers") or {}
+        if (numbers.get("guardrails") or {}).get("on_breach") != "stop":
+            continue
+        for arm in sorted({b["arm"] for b in numbers.get("breaches") or []}):
+            version = canary_services.canary_arm_stop(
+                policy=policy,
+                route=evaluation.route,
+                arm=arm,
+                summary=evaluation.finding.summary,
+                evidence=evaluation.evidence,
+            )
+            logger.warning(
+                "canary guardrail: stopped arm %s of %s route %s in v%s",
+                arm,
+                policy.slug,
+                evaluation.route,
+                version.number,
+            )
+            policy.refresh_from_db()
 
 
 def alerts_evaluate(*, policy: Policy | None = None, at: datetime | None = None) -> EvaluationReport:

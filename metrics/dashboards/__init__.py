@@ -3,6 +3,6 @@
 rollups), `charts` (Plotly figures from that data, their shared looks in `chart_style`), `views`
 (the server-rendered pages) and `apis` (the same data as JSON).
 
-May import `metrics.rollups`, `metrics.rules`, `metrics.budget`, `metrics.stats`, `metrics.models`,
-`metrics.shapes` and `routing`.
+May import `metrics.rollups`, `metrics.rules`, `metrics.budget`, `metrics.stats`, `metrics.canary`,
+`metrics.models`, `metrics.shapes` and `routing`.
 """

@@ -3,9 +3,9 @@ selector output as documented in the OpenAPI schema."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,6 +39,10 @@ class MetricsApi(APIView):
     selector: ClassVar[sel.DashboardSelector]
 
     def get(self, request: Request) -> Response:
+        return self.respond(request, type(self).selector)
+
+    def respond(self, request: Request, selector: Any) -> Response:
+        """The filters parsed and checked (400/404 naming the parameter), then `selector`'s data."""
         policies = sel.policy_choices()
         slug = request.query_params.get("policy")
         if slug and slug not in {p.slug for p in policies}:
@@ -58,7 +62,7 @@ class MetricsApi(APIView):
         f, _ = sel.dashboard_filters_parse(request.query_params, policies)
         if f.policy is None:
             raise NotFound("No policy exists yet.", {"policy": ["not found"]})
-        return Response(type(self).selector(f))
+        return Response(selector(f))
 
 
 class MetricsOverviewApi(MetricsApi):
@@ -384,3 +388,152 @@ class MetricsWorksheetApi(MetricsApi):
     )
     def get(self, request: Request) -> Response:
         return super().get(request)
+
+
+def _list_of_fields(
+    name: str, named: dict[str, serializers.Field], **fields: serializers.Field
+) -> serializers.ListField:
+    """`list_of` for a shape with a field called `name`."""
+    return serializers.ListField(child=type(name, (serializers.Serializer,), {**named, **fields})())
+
+
+def _pair_field() -> serializers.Field:
+    return serializers.ListField(child=F(), min_length=2, max_length=2, allow_null=True, help_text="[low, high]")
+
+
+class MetricsCanaryApi(MetricsApi):
+    selector = staticmethod(sel.dashboard_canary)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MetricsCanary"
+
+        filters = FiltersSerializer()
+        splits = list_of(
+            "CanarySplit",
+            route=S(),
+            key=S(),
+            control=S(),
+            versions=serializers.ListField(child=I(), help_text="versions that ran this split, newest first"),
+            guardrails=serializers.DictField(),
+            arms=_list_of_fields(
+                "CanaryArm",
+                {"name": S()},
+                kind=serializers.ChoiceField(choices=["control", "route", "model"]),
+                target=nullable(S()),
+                weight=I(),
+                share=nullable(F(help_text="the arm's share of the split's requests")),
+                requests=I(),
+                cost_usd=F(),
+                cost_per_request_usd=nullable(F()),
+                pass_rate=nullable(F()),
+                escalation_rate=nullable(F()),
+                error_rate=nullable(F()),
+                latency_mean_ms=nullable(F()),
+                latency_p50_ms=nullable(F()),
+                latency_p95_ms=nullable(F()),
+                hours=I(),
+                is_control=serializers.BooleanField(),
+            ),
+            srm=shape(
+                "CanarySrm",
+                mismatch=serializers.BooleanField(help_text="the arm counts do not fit the weights: no verdict"),
+                statistic=nullable(F()),
+                p_value=F(),
+                alpha=F(),
+                observed=serializers.ListField(child=I()),
+                expected=serializers.ListField(child=F()),
+            ),
+            comparisons=list_of(
+                "CanaryComparison",
+                arm=S(),
+                metrics=list_of(
+                    "CanaryMetric",
+                    metric=S(),
+                    label=S(),
+                    control=nullable(F()),
+                    arm=nullable(F()),
+                    difference=nullable(F(help_text="arm − control")),
+                    relative=nullable(F(help_text="difference / control")),
+                    interval=_pair_field(),
+                    sequence=_pair_field(),
+                    verdict=serializers.ChoiceField(
+                        choices=["better", "worse", "no difference yet", "blocked", "too little data"]
+                    ),
+                    sample_needed=nullable(I(help_text="requests per arm at which the sequence would resolve τ")),
+                    method=S(),
+                ),
+            ),
+            hourly=serializers.DictField(
+                child=serializers.ListField(child=serializers.DictField()),
+                help_text="per arm, per hour: requests and cost",
+            ),
+        )
+        method = shape("CanaryMethod", alpha=F(), metric_alpha=F(), srm_alpha=F(), min_requests=I(), min_hours=I())
+
+    @extend_schema(
+        operation_id="metrics_canary",
+        parameters=FILTER_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Every split of the live policy: each arm against the control, with SRM and sequential verdicts",
+    )
+    def get(self, request: Request) -> Response:
+        return super().get(request)
+
+
+ATTRIBUTION_PARAMETERS = [
+    *FILTER_PARAMETERS,
+    OpenApiParameter("dimension", str, description="arm, client, or an attribute key the live version declares"),
+    OpenApiParameter("sort", str, description=f"one of {', '.join(sel.ATTRIBUTION_SORTS)} (default cost_usd)"),
+]
+
+
+class MetricsAttributionApi(MetricsApi):
+    """Cost, requests, cost per request, escalation and pass rate per value of one dimension."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MetricsAttribution"
+
+        filters = FiltersSerializer()
+        dimension = S()
+        dimensions = serializers.ListField(child=S())
+        sort = S()
+        rows = list_of(
+            "AttributionRow",
+            value=S(),
+            cost_usd=F(),
+            requests=I(),
+            cost_per_request_usd=nullable(F()),
+            escalation_rate=nullable(F()),
+            pass_rate=nullable(F()),
+            unpriced=I(),
+            cost_share=nullable(F()),
+        )
+        total_cost_usd = F()
+        total_requests = I()
+        folded = serializers.BooleanField(help_text="some values past the daily cap count under (other)")
+        cap_per_day = I()
+        none_label = S()
+
+    @extend_schema(
+        operation_id="metrics_attribution",
+        parameters=ATTRIBUTION_PARAMETERS,
+        responses=OutputSerializer,
+        summary="Cost and quality by the values of one dimension (team, tenant, arm, client app...)",
+    )
+    def get(self, request: Request) -> Response:
+        dimension = request.query_params.get("dimension") or "client"
+        sort = request.query_params.get("sort") or "cost_usd"
+        if sort not in sel.ATTRIBUTION_SORTS:
+            raise InvalidInput("Invalid sort.", {"sort": [f"one of {', '.join(sel.ATTRIBUTION_SORTS)}"]})
+
+        def selector(f: sel.DashboardFilters) -> dict[str, Any]:
+            if dimension not in sel.dimension_choices(f):
+                raise InvalidInput(
+                    "Unknown dimension.",
+                    {"dimension": [f"not a dimension of this policy: one of {', '.join(sel.dimension_choices(f))}"]},
+                )
+            return sel.dashboard_attribution(f, dimension, sort)
+
+        return self.respond(request, selector)

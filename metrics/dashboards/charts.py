@@ -505,3 +505,84 @@ def report_spend_change(data: dict[str, Any]) -> go.Figure:
     fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
     fig.update_layout(barmode="group", margin={"l": 140})
     return fig
+
+
+VERDICT_COLORS = {"better": GOOD, "worse": BAD, "no difference yet": MUTED, "blocked": WATCH, "too little data": MUTED}
+
+
+def canary_differences(split: dict[str, Any]) -> go.Figure:
+    """Each arm's difference from the control per metric, relative to the control: the point
+    estimate, the always-valid sequence (thick, what the verdict reads) and the 95% interval
+    (thin), coloured by verdict."""
+    fig = go.Figure()
+    labels, xs, seq_lo, seq_hi, ci_lo, ci_hi, colors, hover = [], [], [], [], [], [], [], []
+    for comparison in split["comparisons"]:
+        for m in comparison["metrics"]:
+            if m["relative"] is None or not m["control"]:
+                continue
+            base = m["control"]
+            labels.append(f"{comparison['arm']} · {m['label']}")
+            xs.append(m["relative"])
+            seq = m["sequence"] or [m["difference"], m["difference"]]
+            ci = m["interval"] or seq
+            seq_lo.append(m["relative"] - seq[0] / base)
+            seq_hi.append(seq[1] / base - m["relative"])
+            ci_lo.append(m["relative"] - ci[0] / base)
+            ci_hi.append(ci[1] / base - m["relative"])
+            colors.append(VERDICT_COLORS.get(m["verdict"], MUTED))
+            hover.append(m["verdict"])
+    labels, xs = labels[::-1], xs[::-1]
+    for arrays in (seq_lo, seq_hi, ci_lo, ci_hi, colors, hover):
+        arrays.reverse()
+    fig.add_scatter(
+        y=labels,
+        x=xs,
+        mode="markers",
+        name="95% interval",
+        marker={"size": 1, "color": MUTED},
+        error_x={"type": "data", "symmetric": False, "array": ci_hi, "arrayminus": ci_lo, "color": MUTED, "width": 6},
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        y=labels,
+        x=xs,
+        mode="markers",
+        name="Always-valid sequence (verdict)",
+        marker={"size": 11, "color": colors, "line": {"width": 1, "color": INK}},
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": seq_hi,
+            "arrayminus": seq_lo,
+            "color": INK,
+            "thickness": 3,
+            "width": 0,
+        },
+        customdata=[[h] for h in hover],
+        hovertemplate="%{y}<br>%{x:+.1%} against the control<br>%{customdata[0]}<extra></extra>",
+    )
+    fig.add_vline(x=0, line={"color": INK, "width": 1})
+    base_layout(fig, x_title="Arm − control, relative to the control", height=max(240, 70 + 38 * len(labels)))
+    fig.update_xaxes(tickformat="+.0%", zeroline=False)
+    fig.update_layout(margin={"l": 200})
+    return fig
+
+
+def attribution_cost(data: dict[str, Any]) -> go.Figure:
+    """Cost per value of the dimension (the 25 largest), with requests and cost per request on hover."""
+    rows = sorted(data["rows"], key=lambda r: r["cost_usd"], reverse=True)[:25][::-1]
+    fig = go.Figure()
+    fig.add_bar(
+        y=[r["value"] for r in rows],
+        x=[r["cost_usd"] for r in rows],
+        orientation="h",
+        name="Cost",
+        marker_color=[MUTED if r["value"] in ("(other)", "(none)") else "#3b6fd8" for r in rows],
+        customdata=[[r["requests"], r["cost_per_request_usd"] or 0] for r in rows],
+        hovertemplate="%{y}<br>$%{x:,.2f} over %{customdata[0]:,} requests"
+        "<br>$%{customdata[1]:.5f} per request<extra></extra>",
+    )
+    base_layout(fig, x_title="Cost ($)", height=max(220, 60 + 28 * len(rows)), legend=False)
+    fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
+    fig.update_layout(margin={"l": 160})
+    return fig

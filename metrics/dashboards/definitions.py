@@ -134,3 +134,16 @@ def budget_for(f: DashboardFilters) -> dict[str, Any]:
         "daily_usd": budget.get("daily_usd"),
         "downgrade_at": budget.get("downgrade_at"),
     }
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """None as an empty cell; text that a spreadsheet would run as a formula, quoted (every CSV
+    export: the report's tables, the attribution table)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

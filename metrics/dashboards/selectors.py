@@ -6,7 +6,8 @@ A facade: each name lives in the module of its concept, and this module only gat
 - `definitions`: what every page shares (pass rate, the route's settings and bands, the budget
   that applies, version markers) and the definitions of the numbers.
 - `spend`: Overview, Cost, Budget burn. `cascade`: Escalation, Quality. `latency`: Latency.
-  `worksheet`: the routing worksheet.
+  `worksheet`: the routing worksheet. `canary`: the splits judged arm against control.
+  `attribution`: the numbers by a dimension's values.
 
 Each `dashboard_<page>` function runs one to three GROUP BY queries over the rollups (never one
 query per row, always through `metrics.rollups.selectors`) and returns plain JSON-ready data: the
@@ -15,6 +16,9 @@ pages render it, the JSON endpoints return it as is, so both always show the sam
 
 from __future__ import annotations
 
+from metrics.dashboards.attribution import SORTS as ATTRIBUTION_SORTS
+from metrics.dashboards.attribution import dashboard_attribution, dimension_choices
+from metrics.dashboards.canary import dashboard_canary
 from metrics.dashboards.cascade import dashboard_escalation, dashboard_quality
 from metrics.dashboards.definitions import (
     DIRECT_ROUTE_ADVISORY_RATE,
@@ -46,6 +50,7 @@ from metrics.dashboards.worksheet import dashboard_worksheet
 from metrics.rules.periods import FIRST_DATE, LAST_DATE
 
 __all__ = [
+    "ATTRIBUTION_SORTS",
     "DEFAULT_DAYS",
     "DIRECT_ROUTE_ADVISORY_RATE",
     "FIRST_DATE",
@@ -58,7 +63,9 @@ __all__ = [
     "DashboardFilters",
     "DashboardSelector",
     "budget_for",
+    "dashboard_attribution",
     "dashboard_budget",
+    "dashboard_canary",
     "dashboard_cost",
     "dashboard_escalation",
     "dashboard_filters_parse",
@@ -66,6 +73,7 @@ __all__ = [
     "dashboard_overview",
     "dashboard_quality",
     "dashboard_worksheet",
+    "dimension_choices",
     "escalation_bands",
     "filter_date_parse",
     "filter_options",

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
-from django.http import HttpRequest
-from django.views.generic import TemplateView
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.generic import TemplateView, View
 
+from controlplane.errors import DomainError, InvalidInput, NotFound
 from metrics.alerts import selectors as alert_selectors
 from metrics.alerts.detectors import DETECTORS
+from metrics.canary import services as canary_services
 from metrics.dashboards import charts
 from metrics.dashboards import selectors as sel
+from metrics.dashboards.definitions import csv_cell
 from metrics.reports import selectors as report_sel
 from metrics.rules.periods import month_end, month_previous, month_start
+from routing.models import Policy
+from routing.roles import PERM_EDIT_DRAFT
 
 VIEW_PERMISSION = "routing.view_policy"
 
@@ -29,6 +38,8 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("latency", "Latency"),
     ("budget", "Budget burn"),
     ("worksheet", "Routing worksheet"),
+    ("canary", "Canary"),
+    ("attribution", "Attribution"),
     ("alerts", "Alerts"),
 )
 
@@ -214,6 +225,102 @@ class WorksheetPage(DashboardPage):
     selector, data_key = staticmethod(sel.dashboard_worksheet), "requests"
 
 
+class CanaryPage(DashboardPage):
+    """Every split of the live version, arm against control (`metrics.canary`): a chart and a table
+    per split, the SRM check first (a mismatch blocks every verdict)."""
+
+    page, title = "canary", "Canary"
+    selector, data_key = staticmethod(sel.dashboard_canary), "splits"
+
+    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        built = super().build(f, markers)
+        splits = built["data"]["splits"]
+        built["has_data"] = True  # the page says itself when the live version has no split
+        built["figures"] = {f"split-{i}": charts.canary_differences(s) for i, s in enumerate(splits)}
+        built["can_draft"] = self.request.user.has_perm(PERM_EDIT_DRAFT)
+        for i, s in enumerate(splits):
+            s["figure_id"] = f"fig-split-{i}"
+            s["has_traffic"] = any(a["requests"] for a in s["arms"])
+        return built
+
+
+class AttributionPage(DashboardPage):
+    """The numbers by the values of one dimension (`?dimension=team&sort=cost_usd`), with the
+    filters; `?format=csv` gives the table as CSV (the same URL, shareable)."""
+
+    page, title = "attribution", "Attribution"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.GET.get("format") == "csv":
+            f, _, _ = filters_from_request(request)
+            data = self._data(f)
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            slug = f.policy.slug if f.policy else "none"
+            response["Content-Disposition"] = f'attachment; filename="signalbox-{slug}-by-{data["dimension"]}.csv"'
+            writer = csv.writer(response)
+            columns = ("value", "cost_usd", "requests", "cost_per_request_usd", "escalation_rate", "pass_rate")
+            writer.writerow((data["dimension"], *columns[1:]))
+            for row in data["rows"]:
+                writer.writerow([csv_cell(row[c]) for c in columns])
+            return response
+        return super().get(request, *args, **kwargs)
+
+    def _data(self, f: sel.DashboardFilters) -> dict[str, Any]:
+        choices = sel.dimension_choices(f)
+        dimension = self.request.GET.get("dimension") or ""
+        dimension = dimension if dimension in choices else choices[-1]
+        return sel.dashboard_attribution(f, dimension, self.request.GET.get("sort") or "cost_usd")
+
+    def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
+        data = self._data(f)
+        keep = {k: v for k, v in f.params().items() if k not in ("dimension", "sort")}
+        return {
+            "data": data,
+            "has_data": True,
+            "figures": {"attribution": charts.attribution_cost(data)} if data["rows"] else {},
+            "keep": keep,
+            "sorts": sel.ATTRIBUTION_SORTS,
+            "csv_query": urlencode({**keep, "dimension": data["dimension"], "sort": data["sort"], "format": "csv"}),
+            "sort_query": urlencode({**keep, "dimension": data["dimension"]}),
+        }
+
+
+class CanaryDraft(DashboardAccess, View):
+    """POST "Promote arm" / "Stop canary": a draft of the live version with the split collapsed
+    (editor role or above; refused while a draft exists), then the policy's admin page to review
+    and publish it."""
+
+    http_method_names = ["post"]
+    ACTIONS: ClassVar[dict[str, bool]] = {"promote": True, "stop": False}  # action -> keep the arm
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        data = request.POST
+        try:
+            missing = {name: ["This field is required."] for name in ("policy", "route", "arm") if not data.get(name)}
+            if data.get("action") not in self.ACTIONS:
+                missing["action"] = ["one of: promote, stop"]
+            if missing:
+                raise InvalidInput("Invalid canary action.", missing)
+            policy = Policy.objects.filter(slug=data["policy"]).first()
+            if policy is None:
+                raise NotFound(f"No policy '{data['policy']}'.", {"policy": ["not found"]})
+            canary_services.canary_draft_collapse(
+                policy=policy,
+                route=data["route"],
+                arm=data["arm"],
+                keep=self.ACTIONS[data["action"]],
+                user=request.user,
+            )
+        except DomainError as exc:
+            return TemplateResponse(
+                request,
+                "metrics/canary_error.html",
+                {"message": exc.message, "errors": exc.errors, "status": exc.status_code, "pages": PAGES},
+                status=exc.status_code,
+            )
+        return HttpResponseRedirect(reverse("admin:routing_policy_change", args=[policy.pk]))
+
+
 class AlertsPage(DashboardPage):
     """Active and recent alerts of the policy in the date range, each with its evidence; narrowed
     by the route filter and by the page's own status, severity and detector choices (1 query)."""
@@ -280,5 +387,8 @@ PAGE_VIEWS: dict[str, Callable[..., Any]] = {
     "latency": LatencyPage.as_view(),
     "budget": BudgetPage.as_view(),
     "worksheet": WorksheetPage.as_view(),
+    "canary": CanaryPage.as_view(),
+    "canary-draft": CanaryDraft.as_view(),
+    "attribution": AttributionPage.as_view(),
     "alerts": AlertsPage.as_view(),
 }

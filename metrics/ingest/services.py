@@ -18,7 +18,7 @@ from controlplane.memory import ProcessCache
 from metrics.ingest import partitions, pricing
 from metrics.ingest.copy_rows import CopyRow, checked_row, copy_row
 from metrics.ingest.records import Checked, record_check
-from metrics.rollups import sql
+from metrics.rollups import dimensions, sql
 from metrics.rollups.services import rollups_update_soon
 from metrics.schema import (
     DECISION_COLUMNS,
@@ -145,10 +145,11 @@ def decision_batch_ingest(
         partitions.partitions_ensure((_EPOCH_DAY + timedelta(days=d) for d in days), using=using)
         nested = connections[using].in_atomic_block
         with transaction.atomic(using=using):
+            declared = dimensions.declared_dimensions(policies.values())
             if postgres:
-                skipped = _store_postgres(key_id, valid, book, using, nested=nested)
+                skipped = _store_postgres(key_id, valid, book, using, nested=nested, declared=declared)
             else:
-                skipped = _store_sqlite(key_id, valid, book, using)
+                skipped = _store_sqlite(key_id, valid, book, using, declared)
             if len(skipped) < len(valid):
                 rollups_update_soon(using)
         out.accepted = len(valid) - len(skipped)
@@ -165,10 +166,17 @@ _staging_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _store_postgres(
-    key_id: int, valid: list[tuple[int, CopyRow]], book: pricing.PriceBook, using: str, *, nested: bool
+    key_id: int,
+    valid: list[tuple[int, CopyRow]],
+    book: pricing.PriceBook,
+    using: str,
+    *,
+    nested: bool,
+    declared: dict[int, tuple[str, ...]],
 ) -> set[str]:
     """COPY into the connection's staging table, then one INSERT … ON CONFLICT DO NOTHING that also
-    writes the rollup delta of the rows it inserted; return the event ids it skipped (already stored).
+    writes the rollup delta and the dimension delta (`declared`: the attribute keys per policy) of
+    the rows it inserted; return the event ids it skipped (already stored).
 
     The staging table empties itself at commit; inside a caller's transaction (`nested`) an
     earlier ingest's rows may still be there, so they are deleted first. It lives as long as the
@@ -199,16 +207,24 @@ def _store_postgres(
             cursor.execute("DELETE FROM metrics_decision_staging")
         with cursor.cursor.copy(sql.INGEST_COPY) as copy:
             copy.write(data)
-        cursor.execute(sql.INGEST_POSTGRES)
+        cursor.execute(sql.INGEST_POSTGRES, dimensions.declared_params(declared))
         return {row[0] for row in cursor.fetchall()}
 
 
-def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.PriceBook, using: str) -> set[str]:
+def _store_sqlite(
+    key_id: int,
+    valid: list[tuple[int, Checked]],
+    book: pricing.PriceBook,
+    using: str,
+    declared: dict[int, tuple[str, ...]],
+) -> set[str]:
     """The demo's path: INSERT OR IGNORE row by row (SQLite has one writer), deltas summed in Python;
     return the event ids skipped (already stored)."""
+    import json
     from bisect import bisect_right
 
     skipped: set[str] = set()
+    dimension_rows: list[tuple[Any, ...]] = []
     deltas: dict[tuple, list[Any]] = {}
     connection = connections[using]
     connection.ensure_connection()
@@ -266,6 +282,20 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
             c.tier,
             c.outcome,
         )
+        dimension_rows.append(
+            (
+                cell,
+                dimensions.record_dimension_values(
+                    json.loads(c.reason_json),
+                    c.client_app,
+                    json.loads(c.attributes_json),
+                    declared.get(c.policy_id, ()),
+                ),
+                dimensions.record_measures(
+                    c.attempt, c.escalated, cost, c.tokens_in, c.tokens_out, c.confidence, c.latency_ms
+                ),
+            )
+        )
         d = deltas.get(cell)
         if d is None:
             d = deltas[cell] = [0] * len(ROLLUP_MEASURES)
@@ -290,6 +320,7 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
             f"INSERT INTO metrics_rollup_inbox ({columns}) VALUES ({marks})",  # noqa: S608 - constant identifiers
             [(*cell, *d) for cell, d in deltas.items()],
         )
+    dimensions.dimension_inbox_insert(raw, dimensions.dimension_deltas_of_rows(dimension_rows))
     raw.close()
     return skipped
 

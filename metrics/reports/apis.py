@@ -136,6 +136,16 @@ class MetricsReportApi(APIView):
             whatif=nullable(serializers.DictField(help_text="the what-if replay's estimate, when available")),
         )
         reviews = list_of("ReportReview", reviewed_by=S(), reviewed_at=serializers.DateTimeField(), note=S())
+        by_dimension = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="per declared dimension: its costliest values this month against the previous one "
+            "(dimension, rows of the attribution API plus previous_cost_usd, cost_change_usd, cost_change_pct)",
+        )
+        canaries = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="the live version's splits judged over the month: the items of the canary API's "
+            "`splits` (MetricsCanary), without `hourly`",
+        )
         daily = shape(
             "ReportDaily",
             days=serializers.ListField(child=serializers.DateField()),

@@ -45,6 +45,7 @@ from metrics.rollups import selectors as rollup_selectors
 from metrics.rules.numbers import num as _num
 from metrics.rules.numbers import ratio
 from metrics.rules.periods import day_of, midnight, month_end, month_next, month_previous, month_start
+from metrics.schema import BUILTIN_DIMENSIONS
 from routing import selectors as routing_selectors
 from routing.models import AuditEntry, Policy, PolicyVersion
 
@@ -348,10 +349,56 @@ def monthly_report(policy: Policy, first: date, *, now: datetime | None = None) 
         "changes": _changes(versions),
         "alerts": alerts,
         "recommendations": report_recommendations(f, by_route, by_route_task, label),
+        "canaries": _canaries(f),
+        "by_dimension": _by_dimension(f),
         "reviews": reviews,
         "daily": daily,
         "markers": _markers(versions),
     }
+
+
+def _canaries(f: sel.DashboardFilters) -> list[dict[str, Any]]:
+    """The live version's splits judged over the month (the canary page's numbers, without the
+    hourly series); no query when the live version has no split."""
+    if not any(isinstance(r, dict) and r.get("split") for r in (f.document.get("routes") or {}).values()):
+        return []
+    return [{k: v for k, v in s.items() if k != "hourly"} for s in sel.dashboard_canary(f)["splits"]]
+
+
+TOP_VALUES = 10  # rows per dimension in the report ("cost by team", top tenants)
+
+
+def _by_dimension(f: sel.DashboardFilters) -> list[dict[str, Any]]:
+    """Per attribute key the live version declares: the month's cost by value against the previous
+    month, the TOP_VALUES costliest values (2 queries per declared dimension, none without)."""
+    declared = [k for k in sel.dimension_choices(f) if k not in BUILTIN_DIMENSIONS]
+    previous = sel.DashboardFilters(policy=f.policy, start=month_previous(f.start), end=f.start - timedelta(days=1))
+    out = []
+    for key in declared:
+        now = sel.dashboard_attribution(f, key)
+        before = {r["value"]: r for r in sel.dashboard_attribution(previous, key)["rows"]}
+        rows = []
+        for r in now["rows"][:TOP_VALUES]:
+            was = before.get(r["value"])
+            cost_before = was["cost_usd"] if was else 0.0
+            rows.append(
+                {
+                    **r,
+                    "previous_cost_usd": cost_before,
+                    "cost_change_usd": r["cost_usd"] - cost_before,
+                    "cost_change_pct": (r["cost_usd"] - cost_before) / cost_before if cost_before else None,
+                }
+            )
+        out.append(
+            {
+                "dimension": key,
+                "rows": rows,
+                "values": len(now["rows"]),
+                "total_cost_usd": now["total_cost_usd"],
+                "folded": now["folded"],
+            }
+        )
+    return out
 
 
 def report_latest_month_with_data(policy: Policy) -> date | None:

@@ -16,6 +16,7 @@ from django.views.generic import TemplateView, View
 from controlplane.errors import DomainError, NotAllowed, json_error
 from metrics.dashboards import charts
 from metrics.dashboards import selectors as sel
+from metrics.dashboards.definitions import csv_cell
 from metrics.dashboards.views import PAGES, DashboardAccess
 from metrics.reports import selectors as report_sel
 from metrics.reports import services as report_services
@@ -209,16 +210,7 @@ class ReportJson(DashboardAccess, View):
         return response
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_cell(value: Any) -> Any:
-    """None as an empty cell; text that a spreadsheet would run as a formula, quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+_csv_cell = csv_cell  # the one definition: metrics.dashboards.definitions
 
 
 class ReportCsv(DashboardAccess, View):

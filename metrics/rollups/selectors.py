@@ -12,7 +12,13 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Trunc
 
-from metrics.models import ROLLUP_MEASURES, RollupDaily, RollupHourly
+from metrics.models import (
+    ROLLUP_MEASURES,
+    DimensionRollupDaily,
+    DimensionRollupHourly,
+    RollupDaily,
+    RollupHourly,
+)
 from metrics.rules.latency import buckets_of, latency_quantiles
 
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -113,3 +119,59 @@ def rollup_latency_percentiles(row: dict[str, Any]) -> dict[str, float | None]:
 
 def as_float(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
+
+
+# -- dimension cells (`metrics.rollups.dimensions`) ------------------------------------------------
+
+
+def dimension_cells(
+    *,
+    policy_id: int,
+    dim_key: str,
+    start: datetime,
+    end: datetime,
+    filters: dict[str, Any] | None = None,
+) -> QuerySet[Any]:
+    """One policy's cells of one dimension over [start, end): the daily ones when both bounds are
+    UTC midnights, else the hourly ones (either way the cell's start reads as `hour`), narrowed by
+    `filters` (routing fields or `dim_value`, as ORM lookups: {"route": "x", "model__in": [...]})."""
+    qs: QuerySet[Any]
+    if _whole_days(start, end):
+        qs = DimensionRollupDaily.objects.alias(hour=F("day_start"))
+    else:
+        qs = DimensionRollupHourly.objects.all()
+    qs = qs.filter(policy_id=policy_id, dim_key=dim_key, hour__gte=start, hour__lt=end)
+    return qs.filter(**filters) if filters else qs
+
+
+def dimension_totals(
+    *,
+    policy_id: int,
+    dim_key: str,
+    start: datetime,
+    end: datetime,
+    group_by: Sequence[str] = ("dim_value",),
+    filters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Sums of every measure of one dimension's cells, grouped (by its value, by default)."""
+    measures = {name: Sum(name) for name in ROLLUP_MEASURES}
+    qs = dimension_cells(policy_id=policy_id, dim_key=dim_key, start=start, end=end, filters=filters)
+    return list(qs.values(*group_by).order_by(*group_by).annotate(**measures))
+
+
+def dimension_hourly_totals(
+    *,
+    policy_id: int,
+    dim_key: str,
+    start: datetime,
+    end: datetime,
+    group_by: Sequence[str] = ("dim_value",),
+    filters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """`dimension_totals` per hour as well (hourly cells; the canary's per-hour samples)."""
+    measures = {name: Sum(name) for name in ROLLUP_MEASURES}
+    qs = DimensionRollupHourly.objects.filter(policy_id=policy_id, dim_key=dim_key, hour__gte=start, hour__lt=end)
+    if filters:
+        qs = qs.filter(**filters)
+    keys = ("hour", *group_by)
+    return list(qs.values(*keys).order_by(*keys).annotate(**measures))

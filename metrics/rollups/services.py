@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from controlplane.errors import InvalidInput
 from metrics.budget import state as budget_state
-from metrics.rollups import sql
+from metrics.rollups import dimensions, sql
 from metrics.schema import sqlite_timestamp
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DE
         total += taken
         if taken < limit:
             break
+    # The dimension cells fold after the plain ones, in transactions of their own (one at a time).
+    dimensions.dimension_rollups_update(using=using)
     if touched:
         # Clients see new spend at their next poll; a failure here must not undo the fold (the
         # beat task recomputes every policy's state within BUDGET_STATE_SECONDS anyway).

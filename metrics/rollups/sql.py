@@ -13,6 +13,9 @@ from metrics.schema import (
     BUCKET_FIELDS,
     COPY_COLUMNS,
     DECISION_COLUMNS,
+    DIMENSION_ARM,
+    DIMENSION_CLIENT,
+    DIMENSION_NONE,
     LATENCY_BOUNDS_MS,
     ROLLUP_DIMENSIONS,
     ROLLUP_MEASURES,
@@ -52,11 +55,13 @@ def _exact_sum(column: str, vendor: str, places: int) -> str:
     return f"sum(round({column} * 1e{places}::float8)::int8) * 1e-{places}::numeric"
 
 
-def aggregate_rows_sql(vendor: str, source: str, where: str = "") -> str:
-    """SELECT <dimensions>, <measures> from decision rows in `source`, grouped into cells."""
+def aggregate_rows_sql(vendor: str, source: str, where: str = "", extra: tuple[str, ...] = ()) -> str:
+    """SELECT <dimensions>, <measures> from decision rows in `source`, grouped into cells (and by
+    the `extra` columns `source` has, after the dimensions)."""
     buckets = ", ".join(f"count(*) FILTER (WHERE b = {i}) AS {name}" for i, name in enumerate(BUCKET_FIELDS))
+    more = "".join(f", {column}" for column in extra)
     return f"""
-        SELECT hour, {_ROW_DIMENSIONS},
+        SELECT hour, {_ROW_DIMENSIONS}{more},
                count(*) AS count,
                count(*) FILTER (WHERE attempt = 1) AS requests,
                count(*) FILTER (WHERE escalated) AS escalations,
@@ -68,10 +73,10 @@ def aggregate_rows_sql(vendor: str, source: str, where: str = "") -> str:
                count(confidence) AS confidence_count,
                {_exact_sum("latency_ms", vendor, 3)} AS latency_sum_ms,
                {buckets}
-        FROM (SELECT {_hour(vendor)} AS hour, {_ROW_DIMENSIONS}, attempt, escalated, cost_usd,
+        FROM (SELECT {_hour(vendor)} AS hour, {_ROW_DIMENSIONS}{more}, attempt, escalated, cost_usd,
                      tokens_in, tokens_out, confidence, latency_ms, {_bucket(vendor)} AS b
               FROM {source} {where}) AS rows
-        GROUP BY {DIMENSIONS}"""  # noqa: S608 - constant identifiers
+        GROUP BY {DIMENSIONS}{more}"""  # noqa: S608 - constant identifiers
 
 
 def _merge_set() -> str:
@@ -89,16 +94,43 @@ _INSERT_COLUMNS = ", ".join(DECISION_COLUMNS)
 STAGING_COPY = f"COPY metrics_decision_staging ({_INSERT_COLUMNS}) FROM STDIN"
 # The ingest's COPY: the same table, columns in the order of `metrics.ingest.copy_rows.copy_row` lines.
 INGEST_COPY = f"COPY metrics_decision_staging ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+# The dimension values of each decision row `d` (PostgreSQL): the split arm, the client app, and
+# the attribute keys the policy declares, given as two parallel arrays (policy ids, keys) in the
+# statement's parameters; a missing one is DIMENSION_NONE. Values are capped later, at the fold.
+DIMENSION_COLUMNS: tuple[str, ...] = ("dim_key", "dim_value")
+
+
+def _pg_dimension_values(row: str) -> str:
+    return f"""CROSS JOIN LATERAL (
+            SELECT '{DIMENSION_ARM}' AS dim_key,
+                   coalesce({row}.reason -> 'split' ->> 'arm', '{DIMENSION_NONE}') AS dim_value
+            UNION ALL SELECT '{DIMENSION_CLIENT}', coalesce(nullif({row}.client_app, ''), '{DIMENSION_NONE}')
+            UNION ALL SELECT declared.key, coalesce({row}.attributes ->> declared.key, '{DIMENSION_NONE}')
+                FROM unnest(%s::int[], %s::text[]) AS declared(policy_id, key)
+                WHERE declared.policy_id = {row}.policy_id
+        ) AS dimension"""  # noqa: S608 - constant identifiers
+
+
+def dimension_rows_sql(vendor: str, source: str, where: str = "") -> str:
+    """The dimension deltas of the decision rows in `source` (PostgreSQL; parameters: the declared
+    keys' policy ids and keys, then those of `where`)."""
+    assert vendor == "postgresql"
+    return aggregate_rows_sql(vendor, f"{source} {_pg_dimension_values(source)}", where, DIMENSION_COLUMNS)
+
+
 INGEST_POSTGRES = f"""
     WITH ins AS (
         INSERT INTO metrics_decision ({_INSERT_COLUMNS})
         SELECT {_INSERT_COLUMNS} FROM metrics_decision_staging
         ON CONFLICT DO NOTHING
         RETURNING ts, event_id, {_ROW_DIMENSIONS}, attempt, escalated, cost_usd, tokens_in,
-                  tokens_out, confidence, latency_ms
+                  tokens_out, confidence, latency_ms, reason, client_app, attributes
     ), inbox AS (
         INSERT INTO metrics_rollup_inbox ({DIMENSIONS}, {MEASURES})
         {aggregate_rows_sql("postgresql", "ins")}
+    ), dimension_inbox AS (
+        INSERT INTO metrics_dimension_inbox ({DIMENSIONS}, {", ".join(DIMENSION_COLUMNS)}, {MEASURES})
+        {dimension_rows_sql("postgresql", "ins")}
     )
     SELECT staged.event_id::text FROM metrics_decision_staging AS staged
     WHERE NOT EXISTS (SELECT FROM ins WHERE ins.event_id = staged.event_id AND ins.ts = staged.ts)"""  # noqa: S608 - constant identifiers

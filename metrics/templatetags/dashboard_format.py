@@ -89,3 +89,39 @@ def change(value: Any, before: Any) -> str:
     if b == 0:
         return "new" if v else "±0%"
     return f"{(v - b) / b * 100:+.0f}%"
+
+
+# How the canary page shows each metric of `metrics.stats.canary.METRICS`.
+_CANARY_RATES = frozenset({"pass_rate", "escalation_rate", "error_rate"})
+
+
+@register.filter
+def metric_value(value: Any, metric: str) -> str:
+    """A canary metric's value: a rate in %, a cost in $ (6 decimals), a latency in ms."""
+    if value is None or value == "":
+        return DASH
+    if metric in _CANARY_RATES:
+        return pct(value)
+    if metric == "cost_per_request":
+        return f"${float(value):,.6f}"
+    return ms(value)
+
+
+@register.filter
+def metric_difference(value: Any, metric: str) -> str:
+    """A canary difference (arm − control): points for rates, $ or ms otherwise, signed."""
+    if value is None or value == "":
+        return DASH
+    if metric in _CANARY_RATES:
+        return pp(value)
+    if metric == "cost_per_request":
+        return f"{'+' if float(value) >= 0 else '-'}${abs(float(value)):,.6f}"
+    return f"{float(value):+,.0f} ms"
+
+
+@register.filter
+def metric_range(pair: Any, metric: str) -> str:
+    """An interval of a canary difference: "low to high"."""
+    if not pair:
+        return DASH
+    return f"{metric_difference(pair[0], metric)} to {metric_difference(pair[1], metric)}"

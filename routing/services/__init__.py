@@ -10,11 +10,13 @@ from routing.services.catalog import TIER_BY_INPUT_PRICE, CatalogImportReport, c
 from routing.services.common import Actor
 from routing.services.keys import SDK_KEY_PREFIX, sdk_key_create, sdk_key_hash, sdk_key_revoke
 from routing.services.policies import (
+    CONTROL_PLANE_ACTOR,
     document_check,
     draft_discard,
     draft_save,
     policy_create,
     policy_publish,
+    policy_publish_document,
     policy_rollback,
     policy_update,
 )
@@ -22,6 +24,7 @@ from routing.services.tokens import API_TOKEN_PREFIX, api_token_create, api_toke
 
 __all__ = [
     "API_TOKEN_PREFIX",
+    "CONTROL_PLANE_ACTOR",
     "SDK_KEY_PREFIX",
     "TIER_BY_INPUT_PRICE",
     "Actor",
@@ -36,6 +39,7 @@ __all__ = [
     "draft_save",
     "policy_create",
     "policy_publish",
+    "policy_publish_document",
     "policy_rollback",
     "policy_update",
     "sdk_key_create",

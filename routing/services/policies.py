@@ -296,6 +296,48 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str, expected_revisi
     return version
 
 
+# Who the audit log names for a version the control plane publishes on its own (a guardrail stop).
+CONTROL_PLANE_ACTOR = "signalbox control plane"
+
+
+@transaction.atomic
+def policy_publish_document(
+    *, policy: Policy, document: Any, user: Actor, comment: str, expected_live: int, actor_label: str = ""
+) -> PolicyVersion:
+    """Publish `document` as the next version, without going through the draft (which stays as it
+    is: based on the version live before, its next publish answers 409 with what changed, as after
+    any publish). The control plane's automatic publishes take this path; they are checked,
+    numbered, made live and audited exactly like a person's publish.
+
+    `expected_live` is the live number the document was derived from: 409 when another publish
+    came first. `actor_label` names a non-user actor in the audit log (default: the user's name).
+    """
+    _require(user, PERM_PUBLISH, "publish policies")
+    comment = _require_comment(comment, "publish")
+    policy = _locked_policy(policy)
+    live_number = _live_number(policy)
+    if live_number != expected_live:
+        raise Conflict(
+            f"v{live_number} is live now, not v{expected_live}.", {"expected_live": [f"live is v{live_number}"]}
+        )
+    snapshot = document_check(document)
+    diff = document_diff(selectors.live_document(policy) or {}, document)
+    version = PolicyVersion(policy=policy, document=document, base_number=live_number)
+    version = _publish_locked(policy=policy, version=version, snapshot=snapshot, user=user, comment=comment)
+    entry = _audit(
+        user=user,
+        action=AuditEntry.Action.PUBLISH,
+        target=f"{policy.slug}:v{version.number}",
+        policy=policy,
+        comment=comment,
+        diff=diff,
+    )
+    if actor_label:
+        entry.actor_label = actor_label[:150]
+        entry.save(update_fields=["actor_label"])
+    return version
+
+
 @transaction.atomic
 def policy_rollback(*, policy: Policy, to_number: int, user: Actor, comment: str) -> PolicyVersion:
     """Publish a new version whose document equals version `to_number`; history stays append-only."""

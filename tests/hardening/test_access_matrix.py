@@ -73,6 +73,8 @@ API: dict[str, tuple[str, Callable[[], Any] | None, int | None]] = {
     "metrics_latency": ("viewer", None, 200),
     "metrics_budget": ("viewer", None, 200),
     "metrics_worksheet": ("viewer", None, 200),
+    "metrics_canary": ("viewer", None, 200),
+    "metrics_attribution": ("viewer", None, 200),
     "metrics_report": ("viewer", None, None),
     "metrics_whatif": ("viewer", None, None),
     "alerts_list": ("viewer", None, 200),

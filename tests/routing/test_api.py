@@ -1083,6 +1083,18 @@ DOCUMENT_ERRORS = [
     pytest.param(doc_with("schema_version", 2**70), "schema_version", None, id="number-out-of-range"),
     pytest.param(doc_with("routes.general.description", _nested(50)), None, None, id="nested-past-the-engine-limit"),
     pytest.param([1, 2], "(root)", None, id="not-an-object"),
+    pytest.param(
+        doc_with("dimensions", ["team", "arm"]),
+        "dimensions.1",
+        "'arm' is always a dimension",
+        id="reserved-dimension",
+    ),
+    pytest.param(
+        doc_with("dimensions", ["a", "b", "c", "d", "e", "f"]),
+        "dimensions",
+        "expected at most 5 items, got 6",
+        id="too-many-dimensions",
+    ),
 ]
 
 

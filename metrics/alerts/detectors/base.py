@@ -20,6 +20,7 @@ from metrics.alerts.reads import RouteTotals
 from metrics.alerts.windows import Windows
 from metrics.models import SEVERITY_RANK
 from metrics.stats import Finding
+from metrics.stats.canary import CanaryVerdict
 
 Checks = list[tuple[str, Finding]]  # (check name, its finding), in the order they are shown
 
@@ -114,6 +115,16 @@ class BudgetView:
 
 
 @dataclass(frozen=True)
+class CanaryView:
+    """One split of the live version, judged arm against control (`metrics.canary.selectors`)."""
+
+    route: str
+    guardrails: Mapping[str, Any]
+    versions: Sequence[int]
+    verdict: CanaryVerdict
+
+
+@dataclass(frozen=True)
 class Context:
     """What the detectors judge for one policy at one moment: every route of its live document (and
     every route with traffic in the windows), and every budget it declares."""
@@ -121,6 +132,7 @@ class Context:
     windows: Windows
     routes: Sequence[RouteView]
     budgets: Sequence[BudgetView]
+    canaries: Sequence[CanaryView] = ()
 
 
 class Detector(ABC):

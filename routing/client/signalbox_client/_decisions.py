@@ -115,7 +115,7 @@ class Decisions(CoreState):
             "tier": tier if tier is not None else decision.tier,
             "attempt": attempt,
             "request_id": request_id or decision.request_id,
-            "reason": dict(reason) if reason is not None else decision.reason,
+            "reason": _attempt_reason(reason, decision.reason),
             "outcome": outcome,
             "confidence": clamp_confidence(confidence),
             "tokens_in": clamp_tokens(tokens_in),
@@ -125,3 +125,14 @@ class Decisions(CoreState):
             "client": self.client_info,
             "attributes": sanitize_attributes(attributes if attributes is not None else decision.attributes),
         }
+
+
+def _attempt_reason(reason: Mapping[str, Any] | None, first: Mapping[str, Any]) -> Any:
+    """A later attempt's reason (its step's) keeps the decision's split arm, so every attempt of a
+    request counts under its arm (escalations, retries, their cost)."""
+    if reason is None:
+        return first
+    out = dict(reason)
+    if "split" in first and "split" not in out:
+        out["split"] = first["split"]
+    return out

@@ -82,6 +82,21 @@ MAX_COST_USD = 1_000_000.0
 MAX_LATENCY_MS = 86_400_000.0  # one day
 MAX_FUTURE_SECONDS = 86_400  # a timestamp at most one day ahead of the server's clock
 
+# Dimensions: what the control plane aggregates decision records by, beyond the routing fields.
+# A policy document declares up to MAX_DIMENSIONS attribute keys (`dimensions`; the schema's
+# maxItems is the same number, a test holds them equal); the split arm and the client app are
+# always dimensions, under these reserved names, which a document cannot declare. Per policy,
+# dimension and UTC day the rollups keep at most DIMENSION_VALUES_PER_DAY values; later ones fold
+# into DIMENSION_OTHER, and a record without the attribute (or outside any split) counts under
+# DIMENSION_NONE.
+MAX_DIMENSIONS = 5
+DIMENSION_ARM = "arm"
+DIMENSION_CLIENT = "client"
+BUILTIN_DIMENSIONS: tuple[str, ...] = (DIMENSION_ARM, DIMENSION_CLIENT)
+DIMENSION_VALUES_PER_DAY = 1000
+DIMENSION_OTHER = "(other)"
+DIMENSION_NONE = "(none)"
+
 
 def _text(limit: int, *, empty: bool = False) -> dict[str, Any]:
     # NUL is refused: PostgreSQL cannot store it in text.

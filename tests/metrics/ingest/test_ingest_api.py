@@ -550,7 +550,11 @@ def test_ingest__committed_batches_on_one_connection__staging_table_created_once
     def ingest() -> list[str]:
         with CaptureQueriesContext(connection) as queries:
             assert ingest_services.decision_batch_ingest(records=[record(), record()], **scope).accepted == 2
-        return [q["sql"] for q in queries.captured_queries if "CREATE TEMP TABLE" in q["sql"]]
+        return [
+            q["sql"]
+            for q in queries.captured_queries
+            if "CREATE TEMP TABLE" in q["sql"] and "metrics_decision_staging" in q["sql"]
+        ]
 
     before = Decision.objects.count()  # a live-server test of the same worker may have left rows
     assert len(ingest()) == 1

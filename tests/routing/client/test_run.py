@@ -154,6 +154,33 @@ def test_run__low_confidence__escalates_to_next_tier(client, server):
     assert second["reason"]["trigger"] == "low_confidence"
 
 
+def test_run__split_route__every_attempt_carries_the_arm(client, server):
+    """The control plane counts escalations and retries under the arm the request was split to."""
+    import copy
+
+    from .fakes import DOCUMENT, body
+
+    document = copy.deepcopy(DOCUMENT)
+    document["routes"]["general"]["split"] = {
+        "key": "request_id",
+        "arms": [{"name": "control", "weight": 50}, {"name": "canary", "weight": 50}],
+    }
+    server.publish(body(2, document), '"v2"')
+    assert client.refresh() == "installed"
+    confidences = {"gpt-4o-mini": 0.4, "gpt-4o": 0.95}
+
+    result = client.run(
+        Request("support", request_id="r-7"), lambda a: CallResult(a.model, confidence=confidences[a.model])
+    )
+
+    first, second = records_of(client, server)
+    assert second["attempt"] == 2
+    assert second["reason"]["trigger"] == "low_confidence"
+    assert result.attempts[1].kind == "escalate"
+    assert second["reason"]["split"] == first["reason"]["split"]
+    assert first["reason"]["split"]["arm"] in ("control", "canary")
+
+
 def test_run__validation_failure__escalates(client, server):
     result = client.run(
         "support", lambda a: {"model": a.model}, validate=lambda response: response["model"] == "gpt-4o"

@@ -244,3 +244,66 @@ def test_validate__policy_shaped_garbage__never_raises(document, models):
     validate_document(document, models)
     referenced_models(document)
     assert isinstance(validate_document({"schema_version": 1, "default_route": "a", "routes": {"a": document}}), list)
+
+
+# -- dimensions: the attribute keys the control plane aggregates by ------------------------------
+
+
+def test_validate__declared_dimensions__valid():
+    assert validate_document({**VALID, "dimensions": ["team", "feature", "tenant"]}, CATALOG) == []
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "message"),
+    [
+        (["a", "b", "c", "d", "e", "f"], "dimensions: expected at most 5 items, got 6"),
+        (["team", "team"], 'dimensions: duplicate item "team"'),
+        (["team", "arm"], "dimensions.1: 'arm' is always a dimension; declare attribute keys only"),
+        (["client"], "dimensions.0: 'client' is always a dimension; declare attribute keys only"),
+        (["team", ""], "dimensions.1: must not be empty"),
+        (["x" * 65], "dimensions.0: must be at most 64 characters"),
+        ([3], "dimensions.0: expected a string, got an integer"),
+        ("team", "dimensions: expected an array, got a string"),
+    ],
+)
+def test_validate__bad_dimensions__path_precise_message(dimensions, message):
+    assert [str(e) for e in validate_document({**VALID, "dimensions": dimensions}, CATALOG)] == [message]
+
+
+def test_schema__dimension_limits__equal_the_protocol_constants():
+    from signalbox_client import protocol
+
+    spec = SCHEMA["properties"]["dimensions"]
+    assert spec["maxItems"] == protocol.MAX_DIMENSIONS
+    assert spec["items"]["maxLength"] == protocol.MAX_ATTRIBUTE_KEY
+
+
+def _with_guardrails(guardrails):
+    doc = copy.deepcopy(VALID)
+    doc["routes"]["extraction"]["split"]["guardrails"] = guardrails
+    return doc
+
+
+def test_validate__split_guardrails__valid():
+    doc = _with_guardrails({"max_pass_rate_drop": 0.02, "max_cost_increase": 0.1, "on_breach": "stop"})
+    assert validate_document(doc, CATALOG) == []
+
+
+@pytest.mark.parametrize(
+    ("guardrails", "message"),
+    [
+        ({"on_breach": "halt"}, 'routes.extraction.split.guardrails.on_breach: "halt" is not one of "alert", "stop"'),
+        (
+            {"max_pass_rate_drop": 2},
+            "routes.extraction.split.guardrails.max_pass_rate_drop: 2 is greater than the maximum of 1",
+        ),
+        (
+            {"max_cost_increase": -0.1},
+            "routes.extraction.split.guardrails.max_cost_increase: -0.1 is less than the minimum of 0",
+        ),
+        ({}, "routes.extraction.split.guardrails: expected at least 1 entry"),
+        ({"max_cost": 0.1}, "routes.extraction.split.guardrails: unknown field 'max_cost'"),
+    ],
+)
+def test_validate__bad_split_guardrails__path_precise_message(guardrails, message):
+    assert [str(e) for e in validate_document(_with_guardrails(guardrails), CATALOG)] == [message]

@@ -9,6 +9,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from signalbox_client.protocol import BUILTIN_DIMENSIONS
+
 from .errors import DocumentError
 from .fields import field_kind
 from .patterns import pattern_problem
@@ -275,6 +277,10 @@ def _references(doc: dict[str, Any], models: Mapping[str, Any] | None) -> list[D
     for task_type, route in doc.get("task_types", {}).items():
         if route not in routes:
             add(DocumentError(f"task_types.{task_type}", f"unknown route {_name(route)}"))
+
+    for i, key in enumerate(doc.get("dimensions", [])):
+        if key in BUILTIN_DIMENSIONS:
+            add(DocumentError(f"dimensions.{i}", f"{_name(key)} is always a dimension; declare attribute keys only"))
 
     first_use: dict[str, int] = {}
     for i, rule in enumerate(doc.get("rules", [])):
