@@ -17,6 +17,15 @@ from metrics.rules.numbers import ratio
 from metrics.schema import BUILTIN_DIMENSIONS, DIMENSION_NONE, DIMENSION_OTHER, DIMENSION_VALUES_PER_DAY
 
 SORTS = ("cost_usd", "requests", "cost_per_request_usd", "escalation_rate", "pass_rate", "value")
+# What the page's sort menu says of each (the API takes the keys).
+SORT_LABELS = {
+    "cost_usd": "cost",
+    "requests": "requests",
+    "cost_per_request_usd": "cost per request",
+    "escalation_rate": "escalation rate",
+    "pass_rate": "pass rate",
+    "value": "name",
+}
 DEFAULT_SORT = "cost_usd"
 
 

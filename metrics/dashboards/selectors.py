@@ -16,6 +16,7 @@ pages render it, the JSON endpoints return it as is, so both always show the sam
 
 from __future__ import annotations
 
+from metrics.dashboards.attribution import SORT_LABELS as ATTRIBUTION_SORT_LABELS
 from metrics.dashboards.attribution import SORTS as ATTRIBUTION_SORTS
 from metrics.dashboards.attribution import dashboard_attribution, dimension_choices
 from metrics.dashboards.canary import dashboard_canary
@@ -51,6 +52,7 @@ from metrics.rules.periods import FIRST_DATE, LAST_DATE
 
 __all__ = [
     "ATTRIBUTION_SORTS",
+    "ATTRIBUTION_SORT_LABELS",
     "DEFAULT_DAYS",
     "DIRECT_ROUTE_ADVISORY_RATE",
     "FIRST_DATE",

@@ -279,7 +279,7 @@ class AttributionPage(DashboardPage):
             "has_data": True,
             "figures": {"attribution": charts.attribution_cost(data)} if data["rows"] else {},
             "keep": keep,
-            "sorts": sel.ATTRIBUTION_SORTS,
+            "sorts": [(s, sel.ATTRIBUTION_SORT_LABELS[s]) for s in sel.ATTRIBUTION_SORTS],
             "csv_query": urlencode({**keep, "dimension": data["dimension"], "sort": data["sort"], "format": "csv"}),
             "sort_query": urlencode({**keep, "dimension": data["dimension"]}),
         }
