@@ -131,12 +131,14 @@ def dimension_cells(
     start: datetime,
     end: datetime,
     filters: dict[str, Any] | None = None,
+    hourly: bool = False,
 ) -> QuerySet[Any]:
     """One policy's cells of one dimension over [start, end): the daily ones when both bounds are
-    UTC midnights, else the hourly ones (either way the cell's start reads as `hour`), narrowed by
-    `filters` (routing fields or `dim_value`, as ORM lookups: {"route": "x", "model__in": [...]})."""
+    UTC midnights (and `hourly` is not asked), else the hourly ones (either way the cell's start
+    reads as `hour`), narrowed by `filters` (routing fields or `dim_value`, as ORM lookups:
+    {"route": "x", "model__in": [...]})."""
     qs: QuerySet[Any]
-    if _whole_days(start, end):
+    if _whole_days(start, end) and not hourly:
         qs = DimensionRollupDaily.objects.alias(hour=F("day_start"))
     else:
         qs = DimensionRollupHourly.objects.all()
@@ -170,8 +172,6 @@ def dimension_hourly_totals(
 ) -> list[dict[str, Any]]:
     """`dimension_totals` per hour as well (hourly cells; the canary's per-hour samples)."""
     measures = {name: Sum(name) for name in ROLLUP_MEASURES}
-    qs = DimensionRollupHourly.objects.filter(policy_id=policy_id, dim_key=dim_key, hour__gte=start, hour__lt=end)
-    if filters:
-        qs = qs.filter(**filters)
+    qs = dimension_cells(policy_id=policy_id, dim_key=dim_key, start=start, end=end, filters=filters, hourly=True)
     keys = ("hour", *group_by)
     return list(qs.values(*keys).order_by(*keys).annotate(**measures))
