@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from controlplane import ratelimit
 from controlplane.errors import json_error
 from routing import live
-from signalbox_client.protocol import AUTH_SCHEME
+from signalbox_client.protocol import AUTH_SCHEME, KEY_HEADER
 
 
 def bearer_secret(request: HttpRequest) -> str | None:
@@ -25,6 +25,15 @@ def bearer_secret(request: HttpRequest) -> str | None:
     if scheme.lower() != AUTH_SCHEME.lower() or not secret.strip():
         return None
     return secret.strip()
+
+
+def key_header_secret(request: HttpRequest) -> str | None:
+    """The SDK key of a request that sends it as `Authorization: Bearer <key>` or in the
+    `x-signalbox-key` header (OTLP exporters set custom headers more easily), or None."""
+    secret = bearer_secret(request)
+    if secret is None:
+        secret = request.headers.get(KEY_HEADER, "").strip() or None
+    return secret
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -40,12 +49,19 @@ def unauthorized(message: str) -> HttpResponse:
     )
 
 
-def client_key(request: HttpRequest, limit: Callable[[int], HttpResponse | None]) -> live.KeyEntry | HttpResponse:
+def client_key(
+    request: HttpRequest,
+    limit: Callable[[int], HttpResponse | None],
+    *,
+    secret_of: Callable[[HttpRequest], str | None] = bearer_secret,
+) -> live.KeyEntry | HttpResponse:
     """The SDK key of a client request, or the answer that refuses it: 401 without a known key,
-    429 over the key's rate (`limit`, one of `controlplane.ratelimit`'s client limits)."""
-    secret = bearer_secret(request)
+    429 over the key's rate (`limit`, one of `controlplane.ratelimit`'s client limits).
+    `secret_of` reads the key from the request (`key_header_secret` also takes `x-signalbox-key`)."""
+    secret = secret_of(request)
     if secret is None:
-        return unauthorized(f"Send the SDK key as 'Authorization: {AUTH_SCHEME} <key>'.")
+        also = f" or '{KEY_HEADER}: <key>'" if secret_of is key_header_secret else ""
+        return unauthorized(f"Send the SDK key as 'Authorization: {AUTH_SCHEME} <key>'{also}.")
     key = live.key_entry(secret)
     if key.key_id is None:
         return unauthorized("The SDK key is unknown or revoked.")

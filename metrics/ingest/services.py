@@ -294,6 +294,56 @@ def _store_sqlite(key_id: int, valid: list[tuple[int, Checked]], book: pricing.P
     return skipped
 
 
+# -- OpenTelemetry GenAI spans ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SpanIngestResult:
+    """An OTLP trace export's outcome: the GenAI spans stored, already stored and rejected (with
+    their "<trace id>/<span id>" and field errors), and the non-GenAI spans ignored."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[tuple[str, dict[str, list[str]]]]
+    ignored: int
+
+
+def otlp_spans_ingest(*, key_id: int, policy_ids: frozenset[int], request: Any) -> SpanIngestResult:
+    """Store the GenAI spans of an OTLP ExportTraceServiceRequest as decision records.
+
+    Each span is mapped onto the record shape (`otlp.spans_to_records`) and the records go through
+    `decision_batch_ingest`, in batches of at most MAX_BATCH_RECORDS: the same check, pricing and
+    storage as the client upload. Each span's event id derives from its trace and span ids, so a
+    re-exported span is a duplicate.
+    """
+    from metrics.ingest import otlp
+    from routing import live
+
+    scope = _scope(policy_ids)
+    only = next(iter(scope)) if len(scope) == 1 else None
+
+    def policy_of(named: str | None) -> str | None:
+        if named is None:
+            return only
+        return named if named in scope else None
+
+    def live_version(slug: str) -> int | None:
+        return live.live_entry(slug).version
+
+    batch = otlp.spans_to_records(request, policies=policy_of, live_version=live_version)
+    rejected = list(batch.refused)
+    accepted = duplicates = 0
+    for start in range(0, len(batch.records), MAX_BATCH_RECORDS):
+        chunk = batch.records[start : start + MAX_BATCH_RECORDS]
+        result = decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=chunk)
+        accepted += result.accepted
+        duplicates += result.duplicates
+        for offset, item in enumerate(result.results):
+            if item["status"] == REJECTED:
+                rejected.append((batch.labels[start + offset], item["errors"]))
+    return SpanIngestResult(accepted, duplicates, rejected, batch.ignored)
+
+
 # -- partitions ------------------------------------------------------------------------------------
 
 
