@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
-from controlplane import ratelimit
+from controlplane import prometheus, ratelimit
 from controlplane.errors import json_error
 from routing import live
 from signalbox_client.protocol import AUTH_SCHEME, KEY_HEADER
@@ -75,7 +75,14 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     """Return the live document of `slug` with a strong ETag, or 304 when the client has it.
 
     Both carry the policy's budget state in the `Signalbox-Budget` header when metrics has one.
+    Every answer is counted by status (`signalbox_policy_fetches_total`).
     """
+    response = _policy_fetch(request, slug)
+    prometheus.policy_fetch_count(response.status_code)
+    return response
+
+
+def _policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     key = client_key(request, ratelimit.policy_fetch_limit)
     if isinstance(key, HttpResponse):
         return key

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from controlplane import prometheus
 from controlplane.errors import InvalidInput
 from controlplane.memory import ProcessCache
 from metrics.ingest import partitions, pricing
@@ -87,12 +88,14 @@ def decision_batch_ingest(
     records: Sequence[Any],
     now: datetime | None = None,
     using: str = DEFAULT_DB_ALIAS,
+    source: str = "client",
 ) -> IngestResult:
     """Validate, price and store a batch of decision records; return per-record results.
 
     A record is accepted (stored now), a duplicate (its event id is already stored, or appears
     earlier in this batch) or rejected (field errors; nothing stored). Returns after the accepted
     rows and their rollup delta are committed; one bad record never affects the others.
+    `source` labels the batch in the Prometheus counters (`client`, `otlp`).
     """
     if len(records) > MAX_BATCH_RECORDS:
         raise InvalidInput(
@@ -157,6 +160,7 @@ def decision_batch_ingest(
                 if item[0] in skipped:
                     results[index]["status"] = DUPLICATE
                     out.duplicates += 1
+    prometheus.ingest_count(source, accepted=out.accepted, duplicates=out.duplicates, rejected=out.rejected)
     return out
 
 
@@ -335,12 +339,16 @@ def otlp_spans_ingest(*, key_id: int, policy_ids: frozenset[int], request: Any) 
     accepted = duplicates = 0
     for start in range(0, len(batch.records), MAX_BATCH_RECORDS):
         chunk = batch.records[start : start + MAX_BATCH_RECORDS]
-        result = decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=chunk)
+        result = decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=chunk, source="otlp")
         accepted += result.accepted
         duplicates += result.duplicates
         for offset, item in enumerate(result.results):
             if item["status"] == REJECTED:
                 rejected.append((batch.labels[start + offset], item["errors"]))
+    # Spans refused before the record check are rejected records too; ignored spans are no records.
+    prometheus.ingest_count("otlp", accepted=0, duplicates=0, rejected=len(batch.refused), batches=0)
+    if batch.ignored:
+        prometheus.OTLP_SPANS_IGNORED.inc(batch.ignored)
     return SpanIngestResult(accepted, duplicates, rejected, batch.ignored)
 
 
