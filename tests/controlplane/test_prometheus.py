@@ -148,3 +148,36 @@ def test_metrics__multiprocess_dir__counts_of_every_process_added_up(tmp_path):
         for s in family.samples
     }
     assert samples[("signalbox_policy_fetches_total", (("status", "304"),))] == 2
+
+
+REDIS = "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_broker() -> Any:
+    """Celery pointed at the local Redis as its broker (not eager), its default queue emptied."""
+    redis = pytest.importorskip("redis")
+    from controlplane.celery import app
+
+    connection = redis.Redis.from_url(REDIS, socket_connect_timeout=1)
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    queue = app.conf.task_default_queue
+    connection.delete(queue)
+    names = ("task_always_eager", "broker_url", "broker_read_url")
+    saved = {name: app.conf[name] for name in names}
+    app.conf.update(task_always_eager=False, broker_url=REDIS, broker_read_url=REDIS)
+    yield connection, queue
+    app.conf.update(saved)
+    connection.delete(queue)
+
+
+def test_metrics__redis_broker__queue_depth_from_the_broker(client, token, redis_broker):
+    connection, queue = redis_broker
+    connection.lpush(queue, b"{}", b"{}", b"{}")
+
+    after = scrape(client)
+
+    assert after[("signalbox_celery_queue_depth", (("queue", queue),))] == 3
