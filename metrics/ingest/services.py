@@ -331,8 +331,12 @@ def otlp_spans_ingest(*, key_id: int, policy_ids: frozenset[int], request: Any) 
             return only
         return named if named in scope else None
 
+    versions: dict[str, int | None] = {}  # one look-up per policy per export
+
     def live_version(slug: str) -> int | None:
-        return live.live_entry(slug).version
+        if slug not in versions:
+            versions[slug] = live.live_entry(slug).version
+        return versions[slug]
 
     batch = otlp.spans_to_records(request, policies=policy_of, live_version=live_version)
     rejected = list(batch.refused)
