@@ -11,6 +11,7 @@ No Django import. The mapping (docs/otel.md) reads the GenAI semantic convention
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -129,13 +130,19 @@ def _short(value: Any) -> str:
     return value[:MAX_SHORT] if type(value) is str else ""
 
 
+# Words of an error type or status message that name a timeout or a rate limit (RateLimitError,
+# rate_limit_exceeded, "429 Too Many Requests", APITimeoutError, "timed out", …).
+_TIMEOUT = re.compile(r"time[ _-]?out|timed out|deadline")
+_RATE_LIMITED = re.compile(r"rate[ _-]?limit|\b429\b|too many requests|throttl")
+
+
 def _outcome(span: Span, error_type: Any) -> str:
     if span.status.code != Status.STATUS_CODE_ERROR and not error_type:
         return "ok"
     text = f"{error_type or ''} {span.status.message}".lower()
-    if "timeout" in text or "timed out" in text:
+    if _TIMEOUT.search(text):
         return "timeout"
-    if "429" in text or "rate" in text:
+    if _RATE_LIMITED.search(text):
         return "rate_limited"
     return "error"
 

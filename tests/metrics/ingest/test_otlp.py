@@ -260,3 +260,19 @@ def test_otlp__policy_outside_the_key_scope__rejected(client, secret):
     partial = answer(response).partial_success
     assert partial.rejected_spans == 1
     assert "signalbox.policy: not in this key's scope" in partial.error_message
+
+
+@pytest.mark.parametrize(
+    ("error_type", "outcome"),
+    [
+        ("RateLimitError", "rate_limited"),
+        ("429", "rate_limited"),
+        ("APITimeoutError", "timeout"),
+        ("GenerateError", "error"),  # "rate" inside a word is no rate limit
+        ("InternalServerError", "error"),
+    ],
+)
+def test_otlp__error_type__mapped_to_the_outcome(client, secret, error_type, outcome):
+    post(client, encoded(genai_spans(chat(**{"error.type": error_type}))), secret)
+
+    assert Decision.objects.get().outcome == outcome
