@@ -126,6 +126,16 @@ def _int(value: Any, default: int) -> Any:
     return value
 
 
+def _timestamp(unix_nano: int) -> str | None:
+    """RFC 3339 text of a span time, or None when it is unset or beyond what a datetime holds."""
+    if not unix_nano:
+        return None
+    try:
+        return datetime.fromtimestamp(unix_nano / 1e9, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def _short(value: Any) -> str:
     return value[:MAX_SHORT] if type(value) is str else ""
 
@@ -188,8 +198,9 @@ def spans_to_records(
         errors: dict[str, list[str]] = {}
         if len(span.trace_id) != 16 or len(span.span_id) != 8:
             errors["span"] = ["needs a 16-byte trace id and an 8-byte span id"]
-        if not span.start_time_unix_nano:
-            errors["start_time_unix_nano"] = ["required"]
+        timestamp = _timestamp(span.start_time_unix_nano)
+        if timestamp is None:
+            errors["start_time_unix_nano"] = ["required: a time after 1970 and before 9999"]
         named = attrs.get(protocol.OTLP_POLICY_ATTRIBUTE) or resource.get(protocol.OTLP_POLICY_ATTRIBUTE)
         slug = policies(named if type(named) is str else None)
         if slug is None:
@@ -225,7 +236,7 @@ def spans_to_records(
         language, sdk = resource.get("telemetry.sdk.language"), resource.get("telemetry.sdk.version")
         record: dict[str, Any] = {
             "event_id": str(uuid.uuid5(SPAN_NAMESPACE, label)),
-            "timestamp": datetime.fromtimestamp(start / 1e9, UTC).isoformat().replace("+00:00", "Z"),
+            "timestamp": timestamp,
             "policy": slug,
             "policy_version": _int(version, 1),
             "route": attrs.get(protocol.OTLP_ROUTE_ATTRIBUTE) or DEFAULT_ROUTE,

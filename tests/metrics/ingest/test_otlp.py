@@ -276,3 +276,48 @@ def test_otlp__error_type__mapped_to_the_outcome(client, secret, error_type, out
     post(client, encoded(genai_spans(chat(**{"error.type": error_type}))), secret)
 
     assert Decision.objects.get().outcome == outcome
+
+
+def test_otlp__span_times_out_of_range__rejected_not_a_500(client, secret):
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    export = ExportTraceServiceRequest.FromString(encoded(genai_spans(chat(), chat())))
+    spans = export.resource_spans[0].scope_spans[0].spans
+    spans[0].start_time_unix_nano = 2**64 - 1
+    spans[1].start_time_unix_nano = 0
+
+    response = post(client, export.SerializeToString(), secret)
+
+    partial = answer(response).partial_success
+    assert partial.rejected_spans == 2
+    assert "start_time_unix_nano: required" in partial.error_message
+    assert not Decision.objects.exists()
+
+
+def test_otlp__json_rejection__partial_success_in_otlp_json(client, secret):
+    body = orjson.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "scopeSpans": [
+                        {
+                            "spans": [
+                                {
+                                    "traceId": "5b8efff798038103d269b633813fc60c",
+                                    "spanId": "eee19b7ec3c1b174",
+                                    "startTimeUnixNano": str(time.time_ns()),
+                                    "attributes": [{"key": "gen_ai.system", "value": {"stringValue": "openai"}}],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    response = post(client, body, secret, content_type="application/json")
+
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"  # an int64, written as a string by OTLP/JSON
+    assert "gen_ai.request.model: required" in partial["errorMessage"]
