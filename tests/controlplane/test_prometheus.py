@@ -101,6 +101,30 @@ def test_metrics__ingest_fetch_and_alerts__counted_in_the_exposition(client, tok
     assert ("signalbox_celery_queue_depth", (("queue", "celery"),)) not in after, "eager Celery: no broker"
 
 
+def test_metrics__otlp_export__spans_counted_by_status_and_ignored(client, token, secret):
+    from tests.metrics.ingest.test_otlp import chat, encoded, genai_spans
+
+    spans = genai_spans(chat(), chat(**{"signalbox.tier": 9}), {"http.request.method": "GET"})
+    before = scrape(client)
+
+    client.post(
+        OTLP_TRACES_PATH,
+        data=encoded(spans),
+        content_type="application/x-protobuf",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    after = scrape(client)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("signalbox_ingest_batches_total", source="otlp") == 1
+    assert moved("signalbox_ingest_records_total", source="otlp", status="accepted") == 1
+    assert moved("signalbox_ingest_records_total", source="otlp", status="rejected") == 1
+    assert moved("signalbox_otlp_spans_ignored_total") == 1
+
+
 def test_metrics__rollup_fold__lag_back_to_zero(client, token, secret):
     body = orjson.dumps({"decisions": [record()]})
     client.post(DECISIONS_PATH, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}")
