@@ -93,9 +93,9 @@ def oas30(schema: Any) -> Any:
 
 
 def _client_operations() -> dict[str, Any]:
-    """The client protocol's two endpoints (plain Django views, so drf-spectacular cannot see them),
-    described from `signalbox_client.protocol`: the same constants and record schema the server
-    checks and the SDK sends."""
+    """The client protocol's two endpoints and the OTLP trace export (plain Django views, so
+    drf-spectacular cannot see them), described from `signalbox_client.protocol`: the same
+    constants and record schema the server checks and the SDK sends."""
     from signalbox_client import protocol
 
     def ref(name: str) -> dict[str, str]:
@@ -156,6 +156,42 @@ def _client_operations() -> dict[str, Any]:
             }
         },
     }
+    otlp_body = {
+        "type": "string",
+        "format": "binary",
+        "description": "an OTLP ExportTraceServiceRequest (opentelemetry-proto), optionally gzip (Content-Encoding)",
+    }
+    traces = {
+        "operationId": "otlp_traces_ingest",
+        "summary": "OTLP/HTTP trace export: GenAI spans as decision records",
+        "description": (
+            "OpenTelemetry's OTLP/HTTP trace export, in protobuf or JSON, optionally gzip. Spans with GenAI "
+            "semantic-convention attributes become decision records, through the same check, pricing and "
+            "storage as the client upload; other spans are ignored (counted in `partialSuccess.errorMessage`). "
+            "Each span's event id derives from its trace and span ids, so a re-exported span is stored once. "
+            f"At most {protocol.MAX_BATCH_BYTES:,} bytes, compressed and inflated. The SDK key goes in "
+            f"`Authorization: Bearer` or `{protocol.KEY_HEADER}`. Mapping: docs/otel.md."
+        ),
+        "tags": ["client"],
+        "security": [*security, {"sdkKeyHeader": []}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-protobuf": {"schema": otlp_body},
+                "application/json": {"schema": ref("OtlpJson")},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "An ExportTraceServiceResponse in the request's encoding; rejected spans counted "
+                "and named in its partial success.",
+                "content": {
+                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": ref("OtlpExportResponse")},
+                },
+            }
+        },
+    }
     batch = oas30(protocol.decisions_body_schema())
     batch["properties"]["decisions"]["items"] = ref("DecisionRecord")
     record = oas30(protocol.decision_record_schema())
@@ -186,6 +222,23 @@ def _client_operations() -> dict[str, Any]:
                 },
             },
         },
+        "OtlpJson": {
+            "type": "object",
+            "description": "OTLP/JSON ExportTraceServiceRequest (trace and span ids as hex)",
+            "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}},
+        },
+        "OtlpExportResponse": {
+            "type": "object",
+            "properties": {
+                "partialSuccess": {
+                    "type": "object",
+                    "properties": {
+                        "rejectedSpans": {"type": "string", "description": "an int64, as OTLP/JSON writes it"},
+                        "errorMessage": {"type": "string"},
+                    },
+                }
+            },
+        },
         "ClientPolicy": {
             "type": "object",
             "required": ["policy", "version", "published_at", "document", "models"],
@@ -201,6 +254,7 @@ def _client_operations() -> dict[str, Any]:
     paths = {
         protocol.POLICY_PATH: {"get": fetch},
         protocol.DECISIONS_PATH: {"post": ingest},
+        protocol.OTLP_TRACES_PATH: {"post": traces},
     }
     return {"paths": paths, "schemas": schemas}
 
@@ -208,6 +262,8 @@ def _client_operations() -> dict[str, Any]:
 def client_protocol(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: add the client protocol's endpoints and their SDK-key
     security scheme (run before `error_responses`, which adds their error answers)."""
+    from signalbox_client.protocol import KEY_HEADER
+
     client = _client_operations()
     result.setdefault("paths", {}).update(client["paths"])
     components = result.setdefault("components", {})
@@ -216,5 +272,11 @@ def client_protocol(result: dict[str, Any], generator: Any, request: Any, public
         "type": "http",
         "scheme": "bearer",
         "description": "An SDK key: `Authorization: Bearer sbk_…`, scoped to one or more policies.",
+    }
+    components["securitySchemes"]["sdkKeyHeader"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": KEY_HEADER,
+        "description": "An SDK key in a header of its own (OTLP exporters: /v1/traces only).",
     }
     return result

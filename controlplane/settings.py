@@ -208,6 +208,9 @@ SPECTACULAR_SETTINGS = {
 # How long a web process trusts its in-memory copy of a live policy or an SDK key before it asks
 # the shared cache again. A publish is seen at once by the process that made it and within this
 # many seconds by every other process; a revoked key stops working within SDK_KEY_CACHE_SECONDS.
+# /metrics (controlplane/prometheus.py): the bearer token a scrape sends; unset, /metrics answers 403
+# unless DEBUG is on.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 LIVE_POLICY_CHECK_SECONDS = env.float("LIVE_POLICY_CHECK_SECONDS", default=1.0)
 SDK_KEY_CACHE_SECONDS = env.float("SDK_KEY_CACHE_SECONDS", default=30.0)
 

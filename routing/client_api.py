@@ -12,10 +12,10 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
-from controlplane import ratelimit
+from controlplane import prometheus, ratelimit
 from controlplane.errors import json_error
 from routing import live
-from signalbox_client.protocol import AUTH_SCHEME, PROTOCOL_HEADER, protocol_version_problem
+from signalbox_client.protocol import AUTH_SCHEME, KEY_HEADER, PROTOCOL_HEADER, protocol_version_problem
 
 
 def bearer_secret(request: HttpRequest) -> str | None:
@@ -25,6 +25,15 @@ def bearer_secret(request: HttpRequest) -> str | None:
     if scheme.lower() != AUTH_SCHEME.lower() or not secret.strip():
         return None
     return secret.strip()
+
+
+def key_header_secret(request: HttpRequest) -> str | None:
+    """The SDK key of a request that sends it as `Authorization: Bearer <key>` or in the
+    `x-signalbox-key` header (OTLP exporters set custom headers more easily), or None."""
+    secret = bearer_secret(request)
+    if secret is None:
+        secret = request.headers.get(KEY_HEADER, "").strip() or None
+    return secret
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -43,15 +52,22 @@ def unauthorized(message: str) -> HttpResponse:
 _PROTOCOL_META = "HTTP_" + PROTOCOL_HEADER.upper().replace("-", "_")  # request.META's name of the header
 
 
-def client_key(request: HttpRequest, limit: Callable[[int], HttpResponse | None]) -> live.KeyEntry | HttpResponse:
+def client_key(
+    request: HttpRequest,
+    limit: Callable[[int], HttpResponse | None],
+    *,
+    secret_of: Callable[[HttpRequest], str | None] = bearer_secret,
+) -> live.KeyEntry | HttpResponse:
     """The SDK key of a client request, or the answer that refuses it: 401 without a known key,
     429 over the key's rate (`limit`, one of `controlplane.ratelimit`'s client limits); 400 first
-    when the request speaks a protocol version this server does not."""
+    when the request speaks a protocol version this server does not.
+    `secret_of` reads the key from the request (`key_header_secret` also takes `x-signalbox-key`)."""
     if (problem := protocol_version_problem(request.META.get(_PROTOCOL_META))) is not None:
         return json_error(400, f"{PROTOCOL_HEADER}: {problem}.", {PROTOCOL_HEADER: [problem]})
-    secret = bearer_secret(request)
+    secret = secret_of(request)
     if secret is None:
-        return unauthorized(f"Send the SDK key as 'Authorization: {AUTH_SCHEME} <key>'.")
+        also = f" or '{KEY_HEADER}: <key>'" if secret_of is key_header_secret else ""
+        return unauthorized(f"Send the SDK key as 'Authorization: {AUTH_SCHEME} <key>'{also}.")
     key = live.key_entry(secret)
     if key.key_id is None:
         return unauthorized("The SDK key is unknown or revoked.")
@@ -65,7 +81,14 @@ def client_policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     """Return the live document of `slug` with a strong ETag, or 304 when the client has it.
 
     Both carry the policy's budget state in the `Signalbox-Budget` header when metrics has one.
+    Every answer is counted by status (`signalbox_policy_fetches_total`).
     """
+    response = _policy_fetch(request, slug)
+    prometheus.policy_fetch_count(response.status_code)
+    return response
+
+
+def _policy_fetch(request: HttpRequest, slug: str) -> HttpResponseBase:
     key = client_key(request, ratelimit.policy_fetch_limit)
     if isinstance(key, HttpResponse):
         return key

@@ -11,6 +11,7 @@ Windows, thresholds and the lifecycle rules: docs/alerts.md.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.utils import timezone
 
+from controlplane import prometheus
 from controlplane.errors import InvalidInput
 from metrics.alerts import lifecycle
 from metrics.alerts.delivery import deliveries_sweep
@@ -167,12 +169,17 @@ def alerts_evaluate(*, policy: Policy | None = None, at: datetime | None = None)
         policies = policies.filter(pk=policy.pk)
     report = EvaluationReport()
     for p in policies:
+        started = time.perf_counter()
         try:
             evaluations, changes = _policy_alerts_evaluate(p, at)
         except Exception as exc:  # one tenant's data or bug must not stop the others' alerts
             logger.exception("alert evaluation failed for policy %s", p.slug)
             report.failed.append(Failure(p.slug, f"{type(exc).__name__}: {exc}"[:500]))
+            prometheus.ALERT_EVALUATIONS.labels("failed").inc()
             continue
+        finally:
+            prometheus.ALERT_EVALUATION_SECONDS.observe(time.perf_counter() - started)
+        prometheus.ALERT_EVALUATIONS.labels("ok").inc()
         report.policies += 1
         report.evaluations += evaluations
         report.changes += changes

@@ -1,4 +1,5 @@
-"""The client protocol's decision upload: `POST /api/v1/client/decisions`.
+"""The client protocol's decision upload, `POST /api/v1/client/decisions`, and the OTLP/HTTP
+trace export, `POST /v1/traces` (GenAI spans as decision records, docs/otel.md).
 
 A plain Django view, like the policy fetch (`routing.client_api`): DRF's parsing and rendering
 would cost more than storing a record. Bodies are parsed and answered with orjson.
@@ -7,6 +8,7 @@ would cost more than storing a record. Bodies are parsed and answered with orjso
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import orjson
@@ -17,8 +19,9 @@ from django.views.decorators.http import require_POST
 
 from controlplane import ratelimit
 from controlplane.errors import DomainError, json_error
+from metrics.ingest import otlp
 from metrics.ingest import services as ingest
-from routing.client_api import client_key
+from routing.client_api import client_key, key_header_secret
 from signalbox_client.protocol import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
 
 
@@ -81,3 +84,77 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         return json_error(exc.status_code, exc.message, exc.errors)
     return HttpResponse(orjson.dumps(result.as_body()), content_type="application/json")
+
+
+# -- OTLP/HTTP: POST /v1/traces ---------------------------------------------------------------------
+
+_PROTOBUF = "application/x-protobuf"
+_JSON = "application/json"
+
+
+def _gunzip(body: bytes, limit: int) -> bytes | None:
+    """The body inflated, or None past `limit` bytes (a small gzip can inflate a thousandfold)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(body, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        return None
+    if not inflater.eof:
+        raise zlib.error("truncated gzip stream")
+    return out
+
+
+@csrf_exempt
+@require_POST
+def otlp_traces_ingest(request: HttpRequest) -> HttpResponse:
+    """Store the GenAI spans of an OTLP/HTTP trace export as decision records (docs/otel.md);
+    answer an ExportTraceServiceResponse in the request's encoding, rejected spans in its
+    partial success."""
+    key = client_key(request, ratelimit.decisions_limit, secret_of=key_header_secret)
+    if isinstance(key, HttpResponse):
+        return key
+    assert key.key_id is not None  # client_key answered 401 otherwise
+
+    content_type = request.content_type or ""
+    if content_type not in {_PROTOBUF, _JSON}:
+        reason = f"must be {_PROTOBUF} or {_JSON}"
+        return json_error(415, f"Content-Type {reason}.", {"content-type": [reason]})
+    json = content_type == _JSON
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in {"gzip", "identity", ""}:
+        reason = "must be gzip or absent"
+        return json_error(415, f"Content-Encoding {reason}.", {"content-encoding": [reason]})
+
+    limit = MAX_BATCH_BYTES
+    too_large = f"An export is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return _too_large(*too_large)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _too_large(*too_large)
+    if len(body) > limit:
+        return _too_large(*too_large)
+    if encoding == "gzip":
+        try:
+            inflated = _gunzip(body, limit)
+        except zlib.error:
+            return json_error(400, "The body is not valid gzip.", {"body": ["not valid gzip"]})
+        if inflated is None:
+            return _too_large(f"An export is at most {limit:,} bytes uncompressed.", "body", f"at most {limit} bytes")
+        body = inflated
+
+    try:
+        export = otlp.decode_request(body, json=json)
+    except otlp.OtlpDecodeError as exc:
+        return json_error(400, f"The body is {exc}.", {"body": [str(exc)]})
+
+    try:
+        result = ingest.otlp_spans_ingest(key_id=key.key_id, policy_ids=key.policy_ids, request=export)
+    except DomainError as exc:
+        return json_error(exc.status_code, exc.message, exc.errors)
+    answer = otlp.partial_success(result.rejected, result.ignored)
+    return HttpResponse(otlp.encode_response(answer, json=json), content_type=_JSON if json else _PROTOBUF)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from controlplane import prometheus
 from controlplane.errors import InvalidInput
 from controlplane.memory import ProcessCache
 from metrics.ingest import partitions, pricing
@@ -87,12 +88,14 @@ def decision_batch_ingest(
     records: Sequence[Any],
     now: datetime | None = None,
     using: str = DEFAULT_DB_ALIAS,
+    source: str = "client",
 ) -> IngestResult:
     """Validate, price and store a batch of decision records; return per-record results.
 
     A record is accepted (stored now), a duplicate (its event id is already stored, or appears
     earlier in this batch) or rejected (field errors; nothing stored). Returns after the accepted
     rows and their rollup delta are committed; one bad record never affects the others.
+    `source` labels the batch in the Prometheus counters (`client`, `otlp`).
     """
     if len(records) > MAX_BATCH_RECORDS:
         raise InvalidInput(
@@ -158,6 +161,7 @@ def decision_batch_ingest(
                 if item[0] in skipped:
                     results[index]["status"] = DUPLICATE
                     out.duplicates += 1
+    prometheus.ingest_count(source, accepted=out.accepted, duplicates=out.duplicates, rejected=out.rejected)
     return out
 
 
@@ -323,6 +327,64 @@ def _store_sqlite(
     dimensions.dimension_inbox_insert(raw, dimensions.dimension_deltas_of_rows(dimension_rows))
     raw.close()
     return skipped
+
+
+# -- OpenTelemetry GenAI spans ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SpanIngestResult:
+    """An OTLP trace export's outcome: the GenAI spans stored, already stored and rejected (with
+    their "<trace id>/<span id>" and field errors), and the non-GenAI spans ignored."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[tuple[str, dict[str, list[str]]]]
+    ignored: int
+
+
+def otlp_spans_ingest(*, key_id: int, policy_ids: frozenset[int], request: Any) -> SpanIngestResult:
+    """Store the GenAI spans of an OTLP ExportTraceServiceRequest as decision records.
+
+    Each span is mapped onto the record shape (`otlp.spans_to_records`) and the records go through
+    `decision_batch_ingest`, in batches of at most MAX_BATCH_RECORDS: the same check, pricing and
+    storage as the client upload. Each span's event id derives from its trace and span ids, so a
+    re-exported span is a duplicate.
+    """
+    from metrics.ingest import otlp
+    from routing import live
+
+    scope = _scope(policy_ids)
+    only = next(iter(scope)) if len(scope) == 1 else None
+
+    def policy_of(named: str | None) -> str | None:
+        if named is None:
+            return only
+        return named if named in scope else None
+
+    versions: dict[str, int | None] = {}  # one look-up per policy per export
+
+    def live_version(slug: str) -> int | None:
+        if slug not in versions:
+            versions[slug] = live.live_entry(slug).version
+        return versions[slug]
+
+    batch = otlp.spans_to_records(request, policies=policy_of, live_version=live_version)
+    rejected = list(batch.refused)
+    accepted = duplicates = 0
+    for start in range(0, len(batch.records), MAX_BATCH_RECORDS):
+        chunk = batch.records[start : start + MAX_BATCH_RECORDS]
+        result = decision_batch_ingest(key_id=key_id, policy_ids=policy_ids, records=chunk, source="otlp")
+        accepted += result.accepted
+        duplicates += result.duplicates
+        for offset, item in enumerate(result.results):
+            if item["status"] == REJECTED:
+                rejected.append((batch.labels[start + offset], item["errors"]))
+    # Spans refused before the record check are rejected records too; ignored spans are no records.
+    prometheus.ingest_count("otlp", accepted=0, duplicates=0, rejected=len(batch.refused), batches=0)
+    if batch.ignored:
+        prometheus.OTLP_SPANS_IGNORED.inc(batch.ignored)
+    return SpanIngestResult(accepted, duplicates, rejected, batch.ignored)
 
 
 # -- partitions ------------------------------------------------------------------------------------

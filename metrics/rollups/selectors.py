@@ -175,3 +175,24 @@ def dimension_hourly_totals(
     qs = dimension_cells(policy_id=policy_id, dim_key=dim_key, start=start, end=end, filters=filters, hourly=True)
     keys = ("hour", *group_by)
     return list(qs.values(*keys).order_by(*keys).annotate(**measures))
+
+
+def rollup_inbox_state(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, float | None]:
+    """(deltas pending in the inbox, counted up to INBOX_COUNT_LIMIT; when the last fold started,
+    Unix time, or None when no fold has run since the shared cache was emptied). Cheap enough for
+    every scrape: the count stops at the limit."""
+    from django.core.cache import cache
+    from django.db import connections
+
+    from metrics.rollups.services import ROLLUPS_FOLD_STARTED_KEY
+
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM metrics_rollup_inbox LIMIT %s) AS pending", [INBOX_COUNT_LIMIT]
+        )
+        pending = int(cursor.fetchone()[0])
+    started = cache.get(ROLLUPS_FOLD_STARTED_KEY)
+    return pending, float(started) if started is not None else None
+
+
+INBOX_COUNT_LIMIT = 100_000

@@ -4,6 +4,7 @@ per debounce interval), and a rebuild from the raw decisions."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from metrics.schema import sqlite_timestamp
 logger = logging.getLogger(__name__)
 
 ROLLUPS_UPDATE_TASK = "metrics.rollups_update"  # the Celery task of `rollups_update`
+ROLLUPS_FOLD_STARTED_KEY = "signalbox:metrics:rollups-fold-started"  # Unix time; read by /metrics
 _ROLLUPS_QUEUED_KEY = "signalbox:metrics:rollups-update-queued"
 
 
@@ -58,6 +60,7 @@ def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DE
     Each round takes up to `limit` deltas in its own transaction: deleting them and adding them to
     their cells commit together, so a delta counts exactly once however often this runs.
     """
+    started = time.time()
     total = 0
     touched: set[int] = set()
     connection = connections[using]
@@ -82,6 +85,10 @@ def rollups_update(*, limit: int = 5000, max_rounds: int = 1000, using: str = DE
             break
     # The dimension cells fold after the plain ones, in transactions of their own (one at a time).
     dimensions.dimension_rollups_update(using=using)
+    try:  # what the scrape's rollup lag is measured from (controlplane/prometheus.py)
+        cache.set(ROLLUPS_FOLD_STARTED_KEY, started, timeout=None)
+    except Exception:
+        logger.warning("shared cache unreachable; the rollup lag gauge waits for the next fold", exc_info=True)
     if touched:
         # Clients see new spend at their next poll; a failure here must not undo the fold (the
         # beat task recomputes every policy's state within BUDGET_STATE_SECONDS anyway).

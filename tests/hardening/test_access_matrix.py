@@ -90,6 +90,7 @@ API: dict[str, tuple[str, Callable[[], Any] | None, int | None]] = {
     # The client protocol: an SDK key as a bearer token and nothing else (a user's token is not a key).
     "client_policy_fetch": ("sdk_key_bearer", None, 200),
     "client_decisions_ingest": ("sdk_key_bearer", lambda: {"decisions": []}, 200),
+    "otlp_traces_ingest": ("sdk_key_bearer", lambda: {"resourceSpans": []}, 200),
 }
 CLIENT = "sdk_key_bearer"
 

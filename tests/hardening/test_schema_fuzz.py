@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
+from signalbox_client.protocol import CLIENT_PREFIX, OTLP_TRACES_PATH
 from tests import factories
 
 MAX_EXAMPLES = 40
@@ -65,5 +66,6 @@ def test_every_operation__fuzzed__no_500_and_conforms_to_the_schema(case: Any, s
     for name in SEEDED_PATH_PARAMETERS & set(case.path_parameters or {}):
         if zlib.crc32(repr(case.path_parameters[name]).encode()) % 4:  # a quarter keep the generated value
             case.path_parameters[name] = seeded[name]
-    auth = f"Bearer {seeded['secret']}" if case.path.startswith("/api/v1/client/") else f"Token {seeded['token']}"
+    sdk_key = case.path.startswith(CLIENT_PREFIX + "/") or case.path == OTLP_TRACES_PATH
+    auth = f"Bearer {seeded['secret']}" if sdk_key else f"Token {seeded['token']}"
     case.call_and_validate(headers={"Authorization": auth}, excluded_checks=LENIENT_CHECKS)

@@ -38,6 +38,17 @@ def protocol_version_problem(value: str | None) -> str | None:
     return None
 
 
+KEY_HEADER = "x-signalbox-key"  # the SDK key in a header of its own, for exporters that set custom headers
+# OpenTelemetry's OTLP/HTTP trace export (docs/otel.md): GenAI spans become decision records.
+OTLP_TRACES_PATH = "/v1/traces"
+# Span attributes naming the routing a span stands for (defaults in docs/otel.md).
+OTLP_POLICY_ATTRIBUTE = "signalbox.policy"
+OTLP_POLICY_VERSION_ATTRIBUTE = "signalbox.policy_version"
+OTLP_ROUTE_ATTRIBUTE = "signalbox.route"
+OTLP_TASK_TYPE_ATTRIBUTE = "signalbox.task_type"
+OTLP_TIER_ATTRIBUTE = "signalbox.tier"
+OTLP_ATTEMPT_ATTRIBUTE = "signalbox.attempt"
+
 # --- the upload's answer -----------------------------------------------------------------------------
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 RESULT_STATUSES = (ACCEPTED, DUPLICATE, REJECTED)
