@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-import weakref
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -291,22 +290,16 @@ def _pg_fold_taken(cursor: Any) -> int:
     return written
 
 
-# The psycopg connections whose session has the temp table (created once a session, as the
-# ingest's staging table is).
-_taken_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _taken_ensure(cursor: Any, using: str) -> None:
-    session = connections[using].connection
-    if session in _taken_sessions:
-        return
+def _taken_ensure(cursor: Any) -> None:
+    """The fold's temp table, in every round: IF NOT EXISTS costs a catalog lookup, once a fold round.
+    (Remembering the session instead breaks when the creating transaction rolls back, a caller's or
+    a test's: the session stays, the table is gone.)"""
     cursor.execute(_TAKEN_CREATE)
-    transaction.on_commit(lambda: _taken_sessions.add(session), using=using)
 
 
 def _pg_take(cursor: Any, limit: int, using: str) -> int:
     """Move up to `limit` inbox deltas (oldest first) into the temp table; return how many."""
-    _taken_ensure(cursor, using)
+    _taken_ensure(cursor)
     cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
     columns = ", ".join(("id", *_INBOX_COLUMNS))
     cursor.execute(
@@ -416,7 +409,7 @@ def dimension_rollups_rebuild(
                 [policy_id, *bounds],
             )
         if vendor == "postgresql":
-            _taken_ensure(cursor, using)
+            _taken_ensure(cursor)
             cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
             cursor.execute(
                 f"INSERT INTO {_TAKEN} ({', '.join(_INBOX_COLUMNS)}) "

@@ -3,6 +3,7 @@ production settings pass `manage.py check --deploy`."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -86,10 +87,12 @@ def test_key__compared_in_constant_time_on_its_hash() -> None:
     import inspect
 
     from routing import live
+    from routing.credentials import secret_hash
 
     source = inspect.getsource(live.key_entry)
     assert "hmac.compare_digest(" in source
-    assert "hashlib.sha256(secret.encode())" in source
+    assert "hashed = secret_hash(secret)" in source
+    assert secret_hash("sbx_ab_cd") == hashlib.sha256(b"sbx_ab_cd").hexdigest()
 
 
 # --- CSRF ----------------------------------------------------------------------------------------
