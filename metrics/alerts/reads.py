@@ -35,6 +35,13 @@ class RouteTotals:
     base_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_FIELDS))
     # tier -> [requests starting there, escalations into it], current window only
     tiers: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # tier -> [requests starting there, escalations into it, attempts answered (no provider
+    # failure), ok attempts] over the window, then the same four over the baseline
+    tier_counts: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 8))
+    # tier -> [confidence sum, confidence count] over the window, then over the baseline
+    tier_confidence: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 4))
+    # tier -> [cost over the window, over the baseline]
+    tier_cost: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
     task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     base_task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     model_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -69,6 +76,11 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
         "c_cnt": Sum("count", filter=cur),
         "b_cnt": Sum("count", filter=base),
         "c_esc": Sum("escalations", filter=cur),
+        "b_esc": Sum("escalations", filter=base),
+        "c_conf": Sum("confidence_sum", filter=cur),
+        "b_conf": Sum("confidence_sum", filter=base),
+        "c_confn": Sum("confidence_count", filter=cur),
+        "b_confn": Sum("confidence_count", filter=base),
         "c_cost": Sum("cost_usd", filter=cur),
         "b_cost": Sum("cost_usd", filter=base),
         "s_cnt": Sum("count", filter=spike),
@@ -99,9 +111,29 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
         for i, name in enumerate(BUCKET_FIELDS):
             t.buckets[i] += _int(r[f"c_{name}"])
             t.base_buckets[i] += _int(r[f"b_{name}"])
+        c_esc, b_esc = _int(r["c_esc"]), _int(r["b_esc"])
         tier = t.tiers[r["tier"]]
         tier[0] += c_req
-        tier[1] += _int(r["c_esc"])
+        tier[1] += c_esc
+        failed = r["outcome"] in PROVIDER_FAILURE_OUTCOMES
+        ok = r["outcome"] == "ok"
+        tc = t.tier_counts[r["tier"]]
+        tc[0] += c_req
+        tc[1] += c_esc
+        tc[2] += 0 if failed else c_cnt
+        tc[3] += c_cnt if ok else 0
+        tc[4] += b_req
+        tc[5] += b_esc
+        tc[6] += 0 if failed else b_cnt
+        tc[7] += b_cnt if ok else 0
+        cost = t.tier_cost[r["tier"]]
+        cost[0] += _num(r["c_cost"])
+        cost[1] += _num(r["b_cost"])
+        conf = t.tier_confidence[r["tier"]]
+        conf[0] += _num(r["c_conf"])
+        conf[1] += _int(r["c_confn"])
+        conf[2] += _num(r["b_conf"])
+        conf[3] += _int(r["b_confn"])
         t.task_mix[r["task_type"]] += c_req
         t.base_task_mix[r["task_type"]] += b_req
         t.model_mix[r["model"]] += c_cnt

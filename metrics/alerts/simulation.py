@@ -157,12 +157,22 @@ class Run:
 
 
 def scenario_run(
-    seed: int, *, clean: bool, every_hours: int = 1, log: Callable[[str], None] | None = None, keep: bool = False
+    seed: int,
+    *,
+    clean: bool,
+    every_hours: int = 1,
+    log: Callable[[str], None] | None = None,
+    detail: bool = False,
+    keep: bool = False,
+    days: int | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> Run:
     """Build the scenario of `seed`, replay it through the rollups, evaluate its policy at the end
     of every `every_hours`-th hour of the month and score the alerts raised."""
     models = catalog_models()
-    scenario, cells = scenarios.scenario_build(seed, clean=clean, models=models, bounds=LATENCY_BOUNDS_MS)
+    scenario, cells = scenarios.scenario_build(
+        seed, clean=clean, models=models, bounds=LATENCY_BOUNDS_MS, days=days, kinds=kinds
+    )
     slug = f"sim-{seed}{'-clean' if clean else ''}"
     simulation_clear(slug)
     policy = routing_services.policy_create(
@@ -197,6 +207,13 @@ def scenario_run(
             f"seed {seed} ({kind}, {scenario.month_start:%Y-%m}): {len(cells)} cells, {evaluations} evaluations "
             f"in {spent:.1f} s; detected {found}/{len(month.detections)} within 24 h, {len(month.false)} false alerts"
         )
+        if detail:
+            for d in month.detections:
+                a = d.anomaly
+                when = "missed" if d.hours is None else f"{d.hours:.0f} h by {d.first.detector if d.first else ''}"
+                log(f"  {a.kind} {a.start:%d %H}h–{a.end:%d %H}h {a.label}: {when} {sorted(d.detectors)}")
+            for r in month.false:
+                log(f"  false: {r.detector} {r.route or '(policy)'} at {r.at:%d %H}h ({r.severity})")
     return Run(month, evaluations, spent, len(cells))
 
 

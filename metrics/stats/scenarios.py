@@ -556,26 +556,36 @@ def _route_hour(
 
 
 def scenario_build(
-    seed: int, *, clean: bool, models: Mapping[str, Model], bounds: Sequence[float]
+    seed: int,
+    *,
+    clean: bool,
+    models: Mapping[str, Model],
+    bounds: Sequence[float],
+    days: int | None = None,
+    kinds: Sequence[str] | None = None,
 ) -> tuple[Scenario, list[Cell]]:
     """The scenario of `seed` (a clean month, or six anomalies and a budget overrun) and its cells,
-    from the warm-up's first hour to the month's last."""
+    from the warm-up's first hour to the month's last. `days` scores only the month's first days,
+    `kinds` injects those kinds instead of six taken in turn (a quick scenario for tests)."""
     rng = random.Random(seed * 7919 + (1 if clean else 0))
     routes = policy_routes(rng, models)
     month_start = month_of(seed)
     month_end = _next_month(month_start)
+    if days is not None:
+        month_end = min(month_end, month_start + timedelta(days=days))
     days = (month_end - month_start).days
     base_failure = {m.provider: rng.uniform(0.01, 0.02) for m in models.values()}
     anomalies: list[Anomaly] = []
     if not clean:
         order = list(KIND_NAMES)
         offset = (seed * ANOMALIES_PER_MONTH) % len(order)
-        kinds = (order[offset:] + order[:offset])[:ANOMALIES_PER_MONTH]
-        rng.shuffle(kinds)
-        slot = timedelta(days=days / ANOMALIES_PER_MONTH)
-        for i, kind in enumerate(kinds):
+        chosen = list(kinds) if kinds is not None else (order[offset:] + order[:offset])[:ANOMALIES_PER_MONTH]
+        rng.shuffle(chosen)
+        slot = timedelta(days=days / len(chosen))
+        lead = (6, 30) if slot >= timedelta(days=2) else (1, max(1, int(slot.total_seconds() // 14400)))
+        for i, kind in enumerate(chosen):
             slot_start = month_start + slot * i
-            start = (slot_start + timedelta(hours=rng.randint(6, 30))).replace(minute=0, second=0, microsecond=0)
+            start = (slot_start + timedelta(hours=rng.randint(*lead))).replace(minute=0, second=0, microsecond=0)
             slot_end = (slot_start + slot - timedelta(hours=12)).replace(minute=0, second=0, microsecond=0)
             a = _anomaly(rng, kind, start, slot_end, routes, models)
             anomalies.append(a if a.end <= slot_end else Anomaly(**{**a.__dict__, "end": slot_end}))
@@ -606,6 +616,8 @@ def scenario_build(
         pace = rng.uniform(0.75, 0.90)
         budget = spent / pace
         start = month_start + timedelta(days=rng.randint(4, 15), hours=rng.randint(0, 23))
+        if start >= month_end - timedelta(days=1):  # a short scenario: from its first third
+            start = month_start + (month_end - month_start) / 3
         hit = tuple(r.name for r in rng.sample(list(routes), rng.randint(1, 2)))
         grown = sum(c.cost_usd for c in cells if c.hour >= start and c.route in hit)
         factor = 1 + (budget * (1 + overrun) - spent) / grown

@@ -12,12 +12,14 @@ from metrics.alerts.detectors import (
     budget_forecast,
     budget_thresholds,
     burn_rate,
+    confidence_drift,
     cost_per_request_regression,
     error_spike,
     escalation_band,
     latency_p95_regression,
     mix_shift,
     pass_rate_drop,
+    traffic_share,
 )
 from metrics.alerts.detectors.base import BudgetDetector, Context, Detector, Evaluation
 
@@ -27,6 +29,8 @@ REGISTRY: tuple[Detector, ...] = (
     cost_per_request_regression.DETECTOR,
     latency_p95_regression.DETECTOR,
     mix_shift.DETECTOR,
+    confidence_drift.DETECTOR,
+    traffic_share.DETECTOR,
     error_spike.DETECTOR,
     budget_thresholds.DETECTOR,
     budget_forecast.DETECTOR,
