@@ -42,6 +42,8 @@ class RouteTotals:
     tier_confidence: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 4))
     # tier -> [cost over the window, over the baseline]
     tier_cost: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
+    # (tier, model) -> [attempts over the window, over the baseline]
+    tier_models: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     base_task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     model_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -126,6 +128,9 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
         tc[5] += b_esc
         tc[6] += 0 if failed else b_cnt
         tc[7] += b_cnt if ok else 0
+        tm = t.tier_models[(r["tier"], r["model"])]
+        tm[0] += c_cnt
+        tm[1] += b_cnt
         cost = t.tier_cost[r["tier"]]
         cost[0] += _num(r["c_cost"])
         cost[1] += _num(r["b_cost"])
