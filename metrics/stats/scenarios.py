@@ -211,15 +211,17 @@ TASK_NAMES = {
 }
 
 
-def policy_routes(rng: random.Random, models: Mapping[str, Model]) -> tuple[Route, ...]:
-    """Eight routes on the catalog's models: tier 1 cheap, tier 2 mid, tier 3 frontier; cascades of
-    one to three tiers, each tier's fallback from another provider."""
+def policy_routes(rng: random.Random, models: Mapping[str, Model], *, count: int = 8) -> tuple[Route, ...]:
+    """Eight (or `count`) routes on the catalog's models: tier 1 cheap, tier 2 mid, tier 3 frontier;
+    cascades of one to three tiers, each tier's fallback from another provider."""
     by_price = sorted(models.values(), key=lambda m: m.price_in + m.price_out)
     cheap, mid, top = by_price[:5], by_price[4:9], by_price[8:]
     routes = []
-    depths = [1, 2, 2, 2, 3, 3, 3, 2]
+    depths = ([1, 2, 2, 2, 3, 3, 3, 2] * (count // 8 + 1))[:count]
     rng.shuffle(depths)
-    for name, depth in zip(ROUTE_NAMES, depths, strict=True):
+    names = [ROUTE_NAMES[i % 8] if i < 8 else f"{ROUTE_NAMES[i % 8]}_{i // 8}" for i in range(count)]
+    for full_name, depth in zip(names, depths, strict=True):
+        name = full_name.split("_")[0] if full_name not in TASK_NAMES else full_name
         pools = [cheap, mid, top][:depth] if depth > 1 else [rng.choice([cheap, mid])]
         tiers = [rng.choice(pool) for pool in pools]
         fallbacks = []
@@ -228,10 +230,13 @@ def policy_routes(rng: random.Random, models: Mapping[str, Model]) -> tuple[Rout
             fallbacks.append(others[0] if others else m)
         not_pass = [*[rng.uniform(0.12, 0.30), rng.uniform(0.05, 0.12)][: depth - 1], rng.uniform(0.02, 0.06)]
         raw = [rng.uniform(0.5, 1.5) for _ in TASK_NAMES[name]]
-        tasks = tuple(Task(t, r / sum(raw), tin, tout) for (t, tin, tout), r in zip(TASK_NAMES[name], raw, strict=True))
+        tasks = tuple(
+            Task(t if full_name == name else f"{full_name}.{t}", r / sum(raw), tin, tout)
+            for (t, tin, tout), r in zip(TASK_NAMES[name], raw, strict=True)
+        )
         routes.append(
             Route(
-                name=name,
+                name=full_name,
                 per_hour=rng.choice([20.0, 40.0, 80.0, 150.0, 300.0]),
                 phase=rng.uniform(-2, 2),
                 tasks=tasks,
@@ -553,6 +558,27 @@ def _route_hour(
                         escalating += bad
             arrivals = escalating
     return list(sink.cells.values())
+
+
+def traffic_cells(
+    seed: int,
+    routes: Sequence[Route],
+    models: Mapping[str, Model],
+    start: datetime,
+    end: datetime,
+    bounds: Sequence[float],
+) -> list[Cell]:
+    """Clean traffic of `routes` for the hours [start, end) (the evaluation benchmark's)."""
+    rng = random.Random(seed)
+    base_failure = {m.provider: rng.uniform(0.01, 0.02) for m in models.values()}
+    cheapest = min(models.values(), key=lambda m: m.price_in + m.price_out)
+    cells: list[Cell] = []
+    hour = start
+    while hour < end:
+        for r in routes:
+            cells += _route_hour(rng, r, hour, Effect(), models, cheapest, base_failure, bounds)
+        hour += timedelta(hours=1)
+    return cells
 
 
 def scenario_build(
