@@ -182,6 +182,7 @@ def scenario_run(
     policy.refresh_from_db()
     _cells_write(policy.pk, version.number or 1, cells)
     raised: list[scenarios.Raised] = []
+    counted: set[int] = set()
     at = scenario.month_start + timedelta(hours=every_hours) - timedelta(seconds=1)
     evaluations, spent = 0, 0.0
     while at < scenario.month_end:
@@ -191,11 +192,16 @@ def scenario_run(
         evaluations += 1
         if report.failed:
             raise RuntimeError(f"evaluation failed at {at}: {report.failed[0].error}")
-        raised += [
-            scenarios.Raised(c.detector, c.route, at, c.severity)
-            for c in report.changes
-            if c.action in ("opened", "reopened") and c.severity != "info"
-        ]
+        for c in report.changes:
+            # An alert counts when it notifies at ticket or page: opened or reopened so, or
+            # escalated to it from info (then its first notification a reviewer would act on).
+            if c.action == "resolved":
+                counted.discard(c.alert_id)
+            elif c.severity != "info" and (
+                c.action in ("opened", "reopened") or (c.action == "escalated" and c.alert_id not in counted)
+            ):
+                counted.add(c.alert_id)
+                raised.append(scenarios.Raised(c.detector, c.route, at, c.severity))
         at += timedelta(hours=every_hours)
     if not keep:
         simulation_clear(slug)
