@@ -70,8 +70,8 @@ def main() -> None:
 
     models = simulation.catalog_models()
     routes = scenarios.policy_routes(random.Random(17), models, count=ROUTES)
-    # About 1.3 attempts per request (escalations, fallbacks): scale the requests to the decisions asked.
-    per_hour = args.per_day / 24 / 1.3 / ROUTES
+    # About 1.1 attempts per request (escalations, fallbacks): scale the requests to the decisions asked.
+    per_hour = args.per_day / 24 / 1.1 / ROUTES
     routes = tuple(replace(r, per_hour=per_hour) for r in routes)
     start, end = MONTH - timedelta(days=scenarios.WARMUP_DAYS), AT.replace(minute=0) + timedelta(hours=1)
     t0 = time.perf_counter()
