@@ -4,9 +4,9 @@ real rollups and evaluated hour by hour with `alerts_evaluate(at=…)`, then sco
 The scenario's hourly cells are written as rollup deltas into the rollup inbox, the table every
 ingest writes its deltas to, and folded by `rollups_update` (the same statement, daily cells by the
 same triggers): the evaluation reads exactly what it would read after ingesting the raw decisions
-of those cells. Pre-aggregated cells instead of raw records keep a month of eight routes (about
-4 million decisions) to seconds; the rollups cannot tell the difference, as every measure they hold is
-a sum. Each seed gets its own policy (`sim-<seed>`, removed with its cells and alerts afterwards).
+of those cells. Pre-aggregated cells instead of raw records keep building a seed (about 700,000
+decisions) to seconds; the rollups cannot tell the difference, as every measure they hold is a sum.
+Each seed gets its own policy (`sim-<seed>`, removed with its cells and alerts afterwards).
 """
 
 from __future__ import annotations
