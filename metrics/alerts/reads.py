@@ -1,19 +1,21 @@
 """The evaluator's reads of the rollups: every route's sums over the drift and spike windows, and
 spend per route and hour for the budgets. Two GROUP BY queries per policy, both through
-`metrics.rollups.selectors.rollup_cells`, the one query module over the rollups."""
+`metrics.rollups.selectors.rollup_span_cells` (the one query module over the rollups): each a UNION
+ALL of the daily cells of the whole days inside its range and the hourly cells of the rest."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import connections
 from django.db.models import Q, Sum
 
 from metrics.alerts.windows import Windows
 from metrics.models import BUCKET_FIELDS
-from metrics.rollups.selectors import rollup_cells
+from metrics.rollups.selectors import rollup_span_cells
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.stats import PROVIDER_FAILURE_OUTCOMES
@@ -33,6 +35,15 @@ class RouteTotals:
     base_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_FIELDS))
     # tier -> [requests starting there, escalations into it], current window only
     tiers: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # tier -> [requests starting there, escalations into it, attempts answered (no provider
+    # failure), ok attempts] over the window, then the same four over the baseline
+    tier_counts: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 8))
+    # tier -> [confidence sum, confidence count] over the window, then over the baseline
+    tier_confidence: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 4))
+    # tier -> [cost over the window, over the baseline]
+    tier_cost: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0, 0.0]))
+    # (tier, model) -> [attempts over the window, over the baseline]
+    tier_models: dict[tuple[int, str], list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     base_task_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     model_mix: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -41,6 +52,18 @@ class RouteTotals:
     spike_failures: int = 0
     spike_base_attempts: int = 0
     spike_base_failures: int = 0
+
+
+def _rows(parts: list[Any]) -> list[dict[str, Any]]:
+    """The rows of the UNION ALL of `parts` as plain dicts, the database's values unconverted
+    (the ORM's per-value converters cost more than the query itself at a few hundred rows of 35
+    sums; `metrics.rules.numbers` reads Decimal, int and NULL alike)."""
+    qs = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    sql, params = qs.query.sql_with_params()
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
@@ -55,6 +78,11 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
         "c_cnt": Sum("count", filter=cur),
         "b_cnt": Sum("count", filter=base),
         "c_esc": Sum("escalations", filter=cur),
+        "b_esc": Sum("escalations", filter=base),
+        "c_conf": Sum("confidence_sum", filter=cur),
+        "b_conf": Sum("confidence_sum", filter=base),
+        "c_confn": Sum("confidence_count", filter=cur),
+        "b_confn": Sum("confidence_count", filter=base),
         "c_cost": Sum("cost_usd", filter=cur),
         "b_cost": Sum("cost_usd", filter=base),
         "s_cnt": Sum("count", filter=spike),
@@ -63,12 +91,14 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
     for name in BUCKET_FIELDS:
         sums[f"c_{name}"] = Sum(name, filter=cur)
         sums[f"b_{name}"] = Sum(name, filter=base)
-    rows: Any = (
-        rollup_cells(policy_id=policy_id, start=w.baseline_start, end=w.end)
-        .values("route", "task_type", "model", "tier", "outcome")
-        .order_by("route", "task_type", "model", "tier", "outcome")
-        .annotate(**sums)
-    )
+    # The baseline's whole days come from the daily cells; every spike hour stays hourly.
+    parts: list[Any] = [
+        qs.values("route", "task_type", "model", "tier", "outcome").order_by().annotate(**sums)
+        for qs in rollup_span_cells(
+            policy_id=policy_id, start=w.baseline_start, end=w.end, hourly_from=w.spike_baseline_start
+        )
+    ]
+    rows = _rows(parts)
     out: dict[str, RouteTotals] = defaultdict(RouteTotals)
     for r in rows:
         t = out[r["route"]]
@@ -83,9 +113,32 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
         for i, name in enumerate(BUCKET_FIELDS):
             t.buckets[i] += _int(r[f"c_{name}"])
             t.base_buckets[i] += _int(r[f"b_{name}"])
+        c_esc, b_esc = _int(r["c_esc"]), _int(r["b_esc"])
         tier = t.tiers[r["tier"]]
         tier[0] += c_req
-        tier[1] += _int(r["c_esc"])
+        tier[1] += c_esc
+        failed = r["outcome"] in PROVIDER_FAILURE_OUTCOMES
+        ok = r["outcome"] == "ok"
+        tc = t.tier_counts[r["tier"]]
+        tc[0] += c_req
+        tc[1] += c_esc
+        tc[2] += 0 if failed else c_cnt
+        tc[3] += c_cnt if ok else 0
+        tc[4] += b_req
+        tc[5] += b_esc
+        tc[6] += 0 if failed else b_cnt
+        tc[7] += b_cnt if ok else 0
+        tm = t.tier_models[(r["tier"], r["model"])]
+        tm[0] += c_cnt
+        tm[1] += b_cnt
+        cost = t.tier_cost[r["tier"]]
+        cost[0] += _num(r["c_cost"])
+        cost[1] += _num(r["b_cost"])
+        conf = t.tier_confidence[r["tier"]]
+        conf[0] += _num(r["c_conf"])
+        conf[1] += _int(r["c_confn"])
+        conf[2] += _num(r["b_conf"])
+        conf[3] += _int(r["b_confn"])
         t.task_mix[r["task_type"]] += c_req
         t.base_task_mix[r["task_type"]] += b_req
         t.model_mix[r["model"]] += c_cnt
@@ -100,13 +153,18 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
 
 
 def hourly_spend(policy_id: int, w: Windows) -> dict[str, dict[datetime, float]]:
-    """Spend per route and hour from the month's (or the 6 h burn window's) start to `at` (one query)."""
+    """Spend per route and hour from the month's (or the 6 h burn window's) start to `at` (one
+    query); a whole day before the burn-rate window is one entry at its midnight."""
     out: dict[str, dict[datetime, float]] = defaultdict(dict)
-    for r in (
-        rollup_cells(policy_id=policy_id, start=w.spend_start, end=w.end)
-        .values("route", "hour")
-        .order_by("route", "hour")
-        .annotate(cost=Sum("cost_usd"))
-    ):
-        out[r["route"]][r["hour"].astimezone(UTC)] = _num(r["cost"])
+    # Whole days before the burn-rate window come from the daily cells, keyed by their midnight.
+    parts: list[Any] = [
+        qs.values("route", "hour").order_by().annotate(cost=Sum("cost_usd"))
+        for qs in rollup_span_cells(
+            policy_id=policy_id, start=w.spend_start, end=w.end, hourly_from=w.hour - timedelta(hours=6)
+        )
+    ]
+    for r in _rows(parts):
+        per_hour = out[r["route"]]
+        hour = r["hour"].astimezone(UTC)
+        per_hour[hour] = per_hour.get(hour, 0.0) + _num(r["cost"])
     return out

@@ -431,7 +431,8 @@ def latency_daily(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go
 
 
 def budget_burn(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.Figure:
-    """Cumulative spend, the linear forecast to month end, the budget and its 50/80/100% marks."""
+    """Cumulative spend, the forecast to month end with its interval (a band), the budget and its
+    50/80/100% marks."""
     days = data["days"]
     elapsed = len(data["cumulative_usd"])
     fig = go.Figure()
@@ -451,11 +452,23 @@ def budget_burn(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.F
         hovertemplate="%{x|%b %d}: $%{y:,.2f} so far<extra></extra>",
     )
     fc = data["forecast"]
+    if fc and elapsed and fc.get("high_usd") is not None:
+        conf = f"{fc['confidence']:.0%}" if fc.get("confidence") else ""
+        fig.add_scatter(
+            x=[days[elapsed - 1], days[-1], days[-1], days[elapsed - 1]],
+            y=[data["spent_usd"], fc["high_usd"], fc["low_usd"], data["spent_usd"]],
+            name=f"Forecast {conf} interval".replace("  ", " "),
+            mode="lines",
+            fill="toself",
+            fillcolor="rgba(59, 111, 216, 0.15)",
+            line={"width": 0},
+            hoverinfo="skip",
+        )
     if fc and elapsed:
         fig.add_scatter(
             x=[days[elapsed - 1], days[-1]],
             y=[data["spent_usd"], fc["projected_usd"]],
-            name="Forecast (linear)",
+            name="Forecast (recent rate)" if fc["method"] == "recent_weighted" else "Forecast (run rate)",
             mode="lines+markers",
             line={"color": "#3b6fd8", "width": 2, "dash": "dash"},
             marker={"size": [0, 8]},
@@ -472,7 +485,14 @@ def budget_burn(data: dict[str, Any], markers: Sequence[dict[str, Any]]) -> go.F
             )
             hline(fig, t["amount_usd"], label, color, dash="solid" if t["fraction"] >= 1 else "dot")
     base_layout(fig, y_title="Spend this month ($)", y_format="$,.0f", hovermode="x unified", height=380)
-    top = max([monthly or 0, *(data["cumulative_usd"] or [0]), fc["projected_usd"] if fc else 0])
+    top = max(
+        [
+            monthly or 0,
+            *(data["cumulative_usd"] or [0]),
+            fc["projected_usd"] if fc else 0,
+            (fc or {}).get("high_usd") or 0,
+        ]
+    )
     fig.update_yaxes(range=[0, top * 1.08 if top else 1])
     fig.update_xaxes(type="date", range=[f"{days[0]}T00:00:00", f"{days[-1]}T23:59:59"])
     return add_version_markers(fig, markers)

@@ -30,7 +30,7 @@ from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.rules.numbers import ratio
 from metrics.rules.periods import midnight, month_end, month_start
-from metrics.stats.budgets import forecast_linear
+from metrics.stats.budgets import forecast_recent
 
 # --------------------------------------------------------------------------------------------
 # Overview
@@ -270,7 +270,7 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
     for spend in daily_spend:
         running += spend
         cumulative.append(running)
-    forecast = forecast_linear(daily_spend, period_days, elapsed_days) if elapsed_days > 0 else None
+    forecast = forecast_recent(daily_spend, period_days, elapsed_days) if elapsed_days > 0 else None
     budget = budget_for(f)
     monthly = float(budget["monthly_usd"]) if budget["monthly_usd"] is not None else None
     spent = running
@@ -319,6 +319,9 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
             "projected_usd": forecast.projected,
             "daily_rate_usd": forecast.daily_rate,
             "fraction": ratio(forecast.projected, monthly) if monthly else None,
+            "low_usd": forecast.low,
+            "high_usd": forecast.high,
+            "confidence": forecast.confidence,
         },
         "runway_days": None if runway is None or math.isinf(runway) else runway,
         "days_left": max(0.0, period_days - elapsed_days),

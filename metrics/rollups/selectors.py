@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
 from metrics.models import (
@@ -20,6 +20,7 @@ from metrics.models import (
     RollupHourly,
 )
 from metrics.rules.latency import buckets_of, latency_quantiles
+from metrics.rules.periods import midnight
 
 GRANULARITIES = ("hour", "day", "week", "month")
 
@@ -60,6 +61,34 @@ def rollup_range_cells(*, policy_id: int | None, start: datetime, end: datetime)
         qs: QuerySet[Any] = RollupDaily.objects.alias(hour=F("day_start")).filter(hour__gte=start, hour__lt=end)
         return qs if policy_id is None else qs.filter(policy_id=policy_id)
     return rollup_cells(policy_id=policy_id, start=start, end=end)
+
+
+def rollup_span_cells(
+    *, policy_id: int, start: datetime, end: datetime, hourly_from: datetime | None = None
+) -> list[QuerySet[Any]]:
+    """The cells covering the hours [start, end) with few rows: the daily cells of the whole UTC
+    days inside, the hourly cells of the hours at either edge (and of every hour from `hourly_from`
+    on, for windows that need them). Each queryset has `hour` (a daily cell's is its day start) and
+    the same measures; sum them all. A range of a week reads about 48 hourly rows per cell key
+    instead of 168."""
+    hourly_end = end if hourly_from is None else max(start, min(end, hourly_from))
+    first = midnight_after(start)
+    last = midnight(hourly_end.astimezone(UTC).date())
+    if last <= first:
+        return [rollup_cells(policy_id=policy_id, start=start, end=end)]
+    days: QuerySet[Any] = RollupDaily.objects.annotate(hour=F("day_start")).filter(
+        policy_id=policy_id, hour__gte=first, hour__lt=last
+    )
+    # Two index ranges, not the whole span filtered.
+    edges = Q(hour__gte=start, hour__lt=first) | Q(hour__gte=last, hour__lt=end)
+    hours = rollup_cells(policy_id=policy_id).filter(edges)
+    return [days, hours]
+
+
+def midnight_after(moment: datetime) -> datetime:
+    """The first UTC midnight at or after `moment`."""
+    day = midnight(moment.astimezone(UTC).date())
+    return day if day == moment else day + timedelta(days=1)
 
 
 def rollup_newest_hour(policy_id: int) -> datetime | None:

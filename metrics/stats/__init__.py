@@ -16,6 +16,7 @@ from metrics.stats.budgets import (
     burn_rate_alert,
     burn_rate_rules_for_period,
     forecast_linear,
+    forecast_recent,
     runway_days,
     thresholds_newly_crossed,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "error_spike",
     "escalation_band",
     "forecast_linear",
+    "forecast_recent",
     "histogram_quantile",
     "jensen_shannon_divergence",
     "latency_p95_regression",

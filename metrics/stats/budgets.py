@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from metrics.stats.findings import Evidence, Finding, Severity, pct
+from metrics.stats.proportions import z_for_confidence
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 0.8, 1.0)
 FORECAST_MIN_DAYS = 3
@@ -93,7 +94,7 @@ def budget_thresholds(
     )
 
 
-ForecastMethod = Literal["least_squares", "run_rate", "none"]
+ForecastMethod = Literal["recent_weighted", "least_squares", "run_rate", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,9 @@ class Forecast:
     period_days: float
     elapsed_days: float
     days_of_data: int
+    low: float | None = None  # the interval's bounds on period-end spend (recent_weighted only)
+    high: float | None = None
+    confidence: float | None = None
 
     def runway_days(self, budget: float) -> float:
         """Days until ``budget`` is exhausted at ``daily_rate`` (see ``runway_days``)."""
@@ -171,6 +175,53 @@ def forecast_linear(
     return Forecast("least_squares", spent, spent + rate * remaining, rate, period_days, elapsed_days, full_days)
 
 
+FORECAST_HALF_LIFE_DAYS = 3.0
+FORECAST_CONFIDENCE = 0.9
+
+
+def forecast_recent(
+    daily_spend: Sequence[float],
+    period_days: float,
+    elapsed_days: float,
+    *,
+    half_life_days: float = FORECAST_HALF_LIFE_DAYS,
+    confidence: float = FORECAST_CONFIDENCE,
+    min_days: int = FORECAST_MIN_DAYS,
+) -> Forecast:
+    """Project period-end spend from the recent daily rate, with an interval.
+
+    ``daily_spend`` as for ``forecast_linear``. With at least ``min_days`` complete days: the rate
+    is the exponentially weighted mean of the complete days' spend, weight 2^(−age/half_life_days)
+    (age 0 = yesterday), so a change of pace shows in the forecast within a few days instead of
+    being averaged with the whole month; projected = spent + rate · remaining. The interval (central,
+    ``confidence``) adds the day-to-day spread σ² of the weighted days over the remaining days
+    and the uncertainty of the rate itself (σ²/n_eff, n_eff = (Σw)²/Σw²) over all of them:
+    sd = √(remaining·σ² + remaining²·σ²/n_eff); bounds projected ± z·sd, the low one never below
+    what is spent. Fewer complete days: ``forecast_linear``'s run rate, without an interval.
+    half_life_days=3: a step in spend reaches half its weight in 3 days, while one expensive day
+    alone moves the rate by about a fifth of its excess.
+    """
+    base = forecast_linear(daily_spend, period_days, elapsed_days, min_days=min_days)
+    full_days = math.floor(elapsed_days + 1e-9)
+    if base.method in ("none", "run_rate"):
+        return base
+    days = list(daily_spend[:full_days])
+    weights = [0.5 ** ((len(days) - 1 - i) / half_life_days) for i in range(len(days))]
+    sw = sum(weights)
+    rate = sum(w * d for w, d in zip(weights, days, strict=True)) / sw
+    n_eff = sw * sw / sum(w * w for w in weights)
+    var = sum(w * (d - rate) ** 2 for w, d in zip(weights, days, strict=True)) / sw
+    var *= n_eff / (n_eff - 1) if n_eff > 1 else 1.0
+    remaining = max(0.0, period_days - elapsed_days)
+    projected = base.spent + rate * remaining
+    sd = math.sqrt(remaining * var + remaining * remaining * var / n_eff)
+    z = z_for_confidence(confidence)
+    low, high = max(base.spent, projected - z * sd), projected + z * sd
+    return Forecast(
+        "recent_weighted", base.spent, projected, rate, period_days, elapsed_days, full_days, low, high, confidence
+    )
+
+
 def runway_days(budget: float, spent: float, daily_rate: float) -> float:
     """Days until the budget runs out: (budget − spent) / daily_rate; 0 if already spent, inf at rate 0."""
     left = budget - spent
@@ -188,7 +239,8 @@ def budget_forecast_overrun(
     subject: str = "budget",
     window: str = "this period",
 ) -> Finding:
-    """Ticket when the forecast period-end spend exceeds the budget; states the method used.
+    """Ticket when the forecast period-end spend exceeds the budget (the interval's upper bound,
+    when the forecast has one); states the method used.
 
     A ticket, not a page: a forecast is days ahead of the money running out, and the actual-spend
     thresholds page at 100%. Method "none" never alerts.
@@ -209,18 +261,27 @@ def budget_forecast_overrun(
         "period_days": forecast.period_days,
         "runway_days": runway if math.isfinite(runway) else None,
         "days_left": days_left,
+        "low": forecast.low,
+        "high": forecast.high,
+        "confidence": forecast.confidence,
     }
     evidence = Evidence(
-        test=f"linear forecast ({forecast.method.replace('_', ' ')})",
+        test=f"month-end forecast ({forecast.method.replace('_', ' ')})",
         window=window,
         statistic=forecast.projected,
         numbers=numbers,
     )
-    fired = forecast.method != "none" and forecast.projected > budget
+    upper = forecast.high if forecast.high is not None else forecast.projected
+    fired = forecast.method != "none" and upper > budget
+    interval = (
+        f", {pct(forecast.confidence or 0)} interval ${forecast.low:,.2f}–${forecast.high:,.2f}"
+        if forecast.low is not None and forecast.high is not None
+        else ""
+    )
     runway_txt = f"runs out in {runway:.1f} days" if math.isfinite(runway) else "no spend rate"
     summary = (
         f"{subject}: forecast ${forecast.projected:,.2f} by period end "
-        f"({pct(forecast.projected / budget)} of ${budget:,.2f}; "
+        f"({pct(forecast.projected / budget)} of ${budget:,.2f}{interval}; "
         f"{forecast.method.replace('_', ' ')} over {forecast.days_of_data} days at "
         f"${forecast.daily_rate:,.2f}/day); {runway_txt}, {days_left:.1f} days left in the period"
     )

@@ -13,12 +13,14 @@ from metrics.alerts.detectors import (
     budget_thresholds,
     burn_rate,
     canary_guardrail,
+    confidence_drift,
     cost_per_request_regression,
     error_spike,
     escalation_band,
     latency_p95_regression,
     mix_shift,
     pass_rate_drop,
+    traffic_share,
 )
 from metrics.alerts.detectors.base import BudgetDetector, Context, Detector, Evaluation
 
@@ -28,6 +30,8 @@ REGISTRY: tuple[Detector, ...] = (
     cost_per_request_regression.DETECTOR,
     latency_p95_regression.DETECTOR,
     mix_shift.DETECTOR,
+    confidence_drift.DETECTOR,
+    traffic_share.DETECTOR,
     error_spike.DETECTOR,
     canary_guardrail.DETECTOR,
     budget_thresholds.DETECTOR,

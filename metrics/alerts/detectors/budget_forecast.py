@@ -1,5 +1,6 @@
-"""budget_forecast: a monthly budget against the month's spend forecast linearly from its whole
-days so far (no opinion in the month's first day)."""
+"""budget_forecast: a monthly budget against the month-end spend forecast from the recent daily
+rate with its interval (`metrics.stats.budgets.forecast_recent`); it tickets when the interval's
+upper bound crosses the budget (no opinion in the month's first day)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections import defaultdict
 from datetime import UTC, date, timedelta
 
 from metrics.alerts.detectors.base import BudgetDetector, BudgetView, Checks
-from metrics.stats import Evidence, Finding, budget_forecast_overrun, forecast_linear
+from metrics.stats import Evidence, Finding, budget_forecast_overrun, forecast_recent
 
 
 class BudgetForecast(BudgetDetector):
@@ -28,7 +29,7 @@ class BudgetForecast(BudgetDetector):
                         "insufficient_data",
                         "info",
                         f"{subject}: no forecast in the first day of the month",
-                        Evidence(test="linear forecast", window="this month", numbers={"elapsed_days": elapsed}),
+                        Evidence(test="month-end forecast", window="this month", numbers={"elapsed_days": elapsed}),
                     ),
                 )
             ]
@@ -38,7 +39,7 @@ class BudgetForecast(BudgetDetector):
                 per_day[h.date()] += v
         first = w.month_start.date()
         daily_spend = [per_day.get(first + timedelta(days=i), 0.0) for i in range(math.ceil(elapsed - 1e-9))]
-        forecast = forecast_linear(daily_spend, float(w.month_days), elapsed)
+        forecast = forecast_recent(daily_spend, float(w.month_days), elapsed)
         return [("monthly", budget_forecast_overrun(forecast, view.monthly, subject=subject, window="this month"))]
 
 

@@ -1,7 +1,13 @@
 """cost_per_request_regression: the route's mean cost per request against its own baseline and
-against the maximum its expectations promise (`max_cost_per_request_usd`), over the drift window."""
+against the maximum its expectations promise (`max_cost_per_request_usd`), over the drift window.
+
+On a cascade route the cost of a request is dominated by the few that reach the dear tiers, so its
+mean wanders far more than the CV the threshold assumes; a regression against the baseline counts
+only when some tier's own cost per attempt rose too (more escalation alone is `tier_health`'s)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from metrics.alerts import checks as expectation
 from metrics.alerts.detectors.base import Checks, RouteDetector, RouteView
@@ -14,20 +20,40 @@ class CostPerRequestRegression(RouteDetector):
 
     def checks(self, view: RouteView) -> Checks:
         t, subject = view.totals, f"{view.who}: cost per request"
-        checks: Checks = [
-            (
-                "against baseline",
+        route = drift.cost_per_request_regression(
+            t.cost,
+            t.requests,
+            t.base_cost,
+            t.base_requests,
+            subject=subject,
+            window=DRIFT_WINDOW,
+            baseline_window=DRIFT_BASELINE,
+        )
+        tiers = sorted(k for k, c in t.tier_counts.items() if c[2] or c[6])
+        if route.fired and len(tiers) > 1:
+            per_tier = [
                 drift.cost_per_request_regression(
-                    t.cost,
-                    t.requests,
-                    t.base_cost,
-                    t.base_requests,
-                    subject=subject,
+                    t.tier_cost[k][0],
+                    t.tier_counts[k][2],
+                    t.tier_cost[k][1],
+                    t.tier_counts[k][6],
+                    subject=f"{view.who}: tier {k} cost per attempt",
                     window=DRIFT_WINDOW,
                     baseline_window=DRIFT_BASELINE,
-                ),
-            )
-        ]
+                )
+                for k in tiers
+            ]
+            rose = [f for f in per_tier if f.fired]
+            if rose:
+                route = replace(route, summary=f"{route.summary}; {rose[0].summary}")
+            else:
+                route = replace(
+                    route,
+                    status="ok",
+                    severity="info",
+                    summary=f"{route.summary}; no tier's cost per attempt rose (the tiers reached changed)",
+                )
+        checks: Checks = [("against baseline", route)]
         maximum = view.expect.get("max_cost_per_request_usd")
         if maximum is not None:
             checks.append(

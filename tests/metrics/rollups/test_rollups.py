@@ -412,3 +412,30 @@ def test_cost_by_task_type__whole_days__read_from_daily_cells_with_the_hourly_nu
         ((day1 + timedelta(days=1)).replace(hour=0, minute=0), "chat", 1, 1),
     ]
     assert per_day[0]["cost_usd"] == Decimal("1.75")
+
+
+def test_span_cells__daily_inside_hourly_at_the_edges__sum_to_the_hourly_cells(scope: Any) -> None:
+    """`rollup_span_cells` covers [start, end) with whole days from the daily cells and the rest
+    from the hourly ones, so summing its parts gives the hourly cells' sums, edges included."""
+    from django.db.models import Sum
+
+    base = (NOW - timedelta(days=6)).replace(hour=5, minute=0, second=0, microsecond=0)
+    _ingest(
+        *scope,
+        [record(timestamp=(base + timedelta(hours=h)).isoformat(), cost_usd=0.25 + h / 100) for h in range(0, 120, 7)],
+    )
+    rollups.rollups_update()
+    policy_id = next(iter(scope[1]))
+    start, end = base + timedelta(hours=3), base + timedelta(hours=100)  # mid-day to mid-day
+    parts = rollup_selectors.rollup_span_cells(policy_id=policy_id, start=start, end=end, hourly_from=end)
+    assert len(parts) == 2
+    assert parts[0].model is RollupDaily
+    summed = [p.aggregate(n=Sum("count"), cost=Sum("cost_usd")) for p in parts]
+    hourly = rollup_selectors.rollup_cells(policy_id=policy_id, start=start, end=end).aggregate(
+        n=Sum("count"), cost=Sum("cost_usd")
+    )
+    assert sum(s["n"] or 0 for s in summed) == hourly["n"] > 0
+    assert sum((s["cost"] or Decimal(0)) for s in summed) == hourly["cost"]
+    # Hours from `hourly_from` on stay hourly: no daily cell reaches past it.
+    late = rollup_selectors.rollup_span_cells(policy_id=policy_id, start=start, end=end, hourly_from=start)
+    assert len(late) == 1

@@ -17,6 +17,7 @@ from metrics.stats import (
     burn_rate_alert,
     burn_rate_rules_for_period,
     forecast_linear,
+    forecast_recent,
     runway_days,
     thresholds_newly_crossed,
 )
@@ -146,3 +147,47 @@ def test_burn_rate_alert__slow_leak__tickets():
 def test_burn_rate_alert__missing_window__rejected():
     with pytest.raises(ValueError, match="no spend for the"):
         burn_rate_alert({60: 1.0}, budget=720, period_hours=720)
+
+
+def test_forecast_recent__step_up_in_spend__rate_follows_the_last_days_not_the_month():
+    """Ten days at $10 then five at $20: the month-to-date line says ~$13/day, the recent rate ~$18."""
+    spend = [10.0] * 10 + [20.0] * 5
+    linear = forecast_linear(spend, period_days=30, elapsed_days=15)
+    recent = forecast_recent(spend, period_days=30, elapsed_days=15)
+    assert recent.method == "recent_weighted"
+    assert linear.daily_rate < 14.5
+    assert 17.0 < recent.daily_rate < 20.0
+    assert recent.low is not None
+    assert recent.high is not None
+    assert recent.low <= recent.projected <= recent.high
+    # A budget the line stays under but the recent rate crosses.
+    assert not budget_forecast_overrun(linear, 420.0).fired
+    assert budget_forecast_overrun(recent, 420.0).fired
+
+
+def test_forecast_recent__steady_spend__narrow_interval_under_a_roomy_budget():
+    spend = [10.0 + (i % 7 == 5) * -3 + (i % 7 == 6) * -3 for i in range(12)]  # weekends lower
+    f = forecast_recent(spend, period_days=30, elapsed_days=12)
+    assert f.high is not None
+    assert f.low is not None
+    assert f.high - f.low < 0.25 * f.projected
+    assert not budget_forecast_overrun(f, 1.2 * f.projected).fired
+    assert f.low >= f.spent
+
+
+def test_forecast_recent__upper_bound_crossing_the_budget_fires_and_says_so():
+    spend = [10.0, 30.0, 5.0, 25.0, 8.0]  # noisy: a wide interval
+    f = forecast_recent(spend, period_days=30, elapsed_days=5)
+    assert f.high is not None
+    assert f.projected < f.high
+    budget = (f.projected + f.high) / 2  # above the point forecast, below the upper bound
+    finding = budget_forecast_overrun(f, budget)
+    assert finding.fired
+    assert "90% interval" in finding.summary
+    assert finding.numbers["high"] == pytest.approx(f.high)
+
+
+def test_forecast_recent__before_three_full_days__run_rate_without_interval():
+    f = forecast_recent([10.0, 20.0], period_days=30, elapsed_days=2)
+    assert f.method == "run_rate"
+    assert f.high is None
