@@ -29,6 +29,25 @@ def _too_large(message: str, field: str, reason: str) -> HttpResponse:
     return json_error(413, message, {field: [reason]})
 
 
+def _bounded_body(request: HttpRequest, what: str) -> bytes | HttpResponse:
+    """The request body, or the 413 that refuses it past MAX_BATCH_BYTES (told by Content-Length
+    before it is read; counted when it is chunked)."""
+    limit = MAX_BATCH_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = None
+    if length <= limit:
+        try:
+            body = request.body
+        except RequestDataTooBig:  # no Content-Length (chunked) and over DATA_UPLOAD_MAX_MEMORY_SIZE
+            body = None
+    if body is None or len(body) > limit:
+        return _too_large(f"{what} is at most {limit:,} bytes.", "body", f"at most {limit} bytes")
+    return body
+
+
 def _parse(body: bytes) -> Any:
     try:
         return orjson.loads(body)
@@ -47,20 +66,9 @@ def client_decisions_ingest(request: HttpRequest) -> HttpResponse:
         return key
     assert key.key_id is not None  # client_key answered 401 otherwise
 
-    limit = MAX_BATCH_BYTES
-    too_large = f"A batch is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        return _too_large(*too_large)
-    try:
-        body = request.body
-    except RequestDataTooBig:  # no Content-Length (chunked) and over DATA_UPLOAD_MAX_MEMORY_SIZE
-        return _too_large(*too_large)
-    if len(body) > limit:
-        return _too_large(*too_large)
+    body = _bounded_body(request, "A batch")
+    if isinstance(body, HttpResponse):
+        return body
 
     try:
         payload = _parse(body)
@@ -125,19 +133,9 @@ def otlp_traces_ingest(request: HttpRequest) -> HttpResponse:
         return json_error(415, f"Content-Encoding {reason}.", {"content-encoding": [reason]})
 
     limit = MAX_BATCH_BYTES
-    too_large = f"An export is at most {limit:,} bytes.", "body", f"at most {limit} bytes"
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > limit:
-        return _too_large(*too_large)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return _too_large(*too_large)
-    if len(body) > limit:
-        return _too_large(*too_large)
+    body = _bounded_body(request, "An export")
+    if isinstance(body, HttpResponse):
+        return body
     if encoding == "gzip":
         try:
             inflated = _gunzip(body, limit)
