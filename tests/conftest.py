@@ -25,19 +25,6 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.WHITENOISE_USE_FINDERS = True
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (the README's command): half again as many workers as cores, at least two.
-
-    A third of the suite's wall time is waiting, not computing: on PostgreSQL and Redis, on the
-    fault tests' restarts and outages, on subprocesses and live servers; with a worker per core the
-    cores idle through it (user + system time was two thirds of 2 cores x the wall time). The
-    extra worker fills those gaps. PYTEST_XDIST_AUTO_NUM_WORKERS still overrides it."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").isdigit():
-        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(2, cores * 3 // 2)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test has its own node id, so pytest-xdist (which schedules by id) runs each one.
 
