@@ -8,8 +8,9 @@ conditions `^(a+)+$` (catastrophic backtracking under a backtracking engine) on 
 wrk (1 thread, 8 keep-alive connections) fetches the live policy with an SDK key, alone (the
 baseline) and then while `--attackers` threads, each with a viewer's token, send back to back
 previews of that draft on a 5,000-character text of "a"s ending in "!" and validations of a
-document at the limits, in interleaved rounds so both share the machine's noise. The compute
-budget per user (API_RATE_LIMIT_COMPUTE) is off here: the attackers are as many users as it takes.
+document at the limits, in interleaved rounds so both share the machine's noise. Each viewer has
+the default compute budget (API_RATE_LIMIT_COMPUTE; over it, 429); `--no-compute-limit` turns it
+off, as if every request came from another user.
 
 Prints the fetch rate and p99 latency (median of the rounds) with and without the attack, the
 ratio, and each hostile request's median time. Target: fetch p99 under attack ≤ 2 × alone, every
@@ -55,10 +56,12 @@ document["rules"] = [
     for i in range(MAX_REGEXES)
 ] + document.get("rules", [])
 services.draft_save(policy=policy, document=document, user=None, rebase=True)
-viewer = User.objects.create_user("hostile-viewer", password="pw-Signalbox-1", is_staff=True)
-viewer.groups.add(Group.objects.get(name="viewer"))
-token = services.api_token_create(user=viewer, name="hostile")[1]
-print(demo_sdk_key(policies)[1], token, MAX_REGEXES)
+tokens = []
+for i in range(int(os.environ["BENCH_ATTACKERS"])):
+    viewer = User.objects.create_user(f"hostile-viewer-{i}", password="pw-Signalbox-1", is_staff=True)
+    viewer.groups.add(Group.objects.get(name="viewer"))
+    tokens.append(services.api_token_create(user=viewer, name="hostile")[1])
+print(demo_sdk_key(policies)[1], MAX_REGEXES, *tokens)
 """
 
 
@@ -100,17 +103,17 @@ def hostile_document(regexes: int) -> dict:
 class Attack:
     """Threads sending hostile previews and validations back to back until stopped."""
 
-    def __init__(self, url: str, token: str, threads: int, regexes: int) -> None:
-        self.url, self.threads = url, threads
-        self.headers = {"Authorization": f"Token {token}"}
+    def __init__(self, url: str, tokens: list[str], regexes: int) -> None:
+        self.url, self.tokens = url, tokens
         self.document = hostile_document(regexes)
         self.stop = threading.Event()
         self.times: dict[str, list[float]] = {"preview": [], "validate": []}
         self.statuses: dict[int, int] = {}
         self.lock = threading.Lock()
 
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, headers=self.headers, timeout=60) as client:
+    def _run(self, token: str) -> None:
+        headers = {"Authorization": f"Token {token}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=60) as client:
             n = 0
             while not self.stop.is_set():
                 kind = "preview" if n % 2 == 0 else "validate"
@@ -127,7 +130,7 @@ class Attack:
                     self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
 
     def __enter__(self) -> Attack:
-        self.workers = [threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)]
+        self.workers = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in self.tokens]
         for worker in self.workers:
             worker.start()
         return self
@@ -142,17 +145,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--attackers", type=int, default=2, help="threads sending hostile requests")
+    parser.add_argument("--attackers", type=int, default=2, help="viewers sending hostile requests, a thread each")
+    parser.add_argument(
+        "--no-compute-limit",
+        action="store_true",
+        help="turn API_RATE_LIMIT_COMPUTE off (as if each request came from another user)",
+    )
     args = parser.parse_args()
 
     recreate_database(DB)
-    env = bench_env(DB, API_RATE_LIMIT_COMPUTE="off", API_RATE_LIMIT_USER="off")
+    limits = {"API_RATE_LIMIT_COMPUTE": "off"} if args.no_compute_limit else {}
+    env = bench_env(DB, **limits)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    setup_env = {**env, "BENCH_SLUG": SLUG, "BENCH_PATTERN": PATTERN}
+    setup_env = {**env, "BENCH_SLUG": SLUG, "BENCH_PATTERN": PATTERN, "BENCH_ATTACKERS": str(args.attackers)}
     out = subprocess.run(
         [sys.executable, "-c", SETUP], cwd=ROOT, env=setup_env, check=True, capture_output=True, text=True
     )
-    key, token, regexes = out.stdout.strip().splitlines()[-1].split()
+    key, regexes, *tokens = out.stdout.strip().splitlines()[-1].split()
     auth = {"Authorization": f"Bearer {key}"}
 
     with gunicorn(env) as url:
@@ -169,7 +178,7 @@ def main() -> None:
             if bad:
                 sys.exit(f"policy fetch alone: {bad} error responses")
             alone.append((rate, p99))
-            with Attack(url, token, args.attackers, int(regexes)) as attack:
+            with Attack(url, tokens, int(regexes)) as attack:
                 rate, p99, bad = wrk_latency(target, seconds=args.seconds, headers=auth)
             if bad:
                 sys.exit(f"policy fetch under attack: {bad} error responses")
@@ -184,7 +193,8 @@ def main() -> None:
 
     print(
         f"policy fetch under gunicorn (2 sync workers), {args.rounds} rounds x {args.seconds}s, "
-        f"{args.attackers} attacker threads, draft with {regexes} regex rules {PATTERN!r}, text {len(TEXT):,} chars"
+        f"{args.attackers} viewers attacking (compute limit {'off' if args.no_compute_limit else 'on'}), "
+        f"draft with {regexes} regex rules {PATTERN!r}, text {len(TEXT):,} chars"
     )
     print(f"  alone          {med(alone, 0):8.0f} req/s   p99 {med(alone, 1):7.1f} ms")
     print(f"  under attack   {med(attacked, 0):8.0f} req/s   p99 {med(attacked, 1):7.1f} ms")
