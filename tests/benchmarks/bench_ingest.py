@@ -220,7 +220,10 @@ def empty_tables(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE metrics_decision, metrics_rollup_inbox, metrics_rollup_hourly, metrics_rollup_daily")
+        conn.execute(
+            "TRUNCATE metrics_decision, metrics_rollup_inbox, metrics_rollup_hourly, metrics_rollup_daily, "
+            "metrics_dimension_inbox, metrics_dimension_hourly, metrics_dimension_daily, metrics_dimension_value"
+        )
         conn.execute("VACUUM ANALYZE metrics_decision")
 
 
