@@ -17,42 +17,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from django.db import connection, transaction
 
 from metrics.alerts.evaluation import alerts_evaluate
 from metrics.models import Alert, RollupDaily, RollupHourly, RollupInbox
 from metrics.rollups.services import rollups_update
-from metrics.schema import BUCKET_FIELDS, LATENCY_BOUNDS_MS
+from metrics.schema import BUCKET_FIELDS, LATENCY_BOUNDS_MS, ROLLUP_DIMENSIONS, ROLLUP_MEASURES
 from metrics.stats import scenarios
 from routing import services as routing_services
+from routing.demo import FIXTURES
 from routing.models import CatalogModel, Policy
 
-CATALOG_FILE = Path(routing_services.__file__).resolve().parent.parent / "fixtures" / "demo_catalog.json"
+CATALOG_FILE = FIXTURES / "demo_catalog.json"  # always the bundled catalog: a seed means the same prices
 _PRICES_FROM = datetime(2024, 1, 1, tzinfo=UTC)
-_INBOX_COLUMNS = (
-    "hour",
-    "policy_id",
-    "policy_version",
-    "route",
-    "task_type",
-    "model",
-    "provider",
-    "tier",
-    "outcome",
-    "count",
-    "requests",
-    "escalations",
-    "cost_usd",
-    "unpriced",
-    "tokens_in",
-    "tokens_out",
-    "confidence_sum",
-    "confidence_count",
-    "latency_sum_ms",
-    *BUCKET_FIELDS,
-)
+_INBOX_COLUMNS = (*ROLLUP_DIMENSIONS, *ROLLUP_MEASURES)  # the inbox rows the replay COPYs in
 
 
 def catalog_models() -> dict[str, scenarios.Model]:

@@ -282,18 +282,26 @@ def policy_publish(*, policy: Policy, user: Actor, comment: str, expected_revisi
             {"base_number": [f"stale: v{draft.base_number or 0}, live is v{live_number}"]},
             extra={"base_number": draft.base_number, "live_number": live_number, "changes": changed},
         )
-    snapshot = document_check(draft.document)
-    diff = document_diff(selectors.live_document(policy) or {}, draft.document)
-    version = _publish_locked(policy=policy, version=draft, snapshot=snapshot, user=user, comment=comment)
-    _audit(
+    return _publish_audited(policy=policy, version=draft, user=user, comment=comment)[0]
+
+
+def _publish_audited(
+    *, policy: Policy, version: PolicyVersion, user: Actor, comment: str, action: str = AuditEntry.Action.PUBLISH
+) -> tuple[PolicyVersion, AuditEntry]:
+    """Check `version`'s document, make it the live version and write the publish audit entry
+    with the diff against what was live (the policy row already locked)."""
+    snapshot = document_check(version.document)
+    diff = document_diff(selectors.live_document(policy) or {}, version.document)
+    version = _publish_locked(policy=policy, version=version, snapshot=snapshot, user=user, comment=comment)
+    entry = _audit(
         user=user,
-        action=AuditEntry.Action.PUBLISH,
+        action=action,
         target=f"{policy.slug}:v{version.number}",
         policy=policy,
         comment=comment,
         diff=diff,
     )
-    return version
+    return version, entry
 
 
 # Who the audit log names for a version the control plane publishes on its own (a guardrail stop).
@@ -320,18 +328,8 @@ def policy_publish_document(
         raise Conflict(
             f"v{live_number} is live now, not v{expected_live}.", {"expected_live": [f"live is v{live_number}"]}
         )
-    snapshot = document_check(document)
-    diff = document_diff(selectors.live_document(policy) or {}, document)
     version = PolicyVersion(policy=policy, document=document, base_number=live_number)
-    version = _publish_locked(policy=policy, version=version, snapshot=snapshot, user=user, comment=comment)
-    entry = _audit(
-        user=user,
-        action=AuditEntry.Action.PUBLISH,
-        target=f"{policy.slug}:v{version.number}",
-        policy=policy,
-        comment=comment,
-        diff=diff,
-    )
+    version, entry = _publish_audited(policy=policy, version=version, user=user, comment=comment)
     if actor_label:
         entry.actor_label = actor_label[:150]
         entry.save(update_fields=["actor_label"])
@@ -356,18 +354,11 @@ def policy_rollback(*, policy: Policy, to_number: int, user: Actor, comment: str
     if live_number == to_number:
         raise Conflict(f"v{to_number} is already live.", {"to_version": ["already live"]})
     # The catalog may have changed since; the old document must still be valid against it.
-    snapshot = document_check(target.document)
-    diff = document_diff(selectors.live_document(policy) or {}, target.document)
     version = PolicyVersion(policy=policy, document=target.document, rollback_of=to_number, base_number=live_number)
-    version = _publish_locked(
-        policy=policy, version=version, snapshot=snapshot, user=user, comment=f"rollback to v{to_number}: {comment}"
-    )
-    _audit(
-        user=user,
-        action=AuditEntry.Action.ROLLBACK,
-        target=f"{policy.slug}:v{version.number}",
+    return _publish_audited(
         policy=policy,
+        version=version,
+        user=user,
         comment=f"rollback to v{to_number}: {comment}",
-        diff=diff,
-    )
-    return version
+        action=AuditEntry.Action.ROLLBACK,
+    )[0]
