@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.generic import TemplateView, View
 
-from controlplane.errors import DomainError, InvalidInput, NotFound
+from controlplane.errors import DomainError, InvalidInput
 from metrics.alerts import selectors as alert_selectors
 from metrics.alerts.detectors import DETECTORS
 from metrics.canary import services as canary_services
@@ -24,7 +24,7 @@ from metrics.dashboards import selectors as sel
 from metrics.dashboards.definitions import csv_cell
 from metrics.reports import selectors as report_sel
 from metrics.rules.periods import month_end, month_previous, month_start
-from routing.models import Policy
+from routing import selectors as routing_selectors
 from routing.roles import PERM_EDIT_DRAFT
 
 VIEW_PERMISSION = "routing.view_policy"
@@ -301,9 +301,7 @@ class CanaryDraft(DashboardAccess, View):
                 missing["action"] = ["one of: promote, stop"]
             if missing:
                 raise InvalidInput("Invalid canary action.", missing)
-            policy = Policy.objects.filter(slug=data["policy"]).first()
-            if policy is None:
-                raise NotFound(f"No policy '{data['policy']}'.", {"policy": ["not found"]})
+            policy = routing_selectors.policy_get(data["policy"])  # NotFound naming the policy
             canary_services.canary_draft_collapse(
                 policy=policy,
                 route=data["route"],
