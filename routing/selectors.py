@@ -205,5 +205,7 @@ def token_policy_slugs(token: Any) -> list[str] | None:
     """The policies a token is scoped to, or None when it may reach every policy (or no token)."""
     if token is None or not getattr(token, "scope_count", 1):
         return None
-    slugs = sorted(token.policies.values_list("slug", flat=True))
-    return slugs or None
+    cached = getattr(token, "_scope_slugs", None)  # a request asks for every permission check: one query
+    if cached is None:
+        cached = token._scope_slugs = sorted(token.policies.values_list("slug", flat=True))
+    return cached or None
