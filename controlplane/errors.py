@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
@@ -19,6 +19,7 @@ class DomainError(Exception):
 
     status_code: int = status.HTTP_400_BAD_REQUEST
     code = "invalid"
+    headers: ClassVar[Mapping[str, str]] = {}  # sent with the error response (e.g. Retry-After)
 
     def __init__(
         self,
@@ -114,7 +115,7 @@ _GENERIC = {
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: every error in one shape."""
     if isinstance(exc, DomainError):
-        return Response(exc.as_body(), status=exc.status_code)
+        return Response(exc.as_body(), status=exc.status_code, headers=dict(exc.headers))
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

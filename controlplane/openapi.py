@@ -36,6 +36,12 @@ _WITH_BODY = {
     "413": "The request body is too large.",
     "415": "Unsupported media type.",
 }
+# Operations that compute on what the caller sends (controlplane/compute.py), in addition; a view
+# marks itself with `extend_schema(extensions=COMPUTE_EXTENSION)`.
+COMPUTE_EXTENSION = {"x-signalbox-compute": True}
+_COMPUTE = {
+    "422": "The computation ran past its time budget (API_COMPUTE_TIME_BUDGET_MS); `errors` names the field.",
+}
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 
 
@@ -48,6 +54,8 @@ def error_responses(result: dict[str, Any], generator: Any, request: Any, public
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             wanted = {**_ALWAYS, **(_WITH_BODY if "requestBody" in operation else {})}
+            if operation.pop("x-signalbox-compute", False):
+                wanted.update(_COMPUTE)
             responses = operation.setdefault("responses", {})
             for code, description in wanted.items():
                 answer: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": ref}}}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE
+from django.core.exceptions import ImproperlyConfigured
 
 from controlplane.ratelimit import rate_parse
 from metrics.stats.budgets import DEFAULT_THRESHOLDS  # Django-free: the thresholds' one definition
@@ -226,6 +227,14 @@ API_RATE_LIMIT_USER = env.str("API_RATE_LIMIT_USER", default="1200/minute")
 API_RATE_LIMIT_ANON = env.str("API_RATE_LIMIT_ANON", default="60/minute")
 # Preview, validate and what-if run the engine or a replay per request: their own budget per user.
 API_RATE_LIMIT_COMPUTE = env.str("API_RATE_LIMIT_COMPUTE", default="120/minute")
+# And their bounds (controlplane/compute.py): at most this many compute at once on the installation
+# (the rest answer 429 at once; keep it below the web workers, so client fetches always find one
+# free), each within a time budget (past it, 422).
+API_COMPUTE_CONCURRENCY = env.int("API_COMPUTE_CONCURRENCY", default=1)
+API_COMPUTE_TIME_BUDGET_MS = env.int("API_COMPUTE_TIME_BUDGET_MS", default=3000)
+for _setting in ("API_COMPUTE_CONCURRENCY", "API_COMPUTE_TIME_BUDGET_MS"):
+    if globals()[_setting] < 1:
+        raise ImproperlyConfigured(f"{_setting} must be at least 1, not {globals()[_setting]}")
 for _setting in (
     "CLIENT_RATE_LIMIT_POLICY_FETCH",
     "CLIENT_RATE_LIMIT_DECISIONS",

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from controlplane import compute
 from controlplane.errors import NotFound
 from controlplane.memory import ProcessCache
 from routing.models import ApiToken, AuditEntry, CatalogModel, ModelPrice, Policy, PolicyVersion, SdkKey
@@ -149,8 +150,23 @@ def policy_preview(
     key = (version.pk, version.revision, json.dumps(snapshot, sort_keys=True, default=str))
     compiled = _preview_compiled.get(key)
     if compiled is None:
-        compiled = engine.compile_policy(version.document, snapshot)
+        with compute.interruptible():
+            compiled = engine.compile_policy(version.document, snapshot)
         _preview_compiled.set(key, compiled)
+    with compute.interruptible():
+        return _preview_play(version.label, compiled, request, state, outcomes)
+
+
+def _preview_play(
+    label: str,
+    compiled: Any,
+    request: dict[str, Any],
+    state: dict[str, Any] | None,
+    outcomes: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The decision and the attempts `outcomes` play forward (pure: no query, no cache)."""
+    from signalbox_client import engine
+
     decision = engine.decide(compiled, engine.Request.from_dict(request), engine.State.from_dict(state))
     steps: list[dict[str, Any]] = [
         {"attempt": 1, "kind": "first", **decision.step.to_dict(), "reason": decision.reason}
@@ -171,7 +187,7 @@ def policy_preview(
             break
         current = nxt.step
         steps.append({"attempt": attempt + 1, "kind": nxt.kind, **nxt.step.to_dict(), "reason": nxt.reason})
-    return {"version": version.label, "decision": decision.to_dict(), "steps": steps}
+    return {"version": label, "decision": decision.to_dict(), "steps": steps}
 
 
 def api_token_list(user: Any) -> QuerySet[ApiToken]:

@@ -8,7 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane import compute
 from controlplane.errors import InvalidInput
+from controlplane.openapi import COMPUTE_EXTENSION
 from controlplane.throttles import COMPUTE_THROTTLES
 from metrics.shapes import F, I, S, list_of, nullable, shape
 from metrics.whatif import replay as whatif
@@ -109,6 +111,7 @@ class MetricsWhatIfApi(APIView):
 
     @extend_schema(
         operation_id="metrics_whatif",
+        extensions=COMPUTE_EXTENSION,
         request=InputSerializer,
         responses=OutputSerializer,
         summary="What-if: a draft's cost, escalation and latency on a past period's traffic",
@@ -131,7 +134,8 @@ class MetricsWhatIfApi(APIView):
                 )
             document = draft.document
         try:
-            result = whatif.whatif_estimate(policy=policy, document=document, start=start, end=end)
+            with compute.bounded("what-if", field="document"):
+                result = whatif.whatif_estimate(policy=policy, document=document, start=start, end=end)
         except InvalidInput as exc:  # the document's own paths, under the request's `document` field
             raise InvalidInput(
                 exc.message,

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Sum
 
+from controlplane import compute
 from controlplane.errors import InvalidInput
 from metrics.ingest.pricing import prices
 from metrics.models import BUCKET_FIELDS
@@ -86,14 +87,15 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
     """Replay [start, end) of `policy`'s logged traffic through `document` (a draft) and compare
     with what happened. Raises InvalidInput (field paths of the document) or TooLarge."""
     snapshot = services.document_check(document)
-    compiled = engine.compile_policy(document, snapshot)
+    with compute.interruptible():
+        compiled = engine.compile_policy(document, snapshot)
     live_document = selectors.live_document(policy)
     live_compiled = None
     if live_document is not None:
         try:
-            live_compiled = engine.compile_policy(
-                live_document, selectors.models_snapshot(engine.referenced_models(live_document))
-            )
+            live_snapshot = selectors.models_snapshot(engine.referenced_models(live_document))
+            with compute.interruptible():
+                live_compiled = engine.compile_policy(live_document, live_snapshot)
         except engine.PolicyError:
             live_compiled = None  # a live document that no longer compiles: no calibration figure
     cells = whatif_cells(policy, start, end)
@@ -104,18 +106,19 @@ def whatif_estimate(*, policy: Policy, document: Any, start: datetime, end: date
     def price(model: str, tokens_in: float, tokens_out: float) -> float | None:
         return book.cost(model, epoch, tokens_in, tokens_out)
 
-    return whatif_compute(
-        policy=policy.slug,
-        document=document,
-        compiled=compiled,
-        live_document=live_document,
-        live_compiled=live_compiled,
-        cells=cells,
-        price=price,
-        start=start,
-        end=end,
-        priced_at=priced_at,
-    )
+    with compute.interruptible():
+        return whatif_compute(
+            policy=policy.slug,
+            document=document,
+            compiled=compiled,
+            live_document=live_document,
+            live_compiled=live_compiled,
+            cells=cells,
+            price=price,
+            start=start,
+            end=end,
+            priced_at=priced_at,
+        )
 
 
 def whatif_for_report(policy: Policy, month_start: date, month_end: date) -> dict[str, Any] | None:

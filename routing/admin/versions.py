@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from controlplane import compute
 from controlplane.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from routing import selectors, services
 from routing.admin.base import PagesAdmin, error_lines, refusal_status, render_diff
@@ -101,7 +102,8 @@ class PolicyVersionPages(PagesAdmin):
                 if spend is not None:
                     routes = (version.document.get("routes") or {}) if isinstance(version.document, dict) else {}
                     state = {"routes": {name: {"daily": spend} for name in routes}}
-                result = selectors.policy_preview(policy, ref, request=form.request_fields(), state=state)
+                with compute.bounded("preview", field="text"):
+                    result = selectors.policy_preview(policy, ref, request=form.request_fields(), state=state)
             except DomainError as exc:
                 error = exc.message
             except engine.PolicyError as exc:

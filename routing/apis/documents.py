@@ -11,7 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from controlplane import compute
 from controlplane.errors import InvalidInput
+from controlplane.openapi import COMPUTE_EXTENSION
 from controlplane.throttles import COMPUTE_THROTTLES
 from routing import selectors, services
 from routing.apis.common import CanViewPolicies, StrictSerializer, check_body_size
@@ -93,6 +95,7 @@ class PolicyPreviewApi(APIView):
         request=InputSerializer,
         responses={200: dict},
         operation_id="policies_preview",
+        extensions=COMPUTE_EXTENSION,
         description="Run the engine on one request against a version and explain the "
         "decision; `outcomes` plays attempts forward through the cascade "
         "and fallbacks.",
@@ -102,13 +105,14 @@ class PolicyPreviewApi(APIView):
         data.is_valid(raise_exception=True)
         policy = selectors.policy_get(slug)
         try:
-            result = selectors.policy_preview(
-                policy,
-                data.validated_data["version"],
-                request=data.validated_data["request"],
-                state=data.validated_data.get("state"),
-                outcomes=data.validated_data["outcomes"],
-            )
+            with compute.bounded("preview", field="request"):
+                result = selectors.policy_preview(
+                    policy,
+                    data.validated_data["version"],
+                    request=data.validated_data["request"],
+                    state=data.validated_data.get("state"),
+                    outcomes=data.validated_data["outcomes"],
+                )
         except engine.PolicyError as exc:
             raise InvalidInput(
                 "This version's document is invalid; fix it before previewing.",
@@ -147,10 +151,12 @@ class PolicyValidateApi(APIView):
         request=InputSerializer,
         responses=inline_serializer("ValidationResult", {"valid": serializers.BooleanField()}),
         operation_id="policy_document_validate",
+        extensions=COMPUTE_EXTENSION,
     )
     def post(self, request: Request) -> Response:
         check_body_size(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.document_check(data.validated_data["document"])
+        with compute.bounded("validation", field="document"):
+            services.document_check(data.validated_data["document"])
         return Response({"valid": True})

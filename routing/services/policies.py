@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from controlplane import compute
 from controlplane.errors import Conflict, InvalidInput, NotFound, TooLarge
 from routing import live, selectors
 from routing.diff import document_diff
@@ -75,11 +76,13 @@ def document_check(document: Any) -> dict[str, dict[str, Any]]:
             f"The document is {size:,} bytes; the limit is {limit:,}.",
             {"document": [f"larger than {limit:,} bytes"]},
         )
-    errors = engine.validate_document(document)
+    with compute.interruptible():
+        errors = engine.validate_document(document)
     snapshot: dict[str, dict[str, Any]] = {}
     if not errors:
         snapshot = models_snapshot(engine.referenced_models(document))
-        errors = engine.validate_document(document, snapshot)
+        with compute.interruptible():
+            errors = engine.validate_document(document, snapshot)
     if errors:
         by_path: dict[str, list[str]] = {}
         for error in errors:

@@ -1,6 +1,6 @@
 """Benchmark: client policy fetches while viewers send hostile previews and validations.
 
-    uv run --locked --all-extras python tests/benchmarks/bench_hostile_preview.py [--seconds 8 --rounds 3 --attackers 2]
+    uv run --locked --all-extras python tests/benchmarks/bench_hostile_preview.py [--seconds 8 --rounds 3 --attackers 2 --rate 400]
 
 One gunicorn (2 sync workers, production settings, PostgreSQL, Redis as the shared cache) serves a
 demo policy whose draft holds the most a document may hold of the worst rules: 100 `regex`
@@ -8,13 +8,19 @@ conditions `^(a+)+$` (catastrophic backtracking under a backtracking engine) on 
 wrk (1 thread, 8 keep-alive connections) fetches the live policy with an SDK key, alone (the
 baseline) and then while `--attackers` threads, each with a viewer's token, send back to back
 previews of that draft on a 5,000-character text of "a"s ending in "!" and validations of a
-document at the limits, in interleaved rounds so both share the machine's noise. Each viewer has
-the default compute budget (API_RATE_LIMIT_COMPUTE; over it, 429); `--no-compute-limit` turns it
-off, as if every request came from another user.
+document at the limits, in interleaved rounds so both share the machine's noise.
+
+The fetches are paced at `--rate` requests/s in all, as polling clients send them (`--rate 0`:
+back to back, which measures how much the server can answer, not how long a client waits). The
+server runs with its defaults: each viewer has a compute budget (API_RATE_LIMIT_COMPUTE; over
+it, 429), and one compute slot on the installation (API_COMPUTE_CONCURRENCY; busy, 429 at once),
+so one of the two workers is always free for fetches. `--no-compute-limit` turns the budget off
+(as if every request came from another user); `--compute-concurrency 2` gives the compute as
+many slots as there are workers.
 
 Prints the fetch rate and p99 latency (median of the rounds) with and without the attack, the
 ratio, and each hostile request's median time. Target: fetch p99 under attack ≤ 2 × alone, every
-hostile request answered (200, or 400 naming the field), none over 1 s.
+hostile request answered (200, 429, or 400 naming the field), none over 1 s.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,12 +72,20 @@ print(demo_sdk_key(policies)[1], MAX_REGEXES, *tokens)
 """
 
 
-def wrk_latency(url: str, *, seconds: int, headers: dict[str, str]) -> tuple[float, float, int]:
-    """Requests/s, p99 in ms, and non-2xx/3xx responses of one wrk run."""
+def wrk_latency(url: str, *, seconds: int, headers: dict[str, str], rate: int = 0) -> tuple[float, float, int]:
+    """Requests/s, p99 in ms, and non-2xx/3xx responses of one wrk run: back to back on 8
+    connections (`rate` 0, the most the server can answer), or paced to about `rate` requests/s in
+    all (each connection waits 8/rate s between its requests, as polling clients do; wrk's latency
+    excludes the wait)."""
     args = [need_wrk(), "-t1", "-c8", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if rate:
+            script.write(f"function delay() return {8000 / rate:.3f} end\n")
+            script.flush()
+            args += ["-s", script.name]
+        out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     if os.environ.get("BENCH_VERBOSE"):
         print(out)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -151,10 +166,24 @@ def main() -> None:
         action="store_true",
         help="turn API_RATE_LIMIT_COMPUTE off (as if each request came from another user)",
     )
+    parser.add_argument(
+        "--compute-concurrency",
+        type=int,
+        default=None,
+        help="API_COMPUTE_CONCURRENCY of the server (default: the setting's default; 2 = as many as the workers)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=400,
+        help="policy fetches per second in all, paced as polling clients send them (0: back to back, saturating)",
+    )
     args = parser.parse_args()
 
     recreate_database(DB)
     limits = {"API_RATE_LIMIT_COMPUTE": "off"} if args.no_compute_limit else {}
+    if args.compute_concurrency is not None:
+        limits["API_COMPUTE_CONCURRENCY"] = str(args.compute_concurrency)
     env = bench_env(DB, **limits)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     setup_env = {**env, "BENCH_SLUG": SLUG, "BENCH_PATTERN": PATTERN, "BENCH_ATTACKERS": str(args.attackers)}
@@ -168,18 +197,18 @@ def main() -> None:
         target = f"{url}/api/v1/client/policies/{SLUG}"
         for _ in range(8):  # every worker answers once (the first request loads the app), then wrk warms them
             httpx.get(target, headers=auth, timeout=60).raise_for_status()
-        wrk_latency(target, seconds=2, headers=auth)
+        wrk_latency(target, seconds=2, headers=auth, rate=args.rate)
         alone: list[tuple[float, float]] = []
         attacked: list[tuple[float, float]] = []
         attack_times: dict[str, list[float]] = {"preview": [], "validate": []}
         statuses: dict[int, int] = {}
         for _ in range(args.rounds):
-            rate, p99, bad = wrk_latency(target, seconds=args.seconds, headers=auth)
+            rate, p99, bad = wrk_latency(target, seconds=args.seconds, headers=auth, rate=args.rate)
             if bad:
                 sys.exit(f"policy fetch alone: {bad} error responses")
             alone.append((rate, p99))
             with Attack(url, tokens, int(regexes)) as attack:
-                rate, p99, bad = wrk_latency(target, seconds=args.seconds, headers=auth)
+                rate, p99, bad = wrk_latency(target, seconds=args.seconds, headers=auth, rate=args.rate)
             if bad:
                 sys.exit(f"policy fetch under attack: {bad} error responses")
             attacked.append((rate, p99))
@@ -193,7 +222,9 @@ def main() -> None:
 
     print(
         f"policy fetch under gunicorn (2 sync workers), {args.rounds} rounds x {args.seconds}s, "
-        f"{args.attackers} viewers attacking (compute limit {'off' if args.no_compute_limit else 'on'}), "
+        f"{'paced at ' + str(args.rate) + ' req/s' if args.rate else 'back to back'}, "
+        f"{args.attackers} viewers attacking (compute limit {'off' if args.no_compute_limit else 'on'}, "
+        f"compute slots {args.compute_concurrency or 'default'}), "
         f"draft with {regexes} regex rules {PATTERN!r}, text {len(TEXT):,} chars"
     )
     print(f"  alone          {med(alone, 0):8.0f} req/s   p99 {med(alone, 1):7.1f} ms")

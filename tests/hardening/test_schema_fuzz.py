@@ -69,3 +69,63 @@ def test_every_operation__fuzzed__no_500_and_conforms_to_the_schema(case: Any, s
     sdk_key = case.path.startswith(CLIENT_PREFIX + "/") or case.path == OTLP_TRACES_PATH
     auth = f"Bearer {seeded['secret']}" if sdk_key else f"Token {seeded['token']}"
     case.call_and_validate(headers={"Authorization": auth}, excluded_checks=LENIENT_CHECKS)
+
+
+def _hostile_cases(seeded: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], Any, set[int]]]:
+    """The inputs of the security review (docs/security.md), each as (method, path, path
+    parameters, body, the statuses it may get)."""
+    from tests.metrics.conftest import record
+    from tests.security.test_policy_cost import hostile_rule, ten_thousand_regexes
+
+    slug = {"slug": seeded["slug"]}
+    redos = factories.document(default_route="extraction", rules=[hostile_rule()])
+    backreference = factories.document(default_route="extraction", rules=[hostile_rule("(a)\\1")])
+    nested: Any = "x"
+    for _ in range(200):
+        nested = {"a": nested}
+    preview = {"version": "draft", "request": {"task_type": "chat", "text": "a" * 99_999 + "!"}}
+    period = {"start": "2026-11-01", "end": "2026-11-30"}
+    orphans = [
+        record(policy=seeded["slug"], route="extraction", tier=2, attempt=2, outcome=o) for o in ("ok", "escalated")
+    ]
+    channel = {"name": "internal", "kind": "webhook", "min_severity": "ticket"}
+    return [
+        ("PUT", "/api/v1/policies/{slug}/draft/", slug, {"document": redos}, {200}),
+        ("POST", "/api/v1/policies/{slug}/preview/", slug, preview, {200}),
+        ("PUT", "/api/v1/policies/{slug}/draft/", slug, {"document": backreference}, {400}),
+        ("POST", "/api/v1/policy-document/validate/", {}, {"document": ten_thousand_regexes()}, {400}),
+        ("POST", "/api/v1/policy-document/validate/", {}, {"document": nested}, {400}),
+        ("POST", "/api/v1/metrics/whatif/", {}, {"policy": seeded["slug"], "document": redos, **period}, {200}),
+        (
+            "POST",
+            "/api/v1/metrics/whatif/",
+            {},
+            {"policy": seeded["slug"], "document": ten_thousand_regexes(), **period},
+            {400},
+        ),
+        ("POST", "/api/v1/client/decisions", {}, {"decisions": orphans}, {200}),
+        *(
+            ("POST", "/api/v1/metrics/channels/", {}, {**channel, "url": url}, {400})
+            for url in (
+                "http://127.0.0.1:9/hook",
+                "http://10.0.0.1/hook",
+                "http://169.254.169.254/latest/meta-data/",
+                "http://[::1]/hook",
+                "http://0x7f000001/hook",
+                "https://user:secret@hooks.example.com/hook",
+            )
+        ),
+    ]
+
+
+@pytest.mark.slow
+def test_hostile_inputs__through_the_schema__refused_or_answered_as_documented(seeded: dict[str, Any]) -> None:
+    """The security review's hostile inputs, sent as schemathesis cases so every answer is also
+    checked against the schema (documented status, content type, headers, body); the order
+    matters: the ReDoS draft is saved before it is previewed."""
+    for method, path, parameters, body, statuses in _hostile_cases(seeded):
+        case = schema[path][method].Case(path_parameters=parameters, body=body, media_type="application/json")
+        auth = f"Bearer {seeded['secret']}" if path.startswith(CLIENT_PREFIX + "/") else f"Token {seeded['token']}"
+        response = case.call_and_validate(headers={"Authorization": auth}, excluded_checks=LENIENT_CHECKS)
+        assert response.status_code in statuses, (method, path, response.status_code, response.text[:300])
+        assert response.elapsed < 5, (method, path, response.elapsed)
