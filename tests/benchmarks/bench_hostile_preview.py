@@ -1,6 +1,6 @@
 """Benchmark: client policy fetches while viewers send hostile previews and validations.
 
-    uv run --locked --all-extras python tests/benchmarks/bench_hostile_preview.py [--seconds 8 --rounds 3 --attackers 2 --rate 400]
+    uv run --locked --all-extras python tests/benchmarks/bench_hostile_preview.py [--seconds 8 --rounds 3 --rate 400]
 
 One gunicorn (2 sync workers, production settings, PostgreSQL, Redis as the shared cache) serves a
 demo policy whose draft holds the most a document may hold of the worst rules: 100 `regex`
