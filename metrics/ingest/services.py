@@ -148,11 +148,10 @@ def decision_batch_ingest(
         partitions.partitions_ensure((_EPOCH_DAY + timedelta(days=d) for d in days), using=using)
         nested = connections[using].in_atomic_block
         with transaction.atomic(using=using):
-            declared = dimensions.declared_dimensions(policies.values())
             if postgres:
-                skipped = _store_postgres(key_id, valid, book, using, nested=nested, declared=declared)
+                skipped = _store_postgres(key_id, valid, book, using, nested=nested)
             else:
-                skipped = _store_sqlite(key_id, valid, book, using, declared)
+                skipped = _store_sqlite(key_id, valid, book, using, dimensions.declared_dimensions(policies.values()))
             if len(skipped) < len(valid):
                 rollups_update_soon(using)
         out.accepted = len(valid) - len(skipped)
@@ -176,11 +175,10 @@ def _store_postgres(
     using: str,
     *,
     nested: bool,
-    declared: dict[int, tuple[str, ...]],
 ) -> set[str]:
     """COPY into the connection's staging table, then one INSERT … ON CONFLICT DO NOTHING that also
-    writes the rollup delta and the dimension delta (`declared`: the attribute keys per policy) of
-    the rows it inserted; return the event ids it skipped (already stored).
+    writes the rollup delta of the rows it inserted and, for the dimension fold, their keys
+    (`metrics_dimension_pending`); return the event ids it skipped (already stored).
 
     The staging table empties itself at commit; inside a caller's transaction (`nested`) an
     earlier ingest's rows may still be there, so they are deleted first. It lives as long as the
@@ -211,7 +209,7 @@ def _store_postgres(
             cursor.execute("DELETE FROM metrics_decision_staging")
         with cursor.cursor.copy(sql.INGEST_COPY) as copy:
             copy.write(data)
-        cursor.execute(sql.INGEST_POSTGRES, dimensions.declared_params(declared))
+        cursor.execute(sql.INGEST_POSTGRES)
         return {row[0] for row in cursor.fetchall()}
 
 

@@ -297,8 +297,11 @@ def _taken_ensure(cursor: Any) -> None:
     cursor.execute(_TAKEN_CREATE)
 
 
-def _pg_take(cursor: Any, limit: int, using: str) -> int:
-    """Move up to `limit` inbox deltas (oldest first) into the temp table; return how many."""
+def _pg_take(cursor: Any, limit: int, using: str) -> tuple[int, bool]:
+    """Fill the temp table with up to `limit` inbox deltas (oldest first: SQLite's ingest writes
+    them, and PostgreSQL's did before the pending queue) and the
+    deltas of about `limit` raw rows the ingest left pending, with the dimensions their policies
+    declare now. Return (deltas taken, whether either queue may hold more)."""
     _taken_ensure(cursor)
     cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
     columns = ", ".join(("id", *_INBOX_COLUMNS))
@@ -308,7 +311,18 @@ def _pg_take(cursor: Any, limit: int, using: str) -> int:
     )
     # Exactly the rows copied (by id): a delta committing meanwhile stays for the next round.
     cursor.execute(f"DELETE FROM metrics_dimension_inbox WHERE id IN (SELECT id FROM {_TAKEN})")  # noqa: S608 - constant identifiers
-    return int(cursor.rowcount)
+    from_inbox = int(cursor.rowcount)
+    from routing.models import Policy
+
+    cursor.execute(
+        f"{sql.DIMENSION_PENDING_ROWS} INSERT INTO {_TAKEN} ({', '.join(_INBOX_COLUMNS)}) "
+        + sql.dimension_rows_sql("postgresql", "pending"),
+        [limit, *declared_params(declared_dimensions(Policy.objects.using(using).values_list("pk", flat=True)))],
+    )
+    from_pending = int(cursor.rowcount)
+    cursor.execute("SELECT EXISTS (SELECT FROM metrics_dimension_pending)")
+    more = from_inbox >= limit or bool(cursor.fetchone()[0])
+    return from_inbox + from_pending, more
 
 
 def dimension_rollups_update(*, limit: int = 20000, max_rounds: int = 1000, using: str = DEFAULT_DB_ALIAS) -> int:
@@ -324,7 +338,7 @@ def dimension_rollups_update(*, limit: int = 20000, max_rounds: int = 1000, usin
         with transaction.atomic(using=using), connection.cursor() as cursor:
             _lock(cursor, connection.vendor)
             if connection.vendor == "postgresql":
-                taken = _pg_take(cursor, limit, using)
+                taken, more = _pg_take(cursor, limit, using)
                 if taken:
                     _pg_fold_taken(cursor)
             else:
@@ -336,8 +350,9 @@ def dimension_rollups_update(*, limit: int = 20000, max_rounds: int = 1000, usin
                 rows = [tuple(r) for r in cursor.fetchall()]
                 _fold_rows(cursor, rows)
                 taken = len(rows)
+                more = taken >= limit
         total += taken
-        if taken < limit:
+        if not more:
             break
     return total
 
@@ -394,10 +409,18 @@ def dimension_rollups_rebuild(
     connection = connections[using]
     vendor = connection.vendor
     bounds: list[Any] = [start, end] if vendor == "postgresql" else [sqlite_timestamp(start), sqlite_timestamp(end)]
+    if vendor == "postgresql":
+        # The raw rows still pending are folded first: the rebuild then replaces their days' cells
+        # with a count from the raw rows, and a pending batch of those days cannot count twice.
+        dimension_rollups_update(using=using)
     with transaction.atomic(using=using), connection.cursor() as cursor:
         _lock(cursor, vendor)
         if vendor == "postgresql":
-            cursor.execute("LOCK TABLE metrics_dimension_inbox IN EXCLUSIVE MODE")
+            cursor.execute("LOCK TABLE metrics_dimension_inbox, metrics_dimension_pending IN EXCLUSIVE MODE")
+            # Ingests committed between the drain and the lock: fold them too, under the lock.
+            taken, _ = _pg_take(cursor, 1_000_000_000, using)
+            if taken:
+                _pg_fold_taken(cursor)
         for table, column in (
             ("metrics_dimension_inbox", "hour"),
             ("metrics_dimension_hourly", "hour"),

@@ -111,6 +111,25 @@ def _pg_dimension_values(row: str) -> str:
         ) AS dimension"""  # noqa: S608 - constant identifiers
 
 
+# Up to %s (about: whole batches) of the raw rows the ingest left for the dimension fold, by primary
+# key, taken off `metrics_dimension_pending` oldest first in the fold's transaction; the fold's
+# advisory lock makes it the only taker, and a batch committing meanwhile waits for the next round.
+DIMENSION_PENDING_ROWS = """
+    WITH taken AS (
+        DELETE FROM metrics_dimension_pending WHERE id IN (
+            SELECT id FROM (
+                SELECT id, sum(cardinality(event_id)) OVER (ORDER BY id) - cardinality(event_id) AS before
+                FROM metrics_dimension_pending
+            ) AS queue WHERE before < %s
+        )
+        RETURNING ts, event_id
+    ), keys AS (
+        SELECT k.ts, k.event_id FROM taken CROSS JOIN LATERAL unnest(taken.ts, taken.event_id) AS k(ts, event_id)
+    ), pending AS (
+        SELECT d.* FROM keys JOIN metrics_decision AS d ON d.ts = keys.ts AND d.event_id = keys.event_id
+    )"""
+
+
 def dimension_rows_sql(vendor: str, source: str, where: str = "") -> str:
     """The dimension deltas of the decision rows in `source` (PostgreSQL; parameters: the declared
     keys' policy ids and keys, then those of `where`)."""
@@ -124,13 +143,13 @@ INGEST_POSTGRES = f"""
         SELECT {_INSERT_COLUMNS} FROM metrics_decision_staging
         ON CONFLICT DO NOTHING
         RETURNING ts, event_id, {_ROW_DIMENSIONS}, attempt, escalated, cost_usd, tokens_in,
-                  tokens_out, confidence, latency_ms, reason, client_app, attributes
+                  tokens_out, confidence, latency_ms
     ), inbox AS (
         INSERT INTO metrics_rollup_inbox ({DIMENSIONS}, {MEASURES})
         {aggregate_rows_sql("postgresql", "ins")}
-    ), dimension_inbox AS (
-        INSERT INTO metrics_dimension_inbox ({DIMENSIONS}, {", ".join(DIMENSION_COLUMNS)}, {MEASURES})
-        {dimension_rows_sql("postgresql", "ins")}
+    ), dimension_pending AS (
+        INSERT INTO metrics_dimension_pending (ts, event_id)
+        SELECT array_agg(ts), array_agg(event_id) FROM ins HAVING count(*) > 0
     )
     SELECT staged.event_id::text FROM metrics_decision_staging AS staged
     WHERE NOT EXISTS (SELECT FROM ins WHERE ins.event_id = staged.event_id AND ins.ts = staged.ts)"""  # noqa: S608 - constant identifiers

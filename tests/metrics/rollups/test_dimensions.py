@@ -140,6 +140,20 @@ def test_rebuild_command__dimension_declared_later__backfills_from_raw(scoped: A
     assert DimensionRollupHourly.objects.filter(policy_id=policy.pk, dim_key="team").count() >= 3
 
 
+def test_rebuild__records_still_pending_their_fold__counted_once(scoped: Any, post: Any) -> None:
+    """A rebuild of the days that hold ingested, not yet folded records: their cells count each
+    record once, and the fold after it adds nothing more."""
+    policy, secret = scoped
+    _declare(policy, "team")
+    assert post([record(timestamp=_at(HOUR), attributes={"team": "a"}) for _ in range(3)], secret).status_code == 200
+
+    call_command("dimension_rollups_rebuild", "--policy", policy.slug, "--since", _at(DAY), stdout=io.StringIO())
+    rollups.rollups_update()
+
+    assert {v: r["requests"] for v, r in _by_value("team", policy).items()} == {"a": 3}
+    assert _by_value("client", policy)["tests"]["requests"] == 3
+
+
 def test_rebuild_command__bad_input__clear_error_nothing_written(scoped: Any) -> None:
     from django.core.management.base import CommandError
 
