@@ -222,7 +222,8 @@ def empty_tables(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "TRUNCATE metrics_decision, metrics_rollup_inbox, metrics_rollup_hourly, metrics_rollup_daily, "
-            "metrics_dimension_inbox, metrics_dimension_hourly, metrics_dimension_daily, metrics_dimension_value"
+            "metrics_dimension_inbox, metrics_dimension_pending, metrics_dimension_hourly, metrics_dimension_daily, "
+            "metrics_dimension_value"
         )
         conn.execute("VACUUM ANALYZE metrics_decision")
 
