@@ -37,7 +37,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     Kind.TEAMS: frozenset({"url"}),
     Kind.PAGERDUTY: frozenset({"routing_key", "url"}),
 }
-_SERVICE = {Kind.SLACK: "Slack", Kind.TEAMS: "Teams", Kind.PAGERDUTY: "PagerDuty"}
+_SERVICE: dict[str, str] = {Kind.SLACK: "Slack", Kind.TEAMS: "Teams", Kind.PAGERDUTY: "PagerDuty"}
 
 
 def _kinds_taking(field: str) -> str:
