@@ -131,11 +131,6 @@ def webhook_body(data: dict[str, Any]) -> dict[str, Any]:
     return {**messages.slack_message(data, url=url), "signalbox": data}
 
 
-def notification_payload(event: AlertEvent) -> dict[str, Any]:
-    """The webhook body of an alert event."""
-    return webhook_body(notification_data(event))
-
-
 def test_data(channel: NotificationChannel, *, at: datetime, user: Actor) -> dict[str, Any]:
     """The data of a test message: no alert, and the text to show in `event.text`."""
     text = f"Test notification from Signalbox for channel “{channel.name}”, sent by {actor_label(user)}."
@@ -151,10 +146,6 @@ def test_data(channel: NotificationChannel, *, at: datetime, user: Actor) -> dic
         },
         "alert": None,
     }
-
-
-def test_payload(channel: NotificationChannel, *, at: datetime, user: Actor) -> dict[str, Any]:
-    return webhook_body(test_data(channel, at=at, user=user))
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

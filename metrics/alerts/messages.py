@@ -3,7 +3,7 @@ message (`text` and Block Kit `blocks`), the PagerDuty Events API v2 event (trig
 resolve with one dedup key per alert) and the Microsoft Teams message with an Adaptive Card.
 
 Every builder takes the notification data, the `signalbox` object of the webhook body
-(`metrics.alerts.delivery.notification_payload`, or the test message's), so the services say the
+(`metrics.alerts.delivery.notification_data`, or the test message's `test_data`), so the services say the
 same thing from one source. No Django and no database here; `delivery` sends what these build.
 """
 
