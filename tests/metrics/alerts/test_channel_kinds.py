@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from metrics.alerts import delivery
 from metrics.models import Alert, Delivery, NotificationChannel
 from tests import factories
-from tests.metrics.alerts.test_alerts import evaluate, stream
+from tests.metrics.alerts.test_alerts import AT, evaluate, stream
 
 BASE = "/api/v1/metrics"
 CHANNELS = f"{BASE}/channels/"
@@ -498,6 +498,24 @@ def test_pagerduty__opened_acknowledged_resolved__trigger_ack_resolve_under_one_
         ("acknowledged", ["sent"]),
         ("resolved", ["sent"]),
     ]
+
+
+def test_pagerduty__alert_back_in_band__evaluator_resolves_the_page_under_the_same_key(
+    api: Any, publisher: Any, checkout: Any, service: Service, django_capture_on_commit_callbacks: Any
+) -> None:
+    service.default = PAGERDUTY_OK
+    create(api, publisher, kind="pagerduty", routing_key=ROUTING_KEY, url=service.url)
+    alert = open_alert(checkout, django_capture_on_commit_callbacks)
+    # The next day's traffic is back at 25%: the last 24 h are clean again.
+    stream(checkout, hours=24, at=AT + timedelta(days=1), seed=11)
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluate(at=AT + timedelta(days=1))
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
+    trigger, resolve = service.bodies
+    assert problems(PAGERDUTY, resolve) == []
+    assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
+    assert trigger["dedup_key"] == resolve["dedup_key"] == f"signalbox-alert-{alert.pk}"
 
 
 def test_acknowledge__tells_pagerduty_only(
