@@ -175,19 +175,29 @@ class AlertAdmin(_RoleAdmin):
 
 
 class ChannelForm(forms.ModelForm):
-    """The channel's fields, checked by the same rules as the service (the errors land on the fields)."""
+    """The channel's fields, checked by the same rules as the service (the errors land on the fields).
+    The routing key is never put back into the page: left empty on a change, it stays as it is."""
 
     url = forms.URLField(
         max_length=2000,
         required=False,
         assume_scheme="https",
-        help_text="Webhook: where alerts are POSTed (http or https).",
+        help_text="Webhook: where alerts are POSTed (http or https). Slack, Teams: the incoming webhook's "
+        "https URL. PagerDuty: the Events API v2 endpoint (empty: PagerDuty's; the EU one is "
+        "https://events.eu.pagerduty.com/v2/enqueue).",
     )
     emails_text = forms.CharField(
         label="Email addresses",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Email channels: one address per line.",
+    )
+    routing_key = forms.CharField(
+        label="Routing key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="PagerDuty: the 32-character integration key of the service's Events API v2 integration.",
     )
 
     class Meta:
@@ -199,11 +209,17 @@ class ChannelForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["kind"].disabled = True
             self.fields["emails_text"].initial = "\n".join(self.instance.emails or [])
+            if self.instance.routing_key:
+                self.fields[
+                    "routing_key"
+                ].help_text += f" Now {self.instance.routing_key_hint}; leave empty to keep it."
         self.fields["secret"].help_text += " Empty: a random one is made."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         data["emails"] = [line.strip() for line in (data.get("emails_text") or "").splitlines() if line.strip()]
+        if not data.get("routing_key") and self.instance.pk:
+            data["routing_key"] = self.instance.routing_key  # empty on a change: the key stays
         try:
             channels.channel_fields_check(
                 kind=data.get("kind") or self.instance.kind,
@@ -211,6 +227,7 @@ class ChannelForm(forms.ModelForm):
                 url=data.get("url"),
                 secret=data.get("secret"),
                 emails=data["emails"],
+                routing_key=data.get("routing_key"),
                 min_severity=data.get("min_severity"),
             )
         except DomainError as exc:
@@ -252,7 +269,7 @@ class NotificationChannelAdmin(_RoleAdmin):
     actions = ["enable_selected", "test_selected"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = ["name", "kind", "url", "secret", "emails_text", "min_severity", "policy", "enabled"]
+        fields = ["name", "kind", "url", "secret", "routing_key", "emails_text", "min_severity", "policy", "enabled"]
         return fields + (self.readonly_fields if obj else [])
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -269,7 +286,11 @@ class NotificationChannelAdmin(_RoleAdmin):
 
     @admin.display(description="Sends to")
     def target_column(self, obj: NotificationChannel) -> str:
-        return obj.url if obj.kind == NotificationChannel.Kind.WEBHOOK else ", ".join(obj.emails)
+        if obj.kind == NotificationChannel.Kind.EMAIL:
+            return ", ".join(obj.emails)
+        if obj.kind == NotificationChannel.Kind.PAGERDUTY:
+            return f"{obj.url} (routing key {obj.routing_key_hint})"
+        return obj.url
 
     @admin.display(description="Status", ordering="enabled")
     def status_column(self, obj: NotificationChannel) -> SafeString:
@@ -280,7 +301,8 @@ class NotificationChannelAdmin(_RoleAdmin):
         )
 
     def save_model(self, request: HttpRequest, obj: NotificationChannel, form: Any, change: bool) -> None:
-        values = {k: form.cleaned_data.get(k) for k in ("name", "url", "secret", "min_severity", "policy", "enabled")}
+        names = ("name", "url", "secret", "routing_key", "min_severity", "policy", "enabled")
+        values = {k: form.cleaned_data.get(k) for k in names}
         values["emails"] = form.cleaned_data["emails"]
         if change:
             saved = channels.channel_update(channel=obj, user=request.user, **values)

@@ -387,7 +387,8 @@ class AlertEvent(models.Model):
         RESOLVED = "resolved", "resolved"
         REOPENED = "reopened", "reopened"
 
-    # Kinds that notify the channels (acknowledging tells no one: the person who did it knows).
+    # Kinds that notify the message channels (acknowledging tells no one: the person who did it
+    # knows). A PagerDuty channel takes acknowledgements too: they stop the page's escalation.
     NOTIFY = (Kind.OPENED, Kind.ESCALATED, Kind.RESOLVED, Kind.REOPENED)
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
@@ -411,7 +412,9 @@ class AlertEvent(models.Model):
 
 
 class NotificationChannel(models.Model):
-    """Where alerts are sent: a webhook (Slack-compatible JSON, HMAC-signed) or email addresses.
+    """Where alerts are sent: a generic webhook (Slack-compatible JSON, HMAC-signed), email
+    addresses, a Slack incoming webhook, a PagerDuty Events API v2 integration (trigger,
+    acknowledge, resolve) or a Microsoft Teams incoming webhook or workflow (an Adaptive Card).
 
     A channel takes alerts of `min_severity` and above, of one policy or of all. It is disabled
     automatically after ALERTS_CHANNEL_MAX_FAILURES failed attempts in a row (`disabled_at`,
@@ -421,12 +424,24 @@ class NotificationChannel(models.Model):
     class Kind(models.TextChoices):
         WEBHOOK = "webhook", "webhook"
         EMAIL = "email", "email"
+        SLACK = "slack", "Slack"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+        TEAMS = "teams", "Microsoft Teams"
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    url = models.URLField(max_length=2000, blank=True, help_text="Webhook: where alerts are POSTed.")
+    url = models.URLField(
+        max_length=2000,
+        blank=True,
+        help_text="Webhook, Slack, Teams: where alerts are POSTed. PagerDuty: the Events API v2 endpoint.",
+    )
     secret = models.CharField(
         max_length=200, blank=True, help_text="Webhook: the HMAC-SHA256 key of the X-Signalbox-Signature header."
+    )
+    routing_key = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="PagerDuty: the integration key of an Events API v2 integration (a secret, never shown in full).",
     )
     emails = models.JSONField(default=list, blank=True, help_text="Email: the addresses alerts go to.")
     enabled = models.BooleanField(default=True)
@@ -450,6 +465,11 @@ class NotificationChannel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    @property
+    def routing_key_hint(self) -> str:
+        """The routing key as it may be shown: its last four characters, or "" when there is none."""
+        return f"…{self.routing_key[-4:]}" if self.routing_key else ""
 
 
 class Delivery(models.Model):

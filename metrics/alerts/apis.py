@@ -176,9 +176,13 @@ class AlertResolveApi(APIView):
 class ChannelOutput(serializers.Serializer):
     id = I()
     name = S()
-    kind = S(help_text="webhook or email")
-    url = S()
+    kind = S(help_text="webhook, email, slack, pagerduty or teams")
+    url = S(help_text="webhook, slack, teams: where alerts are POSTed; pagerduty: the Events API v2 endpoint")
     secret = S(help_text="the HMAC-SHA256 key of the X-Signalbox-Signature header (webhooks)")
+    routing_key = S(
+        source="routing_key_hint",
+        help_text='pagerduty: the routing key\'s last four characters ("…d1a6"); never shown in full',
+    )
     emails = serializers.ListField(child=S())
     enabled = serializers.BooleanField()
     min_severity = S()
@@ -210,9 +214,21 @@ class ChannelListApi(APIView):
 
         name = S(max_length=200)
         kind = serializers.ChoiceField(choices=NotificationChannel.Kind.values)
-        url = S(required=False, allow_blank=True, max_length=2000, help_text="webhook: http(s) URL")
+        url = S(
+            required=False,
+            allow_blank=True,
+            max_length=2000,
+            help_text="webhook: http(s) URL; slack, teams: the https webhook URL; "
+            "pagerduty: the Events API v2 endpoint (empty: PagerDuty's)",
+        )
         secret = S(required=False, allow_blank=True, max_length=200, help_text="webhook: empty makes a random one")
         emails = serializers.ListField(child=S(max_length=254), required=False, max_length=channels.MAX_EMAILS)
+        routing_key = S(
+            required=False,
+            allow_blank=True,
+            max_length=200,
+            help_text="pagerduty: the 32-character integration key of an Events API v2 integration",
+        )
         min_severity = serializers.ChoiceField(choices=Severity.values, default=Severity.TICKET)
         enabled = serializers.BooleanField(default=True)
         policy = S(required=False, allow_null=True, max_length=63, help_text="policy slug; null: every policy")
@@ -230,7 +246,7 @@ class ChannelListApi(APIView):
         operation_id="channels_create",
         request=InputSerializer,
         responses={201: ChannelOutput},
-        summary="Create a webhook or email channel (publisher)",
+        summary="Create a webhook, email, Slack, PagerDuty or Teams channel (publisher)",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -252,6 +268,7 @@ class ChannelDetailApi(APIView):
         url = S(required=False, allow_blank=True, max_length=2000)
         secret = S(required=False, allow_blank=True, max_length=200, help_text="empty makes a new random one")
         emails = serializers.ListField(child=S(max_length=254), required=False, max_length=channels.MAX_EMAILS)
+        routing_key = S(required=False, allow_blank=True, max_length=200, help_text="pagerduty: a new routing key")
         min_severity = serializers.ChoiceField(choices=Severity.values, required=False)
         enabled = serializers.BooleanField(
             required=False, help_text="true re-enables a disabled channel and resets its failure count"
@@ -292,7 +309,7 @@ class ChannelTestApi(APIView):
             ref_name = "ChannelTestResult"
 
         ok = serializers.BooleanField()
-        status = I(allow_null=True, help_text="the webhook's HTTP status")
+        status = I(allow_null=True, help_text="the receiver's HTTP status (none for email)")
         error = S()
 
     @extend_schema(

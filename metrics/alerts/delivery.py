@@ -1,5 +1,6 @@
 """Delivery of notifications: which channels an alert event goes to, the webhook body (Slack-compatible,
-signed with the channel's secret) and the email, the attempts with their retries and the channel's
+signed with the channel's secret), the email, the Slack, PagerDuty and Teams requests (their bodies
+and verdicts are `metrics.alerts.messages`), the attempts with their retries and the channel's
 failure count, and the sweep that queues lost deliveries again (docs/alerts.md, "Delivery").
 
 The HTTP call runs outside any transaction; tasks are queued on commit, by name
@@ -13,7 +14,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,12 +27,16 @@ from django.utils import timezone
 
 from controlplane.celery import queue_now
 from controlplane.outbound import outbound_post
+from metrics.alerts import messages
 from metrics.alerts.access import Actor, actor_label
+from metrics.alerts.messages import clip
 from metrics.models import SEVERITY_RANK, Alert, AlertEvent, Delivery, NotificationChannel
 
 logger = logging.getLogger(__name__)
 
 NOTIFICATION_DELIVER_TASK = "metrics.notification_deliver"  # the Celery task of `notification_deliver`
+ANSWER_LIMIT = 1024  # bytes of a Slack, PagerDuty or Teams answer read to judge it
+USER_AGENT = "Signalbox-Alerts/1"
 
 
 @dataclass(frozen=True)
@@ -39,17 +44,27 @@ class SendResult:
     ok: bool
     status: int | None
     error: str
+    retryable: bool = True  # False: the same request can only fail again (an event PagerDuty refused)
+    retry_after: float | None = None  # seconds the receiver asked to wait (Retry-After)
 
 
-def _channels_for(alert: Alert) -> list[NotificationChannel]:
+def channel_takes(kind: str, event_kind: str) -> bool:
+    """Whether a channel of `kind` is told about an event of `event_kind`: PagerDuty about every
+    event that changes the page (acknowledgements too), the others about `AlertEvent.NOTIFY`."""
+    if kind == NotificationChannel.Kind.PAGERDUTY:
+        return event_kind in messages.PAGERDUTY_ACTIONS
+    return event_kind in AlertEvent.NOTIFY
+
+
+def _channels_for(alert: Alert, event_kind: str) -> list[NotificationChannel]:
     rank = SEVERITY_RANK[alert.severity]
     channels = NotificationChannel.objects.filter(Q(policy__isnull=True) | Q(policy_id=alert.policy_id), enabled=True)
-    return [c for c in channels if SEVERITY_RANK[c.min_severity] <= rank]
+    return [c for c in channels if SEVERITY_RANK[c.min_severity] <= rank and channel_takes(c.kind, event_kind)]
 
 
 def deliveries_create(event: AlertEvent) -> None:
-    """One delivery of `event` per enabled channel that takes its severity, queued on commit."""
-    channels = _channels_for(event.alert)
+    """One delivery of `event` per enabled channel that takes its kind and severity, queued on commit."""
+    channels = _channels_for(event.alert, event.kind)
     if not channels:
         return
     now = timezone.now()
@@ -81,71 +96,55 @@ def alert_url(alert: Alert) -> str:
     return f"{base}/dashboards/alerts/?policy={alert.policy.slug}#alert-{alert.pk}"
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def notification_payload(event: AlertEvent) -> dict[str, Any]:
-    """The webhook body: Slack-compatible `text` and `blocks`, and the alert as data in `signalbox`."""
+def notification_data(event: AlertEvent) -> dict[str, Any]:
+    """The event and its alert as data: the webhook body's `signalbox` object, and what every
+    other kind of channel builds its message from (`metrics.alerts.messages`)."""
     alert = event.alert
-    where = alert.route or "(whole policy)"
-    title = f"[{alert.severity.upper()}] {event.kind}: {alert.policy.slug} / {where}: {alert.detector}"
-    ev = event.evidence or {}
-    url = alert_url(alert)
-    fields = [
-        f"*Severity*\n{alert.severity}",
-        f"*Status*\n{alert.status}",
-        f"*Window*\n{ev.get('window') or '—'}",
-        f"*Baseline*\n{ev.get('baseline') or '—'}",
-        f"*Test*\n{ev.get('test') or '—'}",
-    ]
-    context = f"<{url}|Open in Signalbox>"
-    if event.note:
-        context += f" · {event.actor_label}: {event.note}"
     return {
-        "text": clip(f"{title}\n{event.summary}", 3000),
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": clip(event.summary or "—", 3000)}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, 2000)} for f in fields]},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(context, 3000)}]},
-        ],
-        "signalbox": {
-            "version": 1,
-            "event": {
-                "id": event.pk,
-                "kind": event.kind,
-                "at": event.at.isoformat(),
-                "actor": event.actor_label,
-                "note": event.note,
-            },
-            "alert": {
-                "id": alert.pk,
-                "policy": alert.policy.slug,
-                "route": alert.route,
-                "detector": alert.detector,
-                "severity": alert.severity,
-                "status": alert.status,
-                "summary": event.summary,
-                "evidence": ev,
-                "opened_at": alert.opened_at.isoformat(),
-                "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
-                "url": url,
-            },
+        "version": 1,
+        "event": {
+            "id": event.pk,
+            "kind": event.kind,
+            "at": event.at.isoformat(),
+            "actor": event.actor_label,
+            "note": event.note,
+        },
+        "alert": {
+            "id": alert.pk,
+            "policy": alert.policy.slug,
+            "route": alert.route,
+            "detector": alert.detector,
+            "severity": alert.severity,
+            "status": alert.status,
+            "summary": event.summary,
+            "evidence": event.evidence or {},
+            "opened_at": alert.opened_at.isoformat(),
+            "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+            "url": alert_url(alert),
         },
     }
 
 
-def test_payload(channel: NotificationChannel, *, at: datetime, user: Actor) -> dict[str, Any]:
+def webhook_body(data: dict[str, Any]) -> dict[str, Any]:
+    """The webhook body: a Slack message (`text` and `blocks`) and the data in `signalbox`."""
+    url = data["alert"]["url"] if data["alert"] else ""
+    return {**messages.slack_message(data, url=url), "signalbox": data}
+
+
+def test_data(channel: NotificationChannel, *, at: datetime, user: Actor) -> dict[str, Any]:
+    """The data of a test message: no alert, and the text to show in `event.text`."""
     text = f"Test notification from Signalbox for channel “{channel.name}”, sent by {actor_label(user)}."
     return {
-        "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-        "signalbox": {
-            "version": 1,
-            "event": {"id": None, "kind": "test", "at": at.isoformat(), "actor": actor_label(user), "note": ""},
-            "alert": None,
+        "version": 1,
+        "event": {
+            "id": None,
+            "kind": "test",
+            "at": at.isoformat(),
+            "actor": actor_label(user),
+            "note": "",
+            "text": text,
         },
+        "alert": None,
     }
 
 
@@ -159,48 +158,79 @@ def webhook_post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: 
     """POST the body through the outbound rules (`controlplane.outbound`: public addresses only,
     no credentials in the URL, redirects only to the same origin, one text for any transport failure)."""
     result = outbound_post(url, body, headers, timeout=timeout)
-    return SendResult(result.ok, result.status, result.error)
+    return SendResult(result.ok, result.status, result.error, retry_after=result.retry_after)
 
 
-def send(
-    channel: NotificationChannel, payload: dict[str, Any], *, delivery_id: str, event: str, subject: str
-) -> SendResult:
-    if channel.kind == NotificationChannel.Kind.WEBHOOK:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def service_post(url: str, payload: dict[str, Any], judge: Callable[[int, bytes], messages.Verdict]) -> SendResult:
+    """POST `payload` to a service (Slack, PagerDuty, Teams) through the outbound rules and judge its
+    answer with `judge`. Transport failures and refused redirects keep the outbound error."""
+    result = outbound_post(
+        url,
+        _json(payload),
+        {"Content-Type": "application/json", "User-Agent": USER_AGENT},
+        timeout=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS,
+        read_limit=ANSWER_LIMIT,
+    )
+    if result.status is None or 300 <= result.status < 400:
+        return SendResult(result.ok, result.status, result.error)
+    verdict = judge(result.status, result.body)
+    return SendResult(verdict.ok, result.status, verdict.error, verdict.retryable, result.retry_after)
+
+
+def pagerduty_send(channel: NotificationChannel, data: dict[str, Any], *, action: str, dedup_key: str) -> SendResult:
+    event = messages.pagerduty_event(data, routing_key=channel.routing_key, action=action, dedup_key=dedup_key)
+    return service_post(channel.url or messages.PAGERDUTY_EVENTS_URL, event, messages.pagerduty_verdict)
+
+
+def send(channel: NotificationChannel, data: dict[str, Any], *, delivery_id: str, event: str) -> SendResult:
+    """One attempt to tell `channel` about `data` (an alert event's, or a test's): the request or
+    mail its kind sends. PagerDuty takes alert events only (a test is `channel_test`'s pair of events)."""
+    kind = channel.kind
+    if kind == NotificationChannel.Kind.WEBHOOK:
+        body = _json(webhook_body(data))
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": "Signalbox-Alerts/1",
+            "User-Agent": USER_AGENT,
             "X-Signalbox-Event": event,
             "X-Signalbox-Delivery": delivery_id,
             "X-Signalbox-Timestamp": timestamp,
             "X-Signalbox-Signature": signature(channel.secret, timestamp, body),
         }
         return webhook_post(channel.url, body, headers, timeout=settings.ALERTS_WEBHOOK_TIMEOUT_SECONDS)
+    if kind == NotificationChannel.Kind.SLACK:
+        url = data["alert"]["url"] if data["alert"] else ""
+        return service_post(channel.url, messages.slack_message(data, url=url), messages.slack_verdict)
+    if kind == NotificationChannel.Kind.TEAMS:
+        return service_post(channel.url, messages.teams_message(data), messages.teams_verdict)
+    if kind == NotificationChannel.Kind.PAGERDUTY:
+        action = messages.PAGERDUTY_ACTIONS[data["event"]["kind"]]
+        return pagerduty_send(channel, data, action=action, dedup_key=messages.pagerduty_dedup_key(data["alert"]["id"]))
+    subject = f"[Signalbox] {messages.title(data) if data['alert'] else f'Test notification for {channel.name}'}"
     try:
-        send_mail(clip(subject, 200), email_body(payload), settings.DEFAULT_FROM_EMAIL, list(channel.emails))
+        send_mail(clip(subject, 200), email_body(data), settings.DEFAULT_FROM_EMAIL, list(channel.emails))
     except Exception as exc:  # any transport error is a failed attempt, never a crash
         return SendResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
     return SendResult(True, None, "")
 
 
-def email_body(payload: dict[str, Any]) -> str:
-    data = payload["signalbox"]
+def email_body(data: dict[str, Any]) -> str:
     alert = data.get("alert")
     if not alert:
-        return payload["text"] + "\n"
+        return data["event"]["text"] + "\n"
     ev = alert["evidence"] or {}
     lines = [
-        payload["text"],
+        messages.title(data),
+        alert["summary"],
         "",
         f"Policy: {alert['policy']}",
-        f"Route: {alert['route'] or '(whole policy)'}",
+        f"Route: {alert['route'] or messages.WHOLE_POLICY}",
         f"Detector: {alert['detector']}",
-        f"Severity: {alert['severity']}",
-        f"Status: {alert['status']}",
-        f"Window: {ev.get('window') or '-'}",
-        f"Baseline: {ev.get('baseline') or '-'}",
-        f"Test: {ev.get('test') or '-'}",
+        *(f"{name}: {value if value != '—' else '-'}" for name, value in messages.facts(data)),
         "",
         "Numbers:",
     ]
@@ -211,13 +241,19 @@ def email_body(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SUPERSEDED = "superseded: a later event of the alert was already sent to this channel"
+
+
 def notification_deliver(*, delivery_id: int) -> float | None:
     """Make one attempt at a delivery; return the seconds to wait before the next one, or None when
     done (sent, given up, or nothing to do).
 
     A failure counts against the channel; at ALERTS_CHANNEL_MAX_FAILURES failures in a row the
-    channel is disabled and its pending deliveries give up. The HTTP call runs outside any
-    transaction, so a slow receiver holds no locks.
+    channel is disabled and its pending deliveries give up. A failure the receiver will only repeat
+    (`SendResult.retryable` false) gives up at once; a Retry-After longer than the backoff is waited
+    out. A PagerDuty delivery whose alert has a later event already sent to the channel gives up
+    instead of sending: a trigger retried after its resolve would page for a resolved alert. The
+    HTTP call runs outside any transaction, so a slow receiver holds no locks.
     """
     delivery = Delivery.objects.select_related("channel", "event__alert__policy").filter(pk=delivery_id).first()
     if delivery is None or delivery.status in (Delivery.Status.SENT, Delivery.Status.GIVEN_UP):
@@ -231,14 +267,17 @@ def notification_deliver(*, delivery_id: int) -> float | None:
         )
         return None
     event = delivery.event
-    payload = notification_payload(event)
-    result = send(
-        channel,
-        payload,
-        delivery_id=str(delivery.pk),
-        event=f"alert.{event.kind}",
-        subject=f"[Signalbox] {payload['blocks'][0]['text']['text']}",
-    )
+    if (
+        channel.kind == NotificationChannel.Kind.PAGERDUTY
+        and Delivery.objects.filter(
+            channel=channel, event__alert_id=event.alert_id, event_id__gt=event.pk, status=Delivery.Status.SENT
+        ).exists()
+    ):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=Delivery.Status.GIVEN_UP, next_attempt_at=None, last_error=SUPERSEDED
+        )
+        return None
+    result = send(channel, notification_data(event), delivery_id=str(delivery.pk), event=f"alert.{event.kind}")
     now = timezone.now()
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
@@ -264,10 +303,16 @@ def notification_deliver(*, delivery_id: int) -> float | None:
                     500,
                 )
                 logger.warning("notification channel %s disabled: %s", channel.pk, channel.disabled_reason)
-            if delivery.attempts >= settings.ALERTS_DELIVERY_MAX_ATTEMPTS or not channel.enabled:
+            if (
+                delivery.attempts >= settings.ALERTS_DELIVERY_MAX_ATTEMPTS
+                or not channel.enabled
+                or not result.retryable
+            ):
                 delivery.status, delivery.next_attempt_at = Delivery.Status.GIVEN_UP, None
             else:
-                retry_in = settings.ALERTS_DELIVERY_BACKOFF_SECONDS * 2 ** (delivery.attempts - 1)
+                retry_in = max(
+                    settings.ALERTS_DELIVERY_BACKOFF_SECONDS * 2 ** (delivery.attempts - 1), result.retry_after or 0.0
+                )
                 delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, now + timedelta(seconds=retry_in)
         delivery.save()
         channel.save(update_fields=["consecutive_failures", "enabled", "disabled_at", "disabled_reason"])

@@ -40,7 +40,8 @@ class Change:
 
 
 def _event_add(alert: Alert, kind: str, *, at: datetime, user: Actor = None, note: str = "") -> AlertEvent:
-    """Record one step of the alert's history; queue its notifications after commit."""
+    """Record one step of the alert's history; queue its notifications (to the channels that take
+    this kind of event, `delivery.channel_takes`) after commit."""
     event = AlertEvent.objects.create(
         alert=alert,
         kind=kind,
@@ -52,8 +53,7 @@ def _event_add(alert: Alert, kind: str, *, at: datetime, user: Actor = None, not
         summary=alert.summary,
         evidence=alert.evidence,
     )
-    if kind in AlertEvent.NOTIFY:
-        deliveries_create(event)
+    deliveries_create(event)
     return event
 
 
