@@ -28,6 +28,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("metrics", "0007_dimensions_canary")]
+    dependencies = [("metrics", "0008_channel_kinds")]
 
     operations = [migrations.RunPython(create, drop)]
