@@ -31,6 +31,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from controlplane.errors import InvalidInput
 from controlplane.memory import ProcessCache
 from metrics.rollups import sql
+from signalbox_client.protocol import dimension_value_text
+
 from metrics.schema import (
     BUCKET_FIELDS,
     DIMENSION_ARM,
@@ -104,21 +106,14 @@ def record_dimension_values(
     split = reason.get("split") if isinstance(reason, dict) else None
     arm = split.get("arm") if isinstance(split, dict) else None
     out = [
-        (DIMENSION_ARM, DIMENSION_NONE if arm is None else _text(arm)),
+        (DIMENSION_ARM, DIMENSION_NONE if arm is None else dimension_value_text(arm)),
         (DIMENSION_CLIENT, client_app or DIMENSION_NONE),
     ]
     attrs = attributes if isinstance(attributes, dict) else {}
     for key in keys:
         value = attrs.get(key)
-        out.append((key, DIMENSION_NONE if value is None else _text(value)))
+        out.append((key, DIMENSION_NONE if value is None else dimension_value_text(value)))
     return out
-
-
-def _text(value: Any) -> str:
-    """A JSON value as PostgreSQL's `->>` renders it."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(", ", ": ")) if isinstance(value, dict | list) else json.dumps(value)
 
 
 def record_measures(
