@@ -31,8 +31,6 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from controlplane.errors import InvalidInput
 from controlplane.memory import ProcessCache
 from metrics.rollups import sql
-from signalbox_client.protocol import dimension_value_text
-
 from metrics.schema import (
     BUCKET_FIELDS,
     DIMENSION_ARM,
@@ -45,6 +43,7 @@ from metrics.schema import (
     ROLLUP_MEASURES,
     sqlite_timestamp,
 )
+from signalbox_client.protocol import dimension_value_text
 
 # The key of a dimension cell, in the column order of the tables' unique constraints.
 CELL_KEY: tuple[str, ...] = ("hour", "policy_id", "dim_key", "dim_value", *ROLLUP_DIMENSIONS[2:])

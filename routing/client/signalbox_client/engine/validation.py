@@ -287,9 +287,17 @@ def _references(doc: dict[str, Any], models: Mapping[str, Any] | None) -> list[D
     for i, entry in enumerate(doc.get("dimension_budgets", [])):
         base, key, value = f"dimension_budgets.{i}", entry["dimension"], entry["value"]
         if key in BUILTIN_DIMENSIONS:
-            add(DocumentError(f"{base}.dimension", f"{_name(key)} is a built-in dimension; budgets apply to declared keys"))
+            add(
+                DocumentError(
+                    f"{base}.dimension", f"{_name(key)} is a built-in dimension; budgets apply to declared keys"
+                )
+            )
         elif key not in declared:
-            add(DocumentError(f"{base}.dimension", f"{_name(key)} is not a declared dimension (list it in 'dimensions')"))
+            add(
+                DocumentError(
+                    f"{base}.dimension", f"{_name(key)} is not a declared dimension (list it in 'dimensions')"
+                )
+            )
         if value in (DIMENSION_NONE, DIMENSION_OTHER):
             add(DocumentError(f"{base}.value", f"{_name(value)} is a label of the rollups, not an attribute value"))
         if (key, value) in budgeted:
