@@ -233,7 +233,7 @@ def dimension_value_spend(
         if last <= first:
             parts = [hours.filter(hour__gte=start, hour__lt=end)]
         else:
-            days = DimensionRollupDaily.objects.using(using).alias(hour=F("day_start")).filter(**base)
+            days = DimensionRollupDaily.objects.using(using).annotate(hour=F("day_start")).filter(**base)
             parts = [
                 days.filter(hour__gte=first, hour__lt=last),
                 hours.filter(Q(hour__gte=start, hour__lt=first) | Q(hour__gte=last, hour__lt=end)),
