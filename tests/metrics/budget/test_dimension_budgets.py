@@ -109,9 +109,7 @@ INVALID = [
         id="downgrade-at-above-1",
     ),
     pytest.param(_one(value=""), "dimension_budgets.0.value", "must not be empty", id="empty-value"),
-    pytest.param(
-        _one(value="x" * 65), "dimension_budgets.0.value", "must be at most 64 characters", id="long-value"
-    ),
+    pytest.param(_one(value="x" * 65), "dimension_budgets.0.value", "must be at most 64 characters", id="long-value"),
     pytest.param(_one(value=7), "dimension_budgets.0.value", "expected a string, got an integer", id="value-type"),
     pytest.param(
         _one(value="(none)"),

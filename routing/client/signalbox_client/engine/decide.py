@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from typing import Any, Literal
 
@@ -150,7 +151,12 @@ def _dimension_hit(policy: Policy, request: Request, state: State) -> tuple[str,
         raw = attributes.get(dims.key)
         if raw is None:
             continue
-        value = raw if type(raw) is str else dimension_value_text(raw)
+        if type(raw) is str:
+            value = raw
+        elif isinstance(raw, int) or (isinstance(raw, float) and math.isfinite(raw)):  # bool is an int
+            value = dimension_value_text(raw)
+        else:  # what the SDK's record carries for it (its text), never an error
+            value = str(raw)
         budget = dims.values.get(value)
         if budget is None:
             continue
