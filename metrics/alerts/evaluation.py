@@ -28,12 +28,13 @@ from metrics.alerts.detectors import canary_guardrail, detectors_run
 from metrics.alerts.detectors.base import BudgetView, CanaryView, Context, Evaluation, RouteView
 from metrics.alerts.reads import RouteTotals, hourly_spend, route_totals
 from metrics.alerts.windows import Windows
-from metrics.budget.dimensions import dimension_budget_spend, dimension_budgets
+from metrics.budget.dimensions import dimension_budget_spend
 from metrics.budget.thresholds import spend_thresholds
 from metrics.canary import services as canary_services
 from metrics.canary.selectors import CANARY_LOOKBACK, canary_guarded_splits
 from metrics.models import Alert
 from metrics.rules.bands import route_doc
+from metrics.rules.budgets import dimension_budgets
 from routing.models import Policy
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, Sum
 
-from metrics.budget.dimensions import DimensionBudget, dimension_budget_spend, dimension_budgets
+from metrics.budget.dimensions import dimension_budget_spend
 from metrics.rollups.selectors import rollup_cells
+from metrics.rules.budgets import DimensionBudget, dimension_budgets
 from metrics.rules.periods import day_of, midnight, month_next, month_start
 from routing import live
 

@@ -14,7 +14,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from metrics.budget.dimensions import dimension_budget_spend, dimension_budgets
+from metrics.budget.dimensions import dimension_budget_spend
 from metrics.budget.thresholds import spend_thresholds
 from metrics.dashboards.definitions import (
     OK,
@@ -27,6 +27,7 @@ from metrics.dashboards.definitions import (
 )
 from metrics.dashboards.filters import DashboardFilters
 from metrics.models import Alert
+from metrics.rules.budgets import dimension_budgets
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.rules.numbers import ratio

@@ -272,3 +272,38 @@ def test_budget_page__dimension_budgets__each_value_spend_and_fractions(
     assert 'id="budget-dimensions"' in page
     assert "search" in page
     assert "90%" in page
+
+
+def test_fold__budgeted_value_after_the_daily_cap__kept_under_its_name_and_judged(
+    client: Any, post: Any, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    settings.ROLLUPS_DEBOUNCE_SECONDS = 0
+    budgets = [{"dimension": "tenant", "value": "acme", "daily_usd": 20}]
+    policy = factories.policy("checkout", doc=factories.document(dimensions=["tenant"], dimension_budgets=budgets))
+    secret = factories.sdk_key(policy)[1]
+    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    tail = [
+        record(timestamp=stamp, cost_usd=0.001, attributes={"tenant": f"t{i:04d}"})
+        for i in range(protocol.DIMENSION_VALUES_PER_DAY)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        post(tail, secret)  # the day's cap is full
+    with django_capture_on_commit_callbacks(execute=True):
+        post([record(timestamp=stamp, cost_usd=17.0, attributes={"tenant": t}) for t in ("acme", "late")], secret)
+
+    fetched = client.get(POLICY_URL, HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    state = json.loads(fetched[protocol.BUDGET_HEADER])
+    assert state["dimensions"] == {"tenant": {"acme": {"daily": pytest.approx(17 / 20), "monthly": None}}}
+    from metrics.rollups import selectors
+
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    values = {
+        r["dim_value"]
+        for r in selectors.dimension_totals(
+            policy_id=policy.pk, dim_key="tenant", start=day, end=day + timedelta(days=1)
+        )
+    }
+    assert "acme" in values
+    assert "late" not in values, "an unbudgeted value past the cap still folds into (other)"
+    assert protocol.DIMENSION_OTHER in values
