@@ -216,7 +216,7 @@ def dimension_value_spend(
     using: str = DEFAULT_DB_ALIAS,
 ) -> dict[tuple[str, str], dict[datetime, Decimal]]:
     """Spend (USD) of chosen dimension values per cell over [start, end): {(key, value): {cell
-    start: cost}}, one query per key. The whole UTC days inside come from the daily cells (keyed by
+    start: cost}}, one or two queries per key. The whole UTC days inside come from the daily cells (keyed by
     their midnight) up to `hourly_from`; the hours at the edges, and every hour from `hourly_from`
     on, from the hourly cells. Values folded into `(other)` that day are not counted under their
     own name."""
@@ -234,10 +234,10 @@ def dimension_value_spend(
             parts = [hours.filter(hour__gte=start, hour__lt=end)]
         else:
             days = DimensionRollupDaily.objects.using(using).annotate(hour=F("day_start")).filter(**base)
-            parts = [
-                days.filter(hour__gte=first, hour__lt=last),
-                hours.filter(Q(hour__gte=start, hour__lt=first) | Q(hour__gte=last, hour__lt=end)),
-            ]
+            parts = [days.filter(hour__gte=first, hour__lt=last)]
+            edges = [Q(hour__gte=a, hour__lt=b) for a, b in ((start, first), (last, end)) if a < b]
+            if edges:  # whole days (the budget state's month) need no hourly query
+                parts.append(hours.filter(edges[0] | edges[-1]))
         for qs in parts:
             for row in qs.values("hour", "dim_value").order_by().annotate(cost=Sum("cost_usd")):
                 cells = out.setdefault((key, row["dim_value"]), {})

@@ -307,3 +307,17 @@ def test_fold__budgeted_value_after_the_daily_cap__kept_under_its_name_and_judge
     assert "acme" in values
     assert "late" not in values, "an unbudgeted value past the cap still folds into (other)"
     assert protocol.DIMENSION_OTHER in values
+
+
+def test_budget_state_refresh__dimension_budgets__one_query_per_budgeted_dimension(
+    db: Any, django_assert_num_queries: Any
+) -> None:
+    from metrics.budget.state import budget_state_refresh
+    from routing import live
+
+    factories.policy("checkout", doc=DOCUMENT)  # budgets on two dimensions
+
+    with django_assert_num_queries(1 + 1 + 2):  # the live documents, the policy's sums, team, tenant
+        assert budget_state_refresh() == 1
+
+    assert live.budget_state_read("checkout")["dimensions"]["team"]["search"] == {"daily": 0.0, "monthly": None}
