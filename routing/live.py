@@ -175,8 +175,9 @@ def budget_state_key(slug: str) -> str:
 def budget_state_encode(state: Mapping[str, Any], *, as_of: datetime) -> str:
     """The `Signalbox-Budget` header value: compact JSON of the spend fractions and `as_of`.
 
-    `state` is `{"policy": {"daily": f, "monthly": f} | None, "routes": {route: {...}}}`; a
-    fraction is spend so far / budget (1.0 = all spent), None when that budget is not set.
+    `state` is `{"policy": {"daily": f, "monthly": f} | None, "routes": {route: {...}},
+    "dimensions"?: {key: {value: {...}}}}`; a fraction is spend so far / budget (1.0 = all
+    spent), None when that budget is not set.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of needs a time zone")
@@ -194,14 +195,23 @@ def budget_state_encode(state: Mapping[str, Any], *, as_of: datetime) -> str:
             out[period] = fraction
         return out
 
-    policy, routes = state.get("policy"), state.get("routes") or {}
+    policy, routes, dimensions = state.get("policy"), state.get("routes") or {}, state.get("dimensions") or {}
     if not isinstance(routes, Mapping):
         raise ValueError("routes is not an object")
-    body = {
+    if not isinstance(dimensions, Mapping):
+        raise ValueError("dimensions is not an object")
+    body: dict[str, Any] = {
         "as_of": as_of.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "policy": spend(policy, "policy") if policy is not None else None,
         "routes": {str(name): spend(value, f"routes.{name}") for name, value in routes.items()},
     }
+    if dimensions:  # only a policy with dimension budgets sends the field (older clients ignore it)
+        per_key: dict[str, dict[str, dict[str, float | None]]] = {}
+        for key, values in dimensions.items():
+            if not isinstance(values, Mapping):
+                raise ValueError(f"dimensions.{key} is not an object")
+            per_key[str(key)] = {str(v): spend(f, f"dimensions.{key}.{v}") for v, f in values.items()}
+        body["dimensions"] = per_key
     value = json.dumps(body, separators=(",", ":"), sort_keys=True, allow_nan=False)
     if len(value) > MAX_BUDGET_HEADER_BYTES:
         raise ValueError(f"budget state over {MAX_BUDGET_HEADER_BYTES} bytes")

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -28,11 +28,13 @@ from metrics.alerts.detectors import canary_guardrail, detectors_run
 from metrics.alerts.detectors.base import BudgetView, CanaryView, Context, Evaluation, RouteView
 from metrics.alerts.reads import RouteTotals, hourly_spend, route_totals
 from metrics.alerts.windows import Windows
+from metrics.budget.dimensions import dimension_budget_spend
 from metrics.budget.thresholds import spend_thresholds
 from metrics.canary import services as canary_services
 from metrics.canary.selectors import CANARY_LOOKBACK, canary_guarded_splits
 from metrics.models import Alert
 from metrics.rules.bands import route_doc
+from metrics.rules.budgets import dimension_budgets
 from routing.models import Policy
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,8 @@ class EvaluationReport:
 
 def policy_context(policy: Policy, *, at: datetime) -> Context:
     """What the detectors judge: every route of the policy's live document and every route with
-    traffic in the windows, and its budgets with their spend (2 queries; 1 without a budget)."""
+    traffic in the windows, and its budgets with their spend (2 queries; 1 without a budget; one
+    more per dimension with value budgets)."""
     doc = policy.live_version.document if policy.live_version else {}
     w = Windows(at)
     totals = route_totals(policy.pk, w)
@@ -86,6 +89,19 @@ def policy_context(policy: Policy, *, at: datetime) -> Context:
                         merged[h] += v
                 scope_spend = merged
             budgets.append(BudgetView(scope, budget, scope_spend, w, thresholds))
+    per_value = dimension_budgets(doc)
+    if per_value:
+        cells = dimension_budget_spend(
+            policy_id=policy.pk,
+            budgets=per_value,
+            start=w.spend_start,
+            end=w.end,
+            hourly_from=w.hour - timedelta(hours=6),
+        )
+        thresholds = spend_thresholds()
+        for b in per_value:
+            value_spend = {h: float(v) for h, v in cells.get((b.key, b.value), {}).items()}
+            budgets.append(BudgetView(b.scope, b.budget, value_spend, w, thresholds, dimension=(b.key, b.value)))
     canaries = [
         CanaryView(s.split.route, s.split.guardrails, s.versions, s.verdict)
         for s in canary_guarded_splits(policy, start=w.end - CANARY_LOOKBACK, end=w.end)

@@ -1,8 +1,9 @@
 """Budget state fed back to clients: each live policy's spend as a fraction of its budgets.
 
-For every live policy whose document sets a budget (policy-wide or on a route), spend so far is
-summed from the hourly rollups (daily: the current UTC day, monthly: the current UTC month; cost
-of unpriced records is unknown and not counted) and divided by the budget amounts. The result is
+For every live policy whose document sets a budget (policy-wide, on a route or on dimension
+values), spend so far is summed from the hourly rollups, a dimension value's from the daily
+dimension cells (daily: the current UTC day, monthly: the current UTC month; cost of unpriced
+records is unknown and not counted) and divided by the budget amounts. The result is
 published with `routing.live.budget_state_write`, whose key and format are part of the client
 protocol (docs/protocol.md, `Signalbox-Budget`); routing never imports this module.
 
@@ -22,7 +23,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q, Sum
 
+from metrics.budget.dimensions import dimension_budget_spend
 from metrics.rollups.selectors import rollup_cells
+from metrics.rules.budgets import DimensionBudget, dimension_budgets
 from metrics.rules.periods import day_of, midnight, month_next, month_start
 from routing import live
 
@@ -96,10 +99,34 @@ def _fractions(budget: Any, spend: Spend) -> dict[str, float | None] | None:
     }
 
 
-def budget_state_of(document: Mapping[str, Any], total: Spend, routes: Mapping[str, Spend]) -> dict[str, Any] | None:
+def budget_dimension_spend(
+    *, policy_id: int, budgets: Iterable[DimensionBudget], periods: Periods, using: str = DEFAULT_DB_ALIAS
+) -> dict[tuple[str, str], Spend]:
+    """Spend of each budgeted dimension value in `periods`, from the daily dimension cells (one
+    query per dimension with budgets); a value without spend is absent."""
+    zero = Decimal(0)
+    cells = dimension_budget_spend(
+        policy_id=policy_id, budgets=budgets, start=periods.month_start, end=periods.month_end, using=using
+    )
+    return {
+        pair: Spend(
+            sum((v for h, v in per_day.items() if periods.day_start <= h < periods.day_end), zero),
+            sum(per_day.values(), zero),
+        )
+        for pair, per_day in cells.items()
+    }
+
+
+def budget_state_of(
+    document: Mapping[str, Any],
+    total: Spend,
+    routes: Mapping[str, Spend],
+    dimensions: Mapping[tuple[str, str], Spend] | None = None,
+) -> dict[str, Any] | None:
     """The protocol's budget state for a document and its spend; None when it sets no budget.
 
-    Only the policy budget and routes with a budget appear; a route with no spend yet is at 0.
+    Only the policy budget, routes with a budget and budgeted dimension values appear; one with no
+    spend yet is at 0. `dimensions` is present only when the document sets dimension budgets.
     """
     zero = Spend(Decimal(0), Decimal(0))
     policy = _fractions(document.get("budget"), total)
@@ -110,18 +137,30 @@ def budget_state_of(document: Mapping[str, Any], total: Spend, routes: Mapping[s
             fractions = _fractions(route.get("budget"), routes.get(name, zero))
             if fractions is not None:
                 out_routes[name] = fractions
-    if policy is None and not out_routes:
+    out_dimensions: dict[str, dict[str, Any]] = {}
+    for b in dimension_budgets(document):
+        fractions = _fractions(b.budget, (dimensions or {}).get((b.key, b.value), zero))
+        if fractions is not None:
+            out_dimensions.setdefault(b.key, {})[b.value] = fractions
+    if policy is None and not out_routes and not out_dimensions:
         return None
-    return {"policy": policy, "routes": out_routes}
+    state: dict[str, Any] = {"policy": policy, "routes": out_routes}
+    if out_dimensions:
+        state["dimensions"] = out_dimensions
+    return state
 
 
 def _has_budget(document: Any) -> bool:
     if not isinstance(document, Mapping):
         return False
     routes = document.get("routes")
-    return document.get("budget") is not None or any(
-        isinstance(r, Mapping) and r.get("budget") is not None
-        for r in (routes.values() if isinstance(routes, Mapping) else ())
+    return (
+        document.get("budget") is not None
+        or bool(document.get("dimension_budgets"))
+        or any(
+            isinstance(r, Mapping) and r.get("budget") is not None
+            for r in (routes.values() if isinstance(routes, Mapping) else ())
+        )
     )
 
 
@@ -149,7 +188,13 @@ def budget_state_refresh(
             live.budget_state_write(slug=slug, state=None, as_of=now)
             continue
         total, routes = budget_spend(policy_id=policy_id, periods=periods, using=using)
-        state = budget_state_of(document, total, routes)
+        budgets = dimension_budgets(document)
+        per_value = (
+            budget_dimension_spend(policy_id=policy_id, budgets=budgets, periods=periods, using=using)
+            if budgets
+            else None
+        )
+        state = budget_state_of(document, total, routes, per_value)
         live.budget_state_write(slug=slug, state=state, as_of=now)
         written += state is not None
     return written

@@ -341,6 +341,20 @@ class MetricsBudgetApi(MetricsApi):
             fraction=nullable(F()),
             downgrade_at=nullable(F()),
         )
+        dimensions = list_of(
+            "BudgetDimensionValue",
+            dimension=S(help_text="a declared dimension (attribute key)"),
+            value=S(help_text="the attribute value the budget is for"),
+            spent_usd=F(help_text="this month, the value's records on every route"),
+            monthly_usd=nullable(F()),
+            fraction=nullable(F(help_text="spent / monthly budget")),
+            today_usd=F(),
+            daily_usd=nullable(F()),
+            daily_fraction=nullable(F(help_text="spent today / daily budget")),
+            downgrade_at=F(),
+            projected_usd=nullable(F(help_text="month-end forecast of the value's spend")),
+            forecast_fraction=nullable(F()),
+        )
 
     @extend_schema(
         operation_id="metrics_budget",

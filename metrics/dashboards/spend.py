@@ -14,6 +14,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
+from metrics.budget.dimensions import dimension_budget_spend
 from metrics.budget.thresholds import spend_thresholds
 from metrics.dashboards.definitions import (
     OK,
@@ -26,11 +27,13 @@ from metrics.dashboards.definitions import (
 )
 from metrics.dashboards.filters import DashboardFilters
 from metrics.models import Alert
+from metrics.rules.budgets import dimension_budgets
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.rules.numbers import ratio
 from metrics.rules.periods import midnight, month_end, month_start
 from metrics.stats.budgets import forecast_recent
+from signalbox_client.engine.policy import DEFAULT_DOWNGRADE_AT
 
 # --------------------------------------------------------------------------------------------
 # Overview
@@ -327,4 +330,46 @@ def dashboard_budget(f: DashboardFilters, *, now: datetime | None = None) -> dic
         "days_left": max(0.0, period_days - elapsed_days),
         "thresholds": thresholds,
         "routes": routes,
+        "dimensions": _dimension_budget_rows(f, start_dt, end_dt, days[:n_days], period_days, elapsed_days, today_key),
     }
+
+
+def _dimension_budget_rows(
+    f: DashboardFilters,
+    start_dt: datetime,
+    end_dt: datetime,
+    elapsed: list[str],
+    period_days: float,
+    elapsed_days: float,
+    today_key: str,
+) -> list[dict[str, Any]]:
+    """Each dimension value budget of the document: the month's and today's spend of the value
+    (policy-wide, whatever the route filter), its fractions and month-end forecast (one query per
+    dimension with budgets)."""
+    budgets = dimension_budgets(f.document)
+    if not budgets or f.policy is None:
+        return []
+    cells = dimension_budget_spend(policy_id=f.policy.pk, budgets=budgets, start=start_dt, end=end_dt)
+    rows = []
+    for b in budgets:
+        per_day = {day_key(h): float(v) for h, v in cells.get((b.key, b.value), {}).items()}
+        daily_spend = [per_day.get(d, 0.0) for d in elapsed]
+        spent, today = sum(daily_spend), per_day.get(today_key, 0.0)
+        monthly, daily = b.budget.get("monthly_usd"), b.budget.get("daily_usd")
+        forecast = forecast_recent(daily_spend, period_days, elapsed_days) if elapsed_days > 0 else None
+        rows.append(
+            {
+                "dimension": b.key,
+                "value": b.value,
+                "spent_usd": spent,
+                "monthly_usd": monthly,
+                "fraction": ratio(spent, monthly) if monthly else None,
+                "today_usd": today,
+                "daily_usd": daily,
+                "daily_fraction": ratio(today, daily) if daily else None,
+                "downgrade_at": b.budget.get("downgrade_at", DEFAULT_DOWNGRADE_AT),
+                "projected_usd": forecast.projected if forecast is not None else None,
+                "forecast_fraction": ratio(forecast.projected, monthly) if forecast is not None and monthly else None,
+            }
+        )
+    return rows

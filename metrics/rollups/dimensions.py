@@ -8,7 +8,9 @@ declares (`dimensions` in the document). `dimension_rollups_update` folds the de
 heaviest first within one fold), counts later values under `DIMENSION_OTHER`, and adds the cells
 to the hourly and the daily tables in the same transaction. Values are admitted in
 `metrics_dimension_value`; `DIMENSION_NONE` (the key missing) is always kept and takes no place
-under the cap. One fold runs at a time (an advisory lock on PostgreSQL), so the cap holds exactly.
+under the cap, and so does a value the live version sets a budget for (`dimension_budgets`: its
+spend is what the budget is judged on). One fold runs at a time (an advisory lock on PostgreSQL),
+so the cap holds exactly.
 
 `dimension_rollups_rebuild` recomputes whole UTC days of one policy from its raw rows, with the
 declaration of the live version (after a policy adds a dimension); there the cap keeps each
@@ -31,6 +33,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from controlplane.errors import InvalidInput
 from controlplane.memory import ProcessCache
 from metrics.rollups import sql
+from metrics.rules.budgets import budgeted_values
 from metrics.schema import (
     BUCKET_FIELDS,
     DIMENSION_ARM,
@@ -43,6 +46,7 @@ from metrics.schema import (
     ROLLUP_MEASURES,
     sqlite_timestamp,
 )
+from signalbox_client.protocol import dimension_value_text
 
 # The key of a dimension cell, in the column order of the tables' unique constraints.
 CELL_KEY: tuple[str, ...] = ("hour", "policy_id", "dim_key", "dim_value", *ROLLUP_DIMENSIONS[2:])
@@ -51,20 +55,22 @@ _FOLD_LOCK = 0x5B_D1_4E  # pg_advisory_xact_lock id of the dimension fold (and r
 
 # -- the declared dimensions of each policy's live version -------------------------------------
 
-_declared: ProcessCache[int, tuple[tuple[str, ...], float]] = ProcessCache("declared dimensions", 1000)
+_declared: ProcessCache[int, tuple[tuple[str, ...], Mapping[str, frozenset[str]], float]] = ProcessCache(
+    "declared dimensions", 1000
+)
 _DECLARED_SECONDS = 60.0
 
 
-def declared_dimensions(policy_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
-    """Policy id -> the attribute keys its live version declares (cached per process for a minute,
-    so a publish that adds a dimension reaches the ingest within that time)."""
+def _declarations(policy_ids: Iterable[int]) -> dict[int, tuple[tuple[str, ...], Mapping[str, frozenset[str]]]]:
+    """Policy id -> (declared keys, budgeted values per key) of its live version, cached per
+    process for a minute."""
     now = time.monotonic()
-    out: dict[int, tuple[str, ...]] = {}
+    out: dict[int, tuple[tuple[str, ...], Mapping[str, frozenset[str]]]] = {}
     missing = []
     for pid in policy_ids:
         hit = _declared.get(pid)
-        if hit is not None and now - hit[1] < _DECLARED_SECONDS:
-            out[pid] = hit[0]
+        if hit is not None and now - hit[2] < _DECLARED_SECONDS:
+            out[pid] = (hit[0], hit[1])
         else:
             missing.append(pid)
     if missing:
@@ -76,10 +82,23 @@ def declared_dimensions(policy_ids: Iterable[int]) -> dict[int, tuple[str, ...]]
             ).values_list("policy_id", "document")
         )
         for pid in missing:
-            keys = _keys_of(found.get(pid))
-            _declared.set(pid, (keys, now))
-            out[pid] = keys
+            document = found.get(pid)
+            keys, budgeted = _keys_of(document), budgeted_values(document)
+            _declared.set(pid, (keys, budgeted, now))
+            out[pid] = (keys, budgeted)
     return out
+
+
+def declared_dimensions(policy_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+    """Policy id -> the attribute keys its live version declares (cached per process for a minute,
+    so a publish that adds a dimension reaches the ingest within that time)."""
+    return {pid: keys for pid, (keys, _) in _declarations(policy_ids).items()}
+
+
+def declared_budgeted_values(policy_ids: Iterable[int]) -> dict[int, Mapping[str, frozenset[str]]]:
+    """Policy id -> dimension key -> the values its live version sets a budget for (the fold keeps
+    them under their own name past the cap: their spend is what the budget is judged on)."""
+    return {pid: budgeted for pid, (_, budgeted) in _declarations(policy_ids).items()}
 
 
 def _keys_of(document: Any) -> tuple[str, ...]:
@@ -104,21 +123,14 @@ def record_dimension_values(
     split = reason.get("split") if isinstance(reason, dict) else None
     arm = split.get("arm") if isinstance(split, dict) else None
     out = [
-        (DIMENSION_ARM, DIMENSION_NONE if arm is None else _text(arm)),
+        (DIMENSION_ARM, DIMENSION_NONE if arm is None else dimension_value_text(arm)),
         (DIMENSION_CLIENT, client_app or DIMENSION_NONE),
     ]
     attrs = attributes if isinstance(attributes, dict) else {}
     for key in keys:
         value = attrs.get(key)
-        out.append((key, DIMENSION_NONE if value is None else _text(value)))
+        out.append((key, DIMENSION_NONE if value is None else dimension_value_text(value)))
     return out
-
-
-def _text(value: Any) -> str:
-    """A JSON value as PostgreSQL's `->>` renders it."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(", ", ": ")) if isinstance(value, dict | list) else json.dumps(value)
 
 
 def record_measures(
@@ -183,6 +195,7 @@ def _admit(cursor: Any, weights: Iterable[tuple[Any, int, str, str, int]]) -> di
         weight[(day, policy_id, key)][value] += int(requests or 0)
     kept: dict[tuple[Any, int, str], set[str]] = {}
     new_rows = []
+    budgeted = declared_budgeted_values({policy_id for _, policy_id, _ in weight}) if weight else {}
     for group, values in weight.items():
         day, policy_id, key = group
         cursor.execute(
@@ -190,9 +203,11 @@ def _admit(cursor: Any, weights: Iterable[tuple[Any, int, str, str, int]]) -> di
             [day, policy_id, key],
         )
         known = {r[0] for r in cursor.fetchall()}
-        room = DIMENSION_VALUES_PER_DAY - len(known)
-        fresh = sorted((v for v in values if v not in known), key=lambda v: (-values[v], v))
-        admitted = fresh[: max(room, 0)]
+        always = budgeted.get(policy_id, {}).get(key, frozenset())
+        room = DIMENSION_VALUES_PER_DAY - len(known - always)
+        fresh = sorted((v for v in values if v not in known and v not in always), key=lambda v: (-values[v], v))
+        # A budgeted value takes no place under the cap (at most MAX_DIMENSION_BUDGETS more a day).
+        admitted = sorted(v for v in values if v not in known and v in always) + fresh[: max(room, 0)]
         new_rows += [(day, policy_id, key, v) for v in admitted]
         kept[group] = known | set(admitted)
     if new_rows:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -204,6 +204,46 @@ def dimension_hourly_totals(
     qs = dimension_cells(policy_id=policy_id, dim_key=dim_key, start=start, end=end, filters=filters, hourly=True)
     keys = ("hour", *group_by)
     return list(qs.values(*keys).order_by(*keys).annotate(**measures))
+
+
+def dimension_value_spend(
+    *,
+    policy_id: int,
+    values: Mapping[str, Collection[str]],
+    start: datetime,
+    end: datetime,
+    hourly_from: datetime | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> dict[tuple[str, str], dict[datetime, Decimal]]:
+    """Spend (USD) of chosen dimension values per cell over [start, end): {(key, value): {cell
+    start: cost}}, one or two queries per key. The whole UTC days inside come from the daily cells (keyed by
+    their midnight) up to `hourly_from`; the hours at the edges, and every hour from `hourly_from`
+    on, from the hourly cells. Values folded into `(other)` that day are not counted under their
+    own name."""
+    out: dict[tuple[str, str], dict[datetime, Decimal]] = {}
+    hourly_end = end if hourly_from is None else max(start, min(end, hourly_from))
+    first = midnight_after(start)
+    last = midnight(hourly_end.astimezone(UTC).date())
+    for key, wanted in values.items():
+        if not wanted:
+            continue
+        base: dict[str, Any] = {"policy_id": policy_id, "dim_key": key, "dim_value__in": sorted(wanted)}
+        hours = DimensionRollupHourly.objects.using(using).filter(**base)
+        parts: list[QuerySet[Any]]
+        if last <= first:
+            parts = [hours.filter(hour__gte=start, hour__lt=end)]
+        else:
+            days = DimensionRollupDaily.objects.using(using).annotate(hour=F("day_start")).filter(**base)
+            parts = [days.filter(hour__gte=first, hour__lt=last)]
+            edges = [Q(hour__gte=a, hour__lt=b) for a, b in ((start, first), (last, end)) if a < b]
+            if edges:  # whole days (the budget state's month) need no hourly query
+                parts.append(hours.filter(edges[0] | edges[-1]))
+        for qs in parts:
+            for row in qs.values("hour", "dim_value").order_by().annotate(cost=Sum("cost_usd")):
+                cells = out.setdefault((key, row["dim_value"]), {})
+                hour = row["hour"].astimezone(UTC)
+                cells[hour] = cells.get(hour, Decimal(0)) + (row["cost"] or Decimal(0))
+    return out
 
 
 def rollup_inbox_state(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, float | None]:

@@ -336,7 +336,7 @@ def _document_notes(
                 "prompt tokens, not on every request's own count."
             )
     budgets = [name for name, r in (document.get("routes") or {}).items() if r.get("budget")]
-    if document.get("budget") or budgets:
+    if document.get("budget") or budgets or document.get("dimension_budgets"):
         notes.add("Budget downgrades are not replayed: every request is routed as if no budget had been reached.")
     live_routes = (live or {}).get("routes") or {}
     for name, route in sorted((document.get("routes") or {}).items()):

@@ -62,6 +62,12 @@ class PreviewStateSerializer(StrictSerializer):
 
     policy = PreviewFractionSerializer(required=False, allow_null=True)
     routes = serializers.DictField(child=PreviewFractionSerializer(), required=False, default=dict)
+    dimensions = serializers.DictField(
+        child=serializers.DictField(child=PreviewFractionSerializer()),
+        required=False,
+        default=dict,
+        help_text="dimension key -> attribute value -> fractions (the budgets of dimension_budgets)",
+    )
 
 
 class PreviewOutcomeSerializer(StrictSerializer):

@@ -1,6 +1,9 @@
 """Benchmark decide(): p50/p99 per call against a plain dict lookup baseline.
 
-Run: python tests/benchmarks/bench_decide.py
+Run: python tests/benchmarks/bench_decide.py [--dimension-budgets]
+
+With --dimension-budgets the policy also budgets 20 of the 40 teams the requests carry
+(`dimension_budgets`), and the state has a fraction for each, half of them past downgrade_at.
 """
 
 from __future__ import annotations
@@ -159,11 +162,20 @@ def pct(samples: list[float], q: float) -> float:
 def main() -> None:
     rng = random.Random(7)
     document = build_document(rng)
+    with_dimensions = "--dimension-budgets" in sys.argv[1:]
+    if with_dimensions:
+        document["dimensions"] = ["team"]
+        document["dimension_budgets"] = [
+            {"dimension": "team", "value": f"team-{k}", "daily_usd": 10} for k in range(0, 40, 2)
+        ]
     policy = compile_policy(document, MODELS)
     requests = build_requests(rng)
     state = State(
         policy=BudgetFraction(0.5, 0.6),
         routes={f"route_{i}": BudgetFraction(0.1 * (i % 10), None) for i in range(N_ROUTES)},
+        dimensions={"team": {f"team-{k}": BudgetFraction(0.9 if k % 4 else 0.3, None) for k in range(0, 40, 2)}}
+        if with_dimensions
+        else {},
     )
     table = dict(document["task_types"])
 
@@ -185,7 +197,8 @@ def main() -> None:
     batch_us = (time.perf_counter_ns() - t0) / 1000 / (5 * len(requests))
 
     print(
-        f"policy: {len(document['routes'])} routes, {len(document['rules'])} rules; "
+        f"policy: {len(document['routes'])} routes, {len(document['rules'])} rules, "
+        f"{len(document.get('dimension_budgets', []))} dimension budgets; "
         f"{len(requests)} requests x {ROUNDS} rounds"
     )
     print(

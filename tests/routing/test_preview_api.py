@@ -84,6 +84,26 @@ def test_preview__budget_state__downgrades_and_says_why(api, viewer, checkout):
     assert reason["budget"]["scope"] == "route"
 
 
+def test_preview__dimension_budget_state__downgrades_that_team_only(api, editor, viewer, checkout):
+    draft = factories.document(
+        dimensions=["team"], dimension_budgets=[{"dimension": "team", "value": "search", "monthly_usd": 500}]
+    )
+    draft["routes"]["general"]["start_tier"] = 2
+    services.draft_save(policy=checkout, document=draft, user=None, rebase=True)
+    state = {"dimensions": {"team": {"search": {"monthly": 0.85}}}}
+
+    def preview(team):
+        request = {"task_type": "chat", "attributes": {"team": team}}
+        response = api(viewer).post(URL, {"request": request, "state": state}, format="json")
+        assert response.status_code == 200, response.json()
+        return response.json()["decision"]
+
+    search, ads = preview("search"), preview("ads")
+
+    assert (search["tier"], search["reason"]["budget"]["value"]) == (1, "search")
+    assert (ads["tier"], "budget" in ads["reason"]) == (2, False)
+
+
 def test_preview__outcomes__walk_the_cascade(api, viewer, checkout):
     body = {
         "version": "live",
@@ -108,6 +128,10 @@ def test_preview__outcomes__walk_the_cascade(api, viewer, checkout):
         ({"request": {"task_type": "x", "prompt_tokens": -1}}, "request.prompt_tokens"),
         ({"request": {"task_type": "x", "bogus": 1}}, "request.bogus"),
         ({"request": {"task_type": "x"}, "state": {"routes": {"a": {"daily": "lots"}}}}, "state.routes.a.daily"),
+        (
+            {"request": {"task_type": "x"}, "state": {"dimensions": {"team": {"search": {"daily": -1}}}}},
+            "state.dimensions.team.search.daily",
+        ),
         ({"request": {"task_type": "x"}, "outcomes": [{"outcome": "exploded"}]}, "outcomes.0.outcome"),
         ({"request": {"task_type": "x"}, "version": "v9"}, "version"),
     ],

@@ -90,16 +90,20 @@ class RouteView:
 
 @dataclass(frozen=True)
 class BudgetView:
-    """One budget (a route's, or the policy's with scope "") and the hourly spend it is judged on."""
+    """One budget (a route's, the policy's with scope "", or a dimension value's with scope
+    `key=value` and `dimension` (key, value)) and the hourly spend it is judged on."""
 
     scope: str
     budget: Mapping[str, Any]
     spend: Mapping[datetime, float]
     windows: Windows
     thresholds: Sequence[float]
+    dimension: tuple[str, str] | None = None
 
     @property
     def who(self) -> str:
+        if self.dimension is not None:
+            return f"{self.dimension[0]} '{self.dimension[1]}' budget"
         return f"route {self.scope} budget" if self.scope else "policy budget"
 
     @property

@@ -40,13 +40,25 @@ def _budget_dict(budget: Any) -> dict[str, Any]:
             raise ValueError(f"{where}: daily and monthly must be numbers or null")
         return out
 
-    policy, routes = budget.get("policy"), budget.get("routes")
+    policy, routes, dimensions = budget.get("policy"), budget.get("routes"), budget.get("dimensions")
     if routes is not None and not isinstance(routes, Mapping):
         raise ValueError("budget.routes is not an object")
-    return {
+    if dimensions is not None and not isinstance(dimensions, Mapping):
+        raise ValueError("budget.dimensions is not an object")
+    out: dict[str, Any] = {
         "policy": spend(policy, "budget.policy") if policy is not None else None,
         "routes": {str(name): spend(value, f"budget.routes.{name}") for name, value in (routes or {}).items()},
     }
+    if dimensions:
+        per_key: dict[str, Any] = {}
+        for key, values in dimensions.items():
+            if not isinstance(values, Mapping):
+                raise ValueError(f"budget.dimensions.{key} is not an object")
+            per_key[str(key)] = {
+                str(value): spend(f, f"budget.dimensions.{key}.{value}") for value, f in values.items()
+            }
+        out["dimensions"] = per_key
+    return out
 
 
 class BudgetState(CoreState):

@@ -166,5 +166,9 @@ class ClientCore(PolicyRefresh, Decisions, Uploads):
         attributes: Mapping[str, Any] | None,
         sink: Callable[[dict[str, Any]], Any],
     ) -> RunState:
+        if attributes is not None and request is None and not isinstance(task_type, Request):
+            # The decision sees the attributes its records carry: a dimension budget downgrades
+            # exactly the runs whose spend it counts, and rules on attributes.* read them too.
+            fields = {**fields, "attributes": attributes}
         decision = self.decide(task_type, request, fields)
         return RunState(self, decision, validate, attributes, sink)

@@ -9,6 +9,7 @@ same constants, which the server's ingest check and the SDK's records are both t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -107,6 +108,23 @@ BUILTIN_DIMENSIONS: tuple[str, ...] = (DIMENSION_ARM, DIMENSION_CLIENT)
 DIMENSION_VALUES_PER_DAY = 1000
 DIMENSION_OTHER = "(other)"
 DIMENSION_NONE = "(none)"
+# Budgets per dimension value (`dimension_budgets` in a document; the schema's maxItems and
+# maxLength are the same numbers, a test holds them equal). They travel in `Signalbox-Budget`
+# under "dimensions": at most MAX_DIMENSION_BUDGETS values of at most MAX_DIMENSION_BUDGET_VALUE
+# characters keep the header, with 200 routes, under MAX_BUDGET_HEADER_BYTES even when every
+# character needs a JSON escape (docs/protocol.md).
+MAX_DIMENSION_BUDGETS = 50
+MAX_DIMENSION_BUDGET_VALUE = 64
+
+
+def dimension_value_text(value: Any) -> str:
+    """The text an attribute value is counted under in the dimension rollups (PostgreSQL's `->>`
+    of the JSON value): strings as they are, `true`/`false`, numbers as JSON writes them. A
+    dimension budget's `value` names this text, and the engine compares a request's attribute
+    with it the same way."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": ")) if isinstance(value, dict | list) else json.dumps(value)
 
 
 def _text(limit: int, *, empty: bool = False) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .fakes import FakeServer
+from .fakes import DOCUMENT, FakeServer, body
 from .test_async import make as make_async
 
 BUDGET_STATE_MAX_AGE = 600.0  # documented in docs/client.md
@@ -224,3 +224,82 @@ def test_budget_header__async_client__applied_on_200_and_304_like_the_sync_clien
         return seen
 
     assert asyncio.run(scenario()) == [True, False, True, True]
+
+
+# --- dimension budgets: the header's "dimensions" -------------------------------------------------
+
+DIMENSION_DOCUMENT = {
+    **DOCUMENT,
+    "dimensions": ["team"],
+    "dimension_budgets": [{"dimension": "team", "value": "search", "daily_usd": 10}],
+}
+SEARCH_OVER = json.dumps(
+    {"as_of": "2026-11-22T09:00:00Z", "policy": None, "routes": {}, "dimensions": {"team": {"search": {"daily": 0.9}}}}
+)
+
+
+@pytest.fixture
+def team_server(server: BudgetServer) -> BudgetServer:
+    """The fake control plane serving a document with a budget for team search."""
+    server.policy = body(document=DIMENSION_DOCUMENT)
+    return server
+
+
+def team_tier(client: Any, team: str) -> int:
+    return client.decide("extraction", attributes={"team": team}).tier
+
+
+def test_budget_header__dimension_value_over__only_that_value_downgraded(team_server, make_client):
+    team_server.budget = SEARCH_OVER
+    client = make_client()
+
+    assert client.refresh() == "installed"
+
+    assert (team_tier(client, "search"), team_tier(client, "ads")) == (1, 2)
+    assert client.decide("extraction").tier == 2, "no attribute, no dimension budget"
+    reason = client.decide("extraction", attributes={"team": "search"}).reason["budget"]
+    assert (reason["scope"], reason["dimension"], reason["value"]) == ("dimension", "team", "search")
+
+
+def test_run__attributes__the_decision_sees_them_and_the_record_carries_them(team_server, make_client):
+    team_server.budget = SEARCH_OVER
+    client = make_client()
+    client.refresh()
+
+    result = client.run("extraction", lambda attempt: "ok", attributes={"team": "search"})
+    client.flush(1)
+
+    assert result.attempts[0].tier == 1, "the team's budget applies to run() too"
+    (record,) = [r for r in team_server.records.values() if r["request_id"] == result.request_id]
+    assert record["attributes"] == {"team": "search"}
+    assert record["reason"]["budget"]["value"] == "search"
+
+
+@pytest.mark.parametrize(
+    "dimensions",
+    [[], {"team": []}, {"team": {"search": 0.9}}, {"team": {"search": {"daily": "0.9"}}}],
+    ids=["list", "values-list", "fraction-not-object", "fraction-string"],
+)
+def test_budget_header__malformed_dimensions__ignored_with_the_last_state_kept(
+    team_server, make_client, dimensions, caplog
+):
+    team_server.budget = SEARCH_OVER
+    client = make_client()
+    client.refresh()
+    team_server.budget = json.dumps({"policy": None, "routes": {}, "dimensions": dimensions})
+
+    with caplog.at_level(logging.WARNING, logger="signalbox.client"):
+        assert client.refresh() == "not_modified"
+
+    assert team_tier(client, "search") == 1
+    assert any("budget" in r.getMessage() for r in caplog.records)
+
+
+def test_budget_header__without_dimensions__old_shape_still_read(team_server, make_client):
+    team_server.budget = OVER
+    client = make_client()
+
+    client.refresh()
+
+    assert client.decide("extraction").tier == 1
+    assert team_tier(client, "search") == 1, "the route's budget, as before"

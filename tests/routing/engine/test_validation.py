@@ -278,6 +278,22 @@ def test_schema__dimension_limits__equal_the_protocol_constants():
     assert spec["items"]["maxLength"] == protocol.MAX_ATTRIBUTE_KEY
 
 
+def test_schema__dimension_budget_limits__equal_the_protocol_constants():
+    from signalbox_client import protocol
+
+    spec = SCHEMA["properties"]["dimension_budgets"]
+    entry = SCHEMA["$defs"]["dimension_budget"]
+    assert spec["maxItems"] == protocol.MAX_DIMENSION_BUDGETS
+    assert entry["properties"]["value"]["maxLength"] == protocol.MAX_DIMENSION_BUDGET_VALUE
+    assert entry["properties"]["dimension"]["maxLength"] == protocol.MAX_ATTRIBUTE_KEY
+    budget = SCHEMA["$defs"]["budget"]
+    assert entry["anyOf"] == budget["anyOf"]
+    for name, spec in budget["properties"].items():  # the same amounts and fraction as every budget
+        assert {k: v for k, v in entry["properties"][name].items() if k != "description"} == {
+            k: v for k, v in spec.items() if k != "description"
+        }
+
+
 def _with_guardrails(guardrails):
     doc = copy.deepcopy(VALID)
     doc["routes"]["extraction"]["split"]["guardrails"] = guardrails

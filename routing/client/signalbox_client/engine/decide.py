@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from typing import Any, Literal
+
+from signalbox_client.protocol import dimension_value_text
 
 from .heuristic import difficulty_score
 from .policy import Policy, guard_reason, guarded_plan
 from .types import OUTCOMES, PROVIDER_ERRORS, Decision, NextStep, Request, State, Step
 
 MAX_ATTEMPTS = 32
+_NO_FRACTIONS: dict[str, Any] = {}
 
 
 def decide(policy: Policy, request: Request, state: State | None = None) -> Decision:
@@ -90,6 +94,11 @@ def decide(policy: Policy, request: Request, state: State | None = None) -> Deci
                 f = bf.fraction
                 if f is not None and f >= rb.downgrade_at:
                     hit = ("route", f, rb.downgrade_at)
+        dim_hit = None
+        if hit is None and policy.dimension_budgets:
+            dim_hit = _dimension_hit(policy, request, state)
+            if dim_hit is not None:
+                hit = ("dimension", dim_hit[2], dim_hit[3])
         pb = policy.budget
         if hit is None and pb is not None and state.policy is not None:
             f = state.policy.fraction
@@ -97,6 +106,9 @@ def decide(policy: Policy, request: Request, state: State | None = None) -> Deci
                 hit = ("policy", f, pb.downgrade_at)
         if hit is not None:
             budget: dict[str, Any] = {"scope": hit[0], "fraction": hit[1], "downgrade_at": hit[2]}
+            if dim_hit is not None:
+                budget["dimension"] = dim_hit[0]
+                budget["value"] = dim_hit[1]
             if route.critical:
                 budget["exempt"] = "critical_route"
             elif request.critical:
@@ -127,6 +139,33 @@ def decide(policy: Policy, request: Request, state: State | None = None) -> Deci
         if no_fit:
             reason["no_fit"] = True
     return Decision(plan, reason)
+
+
+def _dimension_hit(policy: Policy, request: Request, state: State) -> tuple[str, str, float, float] | None:
+    """(dimension, value, fraction, downgrade_at) of the first budgeted value of the request's
+    attributes (the document's order) whose fraction reached its downgrade_at; else None."""
+    attributes = request.attributes
+    if not attributes:
+        return None
+    for dims in policy.dimension_budgets:
+        raw = attributes.get(dims.key)
+        if raw is None:
+            continue
+        if type(raw) is str:
+            value = raw
+        elif isinstance(raw, int) or (isinstance(raw, float) and math.isfinite(raw)):  # bool is an int
+            value = dimension_value_text(raw)
+        else:  # what the SDK's record carries for it (its text), never an error
+            value = str(raw)
+        budget = dims.values.get(value)
+        if budget is None:
+            continue
+        bf = state.dimensions.get(dims.key, _NO_FRACTIONS).get(value)
+        if bf is not None:
+            f = bf.fraction
+            if f is not None and f >= budget.downgrade_at:
+                return dims.key, value, f, budget.downgrade_at
+    return None
 
 
 def next_step(

@@ -72,6 +72,14 @@ class Budget:
 
 
 @dataclass(frozen=True, slots=True)
+class DimensionBudgets:
+    """The budgets of one declared dimension: attribute value text -> its budget."""
+
+    key: str
+    values: Mapping[str, Budget]
+
+
+@dataclass(frozen=True, slots=True)
 class Arm:
     name: str
     weight: int
@@ -154,6 +162,8 @@ class Policy:
     routes: Mapping[str, Route]
     budget: Budget | None
     models: Mapping[str, ModelInfo]
+    # One entry per dimension with budgets, in the order the document first names it; () when none.
+    dimension_budgets: tuple[DimensionBudgets, ...] = ()
 
 
 def key_text(value: Any) -> str | None:
@@ -407,6 +417,11 @@ def compile_policy(document: object, models: Mapping[str, Mapping[str, Any]] | N
         for r in document.get("rules", ())
     )
     infos = {m.id: m for route in routes.values() for t in route.tiers for m in (t.model, *t.fallbacks)}
+    per_key: dict[str, dict[str, Budget]] = {}
+    for entry in document.get("dimension_budgets", ()):
+        budget = _budget(entry)
+        assert budget is not None
+        per_key.setdefault(entry["dimension"], {})[entry["value"]] = budget
     return Policy(
         default_route=document["default_route"],
         task_types=MappingProxyType(dict(document.get("task_types", {}))),
@@ -414,4 +429,5 @@ def compile_policy(document: object, models: Mapping[str, Mapping[str, Any]] | N
         routes=MappingProxyType(routes),
         budget=_budget(document.get("budget")),
         models=MappingProxyType(infos),
+        dimension_budgets=tuple(DimensionBudgets(k, MappingProxyType(v)) for k, v in per_key.items()),
     )

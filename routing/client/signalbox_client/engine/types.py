@@ -92,21 +92,33 @@ class BudgetFraction:
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """Budget state fed back by the control plane: policy-wide and per-route spend fractions."""
+    """Budget state fed back by the control plane: policy-wide, per-route and per-dimension-value
+    spend fractions (``dimensions``: dimension key -> attribute value text -> fractions)."""
 
     policy: BudgetFraction | None = None
     routes: Mapping[str, BudgetFraction] = field(default_factory=lambda: _EMPTY)
+    dimensions: Mapping[str, Mapping[str, BudgetFraction]] = field(default_factory=lambda: _EMPTY)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> State:
-        """Build a State from ``{"policy": {"daily": .., "monthly": ..}, "routes": {name: {..}}}``."""
+        """Build a State from ``{"policy": {"daily": .., "monthly": ..}, "routes": {name: {..}},
+        "dimensions": {key: {value: {..}}}}``."""
         if not data:
             return cls()
         policy = data.get("policy")
         routes = data.get("routes") or {}
+        dimensions = data.get("dimensions") or {}
         return cls(
             policy=BudgetFraction(**policy) if policy else None,
             routes=MappingProxyType({k: BudgetFraction(**v) for k, v in routes.items()}),
+            dimensions=MappingProxyType(
+                {
+                    key: MappingProxyType({value: BudgetFraction(**f) for value, f in values.items()})
+                    for key, values in dimensions.items()
+                }
+            )
+            if dimensions
+            else _EMPTY,
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from signalbox_client.protocol import BUILTIN_DIMENSIONS
+from signalbox_client.protocol import BUILTIN_DIMENSIONS, DIMENSION_NONE, DIMENSION_OTHER
 
 from .errors import DocumentError
 from .fields import field_kind
@@ -281,6 +281,35 @@ def _references(doc: dict[str, Any], models: Mapping[str, Any] | None) -> list[D
     for i, key in enumerate(doc.get("dimensions", [])):
         if key in BUILTIN_DIMENSIONS:
             add(DocumentError(f"dimensions.{i}", f"{_name(key)} is always a dimension; declare attribute keys only"))
+
+    declared = doc.get("dimensions", [])
+    budgeted: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(doc.get("dimension_budgets", [])):
+        base, key, value = f"dimension_budgets.{i}", entry["dimension"], entry["value"]
+        if key in BUILTIN_DIMENSIONS:
+            add(
+                DocumentError(
+                    f"{base}.dimension", f"{_name(key)} is a built-in dimension; budgets apply to declared keys"
+                )
+            )
+        elif key not in declared:
+            add(
+                DocumentError(
+                    f"{base}.dimension", f"{_name(key)} is not a declared dimension (list it in 'dimensions')"
+                )
+            )
+        if value in (DIMENSION_NONE, DIMENSION_OTHER):
+            add(DocumentError(f"{base}.value", f"{_name(value)} is a label of the rollups, not an attribute value"))
+        if (key, value) in budgeted:
+            add(
+                DocumentError(
+                    base,
+                    f"duplicate budget for {_name(key)} {_name(value)} "
+                    f"(first set at dimension_budgets.{budgeted[(key, value)]})",
+                )
+            )
+        else:
+            budgeted[(key, value)] = i
 
     first_use: dict[str, int] = {}
     for i, rule in enumerate(doc.get("rules", [])):
