@@ -119,6 +119,10 @@ SUPPORT_ASSISTANT: dict[str, Any] = {
     },
     "budget": {"daily_usd": 20, "monthly_usd": 420, "downgrade_at": 0.9},
     "dimensions": ["team", "tenant"],
+    "dimension_budgets": [
+        {"dimension": "team", "value": "search", "monthly_usd": 150},
+        {"dimension": "tenant", "value": "acme", "daily_usd": 4, "downgrade_at": 0.8},
+    ],
 }
 
 DOCUMENT_PIPELINE: dict[str, Any] = {
