@@ -542,7 +542,7 @@ class MetricsAttributionApi(MetricsApi):
         dimension = S()
         dimensions = serializers.ListField(child=S())
         sort = S()
-        source = serializers.ChoiceField(
+        read_from = serializers.ChoiceField(
             choices=["rollups", "raw"], help_text="raw: two dimensions combined, read from the raw decisions"
         )
         period = shape("AttributionPeriod", start=serializers.DateField(), end=serializers.DateField(), days=I())

@@ -15,7 +15,7 @@ Filters combine in two ways:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -155,10 +155,10 @@ def attribution_query_parse(
         numbers[name] = value
     texts: dict[str, str] = {}
     for name in ("provider", "where_value"):
-        text = filter_text_parse(params.get(name))
-        if text is None:
+        parsed = filter_text_parse(params.get(name))
+        if parsed is None:
             errors[name] = [f"at most {MAX_TEXT_FILTER} characters, no NUL bytes"]
-        texts[name] = text or ""
+        texts[name] = parsed or ""
     where_dimension = (params.get("where_dimension") or "").strip()
     if where_dimension:
         if where_dimension not in choices:
@@ -281,7 +281,7 @@ def _row(value: str, now: Mapping[str, Any], before: Mapping[str, Any], *, rest:
     }
 
 
-def _add(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _add(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {k: sum(r[k] for r in rows) for k in _ZERO}
 
 
@@ -320,7 +320,7 @@ def dashboard_attribution(f: DashboardFilters, q: AttributionQuery | str) -> dic
         "dimension": q.dimension,
         "dimensions": dimension_choices(f),
         "sort": q.sort,
-        "source": "raw" if q.where_dimension else "rollups",
+        "read_from": "raw" if q.where_dimension else "rollups",
         "period": {"start": f.start.isoformat(), "end": f.end.isoformat(), "days": f.days},
         "previous_period": {"start": start.isoformat(), "end": end.isoformat(), "days": (end - start).days + 1},
         "rows": rows,

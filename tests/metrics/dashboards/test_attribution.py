@@ -167,7 +167,7 @@ def test_attribution__team_and_tenant_together__from_the_raw_decisions(
 
     body = api(make_user("viewer")).get(URL, {**params, "start": start, "end": end, "model": "gpt-4o"}).json()
 
-    assert body["source"] == "raw"
+    assert body["read_from"] == "raw"
     chosen = [r for r in teams if r["attributes"].get("team") == "search" and r["model"] == "gpt-4o"]
     by_tenant = {r["value"]: r for r in body["rows"]}
     assert set(by_tenant) == {"acme", "globex"}
