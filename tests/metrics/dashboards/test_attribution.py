@@ -147,9 +147,11 @@ def test_attribution__top_n__the_rest_summed_in_one_row_everywhere(
 
     full = {r["value"]: r for r in api(user).get(URL, {"policy": "checkout", "dimension": "team"}).json()["rows"]}
     kept, rest = body["rows"][:2], body["rows"][2]
-    assert len(body["rows"]) == 3 and body["values"] == 4
+    assert len(body["rows"]) == 3
+    assert body["values"] == 4
     assert [r["value"] for r in kept] == sorted(full, key=lambda v: -full[v]["cost_usd"])[:2]
-    assert rest["rest"] is True and rest["value"] == "everything else (2 values)"
+    assert rest["rest"] is True
+    assert rest["value"] == "everything else (2 values)"
     others = [v for v in full if v not in {r["value"] for r in kept}]
     assert _cents(rest["cost_usd"]) == _cents(sum(Decimal(str(full[v]["cost_usd"])) for v in others))
     assert rest["requests"] == sum(full[v]["requests"] for v in others)
@@ -304,7 +306,8 @@ def test_attribution__a_whole_month__against_the_previous_month(
     assert {r["value"]: r["cost_change_usd"] for r in by_team["rows"]} == {
         v: r["cost_change_usd"] for v, r in rows.items()
     }
-    assert "+50%" in html and "new" in html
+    assert "+50%" in html
+    assert "new" in html
 
 
 def test_attribution__report_top_values__everything_else_summed(post: Any, client: Any, make_user: Any) -> None:
@@ -333,7 +336,8 @@ def test_attribution__report_top_values__everything_else_summed(post: Any, clien
     assert tenants["values"] == 13
     lines = list(csv.reader(io.StringIO(table.content.decode())))
     assert lines[0][:3] == ["dimension", "value", "rest"]
-    assert len(lines) == 1 + 11 and lines[-1][0] == "tenant"
+    assert len(lines) == 1 + 11
+    assert lines[-1][0] == "tenant"
 
 
 def test_report__cost_by_team__the_months_costliest_teams(teams: Any, client: Any, make_user: Any) -> None:
