@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controlplane.errors import InvalidInput, NotFound
+from controlplane.errors import InvalidInput
 from metrics.dashboards import selectors as sel
 from metrics.shapes import FILTER_PARAMETERS, F, FiltersSerializer, I, S, list_of, nullable, nullable_shape, shape
 from routing.apis import (
@@ -43,25 +43,7 @@ class MetricsApi(APIView):
 
     def respond(self, request: Request, selector: Any) -> Response:
         """The filters parsed and checked (400/404 naming the parameter), then `selector`'s data."""
-        policies = sel.policy_choices()
-        slug = request.query_params.get("policy")
-        if slug and slug not in {p.slug for p in policies}:
-            raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
-        for name in ("start", "end"):
-            value = request.query_params.get(name)
-            if value and sel.filter_date_parse(value) is None:
-                raise InvalidInput(
-                    "Invalid filters.",
-                    {name: [f"expected a date, YYYY-MM-DD, from {sel.FIRST_DATE} to {sel.LAST_DATE}"]},
-                )
-        for name in sel.TEXT_FILTERS:
-            if sel.filter_text_parse(request.query_params.get(name)) is None:
-                raise InvalidInput(
-                    "Invalid filters.", {name: [f"at most {sel.MAX_TEXT_FILTER} characters, no NUL bytes"]}
-                )
-        f, _ = sel.dashboard_filters_parse(request.query_params, policies)
-        if f.policy is None:
-            raise NotFound("No policy exists yet.", {"policy": ["not found"]})
+        f = sel.dashboard_filters_strict(request.query_params, sel.policy_choices())
         return Response(selector(f))
 
 
@@ -499,55 +481,122 @@ ATTRIBUTION_PARAMETERS = [
     *FILTER_PARAMETERS,
     OpenApiParameter("dimension", str, description="arm, client, or an attribute key the live version declares"),
     OpenApiParameter("sort", str, description=f"one of {', '.join(sel.ATTRIBUTION_SORTS)} (default cost_usd)"),
+    OpenApiParameter("top", int, description="the first N rows in the sort order; the rest summed in one row"),
+    OpenApiParameter("provider", str, description="only this provider"),
+    OpenApiParameter("tier", int, description="only attempts at this tier"),
+    OpenApiParameter("version", int, description="only decisions of this policy version"),
+    OpenApiParameter(
+        "where_dimension",
+        str,
+        description="with where_value: only decisions whose value of this other dimension is where_value "
+        f"(read from the raw decisions: ranges of at most {sel.ATTRIBUTION_RAW_MAX_DAYS} days, values uncapped)",
+    ),
+    OpenApiParameter("where_value", str, description="the value of where_dimension to keep"),
 ]
+
+_COMPARED_METRIC = shape(
+    "AttributionDelta",
+    current=nullable(F()),
+    previous=nullable(F()),
+    change=nullable(F(help_text="absolute; points for rates")),
+    change_pct=nullable(F(help_text="change / previous")),
+)
+
+
+def _attribution_numbers(name: str, **more: Any) -> serializers.Serializer:
+    return shape(
+        name,
+        cost_usd=F(),
+        requests=I(),
+        escalations=I(),
+        ok=I(help_text="ok attempts"),
+        unpriced=I(),
+        cost_per_request_usd=nullable(F()),
+        escalation_rate=nullable(F()),
+        pass_rate=nullable(F()),
+        **more,
+    )
+
+
+def _attribution_change(name: str) -> serializers.Serializer:
+    return shape(name, **dict.fromkeys(sel.ATTRIBUTION_COMPARED, _COMPARED_METRIC))
+
+
+_ATTRIBUTION_COMPARED_FIELDS = {
+    "previous": _attribution_numbers("AttributionPrevious"),
+    "change": _attribution_change("AttributionChange"),
+    "previous_cost_usd": F(),
+    "cost_change_usd": nullable(F()),
+    "cost_change_pct": nullable(F()),
+    "previous_requests": I(),
+    "requests_change_pct": nullable(F()),
+    "previous_pass_rate": nullable(F()),
+    "pass_rate_change": nullable(F()),
+}
 
 
 class MetricsAttributionApi(MetricsApi):
-    """Cost, requests, cost per request, escalation and pass rate per value of one dimension."""
+    """Cost, requests, cost per request, escalation and pass rate per value of one dimension,
+    against the compared period (month over month for a month)."""
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "MetricsAttribution"
 
         filters = FiltersSerializer()
+        attribution_filters = shape(
+            "AttributionFilters",
+            provider=nullable(S()),
+            tier=nullable(I()),
+            version=nullable(I()),
+            where_dimension=nullable(S()),
+            where_value=nullable(S()),
+            top=nullable(I()),
+        )
         dimension = S()
         dimensions = serializers.ListField(child=S())
         sort = S()
-        rows = list_of(
-            "AttributionRow",
-            value=S(),
-            cost_usd=F(),
-            requests=I(),
-            cost_per_request_usd=nullable(F()),
-            escalation_rate=nullable(F()),
-            pass_rate=nullable(F()),
-            unpriced=I(),
-            cost_share=nullable(F()),
+        read_from = serializers.ChoiceField(
+            choices=["rollups", "raw"], help_text="raw: two dimensions combined, read from the raw decisions"
         )
+        period = shape("AttributionPeriod", start=serializers.DateField(), end=serializers.DateField(), days=I())
+        previous_period = shape(
+            "AttributionPreviousPeriod",
+            start=serializers.DateField(),
+            end=serializers.DateField(),
+            days=I(),
+        )
+        rows = serializers.ListField(
+            child=_attribution_numbers(
+                "AttributionRow",
+                value=S(),
+                rest=serializers.BooleanField(help_text="the row summing the values past `top`"),
+                cost_share=nullable(F()),
+                **_ATTRIBUTION_COMPARED_FIELDS,
+            )
+        )
+        values = I(help_text="values before the cut at `top`")
+        total = _attribution_numbers("AttributionTotal", **_ATTRIBUTION_COMPARED_FIELDS)
         total_cost_usd = F()
         total_requests = I()
         folded = serializers.BooleanField(help_text="some values past the daily cap count under (other)")
         cap_per_day = I()
         none_label = S()
+        other_label = S()
+        raw_max_days = I()
 
     @extend_schema(
         operation_id="metrics_attribution",
         parameters=ATTRIBUTION_PARAMETERS,
         responses=OutputSerializer,
-        summary="Cost and quality by the values of one dimension (team, tenant, arm, client app...)",
+        summary="Cost and quality by the values of one dimension (team, tenant, arm, client app...), "
+        "against the previous period",
     )
     def get(self, request: Request) -> Response:
-        dimension = request.query_params.get("dimension") or "client"
-        sort = request.query_params.get("sort") or "cost_usd"
-        if sort not in sel.ATTRIBUTION_SORTS:
-            raise InvalidInput("Invalid sort.", {"sort": [f"one of {', '.join(sel.ATTRIBUTION_SORTS)}"]})
-
         def selector(f: sel.DashboardFilters) -> dict[str, Any]:
-            if dimension not in sel.dimension_choices(f):
-                raise InvalidInput(
-                    "Unknown dimension.",
-                    {"dimension": [f"not a dimension of this policy: one of {', '.join(sel.dimension_choices(f))}"]},
-                )
-            return sel.dashboard_attribution(f, dimension, sort)
+            query, errors = sel.attribution_query_parse(request.query_params, f)
+            if errors:
+                raise InvalidInput("Invalid attribution parameters.", errors)
+            return sel.dashboard_attribution(f, query)
 
         return self.respond(request, selector)

@@ -589,20 +589,40 @@ def canary_differences(split: dict[str, Any]) -> go.Figure:
 
 
 def attribution_cost(data: dict[str, Any]) -> go.Figure:
-    """Cost per value of the dimension (the 25 largest), with requests and cost per request on hover."""
-    rows = sorted(data["rows"], key=lambda r: r["cost_usd"], reverse=True)[:25][::-1]
+    """Cost per row of the table (its first 25, in its order), this period against the compared
+    one, with requests, cost per request and the change on hover; (other), (none) and the
+    everything-else row in grey."""
+    rows = data["rows"][:25][::-1]
+    special = (data["other_label"], data["none_label"])
     fig = go.Figure()
+    labels = [r["value"] for r in rows]
     fig.add_bar(
-        y=[r["value"] for r in rows],
+        y=labels,
+        x=[r["previous_cost_usd"] for r in rows],
+        orientation="h",
+        name=f"{data['previous_period']['start']} – {data['previous_period']['end']}",
+        marker_color="#c9d6f2",
+        customdata=[[r["previous_requests"]] for r in rows],
+        hovertemplate="%{y}<br>compared period: $%{x:,.2f} over %{customdata[0]:,} requests<extra></extra>",
+    )
+    fig.add_bar(
+        y=labels,
         x=[r["cost_usd"] for r in rows],
         orientation="h",
-        name="Cost",
-        marker_color=[MUTED if r["value"] in ("(other)", "(none)") else "#3b6fd8" for r in rows],
-        customdata=[[r["requests"], r["cost_per_request_usd"] or 0] for r in rows],
+        name=f"{data['period']['start']} – {data['period']['end']}",
+        marker_color=[MUTED if r["rest"] or r["value"] in special else "#3b6fd8" for r in rows],
+        customdata=[
+            [
+                r["requests"],
+                r["cost_per_request_usd"] or 0,
+                "new" if r["cost_change_pct"] is None else f"{r['cost_change_pct']:+.0%}",
+            ]
+            for r in rows
+        ],
         hovertemplate="%{y}<br>$%{x:,.2f} over %{customdata[0]:,} requests"
-        "<br>$%{customdata[1]:.5f} per request<extra></extra>",
+        "<br>$%{customdata[1]:.5f} per request<br>%{customdata[2]} against the compared period<extra></extra>",
     )
-    base_layout(fig, x_title="Cost ($)", height=max(220, 60 + 28 * len(rows)), legend=False)
+    base_layout(fig, x_title="Cost ($)", height=max(240, 80 + 34 * len(rows)))
     fig.update_xaxes(tickformat="$,.2f", rangemode="tozero")
-    fig.update_layout(margin={"l": 160})
+    fig.update_layout(margin={"l": 180}, barmode="group", bargap=0.25, bargroupgap=0.05)
     return fig

@@ -152,6 +152,30 @@ def dashboard_filters_parse(
     return DashboardFilters(policy=policy, start=start, end=end, **texts), problems
 
 
+def dashboard_filters_strict(params: Mapping[str, str], policies: list[Policy]) -> DashboardFilters:
+    """Filters from query parameters where a bad one is an error naming it, not a fallback (the
+    JSON API, the CSV exports): NotFound for an unknown policy (or none at all), InvalidInput for
+    a bad date or text filter. A range longer than MAX_DAYS still keeps its last MAX_DAYS days."""
+    from controlplane.errors import InvalidInput, NotFound
+
+    slug = params.get("policy")
+    if slug and slug not in {p.slug for p in policies}:
+        raise NotFound(f"No policy '{slug}'.", {"policy": ["not found"]})
+    for name in ("start", "end"):
+        value = params.get(name)
+        if value and filter_date_parse(value) is None:
+            raise InvalidInput(
+                "Invalid filters.", {name: [f"expected a date, YYYY-MM-DD, from {FIRST_DATE} to {LAST_DATE}"]}
+            )
+    for name in TEXT_FILTERS:
+        if filter_text_parse(params.get(name)) is None:
+            raise InvalidInput("Invalid filters.", {name: [f"at most {MAX_TEXT_FILTER} characters, no NUL bytes"]})
+    f, _ = dashboard_filters_parse(params, policies)
+    if f.policy is None:
+        raise NotFound("No policy exists yet.", {"policy": ["not found"]})
+    return f
+
+
 def filter_options(f: DashboardFilters) -> dict[str, list[str]]:
     """Routes, task types and models named by the live document (plus any value already chosen)."""
     doc = f.document

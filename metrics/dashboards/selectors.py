@@ -16,9 +16,18 @@ pages render it, the JSON endpoints return it as is, so both always show the sam
 
 from __future__ import annotations
 
+from metrics.dashboards.attribution import COMPARED as ATTRIBUTION_COMPARED
+from metrics.dashboards.attribution import QUERY_PARAMETERS as ATTRIBUTION_PARAMETERS
+from metrics.dashboards.attribution import RAW_MAX_DAYS as ATTRIBUTION_RAW_MAX_DAYS
 from metrics.dashboards.attribution import SORT_LABELS as ATTRIBUTION_SORT_LABELS
 from metrics.dashboards.attribution import SORTS as ATTRIBUTION_SORTS
-from metrics.dashboards.attribution import dashboard_attribution, dimension_choices
+from metrics.dashboards.attribution import (
+    AttributionQuery,
+    attribution_csv_rows,
+    attribution_query_parse,
+    dashboard_attribution,
+    dimension_choices,
+)
 from metrics.dashboards.canary import dashboard_canary
 from metrics.dashboards.cascade import dashboard_escalation, dashboard_quality
 from metrics.dashboards.definitions import (
@@ -40,6 +49,7 @@ from metrics.dashboards.filters import (
     DashboardFilters,
     DashboardSelector,
     dashboard_filters_parse,
+    dashboard_filters_strict,
     filter_date_parse,
     filter_options,
     filter_text_parse,
@@ -51,6 +61,9 @@ from metrics.dashboards.worksheet import dashboard_worksheet
 from metrics.rules.periods import FIRST_DATE, LAST_DATE
 
 __all__ = [
+    "ATTRIBUTION_COMPARED",
+    "ATTRIBUTION_PARAMETERS",
+    "ATTRIBUTION_RAW_MAX_DAYS",
     "ATTRIBUTION_SORTS",
     "ATTRIBUTION_SORT_LABELS",
     "DEFAULT_DAYS",
@@ -62,8 +75,11 @@ __all__ = [
     "PASS_RATE_GOOD",
     "PASS_RATE_POOR",
     "TEXT_FILTERS",
+    "AttributionQuery",
     "DashboardFilters",
     "DashboardSelector",
+    "attribution_csv_rows",
+    "attribution_query_parse",
     "budget_for",
     "dashboard_attribution",
     "dashboard_budget",
@@ -71,6 +87,7 @@ __all__ = [
     "dashboard_cost",
     "dashboard_escalation",
     "dashboard_filters_parse",
+    "dashboard_filters_strict",
     "dashboard_latency",
     "dashboard_overview",
     "dashboard_quality",

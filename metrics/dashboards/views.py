@@ -13,9 +13,10 @@ from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.text import slugify
 from django.views.generic import TemplateView, View
 
-from controlplane.errors import DomainError, InvalidInput
+from controlplane.errors import DomainError, InvalidInput, json_error
 from metrics.alerts import selectors as alert_selectors
 from metrics.alerts.detectors import DETECTORS
 from metrics.canary import services as canary_services
@@ -245,43 +246,83 @@ class CanaryPage(DashboardPage):
 
 
 class AttributionPage(DashboardPage):
-    """The numbers by the values of one dimension (`?dimension=team&sort=cost_usd`), with the
-    filters; `?format=csv` gives the table as CSV (the same URL, shareable)."""
+    """The numbers by the values of one dimension (`?dimension=team&sort=cost_usd&top=10`), against
+    the compared period, with the filters (routing fields, or another dimension's value);
+    `?format=csv` gives exactly the table shown as CSV (the same URL, shareable), and the JSON link
+    the metrics API's answer for it. A bad parameter is named above the table (400 for the CSV)."""
 
     page, title = "attribution", "Attribution"
+    # (key, heading, the sort its link asks for): the table's columns, as `attribution.CSV_COLUMNS`.
+    COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("value", "{dimension}", "value"),
+        ("cost_usd", "Cost", "cost_usd"),
+        ("cost_share", "Share", ""),
+        ("previous_cost_usd", "Compared", ""),
+        ("cost_change_usd", "Change", "cost_change_usd"),
+        ("requests", "Requests", "requests"),
+        ("requests_change_pct", "Δ requests", ""),
+        ("cost_per_request_usd", "Cost / request", "cost_per_request_usd"),
+        ("escalation_rate", "Escalation", "escalation_rate"),
+        ("pass_rate", "Pass rate", "pass_rate"),
+        ("pass_rate_change", "Δ pass rate", ""),
+    )
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.GET.get("format") == "csv":
-            f, _, _ = filters_from_request(request)
-            data = self._data(f)
+            try:
+                f = sel.dashboard_filters_strict(request.GET, sel.policy_choices())
+                query, errors = sel.attribution_query_parse(request.GET, f)
+                if errors:
+                    raise InvalidInput("Invalid attribution parameters.", errors)
+                data = sel.dashboard_attribution(f, query)
+            except DomainError as exc:
+                return json_error(exc.status_code, exc.message, exc.errors)
             response = HttpResponse(content_type="text/csv; charset=utf-8")
             slug = f.policy.slug if f.policy else "none"
-            response["Content-Disposition"] = f'attachment; filename="signalbox-{slug}-by-{data["dimension"]}.csv"'
+            by = slugify(query.dimension) or "dimension"
+            response["Content-Disposition"] = f'attachment; filename="signalbox-{slug}-by-{by}.csv"'
             writer = csv.writer(response)
-            columns = ("value", "cost_usd", "requests", "cost_per_request_usd", "escalation_rate", "pass_rate")
-            writer.writerow((data["dimension"], *columns[1:]))
-            for row in data["rows"]:
-                writer.writerow([csv_cell(row[c]) for c in columns])
+            header, rows = sel.attribution_csv_rows(data)
+            writer.writerow([csv_cell(h) for h in header])
+            for row in rows:
+                writer.writerow([csv_cell(v) for v in row])
             return response
         return super().get(request, *args, **kwargs)
 
-    def _data(self, f: sel.DashboardFilters) -> dict[str, Any]:
-        choices = sel.dimension_choices(f)
-        dimension = self.request.GET.get("dimension") or ""
-        dimension = dimension if dimension in choices else choices[-1]
-        return sel.dashboard_attribution(f, dimension, self.request.GET.get("sort") or "cost_usd")
+    @staticmethod
+    def _column(key: str, label: str, sort: str, data: dict[str, Any], base: dict[str, str]) -> dict[str, Any]:
+        shown = data["sort"] == sort if sort else False
+        return {
+            "label": label.replace("{dimension}", data["dimension"]),
+            "num": key != "value",
+            "qs": urlencode({**base, "sort": sort}) if sort else "",
+            "sorted": ("ascending" if sort == "value" else "descending") if shown else "",
+        }
 
     def build(self, f: sel.DashboardFilters, markers: list[dict[str, Any]]) -> dict[str, Any]:
-        data = self._data(f)
-        keep = {k: v for k, v in f.params().items() if k not in ("dimension", "sort")}
+        query, errors = sel.attribution_query_parse(self.request.GET, f)
+        problems = [f"{name.replace('_', ' ')}: {'; '.join(why)} (ignored)." for name, why in errors.items()]
+        try:
+            data = sel.dashboard_attribution(f, query)
+        except DomainError as exc:  # the raw read of two dimensions ran out of time
+            problems.append(exc.message)
+            query = replace(query, where_dimension="", where_value="")
+            data = sel.dashboard_attribution(f, query)
+        keep = f.params()
+        shown = {**keep, **query.params()}
+        sort_base = {k: v for k, v in shown.items() if k != "sort"}
         return {
             "data": data,
+            "query": query,
+            "attribution_problems": problems,
             "has_data": True,
             "figures": {"attribution": charts.attribution_cost(data)} if data["rows"] else {},
             "keep": keep,
             "sorts": [(s, sel.ATTRIBUTION_SORT_LABELS[s]) for s in sel.ATTRIBUTION_SORTS],
-            "csv_query": urlencode({**keep, "dimension": data["dimension"], "sort": data["sort"], "format": "csv"}),
-            "sort_query": urlencode({**keep, "dimension": data["dimension"]}),
+            "csv_query": urlencode({**shown, "format": "csv"}),
+            "json_query": urlencode(shown),
+            "columns": [self._column(key, label, sort, data, sort_base) for key, label, sort in self.COLUMNS],
+            "tops": (5, 10, 25, 50),
         }
 
 

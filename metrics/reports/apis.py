@@ -138,8 +138,9 @@ class MetricsReportApi(APIView):
         reviews = list_of("ReportReview", reviewed_by=S(), reviewed_at=serializers.DateTimeField(), note=S())
         by_dimension = serializers.ListField(
             child=serializers.DictField(),
-            help_text="per declared dimension: its costliest values this month against the previous one "
-            "(dimension, rows of the attribution API plus previous_cost_usd, cost_change_usd, cost_change_pct)",
+            help_text="per declared dimension: its 10 costliest values this month and everything else summed "
+            "(a row with rest: true), each against the previous month (dimension, values, total, folded, "
+            "previous_period and rows shaped as the attribution API's, with previous, change per metric)",
         )
         canaries = serializers.ListField(
             child=serializers.DictField(),

@@ -365,37 +365,26 @@ def _canaries(f: sel.DashboardFilters) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if k != "hourly"} for s in sel.dashboard_canary(f)["splits"]]
 
 
-TOP_VALUES = 10  # rows per dimension in the report ("cost by team", top tenants)
+TOP_VALUES = 10  # rows per dimension in the report ("cost by team", top tenants); the rest summed
 
 
 def _by_dimension(f: sel.DashboardFilters) -> list[dict[str, Any]]:
-    """Per attribute key the live version declares: the month's cost by value against the previous
-    month, the TOP_VALUES costliest values (2 queries per declared dimension, none without)."""
+    """Per attribute key the live version declares: the month's TOP_VALUES costliest values and
+    everything else summed, each against the previous month (the attribution table's numbers,
+    `dashboard_attribution`: 2 queries per declared dimension, none without)."""
     declared = [k for k in sel.dimension_choices(f) if k not in BUILTIN_DIMENSIONS]
-    previous = sel.DashboardFilters(policy=f.policy, start=month_previous(f.start), end=f.start - timedelta(days=1))
     out = []
     for key in declared:
-        now = sel.dashboard_attribution(f, key)
-        before = {r["value"]: r for r in sel.dashboard_attribution(previous, key)["rows"]}
-        rows = []
-        for r in now["rows"][:TOP_VALUES]:
-            was = before.get(r["value"])
-            cost_before = was["cost_usd"] if was else 0.0
-            rows.append(
-                {
-                    **r,
-                    "previous_cost_usd": cost_before,
-                    "cost_change_usd": r["cost_usd"] - cost_before,
-                    "cost_change_pct": (r["cost_usd"] - cost_before) / cost_before if cost_before else None,
-                }
-            )
+        data = sel.dashboard_attribution(f, sel.AttributionQuery(dimension=key, top=TOP_VALUES))
         out.append(
             {
                 "dimension": key,
-                "rows": rows,
-                "values": len(now["rows"]),
-                "total_cost_usd": now["total_cost_usd"],
-                "folded": now["folded"],
+                "rows": data["rows"],
+                "values": data["values"],
+                "total_cost_usd": data["total_cost_usd"],
+                "total": data["total"],
+                "previous_period": data["previous_period"],
+                "folded": data["folded"],
             }
         )
     return out

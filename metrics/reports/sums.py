@@ -13,8 +13,8 @@ from metrics.dashboards import selectors as sel
 from metrics.models import BUCKET_FIELDS
 from metrics.rules.latency import latency_quantiles
 from metrics.rules.numbers import count as _int
+from metrics.rules.numbers import delta, ratio
 from metrics.rules.numbers import num as _num
-from metrics.rules.numbers import ratio
 
 # (key, label, unit): the measures compared month against month, in display order. Units:
 # usd, usd_per_request, count, rate (a fraction; changes in percentage points), ms.
@@ -104,17 +104,6 @@ class MonthSums:
     @property
     def empty(self) -> bool:
         return not (self.attempts or self.cost)
-
-
-def delta(current: float | None, previous: float | None) -> dict[str, float | None]:
-    """{current, previous, change (absolute; percentage points for rates), change_pct (relative)}."""
-    change = None if current is None or previous is None else current - previous
-    return {
-        "current": current,
-        "previous": previous,
-        "change": change,
-        "change_pct": ratio(change, previous) if change is not None and previous else None,
-    }
 
 
 def compare(current: MonthSums, previous: MonthSums) -> dict[str, dict[str, float | None]]:

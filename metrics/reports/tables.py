@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from controlplane.errors import NotFound
+from metrics.dashboards.attribution import CSV_COLUMNS
 from metrics.reports.sums import METRIC_KEYS
 
 # The report's tables, as offered for CSV download (…/<table>.csv).
-TABLES = ("summary", "task_types", "routes", "movers", "changes", "alerts", "recommendations")
+TABLES = ("summary", "task_types", "routes", "movers", "dimensions", "changes", "alerts", "recommendations")
+# The "Cost by <dimension>" tables in one: the attribution table's columns after the dimension.
+DIMENSION_COLUMNS = ("value", "rest", *CSV_COLUMNS[1:])
 
 
 def _metric_columns() -> list[str]:
@@ -49,6 +52,10 @@ def report_table(report: Mapping[str, Any], name: str) -> tuple[list[str], list[
             [ranking, *(r[h] for h in header[1:])]
             for ranking in ("absolute", "relative")
             for r in report["movers"][ranking]
+        ]
+    if name == "dimensions":
+        return ["dimension", *DIMENSION_COLUMNS], [
+            [d["dimension"], *(r[c] for c in DIMENSION_COLUMNS)] for d in report["by_dimension"] for r in d["rows"]
         ]
     if name == "changes":
         header = ["version", "previous_version", "action", "rollback_of", "at", "by", "comment", "changed_count"]

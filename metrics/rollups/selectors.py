@@ -21,6 +21,7 @@ from metrics.models import (
 )
 from metrics.rules.latency import buckets_of, latency_quantiles
 from metrics.rules.periods import midnight
+from metrics.schema import BUILTIN_DIMENSIONS
 
 GRANULARITIES = ("hour", "day", "week", "month")
 
@@ -244,6 +245,116 @@ def dimension_value_spend(
                 hour = row["hour"].astimezone(UTC)
                 cells[hour] = cells.get(hour, Decimal(0)) + (row["cost"] or Decimal(0))
     return out
+
+
+# Columns a raw read may be narrowed by (equality), as the decision rows name them.
+RAW_FILTER_COLUMNS: tuple[str, ...] = ("policy_version", "route", "task_type", "model", "provider", "tier")
+RAW_STATEMENT_TIMEOUT_MS = 5000
+
+
+def dimension_raw_totals(
+    *,
+    policy_id: int,
+    dim_key: str,
+    where_key: str,
+    where_value: str,
+    start: datetime,
+    end: datetime,
+    filters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Sums of every measure of one policy's raw decisions in [start, end) whose dimension
+    `where_key` has `where_value`, by the value of `dim_key` and outcome: two dimensions combined,
+    which the dimension cells (one key per row) cannot hold. Values are those of the records,
+    uncapped (no `(other)`); a missing key is `(none)`, as in the cells. `filters` are equalities
+    on RAW_FILTER_COLUMNS. It scans the raw rows of the range, so callers bound the range; on
+    PostgreSQL the statement stops after RAW_STATEMENT_TIMEOUT_MS (django.db.OperationalError)."""
+    from django.db import connection, transaction
+
+    from metrics.rollups import sql
+
+    filters = filters or {}
+    unknown = set(filters) - set(RAW_FILTER_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a raw filter: {', '.join(sorted(unknown))}")
+    if connection.vendor != "postgresql":
+        return _sqlite_raw_totals(policy_id, dim_key, where_key, where_value, start, end, filters)
+    params: list[Any] = []
+    value = sql.pg_dimension_value("d", "%s")
+    if dim_key not in BUILTIN_DIMENSIONS:
+        params.append(dim_key)
+    else:
+        value = sql.pg_dimension_value("d", dim_key)
+    where_expr = sql.pg_dimension_value("d", where_key if where_key in BUILTIN_DIMENSIONS else "%s")
+    params += [policy_id, start, end]
+    if where_key not in BUILTIN_DIMENSIONS:
+        params.append(where_key)
+    params.append(where_value)
+    conditions = ["d.policy_id = %s", "d.ts >= %s", "d.ts < %s", f"{where_expr} = %s"]
+    for column, wanted in filters.items():
+        conditions.append(f"d.{column} = %s")
+        params.append(wanted)
+    source = f"(SELECT d.*, {value} AS dim_value FROM metrics_decision AS d WHERE {' AND '.join(conditions)}) AS picked"  # noqa: S608 - constant identifiers
+    sums = ", ".join(f"sum({m}) AS {m}" for m in ROLLUP_MEASURES)
+    query = (
+        f"SELECT dim_value, outcome, {sums} FROM ({sql.aggregate_rows_sql('postgresql', source, '', ('dim_value',))}) "  # noqa: S608 - constant identifiers
+        "AS cells GROUP BY dim_value, outcome ORDER BY dim_value, outcome"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        before = cursor.fetchone()[0]
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(RAW_STATEMENT_TIMEOUT_MS)])
+        try:
+            cursor.execute(query, params)
+            names = [c.name for c in cursor.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        finally:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
+    return rows
+
+
+def _sqlite_raw_totals(
+    policy_id: int,
+    dim_key: str,
+    where_key: str,
+    where_value: str,
+    start: datetime,
+    end: datetime,
+    filters: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """`dimension_raw_totals` on SQLite (the demo): the rows read, their dimensions and measures
+    computed by the functions the SQLite fold uses."""
+    import json
+
+    from django.db import connection
+
+    from metrics.rollups.dimensions import record_dimension_values, record_measures
+    from metrics.schema import sqlite_timestamp
+
+    conditions = ["policy_id = %s", "ts >= %s", "ts < %s", *(f"{column} = %s" for column in filters)]
+    keys = [k for k in (dim_key, where_key) if k not in BUILTIN_DIMENSIONS]
+    sums: dict[tuple[str, str], list[Any]] = {}
+    with connection.cursor() as cursor:
+        query = (
+            "SELECT outcome, attempt, escalated, cost_usd, tokens_in, tokens_out, confidence, latency_ms, "  # noqa: S608 - constant identifiers
+            f"reason, client_app, attributes FROM metrics_decision WHERE {' AND '.join(conditions)}"
+        )
+        cursor.execute(
+            query,
+            [policy_id, sqlite_timestamp(start), sqlite_timestamp(end), *filters.values()],
+        )
+        for r in cursor.fetchall():
+            values = dict(record_dimension_values(json.loads(r[8]), r[9], json.loads(r[10]), keys))
+            if values[where_key] != where_value:
+                continue
+            cost = None if r[3] is None else Decimal(str(r[3]))
+            measures = record_measures(r[1], bool(r[2]), cost, r[4], r[5], r[6], r[7])
+            into = sums.setdefault((values[dim_key], r[0]), [0] * len(measures))
+            for i, m in enumerate(measures):
+                into[i] += m
+    return [
+        {"dim_value": value, "outcome": outcome, **dict(zip(ROLLUP_MEASURES, measures, strict=True))}
+        for (value, outcome), measures in sorted(sums.items())
+    ]
 
 
 def rollup_inbox_state(*, using: str = DEFAULT_DB_ALIAS) -> tuple[int, float | None]:

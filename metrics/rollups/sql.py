@@ -100,12 +100,22 @@ INGEST_COPY = f"COPY metrics_decision_staging ({', '.join(COPY_COLUMNS)}) FROM S
 DIMENSION_COLUMNS: tuple[str, ...] = ("dim_key", "dim_value")
 
 
+def pg_dimension_value(row: str, key: str) -> str:
+    """The value of dimension `key` of decision row `row` (PostgreSQL), DIMENSION_NONE when
+    missing; an attribute key is the expression `key` names (a column, or `%s` for a parameter)."""
+    if key == DIMENSION_ARM:
+        return f"coalesce({row}.reason -> 'split' ->> 'arm', '{DIMENSION_NONE}')"
+    if key == DIMENSION_CLIENT:
+        return f"coalesce(nullif({row}.client_app, ''), '{DIMENSION_NONE}')"
+    return f"coalesce({row}.attributes ->> {key}, '{DIMENSION_NONE}')"
+
+
 def _pg_dimension_values(row: str) -> str:
     return f"""CROSS JOIN LATERAL (
             SELECT '{DIMENSION_ARM}' AS dim_key,
-                   coalesce({row}.reason -> 'split' ->> 'arm', '{DIMENSION_NONE}') AS dim_value
-            UNION ALL SELECT '{DIMENSION_CLIENT}', coalesce(nullif({row}.client_app, ''), '{DIMENSION_NONE}')
-            UNION ALL SELECT declared.key, coalesce({row}.attributes ->> declared.key, '{DIMENSION_NONE}')
+                   {pg_dimension_value(row, DIMENSION_ARM)} AS dim_value
+            UNION ALL SELECT '{DIMENSION_CLIENT}', {pg_dimension_value(row, DIMENSION_CLIENT)}
+            UNION ALL SELECT declared.key, {pg_dimension_value(row, "declared.key")}
                 FROM unnest(%s::int[], %s::text[]) AS declared(policy_id, key)
                 WHERE declared.policy_id = {row}.policy_id
         ) AS dimension"""  # noqa: S608 - constant identifiers

@@ -18,3 +18,15 @@ def count(value: Any) -> int:
 def ratio(part: float, whole: float) -> float | None:
     """part / whole, or None when there is nothing to divide by."""
     return part / whole if whole else None
+
+
+def delta(current: float | None, previous: float | None) -> dict[str, float | None]:
+    """{current, previous, change (absolute; percentage points for rates), change_pct (relative)}:
+    how every surface compares a number with its previous period."""
+    change = None if current is None or previous is None else current - previous
+    return {
+        "current": current,
+        "previous": previous,
+        "change": change,
+        "change_pct": ratio(change, previous) if change is not None and previous else None,
+    }

@@ -45,3 +45,17 @@ def month_previous(day: date) -> date:
 def month_next(day: date) -> date:
     """The first day of the month after the one holding `day`."""
     return month_end(day) + timedelta(days=1)
+
+
+def range_compared(start: date, end: date) -> tuple[date, date]:
+    """The range [start, end] (inclusive) is compared with: month over month when it starts on a
+    month's first day and ends inside that month (the whole previous month for a whole month, the
+    same days of the previous month for a month to date, cut at its end), else the same number of
+    days immediately before."""
+    if start.day == 1 and month_start(end) == start:
+        previous = month_previous(start)
+        if end == month_end(start):
+            return previous, month_end(previous)
+        return previous, previous.replace(day=min(end.day, month_days(previous)))
+    days = (end - start).days + 1
+    return start - timedelta(days=days), start - timedelta(days=1)
