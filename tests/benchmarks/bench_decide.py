@@ -1,6 +1,13 @@
 """Benchmark decide(): p50/p99 per call against a plain dict lookup baseline.
 
-Run: python tests/benchmarks/bench_decide.py [--dimension-budgets]
+Run: python tests/benchmarks/bench_decide.py [--dimension-budgets] [--against REV]
+
+With --against REV (a git revision, e.g. main) the engine as it was at REV is copied into a
+temporary directory, imported as a separate package and measured in the same process, its rounds
+interleaved with the current engine's, each on its own compiled policy and its own Request objects
+built from the same data: on a busy machine both see the same load, so their ratio is the figure
+to quote. Requests are reused across rounds, so work cached on a Request (its lower-cased text) is
+paid once per request, in the warm-up, for both engines alike.
 
 With --dimension-budgets the policy also budgets 20 of the 40 teams the requests carry
 (`dimension_budgets`), and the state has a fraction for each, half of them past downgrade_at.
@@ -8,9 +15,12 @@ With --dimension-budgets the policy also budgets 20 of the 40 teams the requests
 
 from __future__ import annotations
 
+import importlib
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,7 +122,7 @@ WORDS = [
 ]
 
 
-def build_requests(rng: random.Random) -> list[Request]:
+def build_requests(rng: random.Random, request_type: type = Request) -> list:
     requests = []
     for i in range(N_REQUESTS):
         words = rng.randint(5, 200)
@@ -121,7 +131,7 @@ def build_requests(rng: random.Random) -> list[Request]:
             text += f" kw{rng.randrange(N_RULES)}"
         prompt = words * 2
         requests.append(
-            Request(
+            request_type(
                 task_type=f"task_{rng.randrange(50)}",
                 prompt_tokens=prompt,
                 context_tokens=rng.choice([prompt + 500, prompt + 500, 160000, 9000]),
@@ -159,7 +169,66 @@ def pct(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def baseline_engine(rev: str, into: Path):
+    """The engine package as it was at git revision ``rev``, imported from a copy under ``into``."""
+    root = Path(__file__).resolve().parents[2]
+    engine = "routing/client/signalbox_client/engine"
+    target = into / "signalbox_engine_baseline"
+    target.mkdir()
+    listing = subprocess.run(
+        ["git", "-C", str(root), "ls-tree", "--name-only", f"{rev}:{engine}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for name in listing:
+        blob = subprocess.run(["git", "-C", str(root), "show", f"{rev}:{engine}/{name}"], capture_output=True)
+        if blob.returncode == 0:  # a sub-folder (the conformance cases) is not needed
+            (target / name).write_bytes(blob.stdout)
+    sys.path.insert(0, str(into))
+    return importlib.import_module("signalbox_engine_baseline")
+
+
+def against(rev: str) -> None:
+    """Measure the current engine and the one at ``rev`` side by side, rounds interleaved."""
+    import signalbox_client.engine as current
+
+    with tempfile.TemporaryDirectory() as tmp:
+        old = baseline_engine(rev, Path(tmp))
+        setups = []
+        for eng in (old, current):
+            rng = random.Random(7)
+            document = build_document(rng)
+            policy = eng.compile_policy(document, MODELS)
+            requests = build_requests(rng, eng.Request)
+            state = eng.State(
+                policy=eng.BudgetFraction(0.5, 0.6),
+                routes={f"route_{i}": eng.BudgetFraction(0.1 * (i % 10), None) for i in range(N_ROUTES)},
+            )
+            fn = eng.decide
+
+            def run(r, fn=fn, policy=policy, state=state) -> None:
+                fn(policy, r, state)
+
+            measure(run, requests, 3)  # warm-up
+            setups.append((run, requests, []))
+        for _ in range(ROUNDS):
+            for run, requests, samples in setups:
+                samples += measure(run, requests, 1)
+    (_, _, o), (_, _, n) = setups
+    print(f"{N_REQUESTS} requests x {ROUNDS} rounds, rounds interleaved")
+    print(
+        f"decide() at {rev}: p50 {pct(o, 0.5):6.2f} µs   p99 {pct(o, 0.99):6.2f} µs   "
+        f"mean {statistics.fmean(o):6.2f} µs"
+    )
+    print(f"decide() now:  p50 {pct(n, 0.5):6.2f} µs   p99 {pct(n, 0.99):6.2f} µs   mean {statistics.fmean(n):6.2f} µs")
+    print(f"p50 now / p50 at {rev}: {pct(n, 0.5) / pct(o, 0.5):.2f}")
+
+
 def main() -> None:
+    if "--against" in sys.argv[1:]:
+        against(sys.argv[sys.argv.index("--against") + 1])
+        return
     rng = random.Random(7)
     document = build_document(rng)
     with_dimensions = "--dimension-budgets" in sys.argv[1:]
