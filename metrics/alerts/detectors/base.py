@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 from metrics.alerts.reads import RouteTotals, tier_hours, tier_series_baseline
@@ -94,8 +95,15 @@ class RouteView:
         return self.alpha if self.alpha is not None else default
 
     def hourly(self, tier: int) -> list[list[int]]:
-        """The tier's counts per hour of the series (`metrics.alerts.reads.SERIES`)."""
-        return tier_hours(self.totals, tier, self.series_hours)
+        """The tier's counts per hour of the series (`metrics.alerts.reads.SERIES`); read-only,
+        built once per tier (several checks read the same tier)."""
+        if tier not in self._hourly:
+            self._hourly[tier] = tier_hours(self.totals, tier, self.series_hours)
+        return self._hourly[tier]
+
+    @cached_property
+    def _hourly(self) -> dict[int, list[list[int]]]:
+        return {}
 
     def series_baseline(self, tier: int) -> list[int]:
         """The tier's counts over the series' baseline (the drift baseline before the series)."""
