@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from controlplane.ratelimit import rate_parse
 from metrics.stats.budgets import DEFAULT_THRESHOLDS  # Django-free: the thresholds' one definition
+from metrics.stats.fdr import DEFAULT_FALSE_DISCOVERY_RATE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -288,6 +289,9 @@ CELERY_BEAT_SCHEDULE["metrics-budget-state-refresh"] = {
 ALERTS_EVALUATE_SECONDS = env.float("ALERTS_EVALUATE_SECONDS", default=300.0)
 ALERTS_BUDGET_THRESHOLDS = env.list("ALERTS_BUDGET_THRESHOLDS", cast=float, default=list(DEFAULT_THRESHOLDS))
 ALERTS_REOPEN_HOURS = env.float("ALERTS_REOPEN_HOURS", default=24.0)
+# Benjamini–Hochberg across every p-valued check of one policy's evaluation (docs/alerts.md); 0 = off
+# (each test at its own level).
+ALERTS_FALSE_DISCOVERY_RATE = env.float("ALERTS_FALSE_DISCOVERY_RATE", default=DEFAULT_FALSE_DISCOVERY_RATE)
 ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=5)
 ALERTS_DELIVERY_BACKOFF_SECONDS = env.float("ALERTS_DELIVERY_BACKOFF_SECONDS", default=30.0)
 ALERTS_CHANNEL_MAX_FAILURES = env.int("ALERTS_CHANNEL_MAX_FAILURES", default=10)

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,7 +28,7 @@ from metrics.alerts import lifecycle
 from metrics.alerts.delivery import deliveries_sweep
 from metrics.alerts.detectors import canary_guardrail, detectors_run
 from metrics.alerts.detectors.base import BudgetView, CanaryView, Context, Evaluation, RouteView
-from metrics.alerts.reads import RouteTotals, hourly_spend, route_totals
+from metrics.alerts.reads import RouteTotals, hourly_spend, route_series, route_totals
 from metrics.alerts.windows import Windows
 from metrics.budget.dimensions import dimension_budget_spend
 from metrics.budget.thresholds import spend_thresholds
@@ -60,15 +62,34 @@ class EvaluationReport:
         return sum(1 for c in self.changes if c.action == action)
 
 
+def false_discovery_rate() -> float | None:
+    """`ALERTS_FALSE_DISCOVERY_RATE`, None when 0 (off: each test at its own level)."""
+    q = float(settings.ALERTS_FALSE_DISCOVERY_RATE)
+    if not 0.0 <= q < 1.0:
+        raise ImproperlyConfigured(f"ALERTS_FALSE_DISCOVERY_RATE must be in [0, 1), got {q!r}")
+    return q or None
+
+
 def policy_context(policy: Policy, *, at: datetime) -> Context:
     """What the detectors judge: every route of the policy's live document and every route with
-    traffic in the windows, and its budgets with their spend (2 queries; 1 without a budget; one
+    traffic in the windows, and its budgets with their spend (3 queries; 2 without a budget; one
     more per dimension with value budgets)."""
     doc = policy.live_version.document if policy.live_version else {}
     w = Windows(at)
     totals = route_totals(policy.pk, w)
+    route_series(policy.pk, w, totals)
+    q = false_discovery_rate()
+    series_hours = w.series_hours
+    overlap = tuple(h for h in series_hours if h < w.current_start)
     routes = [
-        RouteView(route, totals.get(route) or RouteTotals(), route_doc(doc, route))
+        RouteView(
+            route,
+            totals.get(route) or RouteTotals(),
+            route_doc(doc, route),
+            series_hours=series_hours,
+            overlap_hours=overlap,
+            alpha=q,
+        )
         for route in sorted(set(doc.get("routes") or {}) | set(totals))
     ]
     declared = [("", doc.get("budget"))]
@@ -106,7 +127,7 @@ def policy_context(policy: Policy, *, at: datetime) -> Context:
         CanaryView(s.split.route, s.split.guardrails, s.versions, s.verdict)
         for s in canary_guarded_splits(policy, start=w.end - CANARY_LOOKBACK, end=w.end)
     ]
-    return Context(w, routes, budgets, canaries)
+    return Context(w, routes, budgets, canaries, false_discovery_rate=q)
 
 
 def policy_evaluate(policy: Policy, *, at: datetime) -> list[Evaluation]:
@@ -180,6 +201,7 @@ def alerts_evaluate(*, policy: Policy | None = None, at: datetime | None = None)
     if at is not None and at.tzinfo is None:
         raise InvalidInput("'at' needs a time zone.", {"at": ["needs a time zone"]})
     at = (at or timezone.now()).astimezone(UTC)
+    false_discovery_rate()  # a setting out of range stops every policy's evaluation, not each one
     policies = Policy.objects.select_related("live_version").filter(live_version__isnull=False).order_by("slug")
     if policy is not None:
         policies = policies.filter(pk=policy.pk)

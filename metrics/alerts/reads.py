@@ -1,11 +1,13 @@
-"""The evaluator's reads of the rollups: every route's sums over the drift and spike windows, and
-spend per route and hour for the budgets. Two GROUP BY queries per policy, both through
-`metrics.rollups.selectors.rollup_span_cells` (the one query module over the rollups): each a UNION
-ALL of the daily cells of the whole days inside its range and the hourly cells of the rest."""
+"""The evaluator's reads of the rollups: every route's sums over the drift and spike windows, its
+tiers' hourly counts over the slow-drift series, and spend per route and hour for the budgets.
+Three GROUP BY queries per policy through `metrics.rollups.selectors` (the one query module over
+the rollups): the window sums and the spend each a UNION ALL of the daily cells of the whole days
+inside its range and the hourly cells of the rest, the series over hourly cells."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from django.db.models import Q, Sum
 
 from metrics.alerts.windows import Windows
 from metrics.models import BUCKET_FIELDS
-from metrics.rollups.selectors import rollup_span_cells
+from metrics.rollups.selectors import rollup_cells, rollup_span_cells
 from metrics.rules.numbers import count as _int
 from metrics.rules.numbers import num as _num
 from metrics.stats import PROVIDER_FAILURE_OUTCOMES
@@ -36,8 +38,15 @@ class RouteTotals:
     # tier -> [requests starting there, escalations into it], current window only
     tiers: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     # tier -> [requests starting there, escalations into it, attempts answered (no provider
-    # failure), ok attempts] over the window, then the same four over the baseline
-    tier_counts: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 8))
+    # failure), ok attempts] over the window, then the same four over the baseline; then
+    # [provider failures, attempts] over the window and over the baseline
+    tier_counts: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 12))
+    # tier -> [latency buckets over the window, over the baseline]
+    tier_buckets: dict[int, list[list[int]]] = field(
+        default_factory=lambda: defaultdict(lambda: [[0] * len(BUCKET_FIELDS), [0] * len(BUCKET_FIELDS)])
+    )
+    # tier -> hour -> SERIES counts (see `SERIES`), hourly cells of the slow-drift series
+    series: dict[int, dict[datetime, list[int]]] = field(default_factory=lambda: defaultdict(dict))
     # tier -> [confidence sum, confidence count] over the window, then over the baseline
     tier_confidence: dict[int, list[float]] = field(default_factory=lambda: defaultdict(lambda: [0.0] * 4))
     # tier -> [cost over the window, over the baseline]
@@ -52,6 +61,27 @@ class RouteTotals:
     spike_failures: int = 0
     spike_base_attempts: int = 0
     spike_base_failures: int = 0
+
+
+# The counts of one tier and hour in `RouteTotals.series`, in this order.
+SERIES = ("requests", "escalations", "answered", "ok", "failures", "attempts")
+_REQ, _ESC, _ANS, _OK, _FAIL, _ATT = range(len(SERIES))
+
+
+def tier_hours(t: RouteTotals, tier: int, hours: Sequence[datetime]) -> list[list[int]]:
+    """The tier's `SERIES` counts for each of `hours` (zeros for an hour without traffic)."""
+    per_hour = t.series.get(tier, {})
+    return [per_hour.get(h) or [0] * len(SERIES) for h in hours]
+
+
+def tier_series_baseline(t: RouteTotals, tier: int, overlap: Sequence[datetime]) -> list[int]:
+    """The tier's `SERIES` counts over the drift baseline less its `overlap` hours with the
+    series (the series' baseline: the hours before the series)."""
+    c = t.tier_counts.get(tier, [0] * 12)
+    base = [c[4], c[5], c[6], c[7], c[10], c[11]]
+    for row in tier_hours(t, tier, overlap):
+        base = [b - v for b, v in zip(base, row, strict=True)]
+    return [max(0, b) for b in base]
 
 
 def _rows(parts: list[Any]) -> list[dict[str, Any]]:
@@ -110,9 +140,6 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
             t.base_ok += b_cnt
         t.cost += _num(r["c_cost"])
         t.base_cost += _num(r["b_cost"])
-        for i, name in enumerate(BUCKET_FIELDS):
-            t.buckets[i] += _int(r[f"c_{name}"])
-            t.base_buckets[i] += _int(r[f"b_{name}"])
         c_esc, b_esc = _int(r["c_esc"]), _int(r["b_esc"])
         tier = t.tiers[r["tier"]]
         tier[0] += c_req
@@ -128,6 +155,17 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
         tc[5] += b_esc
         tc[6] += 0 if failed else b_cnt
         tc[7] += b_cnt if ok else 0
+        tc[8] += c_cnt if failed else 0
+        tc[9] += c_cnt
+        tc[10] += b_cnt if failed else 0
+        tc[11] += b_cnt
+        tb = t.tier_buckets[r["tier"]]
+        for i, name in enumerate(BUCKET_FIELDS):
+            cb, bb = _int(r[f"c_{name}"]), _int(r[f"b_{name}"])
+            t.buckets[i] += cb
+            t.base_buckets[i] += bb
+            tb[0][i] += cb
+            tb[1][i] += bb
         tm = t.tier_models[(r["tier"], r["model"])]
         tm[0] += c_cnt
         tm[1] += b_cnt
@@ -150,6 +188,31 @@ def route_totals(policy_id: int, w: Windows) -> dict[str, RouteTotals]:
             t.spike_failures += s_cnt
             t.spike_base_failures += sb_cnt
     return out
+
+
+def route_series(policy_id: int, w: Windows, totals: dict[str, RouteTotals]) -> None:
+    """Each route's tiers' hourly `SERIES` counts over the slow-drift series, into `totals` (one
+    GROUP BY query over the hourly cells)."""
+    failed = Q(outcome__in=sorted(PROVIDER_FAILURE_OUTCOMES))
+    qs = (
+        rollup_cells(policy_id=policy_id, start=w.series_start, end=w.end)
+        .values("route", "tier", "hour")
+        .order_by()
+        .annotate(
+            req=Sum("requests"),
+            esc=Sum("escalations"),
+            cnt=Sum("count"),
+            ok=Sum("count", filter=Q(outcome="ok")),
+            fail=Sum("count", filter=failed),
+        )
+    )
+    for r in _rows([qs]):
+        cnt, fail = _int(r["cnt"]), _int(r["fail"])
+        row = [_int(r["req"]), _int(r["esc"]), cnt - fail, _int(r["ok"]), fail, cnt]
+        per_hour = totals[r["route"]].series[r["tier"]]
+        hour = r["hour"].astimezone(UTC)
+        old = per_hour.get(hour)
+        per_hour[hour] = row if old is None else [a + b for a, b in zip(old, row, strict=True)]
 
 
 def hourly_spend(policy_id: int, w: Windows) -> dict[str, dict[datetime, float]]:

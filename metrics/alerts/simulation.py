@@ -114,6 +114,11 @@ def _cells_write(policy_id: int, version: int, cells: Sequence[scenarios.Cell]) 
             batch_size=2000,
         )
     rollups_update(limit=50_000)
+    if connection.vendor == "postgresql":
+        # The planner's statistics of the freshly filled tables, as autovacuum keeps them in
+        # production (stale, it sorts thousands of cells by route name instead of hashing them).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE metrics_rollup_hourly, metrics_rollup_daily")
 
 
 def simulation_clear(slug: str) -> None:

@@ -13,6 +13,9 @@ DRIFT_WINDOW = "the last 24 h"
 DRIFT_BASELINE = "the 7 days before"
 SPIKE_WINDOW = "the last 1–2 h (this hour and the previous one)"
 SPIKE_BASELINE = "the 24 h before"
+SERIES_HOURS = 72  # the hourly series a slow-drift CUSUM accumulates over
+SERIES_WINDOW = f"the last {SERIES_HOURS} h, hour by hour"
+SERIES_BASELINE = "the 5 days before"
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -24,7 +27,9 @@ class Windows:
     """The evaluation windows at `at`, as half-open ranges of rollup hours.
 
     Drift: the 24 hourly cells ending with the current (partial) hour against the 7 days before.
-    Spike: the previous and the current hour against the 24 h before. Budgets: the UTC day and
+    Slow drift: the 72 hourly cells ending with the current hour, hour by hour, against the drift
+    baseline's hours before them (5 days). Spike: the previous and the current hour against the
+    24 h before. Budgets: the UTC day and
     calendar month holding `at`; burn rate over the trailing 1 h and 6 h ending at `at`, the
     oldest hour's spend prorated by the part of it inside the window.
     """
@@ -46,6 +51,17 @@ class Windows:
     @property
     def baseline_start(self) -> datetime:
         return self.current_start - timedelta(days=7)
+
+    @property
+    def series_start(self) -> datetime:
+        """The first hour of the slow-drift series (`SERIES_HOURS` cells ending with the current
+        one); its baseline is the drift baseline less the hours it shares with the series."""
+        return self.hour - timedelta(hours=SERIES_HOURS - 1)
+
+    @property
+    def series_hours(self) -> tuple[datetime, ...]:
+        """The hours of the slow-drift series, oldest first."""
+        return tuple(self.series_start + timedelta(hours=i) for i in range(SERIES_HOURS))
 
     @property
     def spike_start(self) -> datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from metrics.stats.divergence import jensen_shannon_divergence, smoothed_distributions
 from metrics.stats.findings import Evidence, Finding, Severity, pct
@@ -164,6 +165,8 @@ def latency_tail_rise(
     detector: str,
     subject: str,
     quantile: float = 0.95,
+    edge_of: Literal["upper", "lower"] = "upper",
+    alpha: float = CHANGE_ALPHA,
     window: str = "the current window",
     baseline_window: str = "the baseline",
 ) -> Finding:
@@ -171,10 +174,16 @@ def latency_tail_rise(
     by half at least: the tail test behind a p95 ratio read from buckets. A p95 interpolated inside
     a wide bucket moves by a third on sampling noise alone; the count above a fixed bucket bound
     does not. The bound is the upper edge of the bucket holding the baseline's p95 (the last
-    finite bound when it sits in the open bucket)."""
+    finite bound when it sits in the open bucket), or with ``edge_of="lower"`` its lower edge (the
+    first bound when the p95 sits in the first bucket): at least 5% of the baseline is slower than
+    that one, so a slowdown of tens of percent moves its share by many points, while above the
+    upper edge of a bucket 2.5× wide the baseline's share is a fraction of a percent and stays
+    small (`latency_p95_regression`'s per-tier checks use the lower edge)."""
     base = histogram_quantile(bounds, baseline_counts, quantile)
     finite = [b for b in bounds if math.isfinite(b)]
     edge = next((i for i, b in enumerate(finite) if base is not None and b >= base), len(finite) - 1)
+    if edge_of == "lower" and base is not None:
+        edge = max(0, next((i - 1 for i, b in enumerate(finite) if b > base), len(finite) - 1))
     above, base_above = sum(counts[edge + 1 :]), sum(baseline_counts[edge + 1 :])
     return proportion_change(
         above,
@@ -186,6 +195,7 @@ def latency_tail_rise(
         alternative="greater",
         min_points=0.02,
         min_ratio=SHARE_MIN_RATIO,
+        alpha=alpha,
         window=window,
         baseline_window=baseline_window,
     )

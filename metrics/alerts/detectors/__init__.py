@@ -22,7 +22,7 @@ from metrics.alerts.detectors import (
     pass_rate_drop,
     traffic_share,
 )
-from metrics.alerts.detectors.base import BudgetDetector, Context, Detector, Evaluation
+from metrics.alerts.detectors.base import BudgetDetector, Checks, Context, Detector, Evaluation, combine, discoveries
 
 REGISTRY: tuple[Detector, ...] = (
     escalation_band.DETECTOR,
@@ -46,7 +46,21 @@ _ORDER = {d.name: (isinstance(d, BudgetDetector), i) for i, d in enumerate(REGIS
 
 
 def detectors_run(context: Context) -> list[Evaluation]:
-    """Every registered detector's verdicts on the policy in `context`."""
-    evaluations = [e for detector in REGISTRY for e in detector.evaluate(context)]
+    """Every registered detector's verdicts on the policy in `context`; with a false discovery
+    rate in the context, every check with a p-value judged together first (`discoveries`)."""
+    evaluations: list[Evaluation] = []
+    checked: list[tuple[str, str, Checks]] = []
+    for detector in REGISTRY:
+        named = detector.checked(context)
+        if named is None:
+            evaluations += detector.evaluate(context)
+        else:
+            checked += [(detector.name, route, checks) for route, checks in named]
+    if context.false_discovery_rate is not None:
+        checked = discoveries(checked, context.false_discovery_rate)
+    for name, route, checks in checked:
+        verdict = combine(name, route, checks)
+        if verdict is not None:
+            evaluations.append(verdict)
     evaluations.sort(key=lambda e: (_ORDER[e.detector][0], e.route, _ORDER[e.detector][1]))
     return evaluations

@@ -14,13 +14,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
-from metrics.alerts.reads import RouteTotals
+from metrics.alerts.reads import RouteTotals, tier_hours, tier_series_baseline
 from metrics.alerts.windows import Windows
 from metrics.models import SEVERITY_RANK
 from metrics.stats import Finding
 from metrics.stats.canary import CanaryVerdict
+from metrics.stats.fdr import benjamini_hochberg
 
 Checks = list[tuple[str, Finding]]  # (check name, its finding), in the order they are shown
 
@@ -73,11 +75,39 @@ def combine(detector: str, route: str, named: Sequence[tuple[str, Finding]]) -> 
 
 @dataclass(frozen=True)
 class RouteView:
-    """One route as the drift detectors see it: its window totals and its part of the live document."""
+    """One route as the drift detectors see it: its window totals and its part of the live document.
+
+    `series_hours` are the hours of the slow-drift series (`Windows.series_start` to the current
+    hour) and `overlap_hours` those of them inside the drift baseline; `alpha`, when set, is the
+    level every check with a p-value screens at before the evaluation's false-discovery-rate
+    control (`discoveries`) judges them together (None: each test's own default level).
+    """
 
     route: str
     totals: RouteTotals
     doc: Mapping[str, Any]
+    series_hours: Sequence[datetime] = ()
+    overlap_hours: Sequence[datetime] = ()
+    alpha: float | None = None
+
+    def level(self, default: float) -> float:
+        """The screening level of a p-valued check whose own default is `default`."""
+        return self.alpha if self.alpha is not None else default
+
+    def hourly(self, tier: int) -> list[list[int]]:
+        """The tier's counts per hour of the series (`metrics.alerts.reads.SERIES`); read-only,
+        built once per tier (several checks read the same tier)."""
+        if tier not in self._hourly:
+            self._hourly[tier] = tier_hours(self.totals, tier, self.series_hours)
+        return self._hourly[tier]
+
+    @cached_property
+    def _hourly(self) -> dict[int, list[list[int]]]:
+        return {}
+
+    def series_baseline(self, tier: int) -> list[int]:
+        """The tier's counts over the series' baseline (the drift baseline before the series)."""
+        return tier_series_baseline(self.totals, tier, self.overlap_hours)
 
     @property
     def who(self) -> str:
@@ -137,23 +167,37 @@ class Context:
     routes: Sequence[RouteView]
     budgets: Sequence[BudgetView]
     canaries: Sequence[CanaryView] = ()
+    false_discovery_rate: float | None = None
 
 
 class Detector(ABC):
-    """An alert detector: `evaluate` gives at most one verdict per route or budget of the policy."""
+    """An alert detector: `evaluate` gives at most one verdict per route or budget of the policy.
+
+    A detector made of named checks implements `checked` (each route's or budget's checks, before
+    they are combined), so the evaluation can judge every check's p-value together
+    (`discoveries`); `evaluate` combines them. One that is not overrides `evaluate` instead.
+    """
 
     name: ClassVar[str]
 
-    @abstractmethod
-    def evaluate(self, context: Context) -> list[Evaluation]: ...
+    def checked(self, context: Context) -> list[tuple[str, Checks]] | None:
+        """(route, its checks) for each route or budget judged; None when the detector's
+        verdicts are not made of checks."""
+        return None
+
+    def evaluate(self, context: Context) -> list[Evaluation]:
+        named = self.checked(context)
+        if named is None:
+            raise NotImplementedError(f"{type(self).__name__} implements neither checked nor evaluate")
+        verdicts = (combine(self.name, route, checks) for route, checks in named)
+        return [e for e in verdicts if e is not None]
 
 
 class RouteDetector(Detector):
     """A detector judging each route on its own, from the checks `checks` runs on it."""
 
-    def evaluate(self, context: Context) -> list[Evaluation]:
-        verdicts = (combine(self.name, view.route, self.checks(view)) for view in context.routes)
-        return [e for e in verdicts if e is not None]
+    def checked(self, context: Context) -> list[tuple[str, Checks]] | None:
+        return [(view.route, self.checks(view)) for view in context.routes]
 
     @abstractmethod
     def checks(self, view: RouteView) -> Checks: ...
@@ -162,9 +206,40 @@ class RouteDetector(Detector):
 class BudgetDetector(Detector):
     """A detector judging each budget on its own (its route is the budget's scope)."""
 
-    def evaluate(self, context: Context) -> list[Evaluation]:
-        verdicts = (combine(self.name, view.scope, self.checks(view)) for view in context.budgets)
-        return [e for e in verdicts if e is not None]
+    def checked(self, context: Context) -> list[tuple[str, Checks]] | None:
+        return [(view.scope, self.checks(view)) for view in context.budgets]
 
     @abstractmethod
     def checks(self, view: BudgetView) -> Checks: ...
+
+
+def discoveries(checked: Sequence[tuple[str, str, Checks]], q: float) -> list[tuple[str, str, Checks]]:
+    """Benjamini–Hochberg at false discovery rate `q` over every check with a p-value in one
+    evaluation (detectors × routes × tiers × checks): a firing check whose p-value is above the
+    cutoff is not a discovery and says "ok" instead, with the reason in its summary and evidence.
+    Checks without a p-value (bands, ratios, budgets) are left as they are."""
+    tested = [
+        f.evidence.p_value
+        for _, _, checks in checked
+        for _, f in checks
+        if f.evidence.p_value is not None and f.status != "insufficient_data"
+    ]
+    if not tested:
+        return list(checked)
+    cutoff = benjamini_hochberg(tested, q)
+    fdr = {"q": q, "tests": len(tested), "cutoff": cutoff}
+    out = []
+    for detector, route, checks in checked:
+        kept: Checks = []
+        for name, f in checks:
+            p = f.evidence.p_value
+            if f.fired and p is not None and p > cutoff:
+                evidence = replace(f.evidence, numbers={**f.evidence.numbers, "false_discovery_rate": fdr})
+                summary = (
+                    f"{f.summary}; not a discovery at false discovery rate {q:g} over the evaluation's "
+                    f"{len(tested)} tests (cutoff p ≤ {cutoff:.2g})"
+                )
+                f = replace(f, status="ok", severity="info", summary=summary, evidence=evidence)
+            kept.append((name, f))
+        out.append((detector, route, kept))
+    return out

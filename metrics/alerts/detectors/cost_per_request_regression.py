@@ -3,7 +3,10 @@ against the maximum its expectations promise (`max_cost_per_request_usd`), over 
 
 On a cascade route the cost of a request is dominated by the few that reach the dear tiers, so its
 mean wanders far more than the CV the threshold assumes; a regression against the baseline counts
-only when some tier's own cost per attempt rose too (more escalation alone is `tier_health`'s)."""
+only when some tier's own cost per attempt rose too (more escalation alone is `escalation_band`'s).
+The tier's test is a confirmation of a route that already passed at ≥ 500 requests, and a tier's
+cost per attempt is one model's, not a mixture of cheap and dear tiers: it needs 200 attempts, not
+500 (at 500 a quiet route's tier 1, ~480 attempts a day, could never confirm a real jump)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from metrics.alerts import checks as expectation
 from metrics.alerts.detectors.base import Checks, RouteDetector, RouteView
 from metrics.alerts.windows import DRIFT_BASELINE, DRIFT_WINDOW
 from metrics.stats import drift
+
+CONFIRM_MIN_ATTEMPTS = 200  # a tier's attempts in the window for the per-tier confirmation
 
 
 class CostPerRequestRegression(RouteDetector):
@@ -37,6 +42,7 @@ class CostPerRequestRegression(RouteDetector):
                     t.tier_counts[k][2],
                     t.tier_cost[k][1],
                     t.tier_counts[k][6],
+                    min_requests=CONFIRM_MIN_ATTEMPTS,
                     subject=f"{view.who}: tier {k} cost per attempt",
                     window=DRIFT_WINDOW,
                     baseline_window=DRIFT_BASELINE,

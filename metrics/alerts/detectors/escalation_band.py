@@ -5,16 +5,21 @@ The bands come from `metrics.rules.bands` (declared, defaulted, or none: a trans
 band is not judged against one); the test is `metrics.stats.drift.escalation_band`, over the drift
 window. Against the baseline (every transition, band or not): `metrics.stats.shares.
 proportion_change`, one-sided, the 24 h window against the 7 days before; a rise inside the band
-(a tier-1 pass-rate drop the next tier absorbs) shows here first. One alert per route carries
-either kind of check.
+(a tier-1 pass-rate drop the next tier absorbs) shows here first. And each transition's slow
+drift (`metrics.stats.cusum.rate_drift`): the hourly escalation rate of the last 72 h against the
+5 days before, a CUSUM toward a rise of 4 points, which a ramp over several days crosses before
+a 24 h window's average moves enough. One alert per route carries any kind of check.
 """
 
 from __future__ import annotations
 
 from metrics.alerts.detectors.base import Checks, RouteDetector, RouteView
-from metrics.alerts.windows import DRIFT_BASELINE, DRIFT_WINDOW
+from metrics.alerts.reads import SERIES
+from metrics.alerts.windows import DRIFT_BASELINE, DRIFT_WINDOW, SERIES_BASELINE, SERIES_WINDOW
 from metrics.rules import bands as band_rules
-from metrics.stats import drift, shares
+from metrics.stats import Finding, cusum, drift, shares
+
+_REQ, _ESC = SERIES.index("requests"), SERIES.index("escalations")
 
 
 class EscalationBand(RouteDetector):
@@ -58,13 +63,37 @@ class EscalationBand(RouteDetector):
                         base_reached,
                         detector=self.name,
                         alternative="greater",
+                        alpha=view.level(shares.CHANGE_ALPHA),
                         subject=f"{view.who}: {step} escalation",
                         window=DRIFT_WINDOW,
                         baseline_window=DRIFT_BASELINE,
                     ),
                 )
             )
+            steps.append((f"{step} slow drift", self._drift(view, tier, step)))
         return steps
+
+    def _drift(self, view: RouteView, tier: int, step: str) -> Finding:
+        """Escalations into tier+1 per request that reached the tier, hour by hour."""
+        low, up = view.hourly(tier), view.hourly(tier + 1)
+        series = []
+        for lo, hi in zip(low, up, strict=True):
+            reached = lo[_REQ] + lo[_ESC]
+            series.append((min(hi[_ESC], reached), reached))
+        b_low, b_up = view.series_baseline(tier), view.series_baseline(tier + 1)
+        base_reached = b_low[_REQ] + b_low[_ESC]
+        return cusum.rate_drift(
+            series,
+            min(b_up[_ESC], base_reached),
+            base_reached,
+            detector=self.name,
+            subject=f"{view.who}: {step} escalation",
+            alternative="greater",
+            min_points=shares.TIER_MIN_POINTS,
+            alpha=view.level(cusum.DRIFT_ALPHA),
+            window=SERIES_WINDOW,
+            baseline_window=SERIES_BASELINE,
+        )
 
 
 DETECTOR = EscalationBand()

@@ -33,6 +33,7 @@ class MixShift(RouteDetector):
                     subject=f"{view.who}: model {model}'s share of tier {first} attempts",
                     min_points=MODEL_SHARE_MIN_POINTS,
                     min_ratio=shares.SHARE_MIN_RATIO,
+                    alpha=view.level(shares.CHANGE_ALPHA),
                     window=DRIFT_WINDOW,
                     baseline_window=DRIFT_BASELINE,
                 ),

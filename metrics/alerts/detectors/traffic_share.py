@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from metrics.alerts.detectors.base import Context, Detector, Evaluation, combine
+from metrics.alerts.detectors.base import Checks, Context, Detector
 from metrics.alerts.windows import DRIFT_BASELINE, DRIFT_WINDOW
 from metrics.stats import shares
 from metrics.stats.findings import Finding
@@ -16,11 +16,12 @@ from metrics.stats.findings import Finding
 class TrafficShare(Detector):
     name = "traffic_share"
 
-    def evaluate(self, context: Context) -> list[Evaluation]:
+    def checked(self, context: Context) -> list[tuple[str, Checks]] | None:
         total = sum(v.totals.requests for v in context.routes)
         base_total = sum(v.totals.base_requests for v in context.routes)
         if len(context.routes) < 2:
             return []
+        alpha = context.routes[0].level(shares.CHANGE_ALPHA)  # one level for the whole evaluation
         out = []
         for view in context.routes:
             t = view.totals
@@ -35,6 +36,7 @@ class TrafficShare(Detector):
                     subject=subject,
                     min_points=shares.SHARE_MIN_POINTS,
                     min_ratio=shares.SHARE_MIN_RATIO,
+                    alpha=alpha,
                     window=DRIFT_WINDOW,
                     baseline_window=DRIFT_BASELINE,
                 )
@@ -52,9 +54,7 @@ class TrafficShare(Detector):
                     checks.append(
                         (f"task {task} share", share(x, bx, f"{view.who}: task {task}'s share of the policy"))
                     )
-            verdict = combine(self.name, view.route, checks)
-            if verdict is not None:
-                out.append(verdict)
+            out.append((view.route, checks))
         return out
 
 

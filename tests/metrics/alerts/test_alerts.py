@@ -306,21 +306,21 @@ def test_lifecycle__still_firing__one_active_alert_and_no_new_event(checkout: An
 def test_evaluate__quiet_routes__add_no_query_and_each_active_alert_one(
     checkout: Any, django_assert_num_queries: Any
 ) -> None:
-    """Per policy: its row lock, two rollup reads and its active alerts; a route adds a query only
+    """Per policy: its row lock, three rollup reads and its active alerts; a route adds a query only
     through an alert that is active (its refresh); the delivery sweep is one query per run."""
     for i in range(2):
         stream(checkout, route=f"quiet{i}", seed=i)
-    # the live policies; in a savepoint: the policy's lock, route totals, hourly spend (the policy has a
-    # budget), active alerts; the delivery sweep
-    with django_assert_num_queries(8):
+    # the live policies; in a savepoint: the policy's lock, route totals, the slow-drift series, hourly
+    # spend (the policy has a budget), active alerts; the delivery sweep
+    with django_assert_num_queries(9):
         alerts_evaluate(at=AT)
     for i in range(2, 6):
         stream(checkout, route=f"quiet{i}", seed=i)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         alerts_evaluate(at=AT)
     stream(checkout, route="drifting", seed=7, change_hours=24, change={"escalation": 0.45})
     evaluate()
-    with django_assert_num_queries(9):  # + the still-firing alert's refresh
+    with django_assert_num_queries(10):  # + the still-firing alert's refresh
         alerts_evaluate(at=AT + timedelta(minutes=5))
 
 

@@ -101,16 +101,16 @@ def first_policy_fails(monkeypatch: Any) -> None:
     """A detector raises in the first policy evaluated (checkout, by slug) and works after that."""
     from metrics.alerts.detectors import mix_shift
 
-    evaluate = mix_shift.DETECTOR.evaluate
+    checked = mix_shift.DETECTOR.checked  # what the evaluation asks a detector made of checks
     calls: list[int] = []
 
     def fails_once(context: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("detector bug")
-        return evaluate(context)
+        return checked(context)
 
-    monkeypatch.setattr(mix_shift.DETECTOR, "evaluate", fails_once)
+    monkeypatch.setattr(mix_shift.DETECTOR, "checked", fails_once)
 
 
 @pytest.mark.usefixtures("first_policy_fails")

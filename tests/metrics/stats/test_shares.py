@@ -46,3 +46,19 @@ def test_latency_tail_rise__slower_tail__fires_same_tail__does_not():
     slower = [0, 0, 0, 0, 50, 600, 400, 80, 0, 0, 0]
     assert not latency_tail_rise(BOUNDS, same, base, detector="latency_p95_regression", subject="l").fired
     assert latency_tail_rise(BOUNDS, slower, base, detector="latency_p95_regression", subject="l").fired
+
+
+def test_latency_tail_rise__lower_edge__counts_from_the_p95_buckets_lower_bound():
+    """Baseline p95 inside 1000–2500 ms: the upper edge (2500) has 0.2% above it and a 1.4×
+    slowdown lifts that by about a point (not a regression by size); the lower edge (1000) has 15%
+    above it and the slowdown takes it to 36%."""
+    base = [0, 0, 0, 0, 500, 8000, 1460, 40, 0, 0, 0]  # 10 000 attempts: 15% ≥ 1000 ms, 0.4% ≥ 2500 ms
+    slower = [0, 0, 0, 0, 100, 540, 340, 20, 0, 0, 0]  # 1000 attempts: 36% ≥ 1000 ms, 2% ≥ 2500 ms
+    upper = latency_tail_rise(BOUNDS, slower, base, detector="latency_p95_regression", subject="l")
+    lower = latency_tail_rise(BOUNDS, slower, base, detector="latency_p95_regression", subject="l", edge_of="lower")
+    assert not upper.fired  # +1.6 points: under the 2-point minimum
+    assert (upper.numbers["x"], upper.numbers["baseline_x"]) == (20, 40)
+    assert lower.fired
+    assert (lower.numbers["x"], lower.numbers["n"]) == (360, 1000)
+    assert (lower.numbers["baseline_x"], lower.numbers["baseline_n"]) == (1500, 10000)
+    assert "share slower than 1000 ms" in lower.summary
