@@ -36,10 +36,17 @@ def classify_exception(exc: BaseException) -> str:
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
     if isinstance(status, int):
-        if status == 429:
-            return "rate_limited"
-        if status in (408, 504):
-            return "timeout"
+        return outcome_of_status(status)
+    return "error"
+
+
+def outcome_of_status(status: int) -> str:
+    """The outcome of a failed LLM call by its HTTP status: 429 is rate limited, 408 and 504 a
+    timeout, anything else an error."""
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 504):
+        return "timeout"
     return "error"
 
 
