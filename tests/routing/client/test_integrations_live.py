@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import litellm
@@ -177,3 +178,50 @@ def test_litellm_routed_router__500_falls_back__each_attempt_stored_once(client,
     assert list(Decision.objects.order_by("ts").values_list("attempt", "tier")) == [(1, 1), (2, 1)]
     cost = cost_dashboard(api, viewer)
     assert cost["requests"] == 1
+
+
+# -- the docs' examples, run as they are -------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def example(page: str) -> str:
+    """The first Python block of a docs page."""
+    text = (ROOT / "docs" / "integrations" / page).read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.fixture
+def example_env(monkeypatch: Any, url: str, secret: str, fake: FakeOpenAI) -> None:
+    for name, value in {
+        "SIGNALBOX_URL": url,
+        "SIGNALBOX_SDK_KEY": secret,
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": fake.url,
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.usefixtures("example_env")
+def test_docs_example__openai__runs_and_its_decisions_are_stored(capsys):
+    exec(compile(example("openai.md"), "openai.md", "exec"), {})  # noqa: S102 - the docs' own example
+
+    printed = capsys.readouterr().out
+    assert printed.count("".join(CONTENT)) == 2
+    assert [(d.route, d.model, d.outcome) for d in Decision.objects.order_by("ts")] == [
+        ("general", "gpt-4o-mini", "ok"),
+        ("general", "gpt-4o-mini", "ok"),
+    ]
+
+
+@pytest.mark.usefixtures("example_env")
+def test_docs_example__litellm__runs_and_each_call_is_stored_once(capsys, callbacks):  # noqa: F811
+    exec(compile(example("litellm.md"), "litellm.md", "exec"), {})  # noqa: S102 - the docs' own example
+
+    printed = capsys.readouterr().out
+    assert printed.count("".join(CONTENT)) == 3
+    assert sorted((d.route, d.model, d.tokens_out) for d in Decision.objects.all()) == [
+        ("extraction", "gpt-4o-mini", 5),
+        ("general", "gpt-4o-mini", 5),
+        ("general", "gpt-4o-mini", 200),
+    ]
