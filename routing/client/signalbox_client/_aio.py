@@ -18,7 +18,7 @@ from signalbox_client.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
 from ._core import ClientOptions
-from ._stream import AsyncRunStream, ClassifyOf, UsageOf, aopen_stream
+from ._stream import AsyncRunStream, ClassifyOf, UsageOf, aopen_stream, classified
 from ._types import Attempt, RunResult
 from ._wire import POST_HEADERS
 
@@ -208,7 +208,7 @@ class AsyncRoutingClient(ClientBase):
                     source = await source
                 return await aopen_stream(state, source, (usage, hide, classify))
             except Exception as exc:
-                state.raised(exc)
+                state.raised(exc, classified(classify, exc))
         state.finish()  # raises the last attempt's exception
         raise AssertionError("unreachable: a run without a stream has an exception")
 

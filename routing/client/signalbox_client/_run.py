@@ -146,10 +146,11 @@ class RunState:
         self.last_exception = None
         self._finish_attempt(outcome, latency_ms, confidence, extra, None)
 
-    def raised(self, exc: Exception) -> None:
+    def raised(self, exc: Exception, outcome: str | None = None) -> None:
+        """The attempt raised ``exc``: its outcome is ``outcome``, else ``classify_exception``'s."""
         latency_ms = (time.perf_counter() - self._perf_started) * 1000.0
         self.last_exception = exc
-        self._finish_attempt(classify_exception(exc), latency_ms, None, (0, 0, None), exc)
+        self._finish_attempt(outcome or classify_exception(exc), latency_ms, None, (0, 0, None), exc)
 
     def stream_ended(
         self,

@@ -12,6 +12,8 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from signalbox_client.engine import OUTCOMES
+
 from ._run import RunState, classify_exception
 from ._state import logger
 from ._types import Attempt, AttemptRecord
@@ -50,13 +52,7 @@ class _StreamLog:
         return self._ended
 
     def failed(self, exc: Exception) -> None:
-        outcome = None
-        if self._classify is not None:
-            try:
-                outcome = self._classify(exc)
-            except Exception:
-                outcome = None
-        self.end(outcome if outcome is not None else classify_exception(exc), exc)
+        self.end(classified(self._classify, exc) or classify_exception(exc), exc)
 
     def passes(self, chunk: Any) -> bool:
         """Read the chunk's usage; True when the caller is to see it."""
@@ -235,6 +231,17 @@ class AsyncRunStream(_StreamBase):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def classified(classify: ClassifyOf | None, exc: BaseException) -> str | None:
+    """``classify(exc)``, or None when there is none (or it raised, or named no engine outcome)."""
+    if classify is None:
+        return None
+    try:
+        outcome = classify(exc)
+    except Exception:
+        return None
+    return outcome if outcome in OUTCOMES else None
 
 
 def close_quietly(source: Any) -> None:

@@ -16,7 +16,7 @@ from signalbox_client.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
 from ._core import ClientOptions
-from ._stream import ClassifyOf, RunStream, UsageOf, open_stream
+from ._stream import ClassifyOf, RunStream, UsageOf, classified, open_stream
 from ._types import Attempt, RunResult
 from ._wire import POST_HEADERS
 
@@ -190,7 +190,7 @@ class RoutingClient(ClientBase):
             try:
                 return open_stream(state, call(state.current), (usage, hide, classify))
             except Exception as exc:
-                state.raised(exc)
+                state.raised(exc, classified(classify, exc))
         state.finish()  # raises the last attempt's exception
         raise AssertionError("unreachable: a run without a stream has an exception")
 

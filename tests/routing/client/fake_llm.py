@@ -18,9 +18,9 @@ STREAM_USAGE = {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens":
 class FakeOpenAI:
     """An OpenAI-compatible API on a loopback port. `script[model]` is consumed one entry per
     request for that model: "ok", 429, 500, "hang" (no answer until the test ends), or for a
-    stream "stall" (the first chunk, then nothing) and "sse-error" (the first chunk, then an error
-    event); an empty script answers "ok". A request whose model is `provider/model` is scripted
-    under `model`."""
+    stream "silent" (the headers, then nothing), "stall" (the first chunk, then nothing) and
+    "sse-error" (the first chunk, then an error event); an empty script answers "ok". A request
+    whose model is `provider/model` is scripted under `model`."""
 
     def __init__(self) -> None:
         self.script: dict[str, list[Any]] = {}
@@ -69,6 +69,10 @@ class FakeOpenAI:
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                if step == "silent":
+                    self.wfile.flush()
+                    fake.release.wait(30)
+                    return
                 try:
                     for index, chunk in enumerate(stream_chunks(model, include_usage)):
                         self._event(chunk)

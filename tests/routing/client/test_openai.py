@@ -199,7 +199,9 @@ def test_stream__caller_turned_usage_off__respected_and_no_tokens_logged(routed,
     assert (record["outcome"], record["tokens_in"], record["tokens_out"]) == ("ok", 0, 0)
 
 
-@pytest.mark.parametrize(("fault", "outcome"), [(429, "rate_limited"), (500, "error"), ("hang", "timeout")])
+@pytest.mark.parametrize(
+    ("fault", "outcome"), [(429, "rate_limited"), (500, "error"), ("hang", "timeout"), ("silent", "timeout")]
+)
 def test_stream__fault_before_the_first_chunk__falls_back_per_the_engine(make_client, fake, server, fault, outcome):
     other = FakeOpenAI()
     try:
