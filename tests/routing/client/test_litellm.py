@@ -12,6 +12,7 @@ from typing import Any
 
 import litellm
 import pytest
+from litellm.integrations.custom_logger import CustomLogger
 
 from signalbox_client import AsyncRunStream, RunStream
 from signalbox_client.litellm import (
@@ -385,3 +386,23 @@ def test_routed_router__model_given__refused(router_client, fake):
     with pytest.raises(TypeError, match="policy picks the model"):
         routed.completion(task_type="support", messages=MESSAGES, model="gpt-4o")
     assert fake.requests == []
+
+
+def test_logger__same_call_reported_twice__one_record_even_across_loggers(router_client, fake, server, callbacks):
+    reported: list[tuple[Any, ...]] = []
+
+    class Capture(CustomLogger):
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            reported.append((kwargs, response_obj, start_time, end_time))
+
+    callbacks.append(Capture())
+    litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, **direct(fake))
+    assert wait_for(lambda: len(reported) == 1)
+    first = SignalboxLogger(router_client)
+
+    first.log_success_event(*reported[0])
+    first.log_success_event(*reported[0])  # the same logger again: skipped
+    SignalboxLogger(router_client).log_success_event(*reported[0])  # another process, say: same event id
+
+    [record] = records(server, router_client, 1)
+    assert server.accepted[record["event_id"]] == 2, "sent twice, stored once"
