@@ -8,6 +8,7 @@ from signalbox_client.engine import OUTCOMES, NextStep, Request, Step
 from ._aio import AsyncRoutingClient
 from ._decisions import ClientDecision
 from ._run import classify_exception
+from ._stream import STREAM_END_ATTRIBUTE, AsyncRunStream, RunStream
 from ._sync import RoutingClient
 from ._types import (
     Attempt,
@@ -24,7 +25,9 @@ from ._wire import SDK_VERSION
 __all__ = [
     "OUTCOMES",
     "SDK_VERSION",
+    "STREAM_END_ATTRIBUTE",
     "AsyncRoutingClient",
+    "AsyncRunStream",
     "Attempt",
     "AttemptRecord",
     "CallResult",
@@ -34,6 +37,7 @@ __all__ = [
     "Request",
     "RoutingClient",
     "RunResult",
+    "RunStream",
     "SignalboxError",
     "SignalboxNotReady",
     "Stats",

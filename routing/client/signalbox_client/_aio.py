@@ -18,6 +18,7 @@ from signalbox_client.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
 from ._core import ClientOptions
+from ._stream import AsyncRunStream, ClassifyOf, UsageOf, aopen_stream, classified
 from ._types import Attempt, RunResult
 from ._wire import POST_HEADERS
 
@@ -182,6 +183,34 @@ class AsyncRoutingClient(ClientBase):
             else:
                 state.returned(value)
         return state.finish()
+
+    async def run_stream(
+        self,
+        task_type: str | Request,
+        call: Callable[[Attempt], Any],
+        *,
+        usage: UsageOf | None = None,
+        hide: Callable[[Any], bool] | None = None,
+        classify: ClassifyOf | None = None,
+        request: Request | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        **request_fields: Any,
+    ) -> AsyncRunStream:
+        """``RoutingClient.run_stream()`` for asyncio: ``call`` returns an async iterable of
+        chunks, or an awaitable of one."""
+        self._ensure_started()
+        state = self._core.start_run(task_type, request, request_fields, None, attributes, self._enqueue)
+        while state.current is not None:
+            state.begin()
+            try:
+                source = call(state.current)
+                if inspect.isawaitable(source):
+                    source = await source
+                return await aopen_stream(state, source, (usage, hide, classify))
+            except Exception as exc:
+                state.raised(exc, classified(classify, exc))
+        state.finish()  # raises the last attempt's exception
+        raise AssertionError("unreachable: a run without a stream has an exception")
 
     # -- network ---------------------------------------------------------------------------
 

@@ -159,12 +159,16 @@ class ClientBase:
         cost_usd: float | None = None,
         attributes: Mapping[str, Any] | None = None,
         started_at: float | None = None,
+        request_id: str | None = None,
+        event_id: str | None = None,
     ) -> str:
         """Log one attempt the caller ran itself; return its event id. Never does I/O.
 
         ``step`` is the ``NextStep`` (or ``Step``/``Attempt``) the attempt ran; without it the
         attempt is the decision's first model. ``started_at`` is epoch seconds (default: now minus
-        ``latency_ms``). Raises ``ValueError`` only for an outcome outside ``OUTCOMES``.
+        ``latency_ms``). ``request_id`` ties attempts together (default: the decision's);
+        ``event_id`` (a UUID, default: a new one) makes logging the same attempt twice count once
+        on the server. Raises ``ValueError`` only for an outcome outside ``OUTCOMES``.
         """
         self._ensure_started()
         model = provider = tier = reason = None
@@ -191,7 +195,9 @@ class ClientBase:
             tokens_out=tokens_out,
             cost_usd=cost_usd,
             attributes=attributes,
+            request_id=request_id,
+            event_id=event_id,
         )
         self._enqueue(record)
-        event_id: str = record["event_id"]
-        return event_id
+        logged: str = record["event_id"]
+        return logged

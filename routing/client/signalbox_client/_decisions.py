@@ -100,11 +100,12 @@ class Decisions(CoreState):
         cost_usd: Any = None,
         attributes: Mapping[str, Any] | None = None,
         request_id: str | None = None,
+        event_id: str | None = None,
     ) -> dict[str, Any]:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
         return {
-            "event_id": uuid4_str(),
+            "event_id": event_id or uuid4_str(),
             "timestamp": rfc3339(started_at),
             "policy": self.slug,
             "policy_version": decision.policy_version,

@@ -36,10 +36,17 @@ def classify_exception(exc: BaseException) -> str:
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
     if isinstance(status, int):
-        if status == 429:
-            return "rate_limited"
-        if status in (408, 504):
-            return "timeout"
+        return outcome_of_status(status)
+    return "error"
+
+
+def outcome_of_status(status: int) -> str:
+    """The outcome of a failed LLM call by its HTTP status: 429 is rate limited, 408 and 504 a
+    timeout, anything else an error."""
+    if status == 429:
+        return "rate_limited"
+    if status in (408, 504):
+        return "timeout"
     return "error"
 
 
@@ -139,13 +146,38 @@ class RunState:
         self.last_exception = None
         self._finish_attempt(outcome, latency_ms, confidence, extra, None)
 
-    def raised(self, exc: Exception) -> None:
+    def raised(self, exc: Exception, outcome: str | None = None) -> None:
+        """The attempt raised ``exc``: its outcome is ``outcome``, else ``classify_exception``'s."""
         latency_ms = (time.perf_counter() - self._perf_started) * 1000.0
         self.last_exception = exc
-        self._finish_attempt(classify_exception(exc), latency_ms, None, (0, 0, None), exc)
+        self._finish_attempt(outcome or classify_exception(exc), latency_ms, None, (0, 0, None), exc)
+
+    def stream_ended(
+        self,
+        outcome: str,
+        *,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        exc: BaseException | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Log the current attempt, a stream that started, as the run's last one: once a chunk has
+        reached the caller there is no fallback or escalation (``run_stream()``)."""
+        latency_ms = (time.perf_counter() - self._perf_started) * 1000.0
+        if exc is not None:
+            self.last_exception = exc
+        self._finish_attempt(outcome, latency_ms, None, (tokens_in, tokens_out, None), exc, attributes, last=True)
 
     def _finish_attempt(
-        self, outcome: str, latency_ms: float, confidence: Any, extra: tuple[Any, Any, Any], exc: BaseException | None
+        self,
+        outcome: str,
+        latency_ms: float,
+        confidence: Any,
+        extra: tuple[Any, Any, Any],
+        exc: BaseException | None,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        last: bool = False,
     ) -> None:
         attempt = self.current
         assert attempt is not None
@@ -164,7 +196,7 @@ class RunState:
             tokens_in=extra[0],
             tokens_out=extra[1],
             cost_usd=extra[2],
-            attributes=self.attributes,
+            attributes=attributes if attributes is not None else self.attributes,
         )
         self.sink(record)
         self.attempts.append(
@@ -183,7 +215,7 @@ class RunState:
         )
         self.last_outcome = outcome
         self.current = None
-        if attempt.attempt >= MAX_ATTEMPTS:
+        if last or attempt.attempt >= MAX_ATTEMPTS:
             return
         elapsed_ms = (time.perf_counter() - self._run_started) * 1000.0
         try:

@@ -16,6 +16,7 @@ from signalbox_client.engine import Request
 
 from ._base import DEFAULT_SPOOL_MAX_BYTES, ClientBase
 from ._core import ClientOptions
+from ._stream import ClassifyOf, RunStream, UsageOf, classified, open_stream
 from ._types import Attempt, RunResult
 from ._wire import POST_HEADERS
 
@@ -158,6 +159,40 @@ class RoutingClient(ClientBase):
             else:
                 state.returned(value)
         return state.finish()
+
+    def run_stream(
+        self,
+        task_type: str | Request,
+        call: Callable[[Attempt], Any],
+        *,
+        usage: UsageOf | None = None,
+        hide: Callable[[Any], bool] | None = None,
+        classify: ClassifyOf | None = None,
+        request: Request | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        **request_fields: Any,
+    ) -> RunStream:
+        """Decide, and stream what ``call(attempt)`` returns (an iterable of chunks).
+
+        An attempt that raises before its first chunk is logged and falls back as the policy says
+        (as in ``run()``); the first attempt that yields a chunk is the last one: its chunks pass
+        through the returned ``RunStream`` unchanged, and it is logged when the stream ends.
+        ``usage(chunk)`` returns ``(tokens_in, tokens_out)`` from the chunk that carries them (the
+        last such wins); chunks for which ``hide(chunk)`` is true are read but not passed on.
+        ``classify(exc)`` names the outcome of an error raised while reading the chunks (None: as
+        ``classify_exception``). When no attempt starts a stream, the last exception raised is
+        re-raised.
+        """
+        self._ensure_started()
+        state = self._core.start_run(task_type, request, request_fields, None, attributes, self._enqueue)
+        while state.current is not None:
+            state.begin()
+            try:
+                return open_stream(state, call(state.current), (usage, hide, classify))
+            except Exception as exc:
+                state.raised(exc, classified(classify, exc))
+        state.finish()  # raises the last attempt's exception
+        raise AssertionError("unreachable: a run without a stream has an exception")
 
     # -- network ---------------------------------------------------------------------------
 

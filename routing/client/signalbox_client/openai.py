@@ -5,7 +5,10 @@ provider of OpenAI-compatible APIs): each ``chat.completions.create(task_type=..
 ``RoutingClient.run()``, so the policy picks the model, the engine applies cascades and fallbacks,
 and every attempt is logged as a decision record with the response's token usage (the server prices
 it from the catalog). ``AsyncRoutedOpenAI`` does the same over ``AsyncRoutingClient`` and
-``openai.AsyncOpenAI``. See docs/integrations/openai.md.
+``openai.AsyncOpenAI``. ``stream=True`` returns a ``RunStream`` (``AsyncRunStream``) of the
+completion's chunks, unchanged: a failure before the first chunk falls back as the policy says, and
+the attempt is logged with the final chunk's usage when the stream ends (or errs, or is closed).
+See docs/integrations/openai.md.
 
 Importing ``signalbox_client`` never imports this module (nor openai).
 """
@@ -13,23 +16,43 @@ Importing ``signalbox_client`` never imports this module (nor openai).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, NoReturn, overload
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from ._aio import AsyncRoutingClient
+from ._chat import chunk_usage, completion_result, stream_arguments, usage_only
+from ._stream import AsyncRunStream, RunStream
 from ._sync import RoutingClient
 from ._types import Attempt, CallResult, ProviderError, RunResult
 
-__all__ = ["AsyncRoutedOpenAI", "RoutedOpenAI", "completion_result", "outcome_of"]
+__all__ = ["AsyncRoutedOpenAI", "RoutedOpenAI", "chunk_usage", "completion_result", "outcome_of"]
 
 
-def outcome_of(exc: openai.OpenAIError) -> str | None:
+def _transport_timeouts() -> tuple[type[BaseException], ...]:
+    """The read-timeout errors of the HTTP libraries the OpenAI SDK streams with (httpx, or the
+    httpx2 fork of newer SDKs): raised unwrapped by a stream that stalls after its first chunk."""
+    import httpx
+
+    found: list[type[BaseException]] = [httpx.TimeoutException]
+    try:
+        import httpx2  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        pass
+    else:
+        found.append(httpx2.TimeoutException)
+    return tuple(found)
+
+
+_TIMEOUTS = _transport_timeouts()
+
+
+def outcome_of(exc: BaseException) -> str | None:
     """The engine outcome of an OpenAI SDK error the SDK's own classification would miss (its
     timeout is no ``TimeoutError``), or None to leave it to ``classify_exception``: 429 is
     ``rate_limited`` and a 5xx ``error`` by status code already."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, (openai.APITimeoutError, *_TIMEOUTS)):
         return "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "error"
@@ -44,16 +67,6 @@ class _OpenAIFailure(ProviderError):
         self.original = original
 
 
-def completion_result(completion: ChatCompletion) -> CallResult:
-    """A chat completion as ``run()`` takes it: the completion and its token usage."""
-    usage = completion.usage
-    return CallResult(
-        completion,
-        tokens_in=usage.prompt_tokens if usage is not None else 0,
-        tokens_out=usage.completion_tokens if usage is not None else 0,
-    )
-
-
 class _Clients:
     def __init__(self, client: Any, clients: Mapping[str, Any] | None) -> None:
         self.default = client
@@ -64,12 +77,21 @@ class _Clients:
         return self.by_provider.get(attempt.provider, self.default)
 
 
-def _split(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _split(kwargs: dict[str, Any], *, stream: bool = False) -> dict[str, Any]:
     if "model" in kwargs:
         raise TypeError("the policy picks the model: pass task_type (and routing fields), not model")
-    if kwargs.get("stream"):
-        raise TypeError("streaming is not routed yet: call the OpenAI client directly for streams")
+    if not stream and kwargs.get("stream"):
+        raise TypeError("run() returns a whole completion: use stream() (or create(stream=True)) for streams")
+    kwargs.pop("stream", None)
     return kwargs
+
+
+def _reraise(exc: openai.OpenAIError) -> NoReturn:
+    """Raise ``exc`` again, wrapped with its outcome when ``classify_exception`` would miss it."""
+    outcome = outcome_of(exc)
+    if outcome is None:
+        raise exc
+    raise _OpenAIFailure(outcome, exc) from exc
 
 
 class RoutedOpenAI:
@@ -108,14 +130,47 @@ class RoutedOpenAI:
                     model=attempt.model, messages=messages, **create
                 )
             except openai.OpenAIError as exc:
-                outcome = outcome_of(exc)
-                if outcome is None:
-                    raise
-                raise _OpenAIFailure(outcome, exc) from exc
+                _reraise(exc)
             return completion_result(completion)
 
         try:
             return self.router.run(task_type, call, validate=validate, attributes=attributes, **dict(routing or {}))
+        except _OpenAIFailure as failure:
+            raise failure.original from None
+
+    def stream(
+        self,
+        task_type: str,
+        *,
+        messages: Any,
+        attributes: Mapping[str, Any] | None = None,
+        routing: Mapping[str, Any] | None = None,
+        **create: Any,
+    ) -> RunStream:
+        """One routed, streamed chat completion: a ``RunStream`` of ``ChatCompletionChunk`` objects.
+        A failure before the first chunk falls back as the policy says; the attempt that streamed
+        is logged with the final chunk's usage when the stream ends, errs or is closed. When no
+        attempt starts a stream, the last OpenAI error is raised."""
+        create, added = stream_arguments(_split(create, stream=True))
+
+        def call(attempt: Attempt) -> Any:
+            try:
+                return self._clients.of(attempt).chat.completions.create(
+                    model=attempt.model, messages=messages, stream=True, **create
+                )
+            except openai.OpenAIError as exc:
+                _reraise(exc)
+
+        try:
+            return self.router.run_stream(
+                task_type,
+                call,
+                usage=chunk_usage,
+                hide=usage_only if added else None,
+                classify=outcome_of,
+                attributes=attributes,
+                **dict(routing or {}),
+            )
         except _OpenAIFailure as failure:
             raise failure.original from None
 
@@ -129,9 +184,20 @@ class _Completions:
     def __init__(self, owner: RoutedOpenAI) -> None:
         self._owner = owner
 
-    def create(self, *, task_type: str, messages: Any, **kwargs: Any) -> ChatCompletion:
+    @overload
+    def create(self, *, task_type: str, messages: Any, stream: Literal[True], **kwargs: Any) -> RunStream: ...
+    @overload
+    def create(
+        self, *, task_type: str, messages: Any, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    def create(
+        self, *, task_type: str, messages: Any, stream: bool = False, **kwargs: Any
+    ) -> ChatCompletion | RunStream:
         """``client.chat.completions.create`` with ``task_type`` instead of ``model`` (the
-        ``RoutedOpenAI.run`` arguments ``validate``, ``attributes`` and ``routing`` also apply)."""
+        ``RoutedOpenAI.run`` arguments ``validate``, ``attributes`` and ``routing`` also apply;
+        with ``stream=True``, those of ``RoutedOpenAI.stream``)."""
+        if stream:
+            return self._owner.stream(task_type, messages=messages, **kwargs)
         response: ChatCompletion = self._owner.run(task_type, messages=messages, **kwargs).response
         return response
 
@@ -165,15 +231,45 @@ class AsyncRoutedOpenAI:
                     model=attempt.model, messages=messages, **create
                 )
             except openai.OpenAIError as exc:
-                outcome = outcome_of(exc)
-                if outcome is None:
-                    raise
-                raise _OpenAIFailure(outcome, exc) from exc
+                _reraise(exc)
             return completion_result(completion)
 
         try:
             return await self.router.run(
                 task_type, call, validate=validate, attributes=attributes, **dict(routing or {})
+            )
+        except _OpenAIFailure as failure:
+            raise failure.original from None
+
+    async def stream(
+        self,
+        task_type: str,
+        *,
+        messages: Any,
+        attributes: Mapping[str, Any] | None = None,
+        routing: Mapping[str, Any] | None = None,
+        **create: Any,
+    ) -> AsyncRunStream:
+        """``RoutedOpenAI.stream``, awaited: an ``AsyncRunStream`` of the chunks."""
+        create, added = stream_arguments(_split(create, stream=True))
+
+        async def call(attempt: Attempt) -> Any:
+            try:
+                return await self._clients.of(attempt).chat.completions.create(
+                    model=attempt.model, messages=messages, stream=True, **create
+                )
+            except openai.OpenAIError as exc:
+                _reraise(exc)
+
+        try:
+            return await self.router.run_stream(
+                task_type,
+                call,
+                usage=chunk_usage,
+                hide=usage_only if added else None,
+                classify=outcome_of,
+                attributes=attributes,
+                **dict(routing or {}),
             )
         except _OpenAIFailure as failure:
             raise failure.original from None
@@ -188,8 +284,20 @@ class _AsyncCompletions:
     def __init__(self, owner: AsyncRoutedOpenAI) -> None:
         self._owner = owner
 
-    async def create(self, *, task_type: str, messages: Any, **kwargs: Any) -> ChatCompletion:
+    @overload
+    async def create(
+        self, *, task_type: str, messages: Any, stream: Literal[True], **kwargs: Any
+    ) -> AsyncRunStream: ...
+    @overload
+    async def create(
+        self, *, task_type: str, messages: Any, stream: Literal[False] = False, **kwargs: Any
+    ) -> ChatCompletion: ...
+    async def create(
+        self, *, task_type: str, messages: Any, stream: bool = False, **kwargs: Any
+    ) -> ChatCompletion | AsyncRunStream:
         """``AsyncOpenAI.chat.completions.create`` with ``task_type`` instead of ``model``."""
+        if stream:
+            return await self._owner.stream(task_type, messages=messages, **kwargs)
         result = await self._owner.run(task_type, messages=messages, **kwargs)
         response: ChatCompletion = result.response
         return response

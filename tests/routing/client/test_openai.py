@@ -1,114 +1,28 @@
 """signalbox_client.openai: the OpenAI SDK routed by the policy, against a local fake of the
-OpenAI HTTP API answering real response shapes, 429, 500 and requests it never answers."""
+OpenAI HTTP API answering real response shapes, 429, 500, requests it never answers and streams."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
 import pytest
 
-from signalbox_client.openai import AsyncRoutedOpenAI, RoutedOpenAI
+from signalbox_client import STREAM_END_ATTRIBUTE, AsyncRunStream, RunStream
+from signalbox_client.openai import _TIMEOUTS, AsyncRoutedOpenAI, RoutedOpenAI
 
+from .fake_llm import CONTENT, STREAM_USAGE, FakeOpenAI
+from .fakes import FakeServer
 from .test_async import make as make_async
 
+# What a stream that stalls after its first chunk raises: the SDK's HTTP library's read timeout.
+STALLED = (openai.APITimeoutError, TimeoutError, *_TIMEOUTS)
+
 MESSAGES = [{"role": "user", "content": "Where is my parcel?"}]
-
-
-class FakeOpenAI:
-    """An OpenAI-compatible /v1/chat/completions on a loopback port. `script[model]` is consumed
-    one entry per request for that model: "ok", 429, 500, or "hang" (no answer until the test
-    ends); an empty script answers "ok"."""
-
-    def __init__(self) -> None:
-        self.script: dict[str, list[Any]] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.release = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"path": self.path, **body})
-                steps = fake.script.get(body["model"], [])
-                step = steps.pop(0) if steps else "ok"
-                if step == "hang":
-                    fake.release.wait(30)
-                    return
-                if step == 429:
-                    error = {"message": "Rate limit reached", "type": "requests", "param": None}
-                    self._send(429, {"error": {**error, "code": "rate_limit_exceeded"}}, {"retry-after": "0"})
-                elif step == 500:
-                    error = {"message": "The server had an error", "type": "server_error", "param": None}
-                    self._send(500, {"error": {**error, "code": None}})
-                else:
-                    self._send(200, completion(body["model"]))
-
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def models(self) -> list[str]:
-        return [r["model"] for r in self.requests]
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def completion(model: str) -> dict[str, Any]:
-    """A chat completion as the OpenAI API returns it."""
-    return {
-        "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": f"{model}-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "It ships tomorrow.", "refusal": None, "annotations": []},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": 12,
-            "completion_tokens": 5,
-            "total_tokens": 17,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_44709d6fcb",
-    }
 
 
 @pytest.fixture
@@ -118,8 +32,8 @@ def fake() -> Iterator[FakeOpenAI]:
     server.close()
 
 
-def openai_client(fake: FakeOpenAI, cls: Any = openai.OpenAI) -> Any:
-    return cls(base_url=fake.url, api_key="sk-test", max_retries=0, timeout=0.5)
+def openai_client(fake: FakeOpenAI, cls: Any = openai.OpenAI, timeout: float = 0.5) -> Any:
+    return cls(base_url=fake.url, api_key="sk-test", max_retries=0, timeout=timeout)
 
 
 @pytest.fixture
@@ -196,17 +110,17 @@ def test_create__every_attempt_fails__the_openai_error_raised_and_all_logged(rou
     assert [r["outcome"] for r in records_of(routed, server)] == ["rate_limited", "timeout"]
 
 
-def test_create__model_or_stream_given__refused(routed, fake):
+def test_create__model_given_or_run_asked_to_stream__refused(routed, fake):
     with pytest.raises(TypeError, match="policy picks the model"):
         routed.chat.completions.create(task_type="support", messages=MESSAGES, model="gpt-4o")
-    with pytest.raises(TypeError, match="streaming"):
-        routed.chat.completions.create(task_type="support", messages=MESSAGES, stream=True)
+    with pytest.raises(TypeError, match="policy picks the model"):
+        routed.chat.completions.create(task_type="support", messages=MESSAGES, model="gpt-4o", stream=True)
+    with pytest.raises(TypeError, match="use stream"):
+        routed.run("support", messages=MESSAGES, stream=True)
     assert fake.requests == []
 
 
 def test_async_create__policy_picks_and_429_falls_back(fake):
-    from .fakes import FakeServer
-
     server = FakeServer()
     fake.script["gpt-4o-mini"] = [429]
 
@@ -229,7 +143,211 @@ def test_async_create__policy_picks_and_429_falls_back(fake):
     ]
 
 
-def test_import_signalbox_client__does_not_import_openai():
-    code = "import sys, signalbox_client; assert 'openai' not in sys.modules, 'openai imported'"
+def test_import_signalbox_client__imports_neither_openai_nor_litellm():
+    code = "import sys, signalbox_client; assert not {'openai', 'litellm'} & set(sys.modules), 'imported'"
 
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# -- streaming -----------------------------------------------------------------------------------
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+def test_stream__chunks_passed_unchanged__usage_of_the_final_chunk_logged_once(routed, fake, server):
+    stream = routed.chat.completions.create(task_type="support", messages=MESSAGES, stream=True)
+
+    assert isinstance(stream, RunStream)
+    assert fake.requests[0]["stream"] is True
+    assert fake.requests[0]["stream_options"] == {"include_usage": True}, "asked for, as the caller did not"
+    assert records_of(routed, server) == [], "nothing logged before the stream ends"
+    chunks = list(stream)
+
+    assert all(isinstance(c, openai.types.chat.ChatCompletionChunk) for c in chunks)
+    assert text_of(chunks) == "".join(CONTENT)
+    assert [c.choices[0].finish_reason for c in chunks][-1] == "stop", "the usage-only chunk it added is not passed on"
+    assert all(c.choices for c in chunks)
+    stream.close()
+    del stream  # no reference cycle: dropped at once
+    [record] = records_of(routed, server)
+    assert (record["model"], record["outcome"], record["attempt"]) == ("gpt-4o-mini", "ok", 1)
+    assert (record["tokens_in"], record["tokens_out"]) == (
+        STREAM_USAGE["prompt_tokens"],
+        STREAM_USAGE["completion_tokens"],
+    )
+    assert STREAM_END_ATTRIBUTE not in record["attributes"]
+
+
+def test_stream__caller_asked_for_usage__the_usage_chunk_reaches_the_caller(routed, fake, server):
+    with routed.stream("support", messages=MESSAGES, stream_options={"include_usage": True}) as stream:
+        chunks = list(stream)
+
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == STREAM_USAGE["completion_tokens"]
+    [record] = records_of(routed, server)
+    assert record["tokens_out"] == STREAM_USAGE["completion_tokens"]
+
+
+def test_stream__caller_turned_usage_off__respected_and_no_tokens_logged(routed, fake, server):
+    chunks = list(routed.stream("support", messages=MESSAGES, stream_options={"include_usage": False}))
+
+    assert fake.requests[0]["stream_options"] == {"include_usage": False}
+    assert text_of(chunks) == "".join(CONTENT)
+    [record] = records_of(routed, server)
+    assert (record["outcome"], record["tokens_in"], record["tokens_out"]) == ("ok", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"), [(429, "rate_limited"), (500, "error"), ("hang", "timeout"), ("silent", "timeout")]
+)
+def test_stream__fault_before_the_first_chunk__falls_back_per_the_engine(make_client, fake, server, fault, outcome):
+    other = FakeOpenAI()
+    try:
+        router = make_client()
+        router.refresh()
+        routed = RoutedOpenAI(
+            router, openai_client(fake, timeout=0.2), clients={"anthropic": openai_client(other, timeout=0.2)}
+        )
+        fake.script["gpt-4o-mini"] = [fault]
+
+        stream = routed.stream("support", messages=MESSAGES)
+        assert stream.model == "claude-3-5-haiku"
+        chunks = list(stream)
+    finally:
+        other.close()
+
+    assert text_of(chunks) == "".join(CONTENT)
+    assert [(a.model, a.kind, a.outcome) for a in stream.attempts] == [
+        ("gpt-4o-mini", "initial", outcome),
+        ("claude-3-5-haiku", "fallback", "ok"),
+    ]
+    assert [(r["model"], r["outcome"], r["tokens_out"]) for r in records_of(routed, server)] == [
+        ("gpt-4o-mini", outcome, 0),
+        ("claude-3-5-haiku", "ok", STREAM_USAGE["completion_tokens"]),
+    ]
+
+
+def test_stream__every_attempt_fails_before_a_chunk__last_openai_error_raised_all_logged(make_client, fake, server):
+    router = make_client()
+    router.refresh()
+    routed = RoutedOpenAI(router, openai_client(fake, timeout=0.2))
+    fake.script = {"gpt-4o-mini": [429], "claude-3-5-haiku": [500]}
+
+    with pytest.raises(openai.InternalServerError):
+        routed.stream("support", messages=MESSAGES)
+
+    assert [r["outcome"] for r in records_of(routed, server)] == ["rate_limited", "error"]
+
+
+def test_stream__stalls_after_the_first_chunk__chunk_delivered_then_timeout_logged_no_fallback(
+    make_client, fake, server
+):
+    router = make_client()
+    router.refresh()
+    routed = RoutedOpenAI(router, openai_client(fake, timeout=0.2))
+    fake.script["gpt-4o-mini"] = ["stall"]
+
+    stream = routed.stream("support", messages=MESSAGES)
+    first = next(stream)  # reached the caller while the provider is still silent: chunks pass lazily
+    assert first.choices[0].delta.role == "assistant"
+    with pytest.raises((openai.APITimeoutError, TimeoutError, __import__("httpx").TimeoutException)):
+        next(stream)
+
+    assert fake.models() == ["gpt-4o-mini"], "no fallback once a chunk reached the caller"
+    [record] = records_of(routed, server)
+    assert (record["model"], record["outcome"]) == ("gpt-4o-mini", "timeout")
+    with pytest.raises(StopIteration):
+        next(stream)
+    stream.close()
+    assert len(records_of(routed, server)) == 1, "never logged twice"
+
+
+def test_stream__error_event_mid_stream__raised_and_logged_as_error(routed, fake, server):
+    fake.script["gpt-4o-mini"] = ["sse-error"]
+
+    with pytest.raises(openai.APIError, match="server had an error"):
+        list(routed.stream("support", messages=MESSAGES))
+
+    assert [(r["model"], r["outcome"]) for r in records_of(routed, server)] == [("gpt-4o-mini", "error")]
+    assert fake.models() == ["gpt-4o-mini"]
+
+
+def test_stream__closed_early__logged_once_as_closed(routed, fake, server):
+    with routed.stream("support", messages=MESSAGES, attributes={"channel": "chat"}) as stream:
+        next(stream)
+    stream.close()
+
+    [record] = records_of(routed, server)
+    assert record["outcome"] == "ok"
+    assert record["attributes"] == {"channel": "chat", STREAM_END_ATTRIBUTE: "closed"}
+    assert list(stream) == []
+
+
+def test_stream__dropped_unread__logged_as_abandoned(routed, fake, server):
+    stream = routed.stream("support", messages=MESSAGES)
+    next(stream)
+
+    del stream  # no reference cycle: dropped at once, as CPython does
+
+    [record] = records_of(routed, server)
+    assert (record["outcome"], record["attributes"][STREAM_END_ATTRIBUTE]) == ("ok", "abandoned")
+
+
+def test_async_stream__falls_back_on_429__chunks_unchanged__usage_logged_and_early_close_once(fake):
+    server = FakeServer()
+    fake.script["gpt-4o-mini"] = [429]
+
+    async def scenario() -> tuple[list[Any], Any]:
+        router = make_async(server)
+        assert await router.refresh() == "installed"
+        routed = AsyncRoutedOpenAI(router, openai_client(fake, openai.AsyncOpenAI, timeout=0.2))
+        stream = await routed.chat.completions.create(task_type="support", messages=MESSAGES, stream=True)
+        assert isinstance(stream, AsyncRunStream)
+        chunks = [chunk async for chunk in stream]
+        async with await routed.stream("support", messages=MESSAGES) as early:
+            await early.__anext__()
+        await early.aclose()
+        assert await router.flush() is True
+        await router.close()
+        return chunks, stream
+
+    chunks, stream = asyncio.run(scenario())
+
+    assert all(isinstance(c, openai.types.chat.ChatCompletionChunk) for c in chunks)
+    assert text_of(chunks) == "".join(CONTENT)
+    assert [(a.model, a.outcome) for a in stream.attempts] == [
+        ("gpt-4o-mini", "rate_limited"),
+        ("claude-3-5-haiku", "ok"),
+    ]
+    records = sorted(server.records.values(), key=lambda r: r["timestamp"])
+    assert [
+        (r["model"], r["outcome"], r["tokens_out"], r["attributes"].get(STREAM_END_ATTRIBUTE)) for r in records
+    ] == [
+        ("gpt-4o-mini", "rate_limited", 0, None),
+        ("claude-3-5-haiku", "ok", STREAM_USAGE["completion_tokens"], None),
+        ("gpt-4o-mini", "ok", 0, "closed"),
+    ]
+
+
+def test_async_stream__stalls_after_the_first_chunk__timeout_logged_and_raised(fake):
+    server = FakeServer()
+    fake.script["gpt-4o-mini"] = ["stall"]
+
+    async def scenario() -> None:
+        router = make_async(server)
+        await router.refresh()
+        routed = AsyncRoutedOpenAI(router, openai_client(fake, openai.AsyncOpenAI, timeout=0.2))
+        stream = await routed.stream("support", messages=MESSAGES)
+        await stream.__anext__()
+        with pytest.raises(STALLED):
+            await stream.__anext__()
+        await stream.aclose()
+        assert await router.flush() is True
+        await router.close()
+
+    asyncio.run(scenario())
+
+    assert [(r["model"], r["outcome"]) for r in server.records.values()] == [("gpt-4o-mini", "timeout")]
+    assert fake.models() == ["gpt-4o-mini"]

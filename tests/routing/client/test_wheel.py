@@ -130,12 +130,12 @@ def test_client_wheel__holds_exactly_the_signalbox_client_package(wheels: dict[s
     }
     project = tomllib.loads((ROOT / "routing" / "client" / "pyproject.toml").read_text())["project"]
     base = {r for r in requires if "extra ==" not in r}
-    cli = {r for r in requires if 'extra == "cli"' in r}
-    with_openai = {r for r in requires if 'extra == "openai"' in r}
     assert {_name(r) for r in base} == {_name(d) for d in project["dependencies"]}
-    assert {_name(r) for r in cli} == {_name(d) for d in project["optional-dependencies"]["cli"]}
-    assert {_name(r) for r in with_openai} == {_name(d) for d in project["optional-dependencies"]["openai"]}
-    assert requires == base | cli | with_openai
+    extras = {}
+    for extra in ("cli", "openai", "litellm"):
+        extras[extra] = {r for r in requires if f'extra == "{extra}"' in r}
+        assert {_name(r) for r in extras[extra]} == {_name(d) for d in project["optional-dependencies"][extra]}
+    assert requires == base.union(*extras.values())
     assert not {_name(r) for r in requires} & {"django", "djangorestframework", "celery", "psycopg"}
     assert f"Version: {SDK_VERSION}" in metadata.decode()
 
