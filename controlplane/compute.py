@@ -51,8 +51,8 @@ class ComputeTimeout(DomainError):
 class _Budget:
     """The running computation's deadline (one per thread)."""
 
-    def __init__(self, seconds: float, what: str, field: str, *, timer: bool) -> None:
-        self.seconds, self.what, self.field, self.timer = seconds, what, field, timer
+    def __init__(self, seconds: float, what: str, field: str) -> None:
+        self.seconds, self.what, self.field = seconds, what, field
         self.deadline = time.monotonic() + seconds
         self.expired = False
         self.interruptible = False
@@ -92,7 +92,7 @@ def _time_budget(what: str, field: str) -> Iterator[_Budget]:
     seconds = settings.API_COMPUTE_TIME_BUDGET_MS / 1000
     main = threading.current_thread() is threading.main_thread()
     timer = main and hasattr(signal, "setitimer") and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    budget = _Budget(seconds, what, field, timer=timer)
+    budget = _Budget(seconds, what, field)
     outer, _local.budget = _current(), budget
     previous = None
     if timer:
@@ -130,16 +130,19 @@ _semaphores_lock = threading.Lock()
 @contextmanager
 def _slot(what: str) -> Iterator[None]:
     limit = settings.API_COMPUTE_CONCURRENCY
-    busy = ComputeBusy(
-        f"The installation is already running {limit} preview, validation or what-if "
-        f"computation{'s' if limit != 1 else ''} at once; retry in {RETRY_AFTER_SECONDS} s.",
-        {"(request)": [f"{what}: every compute slot is busy (API_COMPUTE_CONCURRENCY = {limit})"]},
-    )
+
+    def busy() -> ComputeBusy:
+        return ComputeBusy(
+            f"The installation is already running {limit} preview, validation or what-if "
+            f"computation{'s' if limit != 1 else ''} at once; retry in {RETRY_AFTER_SECONDS} s.",
+            {"(request)": [f"{what}: every compute slot is busy (API_COMPUTE_CONCURRENCY = {limit})"]},
+        )
+
     if connection.vendor != "postgresql":
         with _semaphores_lock:
             semaphore = _semaphores.setdefault(limit, threading.BoundedSemaphore(limit))
         if not semaphore.acquire(blocking=False):
-            raise busy
+            raise busy()
         try:
             yield
         finally:
@@ -153,7 +156,7 @@ def _slot(what: str) -> Iterator[None]:
                 held = slot
                 break
     if held is None:
-        raise busy
+        raise busy()
     try:
         yield
     finally:

@@ -292,6 +292,8 @@ ALERTS_REOPEN_HOURS = env.float("ALERTS_REOPEN_HOURS", default=24.0)
 # Benjamini–Hochberg across every p-valued check of one policy's evaluation (docs/alerts.md); 0 = off
 # (each test at its own level).
 ALERTS_FALSE_DISCOVERY_RATE = env.float("ALERTS_FALSE_DISCOVERY_RATE", default=DEFAULT_FALSE_DISCOVERY_RATE)
+if not 0.0 <= ALERTS_FALSE_DISCOVERY_RATE < 1.0:  # at start-up, not at the first evaluation
+    raise ImproperlyConfigured(f"ALERTS_FALSE_DISCOVERY_RATE must be in [0, 1), got {ALERTS_FALSE_DISCOVERY_RATE!r}")
 ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=5)
 ALERTS_DELIVERY_BACKOFF_SECONDS = env.float("ALERTS_DELIVERY_BACKOFF_SECONDS", default=30.0)
 ALERTS_CHANNEL_MAX_FAILURES = env.int("ALERTS_CHANNEL_MAX_FAILURES", default=10)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import OperationalError
+from psycopg.errors import QueryCanceled
 
 from controlplane.compute import ComputeTimeout
 from metrics.dashboards.definitions import pass_rate
@@ -215,7 +216,9 @@ def _totals_by_value(f: DashboardFilters, q: AttributionQuery) -> dict[str, dict
                 end=f.end_dt,
                 filters=filters,
             )
-        except OperationalError as exc:  # the statement timeout
+        except OperationalError as exc:
+            if not isinstance(exc.__cause__, QueryCanceled):  # only the statement timeout is the caller's
+                raise
             raise ComputeTimeout(
                 f"Reading {q.dimension} where {q.where_dimension} is '{q.where_value[:40]}' from the raw decisions "
                 f"took longer than {RAW_STATEMENT_TIMEOUT_MS} ms: narrow the range or the filters.",

@@ -101,6 +101,19 @@ def declared_budgeted_values(policy_ids: Iterable[int]) -> dict[int, Mapping[str
     return {pid: budgeted for pid, (_, budgeted) in _declarations(policy_ids).items()}
 
 
+def declared_live(using: str = DEFAULT_DB_ALIAS) -> dict[int, tuple[str, ...]]:
+    """Policy id -> the attribute keys its live version declares, for every policy whose live
+    version declares any (one query; the fold's, which takes batches of any policy). A policy
+    absent from the answer has only the arm and client dimensions."""
+    from routing.models import Policy, PolicyVersion
+
+    live = PolicyVersion.objects.using(using).filter(
+        pk__in=Policy.objects.using(using).values("live_version_id"), document__has_key="dimensions"
+    )
+    found = {pid: _keys_of(document) for pid, document in live.values_list("policy_id", "document")}
+    return {pid: keys for pid, keys in found.items() if keys}
+
+
 def _keys_of(document: Any) -> tuple[str, ...]:
     keys = document.get("dimensions") if isinstance(document, dict) else None
     return tuple(k for k in keys if isinstance(k, str)) if isinstance(keys, list) else ()
@@ -314,9 +327,9 @@ def _taken_ensure(cursor: Any) -> None:
 
 def _pg_take(cursor: Any, limit: int, using: str) -> tuple[int, bool]:
     """Fill the temp table with up to `limit` inbox deltas (oldest first: SQLite's ingest writes
-    them, and PostgreSQL's did before the pending queue) and the
-    deltas of about `limit` raw rows the ingest left pending, with the dimensions their policies
-    declare now. Return (deltas taken, whether either queue may hold more)."""
+    them, and PostgreSQL's did before the pending queue) and the deltas of about `limit` raw rows
+    the ingest left pending, with the dimensions the live versions declare now. Return (deltas
+    taken, whether either queue may hold more)."""
     _taken_ensure(cursor)
     cursor.execute(f"DELETE FROM {_TAKEN}")  # noqa: S608 - constant identifiers
     columns = ", ".join(("id", *_INBOX_COLUMNS))
@@ -327,12 +340,10 @@ def _pg_take(cursor: Any, limit: int, using: str) -> tuple[int, bool]:
     # Exactly the rows copied (by id): a delta committing meanwhile stays for the next round.
     cursor.execute(f"DELETE FROM metrics_dimension_inbox WHERE id IN (SELECT id FROM {_TAKEN})")  # noqa: S608 - constant identifiers
     from_inbox = int(cursor.rowcount)
-    from routing.models import Policy
-
     cursor.execute(
         f"{sql.DIMENSION_PENDING_ROWS} INSERT INTO {_TAKEN} ({', '.join(_INBOX_COLUMNS)}) "
         + sql.dimension_rows_sql("postgresql", "pending"),
-        [limit, *declared_params(declared_dimensions(Policy.objects.using(using).values_list("pk", flat=True)))],
+        [limit, *declared_params(declared_live(using))],
     )
     from_pending = int(cursor.rowcount)
     cursor.execute("SELECT EXISTS (SELECT FROM metrics_dimension_pending)")

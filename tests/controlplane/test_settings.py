@@ -88,3 +88,34 @@ def test_collectstatic__production_storage__every_asset_hashed_and_compressed(tm
     for asset in ("vendor/plotly/plotly.min.js", "vendor/jsoneditor/jsoneditor.min.js", "signalbox/report.css"):
         assert f'"{asset}"' in manifest
     assert list(tmp_path.glob("vendor/jsoneditor/jsoneditor.min.*.js.gz"))
+
+
+BOUNDS_PROBE = """
+import os, runpy
+from django.core.exceptions import ImproperlyConfigured
+for name, value in [("API_COMPUTE_CONCURRENCY", "0"), ("API_COMPUTE_TIME_BUDGET_MS", "-5"),
+                    ("ALERTS_FALSE_DISCOVERY_RATE", "1.5")]:
+    env = dict(os.environ)
+    os.environ[name] = value
+    try:
+        runpy.run_path("controlplane/settings.py")
+        print(name, "accepted")
+    except ImproperlyConfigured as exc:
+        print(name, exc)
+    os.environ.clear(); os.environ.update(env)
+"""
+
+
+def test_settings__bounds_out_of_range__start_up_refused_naming_the_setting() -> None:
+    """Each bound is checked when the settings load (one interpreter runs the settings file per
+    case), not at the first request or evaluation that reads it."""
+    env = {**os.environ, "DEBUG": "true", "DATABASE_URL": "sqlite:///:memory:"}
+    result = subprocess.run(
+        [sys.executable, "-c", BOUNDS_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.stdout.strip().splitlines() == [
+        "API_COMPUTE_CONCURRENCY API_COMPUTE_CONCURRENCY must be at least 1, not 0",
+        "API_COMPUTE_TIME_BUDGET_MS API_COMPUTE_TIME_BUDGET_MS must be at least 1, not -5",
+        "ALERTS_FALSE_DISCOVERY_RATE ALERTS_FALSE_DISCOVERY_RATE must be in [0, 1), got 1.5",
+    ], result.stderr[-2000:]

@@ -22,7 +22,7 @@ from tests.metrics.conftest import record
 pytestmark = pytest.mark.django_db
 
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
-DAY = HOUR.replace(hour=0)
+DAY = HOUR.replace(hour=0)  # HOUR's UTC day: DAY + 1 h is at most an hour ago, whatever the time
 
 
 def _at(moment: datetime) -> str:
@@ -118,7 +118,7 @@ def test_fold__values_past_the_daily_cap__fold_into_other(scoped: Any, post: Any
 def test_rebuild_command__dimension_declared_later__backfills_from_raw(scoped: Any, post: Any) -> None:
     policy, secret = scoped
     records = [
-        record(timestamp=_at(HOUR - timedelta(hours=h)), attributes={"team": t}, cost_usd=0.003)
+        record(timestamp=_at(DAY + timedelta(hours=h)), attributes={"team": t}, cost_usd=0.003)
         for h in range(2)
         for t in ("a", "b", "b")
     ]
