@@ -5,6 +5,7 @@ dashboard's API."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -214,12 +215,25 @@ def test_docs_example__openai__runs_and_its_decisions_are_stored(capsys):
     ]
 
 
-@pytest.mark.usefixtures("example_env")
+@pytest.fixture
+def litellm_quiet() -> Any:
+    """LiteLLM's loggers at WARNING: their handlers write to stdout, and an earlier test of the same
+    worker may have left the level at DEBUG, which echoes every response into what the example prints."""
+    loggers = [logging.getLogger(name) for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("example_env", "litellm_quiet")
 def test_docs_example__litellm__runs_and_each_call_is_stored_once(capsys, callbacks):  # noqa: F811
     exec(compile(example("litellm.md"), "litellm.md", "exec"), {})  # noqa: S102 - the docs' own example
 
     printed = capsys.readouterr().out
-    assert printed.count("".join(CONTENT)) == 3
+    assert printed.count("".join(CONTENT)) == 3, printed
     assert sorted((d.route, d.model, d.tokens_out) for d in Decision.objects.all()) == [
         ("extraction", "gpt-4o-mini", 5),
         ("general", "gpt-4o-mini", 5),
